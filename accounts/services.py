@@ -1,0 +1,211 @@
+"""User management rules, enforced here so the page, the admin and the API agree.
+
+- Only admins (staff) manage users.
+- Nobody deletes root or themselves; a non-root admin cannot delete another admin.
+- Root changes anyone's password; a non-root admin cannot change another admin's.
+- Only root grants or revokes the admin role; root itself is never demoted.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth import password_validation
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from rest_framework.authtoken.models import Token
+
+from accounts.models import ActivityEvent, User
+
+
+# --- activity log ----------------------------------------------------------------
+
+
+def client_ip(request) -> str | None:
+    if request is None:
+        return None
+    meta = getattr(request, "META", {})
+    return meta.get("REMOTE_ADDR") or None
+
+
+def activity_log(*, kind: str, user=None, actor=None, username: str = "", request=None, **details) -> ActivityEvent:
+    meta = getattr(request, "META", {}) if request is not None else {}
+    if user is not None and getattr(user, "pk", None) is None:
+        user = None
+    return ActivityEvent.objects.create(
+        kind=kind,
+        user=user,
+        actor=actor if getattr(actor, "pk", None) else None,
+        username=(username or (user.username if user else ""))[:150],
+        ip=client_ip(request),
+        user_agent=(meta.get("HTTP_USER_AGENT") or "")[:400],
+        details=details,
+    )
+
+
+# --- rules ------------------------------------------------------------------------
+
+
+def _require_admin(actor) -> None:
+    if not (actor and actor.is_authenticated and actor.is_staff):
+        raise PermissionDenied("Only administrators can manage users.")
+
+
+def can_delete(*, actor, target) -> tuple[bool, str]:
+    if not (actor and actor.is_staff):
+        return False, "Only administrators can delete users."
+    if target.is_superuser:
+        return False, "The root account cannot be deleted."
+    if target.pk == actor.pk:
+        return False, "You cannot delete your own account."
+    if target.is_staff and not actor.is_superuser:
+        return False, "Only root can delete another administrator."
+    return True, ""
+
+
+def can_set_password(*, actor, target) -> tuple[bool, str]:
+    if not (actor and actor.is_staff):
+        return False, "Only administrators can change other users' passwords."
+    if actor.is_superuser or target.pk == actor.pk:
+        return True, ""
+    if target.is_superuser:
+        return False, "Only root can change the root password."
+    if target.is_staff:
+        return False, "Only root can change another administrator's password."
+    return True, ""
+
+
+def can_set_admin(*, actor, target=None) -> tuple[bool, str]:
+    if not (actor and actor.is_superuser):
+        return False, "Only root can grant or revoke the admin role."
+    if target is not None and target.is_superuser:
+        return False, "The root account's role cannot be changed."
+    return True, ""
+
+
+def _validate_password(password: str, user: User) -> None:
+    try:
+        password_validation.validate_password(password, user)
+    except ValidationError as exc:
+        raise ValidationError({"password": exc.messages}) from None
+
+
+# --- users ------------------------------------------------------------------------
+
+
+@transaction.atomic
+def user_create(*, actor, username: str, email: str, password: str, is_admin: bool = False, request=None) -> User:
+    _require_admin(actor)
+    if is_admin:
+        allowed, reason = can_set_admin(actor=actor)
+        if not allowed:
+            raise PermissionDenied(reason)
+    username = (username or "").strip()
+    email = (email or "").strip()
+    errors: dict[str, list[str]] = {}
+    if not email:
+        errors.setdefault("email", []).append("Enter an email address.")
+    if username and User.objects.filter(username__iexact=username).exists():
+        errors.setdefault("username", []).append("A user with that username already exists.")
+    if email and User.objects.filter(email__iexact=email).exists():
+        errors.setdefault("email", []).append("A user with that email address already exists.")
+    user = User(username=username, email=email, is_staff=bool(is_admin))
+    try:
+        user.full_clean(exclude=["password"], validate_constraints=False)
+    except ValidationError as exc:
+        for field, messages in exc.message_dict.items():
+            errors.setdefault(field, []).extend(m for m in messages if m not in errors.get(field, []))
+    try:
+        _validate_password(password or "", user)
+    except ValidationError as exc:
+        errors.setdefault("password", []).extend(exc.message_dict["password"])
+    if errors:
+        raise ValidationError(errors)
+    user.set_password(password)
+    user.save()
+    activity_log(kind=ActivityEvent.Kind.USER_CREATED, user=user, actor=actor, request=request, is_admin=bool(is_admin))
+    if is_admin:
+        activity_log(kind=ActivityEvent.Kind.ROLE_CHANGED, user=user, actor=actor, request=request, role="admin")
+    return user
+
+
+@transaction.atomic
+def user_delete(*, actor, user: User, request=None) -> None:
+    allowed, reason = can_delete(actor=actor, target=user)
+    if not allowed:
+        raise PermissionDenied(reason)
+    username, user_id = user.username, user.pk
+    user.delete()
+    activity_log(
+        kind=ActivityEvent.Kind.USER_DELETED, actor=actor, username=username, request=request, user_id=user_id
+    )
+
+
+@transaction.atomic
+def user_set_password(*, actor, user: User, password: str, request=None) -> User:
+    allowed, reason = can_set_password(actor=actor, target=user)
+    if not allowed:
+        raise PermissionDenied(reason)
+    _validate_password(password or "", user)
+    user.set_password(password)
+    user.save(update_fields=["password"])
+    activity_log(kind=ActivityEvent.Kind.PASSWORD_CHANGED, user=user, actor=actor, request=request, by_admin=True)
+    return user
+
+
+@transaction.atomic
+def user_set_admin(*, actor, user: User, is_admin: bool, request=None) -> User:
+    allowed, reason = can_set_admin(actor=actor, target=user)
+    if not allowed:
+        raise PermissionDenied(reason)
+    if user.is_staff != bool(is_admin):
+        user.is_staff = bool(is_admin)
+        user.save(update_fields=["is_staff"])
+        activity_log(
+            kind=ActivityEvent.Kind.ROLE_CHANGED, user=user, actor=actor, request=request,
+            role="admin" if is_admin else "user",
+        )
+    return user
+
+
+def user_ensure_root(*, username: str, email: str, password: str | None) -> tuple[User, str | None, bool]:
+    """Create the root account if none exists. Returns (root, generated password or None, created)."""
+    existing = User.objects.filter(is_superuser=True).order_by("pk").first()
+    if existing:
+        return existing, None, False
+    generated = None
+    if not password:
+        from django.utils.crypto import get_random_string
+
+        generated = password = get_random_string(20)
+    root = User(username=username, email=email, is_staff=True, is_superuser=True)
+    root.set_password(password)
+    root.full_clean(exclude=["password"])
+    root.save()
+    activity_log(kind=ActivityEvent.Kind.USER_CREATED, user=root, username=username, root=True)
+    return root, generated, True
+
+
+# --- API tokens -------------------------------------------------------------------
+
+
+def token_get_or_create(*, user: User, request=None) -> tuple[Token, bool]:
+    token, created = Token.objects.get_or_create(user=user)
+    if created:
+        activity_log(kind=ActivityEvent.Kind.TOKEN_CREATED, user=user, actor=user, request=request)
+    return token, created
+
+
+@transaction.atomic
+def token_regenerate(*, user: User, request=None) -> Token:
+    revoked = Token.objects.filter(user=user).delete()[0]
+    if revoked:
+        activity_log(kind=ActivityEvent.Kind.TOKEN_REVOKED, user=user, actor=user, request=request, replaced=True)
+    token = Token.objects.create(user=user)
+    activity_log(kind=ActivityEvent.Kind.TOKEN_CREATED, user=user, actor=user, request=request)
+    return token
+
+
+def token_revoke(*, user: User, request=None) -> bool:
+    revoked = Token.objects.filter(user=user).delete()[0] > 0
+    if revoked:
+        activity_log(kind=ActivityEvent.Kind.TOKEN_REVOKED, user=user, actor=user, request=request)
+    return revoked

@@ -1,0 +1,123 @@
+from django.contrib import messages
+from django.contrib.admin.views.decorators import staff_member_required
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
+from rest_framework.authtoken.models import Token
+
+from accounts import selectors, services
+from accounts.forms import SetPasswordForm, UserCreateForm
+from accounts.models import User
+
+
+def _rows(request):
+    rows = []
+    for target in selectors.user_list(actor=request.user):
+        rows.append(
+            {
+                "user": target,
+                "is_self": target.pk == request.user.pk,
+                "can_delete": services.can_delete(actor=request.user, target=target)[0],
+                "can_set_password": services.can_set_password(actor=request.user, target=target)[0],
+                "can_set_admin": services.can_set_admin(actor=request.user, target=target)[0]
+                and target.pk != request.user.pk,
+            }
+        )
+    return rows
+
+
+def _page(request, *, form=None, status=200, notice="", error=""):
+    context = {
+        "rows": _rows(request),
+        "form": form or UserCreateForm(),
+        "can_grant_admin": request.user.is_superuser,
+        "notice": notice,
+        "error": error,
+    }
+    template = "accounts/user_list.html#panel" if request.htmx else "accounts/user_list.html"
+    return render(request, template, context, status=status)
+
+
+@staff_member_required
+def user_list(request):
+    return _page(request)
+
+
+@staff_member_required
+@require_POST
+def user_create(request):
+    form = UserCreateForm(request.POST)
+    if form.is_valid():
+        try:
+            user = services.user_create(actor=request.user, request=request, **form.cleaned_data)
+        except ValidationError as exc:
+            for field, errors in exc.message_dict.items():
+                for error in errors:
+                    form.add_error(field if field in form.fields else None, error)
+        except PermissionDenied as exc:
+            form.add_error("is_admin", str(exc))
+        else:
+            return _page(request, notice=f"User {user.username} created.")
+    return _page(request, form=form, status=200 if request.htmx else 400)
+
+
+@staff_member_required
+@require_http_methods(["POST", "DELETE"])
+def user_delete(request, pk: int):
+    target = get_object_or_404(User, pk=pk)
+    try:
+        services.user_delete(actor=request.user, user=target, request=request)
+    except PermissionDenied as exc:
+        return _page(request, error=str(exc), status=200 if request.htmx else 403)
+    return _page(request, notice=f"User {target.username} deleted.")
+
+
+@staff_member_required
+@require_POST
+def user_password(request, pk: int):
+    target = get_object_or_404(User, pk=pk)
+    form = SetPasswordForm(request.POST)
+    if not form.is_valid():
+        return _page(request, error="Enter a new password.", status=200 if request.htmx else 400)
+    try:
+        services.user_set_password(
+            actor=request.user, user=target, password=form.cleaned_data["new_password"], request=request
+        )
+    except PermissionDenied as exc:
+        return _page(request, error=str(exc), status=200 if request.htmx else 403)
+    except ValidationError as exc:
+        message = " ".join(exc.message_dict.get("password", exc.messages))
+        return _page(request, error=f"Password for {target.username} not changed: {message}",
+                     status=200 if request.htmx else 400)
+    return _page(request, notice=f"Password of {target.username} changed.")
+
+
+@staff_member_required
+@require_POST
+def user_role(request, pk: int):
+    target = get_object_or_404(User, pk=pk)
+    try:
+        services.user_set_admin(
+            actor=request.user, user=target, is_admin=request.POST.get("is_admin") == "true", request=request
+        )
+    except PermissionDenied as exc:
+        return _page(request, error=str(exc), status=200 if request.htmx else 403)
+    return _page(request, notice=f"{target.username} is now {target.role_label.lower()}.")
+
+
+@login_required
+def token(request):
+    if request.method == "POST":
+        action = request.POST.get("action")
+        if action == "revoke":
+            services.token_revoke(user=request.user, request=request)
+            messages.success(request, "Your API token was revoked.")
+        else:
+            services.token_regenerate(user=request.user, request=request)
+            messages.success(request, "A new API token was created; the previous one no longer works.")
+        return redirect("accounts:token")
+    current = Token.objects.filter(user=request.user).first()
+    return render(request, "accounts/token.html", {"token": current})
+
+

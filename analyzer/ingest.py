@@ -1,0 +1,303 @@
+"""Turning an uploaded CSV/Parquet file into a queryable Parquet file, its profile and preview.
+
+DuckDB does the work (sniffing, parsing, conversion, statistics) so the
+file is streamed from disk and never held whole in memory by Python.
+CSV uploads are converted once to Parquet: later queries read a columnar,
+compressed file instead of re-parsing text.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import time
+from dataclasses import dataclass, field
+
+import duckdb
+from django.conf import settings
+
+from analyzer import conf
+from analyzer.duck import json_safe, quote_ident, rows_as_dicts, sql_literal, unique_names
+
+CSV_EXTENSIONS = (".csv.gz", ".csv")
+PARQUET_EXTENSIONS = (".parquet", ".pq")
+ALLOWED_EXTENSIONS = CSV_EXTENSIONS + PARQUET_EXTENSIONS
+HEAD_BYTES = 1024 * 1024
+NUMERIC_PREFIXES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
+                    "UBIGINT", "UHUGEINT", "FLOAT", "DOUBLE", "DECIMAL", "REAL")
+TEMPORAL_PREFIXES = ("DATE", "TIMESTAMP", "TIME")
+
+
+class IngestError(Exception):
+    """The upload cannot be used; the message is shown to the user as is."""
+
+
+@dataclass
+class IngestResult:
+    file_format: str
+    row_count: int
+    columns: list[dict]
+    preview: list[dict]
+    profile: list[dict]
+    detection: dict = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def file_extension(filename: str) -> str | None:
+    lower = (filename or "").lower()
+    for ext in ALLOWED_EXTENSIONS:
+        if lower.endswith(ext):
+            return ext
+    return None
+
+
+def is_numeric(type_name: str) -> bool:
+    return str(type_name).upper().startswith(NUMERIC_PREFIXES)
+
+
+def is_temporal(type_name: str) -> bool:
+    return str(type_name).upper().startswith(TEMPORAL_PREFIXES)
+
+
+def _connect() -> duckdb.DuckDBPyConnection:
+    tmp = getattr(settings, "FILE_UPLOAD_TEMP_DIR", None) or str(settings.VAR_DIR / "tmp")
+    return duckdb.connect(
+        ":memory:",
+        config={
+            "memory_limit": conf.INGEST_MEMORY_LIMIT,
+            "threads": conf.DUCKDB_THREADS,
+            "temp_directory": tmp,
+            "autoinstall_known_extensions": False,
+            "autoload_known_extensions": False,
+        },
+    )
+
+
+def _first_line(message: str) -> str:
+    lines = [line for line in str(message).splitlines() if line.strip()]
+    text = " ".join(lines[:6])
+    return text[:600]
+
+
+# --- CSV detection ----------------------------------------------------------------
+
+
+def _read_head(path: str, gz: bool) -> bytes:
+    try:
+        if gz:
+            with gzip.open(path, "rb") as fh:
+                return fh.read(HEAD_BYTES)
+        with open(path, "rb") as fh:
+            return fh.read(HEAD_BYTES)
+    except (OSError, EOFError) as exc:
+        raise IngestError(f"Could not read the compressed file: {exc}") from None
+
+
+def _detect_encoding(head: bytes) -> str:
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "utf-16"
+    if b"\x00" in head:
+        raise IngestError("This does not look like a CSV file: it contains binary data (NUL bytes).")
+    sample = head
+    for trim in range(4):
+        try:
+            (sample[: len(sample) - trim] if trim else sample).decode("utf-8")
+            return "utf-8"
+        except UnicodeDecodeError:
+            continue
+    text = head.decode("latin-1")
+    controls = sum(1 for ch in text if ord(ch) < 32 and ch not in "\t\r\n\x0c") + sum(
+        1 for ch in text if 0x7F <= ord(ch) <= 0x9F
+    )
+    if controls > max(8, len(text) // 100):
+        raise IngestError("This does not look like a CSV file: it contains binary data.")
+    return "latin-1"
+
+
+def _sniff(con, path: str, encoding: str, extra: str = "") -> dict:
+    row = con.execute(
+        "SELECT Delimiter, Quote, HasHeader, Columns FROM sniff_csv("
+        f"{sql_literal(path)}, encoding={sql_literal(encoding)}, sample_size=20480, store_rejects=true{extra})"
+    ).fetchone()
+    delimiter, quote, header, columns = row
+    return {"delimiter": delimiter, "quote": quote, "header": bool(header), "columns": columns}
+
+
+def _count_numeric(columns) -> int:
+    return sum(1 for c in columns if is_numeric(c["type"]))
+
+
+def _csv_to_parquet(con, *, src: str, dst: str, encoding: str, decimal_comma: bool) -> None:
+    options = [f"encoding={sql_literal(encoding)}", "store_rejects=true", "sample_size=20480"]
+    if decimal_comma:
+        options.append("decimal_separator=','")
+    con.execute(
+        f"COPY (SELECT * FROM read_csv({sql_literal(src)}, {', '.join(options)})) "
+        f"TO {sql_literal(dst)} (FORMAT parquet, COMPRESSION snappy, ROW_GROUP_SIZE 122880)"
+    )
+
+
+def convert_csv(*, src: str, dst: str) -> dict:
+    """Parse `src` (CSV or CSV.GZ) into the Parquet file `dst`; answer what was detected."""
+    gz = src.lower().endswith(".gz")
+    head = _read_head(src, gz)
+    if not head.strip():
+        raise IngestError("The file is empty (it has no text, only blank lines).")
+    encoding = _detect_encoding(head)
+    con = _connect()
+    try:
+        try:
+            sniffed = _sniff(con, src, encoding)
+        except duckdb.Error as exc:
+            raise IngestError(f"Could not parse the CSV: {_first_line(exc)}") from None
+        decimal_comma = False
+        if sniffed["delimiter"] == ";":
+            try:
+                comma = _sniff(con, src, encoding, ", decimal_separator=','")
+                if comma["delimiter"] == ";" and _count_numeric(comma["columns"]) > _count_numeric(sniffed["columns"]):
+                    sniffed, decimal_comma = comma, True
+            except duckdb.Error:
+                pass
+        try:
+            _csv_to_parquet(con, src=src, dst=dst, encoding=encoding, decimal_comma=decimal_comma)
+        except duckdb.Error as exc:
+            message = str(exc)
+            if encoding == "utf-8" and "encoded" in message.lower():
+                # The first megabyte was UTF-8 but a later line is not: read it as Latin-1.
+                encoding = "latin-1"
+                try:
+                    _csv_to_parquet(con, src=src, dst=dst, encoding=encoding, decimal_comma=decimal_comma)
+                except duckdb.Error as exc2:
+                    raise IngestError(f"Could not parse the CSV: {_first_line(exc2)}") from None
+            else:
+                raise IngestError(f"Could not parse the CSV: {_first_line(message)}") from None
+        rejected = con.execute("SELECT count(DISTINCT line) FROM reject_errors").fetchone()[0]
+        samples = con.execute(
+            "SELECT line, error_type, error_message FROM reject_errors ORDER BY line LIMIT 5"
+        ).fetchall()
+    finally:
+        con.close()
+    delimiter = sniffed["delimiter"]
+    return {
+        "format": "csv",
+        "compressed": gz,
+        "delimiter": {"\t": "tab", ",": "comma", ";": "semicolon", "|": "pipe"}.get(delimiter, delimiter),
+        "delimiter_char": delimiter,
+        "quote": None if sniffed["quote"] in ("(empty)", "") else sniffed["quote"],
+        "header": sniffed["header"],
+        "encoding": encoding,
+        "decimal_separator": "," if decimal_comma else ".",
+        "rejected_rows": int(rejected or 0),
+        "rejected_samples": [
+            {"line": int(line) if line is not None else None, "error": str(kind), "message": str(msg)[:300]}
+            for line, kind, msg in samples
+        ],
+    }
+
+
+# --- profile and preview -----------------------------------------------------------
+
+
+def _describe(con, path: str) -> list[dict]:
+    rows = con.execute(f"DESCRIBE SELECT * FROM read_parquet({sql_literal(path)})").fetchall()
+    return [{"name": r[0], "type": str(r[1])} for r in rows]
+
+
+def profile_columns(con, path: str, columns: list[dict], row_count: int) -> list[dict]:
+    """Per column: type, nulls, distinct (approximate), min/max/mean or top values — one scan."""
+    exprs: list[str] = []
+    for i, col in enumerate(columns):
+        q = quote_ident(col["name"])
+        exprs.append(f"count({q}) AS c{i}_count")
+        exprs.append(f"approx_count_distinct({q}) AS c{i}_distinct")
+        if is_numeric(col["type"]):
+            exprs += [f"min({q}) AS c{i}_min", f"max({q}) AS c{i}_max", f"avg({q}) AS c{i}_mean"]
+        elif is_temporal(col["type"]):
+            exprs += [f"min({q}) AS c{i}_min", f"max({q}) AS c{i}_max"]
+        elif col["type"].upper() in ("VARCHAR", "BOOLEAN"):
+            exprs.append(f"approx_top_k({q}, 5) AS c{i}_top")
+    if not exprs:
+        return []
+    cursor = con.execute(f"SELECT {', '.join(exprs)} FROM read_parquet({sql_literal(path)})")
+    names = [d[0] for d in cursor.description]
+    values = dict(zip(names, cursor.fetchone()))
+    profile = []
+    for i, col in enumerate(columns):
+        non_null = int(values.get(f"c{i}_count") or 0)
+        entry = {
+            "name": col["name"],
+            "type": col["type"],
+            "nulls": row_count - non_null,
+            "null_fraction": round((row_count - non_null) / row_count, 4) if row_count else 0.0,
+            "distinct": int(values.get(f"c{i}_distinct") or 0),
+            "kind": "numeric" if is_numeric(col["type"]) else "temporal" if is_temporal(col["type"]) else "text",
+        }
+        for key in ("min", "max", "mean"):
+            if f"c{i}_{key}" in values:
+                entry[key] = json_safe(values[f"c{i}_{key}"])
+        if f"c{i}_top" in values:
+            entry["top_values"] = [json_safe(v) for v in (values[f"c{i}_top"] or [])]
+        profile.append(entry)
+    return profile
+
+
+def summarize_parquet(*, path: str, detection: dict, file_format: str, started: float) -> IngestResult:
+    con = _connect()
+    try:
+        try:
+            columns = _describe(con, path)
+            row_count = con.execute(f"SELECT count(*) FROM read_parquet({sql_literal(path)})").fetchone()[0]
+        except duckdb.Error as exc:
+            raise IngestError(f"Could not read the Parquet file: {_first_line(exc)}") from None
+        if not columns:
+            raise IngestError("The file has no columns.")
+        if row_count == 0:
+            if detection.get("rejected_rows"):
+                raise IngestError(
+                    f"No row could be read: all {detection['rejected_rows']} rows were rejected "
+                    f"(first problem: {detection['rejected_samples'][0]['message']})."
+                )
+            raise IngestError("The file has no data rows (only a header)." if file_format == "csv"
+                              else "The file has no rows.")
+        cursor = con.execute(f"SELECT * FROM read_parquet({sql_literal(path)}) LIMIT {int(conf.PREVIEW_ROWS)}")
+        names = unique_names([d[0] for d in cursor.description])
+        preview = rows_as_dicts(names, cursor.fetchall())
+        profile = profile_columns(con, path, columns, row_count)
+    finally:
+        con.close()
+    return IngestResult(
+        file_format=file_format,
+        row_count=int(row_count),
+        columns=columns,
+        preview=preview,
+        profile=profile,
+        detection=detection,
+        seconds=time.monotonic() - started,
+    )
+
+
+def ingest(*, src: str, filename: str, data_dst: str) -> IngestResult:
+    """Validate the file at `src`, write the Parquet file `data_dst` (atomically), profile it."""
+    started = time.monotonic()
+    ext = file_extension(filename)
+    if ext is None:
+        raise IngestError("Unsupported file type: upload a .csv, .csv.gz, .parquet or .pq file.")
+    if os.path.getsize(src) == 0:
+        raise IngestError("The file is empty.")
+    os.makedirs(os.path.dirname(data_dst), exist_ok=True)
+    partial = os.path.join(os.path.dirname(data_dst), ".part-" + os.path.basename(data_dst))
+    try:
+        if ext in CSV_EXTENSIONS:
+            detection = convert_csv(src=src, dst=partial)
+            result = summarize_parquet(path=partial, detection=detection, file_format="csv", started=started)
+            os.replace(partial, data_dst)
+        else:
+            result = summarize_parquet(path=src, detection={"format": "parquet"}, file_format="parquet",
+                                       started=started)
+            if os.path.abspath(src) != os.path.abspath(data_dst):
+                os.replace(src, data_dst)
+    finally:
+        if os.path.exists(partial):
+            os.unlink(partial)
+    result.seconds = time.monotonic() - started
+    return result

@@ -1,0 +1,240 @@
+"""The vectorized backtest engine.
+
+Semantics (shown next to every result, see `SEMANTICS`):
+- a strategy decides a target position (+1, 0, -1) on each bar's close;
+  decisions start the bar after its indicators are first defined;
+- a change of target is filled at the *next* bar's open; a reversal closes the
+  open trade and opens the new one at that same open;
+- each entry is all-in: the cash available buys as many units as it can after
+  commission (whole units for stocks, fractional for crypto);
+- commission (basis points of the traded value) is charged on entry and exit;
+  slippage (basis points) moves each fill price against the trader;
+- equity is marked to each bar's close; a trade still open after the last bar
+  is valued in the equity but not counted as a closed trade (as backtesting.py
+  does without `finalize_trades`); if equity reaches zero the run stops.
+
+Signals are vectorized with numpy; only the (few) position changes are walked
+in a Python loop, so a run costs O(bars) numpy work plus O(trades) Python work.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from backtest import metrics as metrics_mod
+from backtest.indicators import IndicatorCache
+from backtest.strategies import Strategy
+
+ENGINE_VERSION = "1.0"
+
+SEMANTICS = [
+    "Signals are computed on each bar's close; orders fill at the next bar's open (no look-ahead).",
+    "Every entry uses all available cash; whole units for stocks, fractional units for crypto.",
+    "Commission (bps of traded value) is charged on entry and on exit; slippage (bps) worsens every fill.",
+    "A reversal closes the open trade and opens the opposite one at the same open.",
+    "A trade still open at the end is marked to market in equity but not counted in trade statistics.",
+    "Annualization: 365 days for 24/7 (crypto) markets, 252 for stocks.",
+]
+
+_ALMOST_ONE = 1 - sys.float_info.epsilon
+
+
+@dataclass
+class Bars:
+    """OHLCV arrays of one instrument and interval; `time` is the bar open in epoch seconds (UTC)."""
+
+    time: np.ndarray
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    volume: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.close)
+
+    @classmethod
+    def from_rows(cls, rows) -> Bars:
+        """From (time_seconds, open, high, low, close, volume) tuples."""
+        arr = np.asarray(list(rows), dtype=float).reshape(-1, 6)
+        return cls(arr[:, 0].astype(np.int64), *(np.ascontiguousarray(arr[:, i]) for i in range(1, 6)))
+
+    @classmethod
+    def from_frame(cls, df: pd.DataFrame) -> Bars:
+        """From a frame with a DatetimeIndex (UTC) and Open/High/Low/Close[/Volume] columns."""
+        index = pd.DatetimeIndex(df.index)
+        seconds = (index.as_unit("s").asi8 if index.tz is None else index.tz_convert("UTC").as_unit("s").asi8)
+        get = lambda name: df[name].to_numpy(dtype=float)  # noqa: E731
+        volume = get("Volume") if "Volume" in df else np.zeros(len(df))
+        return cls(seconds.astype(np.int64), get("Open"), get("High"), get("Low"), get("Close"), volume)
+
+
+@dataclass(frozen=True)
+class Costs:
+    initial_cash: float = 10_000.0
+    commission_bps: float = 0.0
+    slippage_bps: float = 0.0
+    fractional: bool = True
+
+
+@dataclass
+class TradeArrays:
+    """Closed trades, one array per field (cheap for sweeps)."""
+
+    side: np.ndarray
+    size: np.ndarray
+    entry_bar: np.ndarray
+    exit_bar: np.ndarray
+    entry_price: np.ndarray
+    exit_price: np.ndarray
+    pnl: np.ndarray
+    return_pct: np.ndarray  # fraction, net of commission
+    commission: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.pnl)
+
+
+@dataclass
+class EngineResult:
+    equity: np.ndarray
+    trades: TradeArrays
+    open_trade: dict | None
+    warmup: int
+    metrics: dict = field(default_factory=dict)
+
+    def trade_dicts(self, bars: Bars) -> list[dict]:
+        t = self.trades
+        return [
+            {
+                "side": "long" if t.side[i] > 0 else "short",
+                "size": float(t.size[i]),
+                "entry_bar": int(t.entry_bar[i]),
+                "exit_bar": int(t.exit_bar[i]),
+                "entry_time": int(bars.time[t.entry_bar[i]]),
+                "exit_time": int(bars.time[t.exit_bar[i]]),
+                "entry_price": float(t.entry_price[i]),
+                "exit_price": float(t.exit_price[i]),
+                "pnl": float(t.pnl[i]),
+                "return_pct": float(t.return_pct[i] * 100),
+                "commission": float(t.commission[i]),
+            }
+            for i in range(len(t))
+        ]
+
+
+def simulate(bars: Bars, target: np.ndarray, warmup: int, costs: Costs) -> EngineResult:
+    """Fill target-position changes at next opens and mark equity to closes."""
+    n = len(bars)
+    decided = np.nan_to_num(np.asarray(target, dtype=float)).copy()
+    decided[: min(n, warmup + 1)] = 0.0  # first decision on the bar after warm-up
+    held = np.zeros(n)
+    held[1:] = decided[:-1]  # a decision on bar i's close is held from bar i+1's open
+    changes = np.flatnonzero(np.diff(held, prepend=0.0) != 0)
+
+    rate, slip = costs.commission_bps / 1e4, costs.slippage_bps / 1e4
+    opens, closes = bars.open, bars.close
+    cash = float(costs.initial_cash)
+    size = entry_price = entry_commission = 0.0
+    entry_bar = -1
+    ev_bar, ev_cash, ev_size, ev_entry = [], [], [], []
+    rows: list[tuple] = []
+    for j in changes:
+        price = opens[j]
+        want = held[j]
+        if size:
+            side = 1.0 if size > 0 else -1.0
+            exit_price = price * (1 - side * slip)
+            exit_commission = abs(size) * exit_price * rate
+            gross = size * (exit_price - entry_price)
+            cash += gross - exit_commission
+            commission = entry_commission + exit_commission
+            ret = side * (exit_price / entry_price - 1) - commission / (abs(size) * entry_price)
+            rows.append((side, abs(size), entry_bar, j, entry_price, exit_price, gross - commission, ret, commission))
+            size = 0.0
+        if want and cash > 0:
+            fill = price * (1 + want * slip)
+            per_unit = fill + (_ALMOST_ONE * fill * rate) / _ALMOST_ONE
+            units = cash * _ALMOST_ONE / per_unit if costs.fractional else float(int(cash * _ALMOST_ONE // per_unit))
+            if units > 0:
+                entry_commission = units * fill * rate
+                cash -= entry_commission
+                size, entry_price, entry_bar = want * units, fill, j
+        ev_bar.append(j)
+        ev_cash.append(cash)
+        ev_size.append(size)
+        ev_entry.append(entry_price)
+
+    equity = _mark_to_market(n, closes, costs.initial_cash, ev_bar, ev_cash, ev_size, ev_entry)
+    broke = np.flatnonzero(equity <= 0)
+    if len(broke):  # out of money: close at that close, stop trading
+        k = int(broke[0])
+        rows = [r for r in rows if r[3] <= k]
+        s = _value_at(k, ev_bar, ev_size)
+        if s:
+            e, b = _value_at(k, ev_bar, ev_entry), _value_at(k, ev_bar, ev_bar)
+            side = 1.0 if s > 0 else -1.0
+            commission = abs(s) * e * rate + abs(s) * closes[k] * rate
+            ret = side * (closes[k] / e - 1) - commission / (abs(s) * e)
+            rows.append((side, abs(s), int(b), k, e, closes[k], s * (closes[k] - e) - commission, ret, commission))
+        equity[k:] = 0.0
+        size = 0.0
+
+    cols = list(zip(*rows)) if rows else [[]] * 9
+    trades = TradeArrays(
+        side=np.asarray(cols[0], dtype=float), size=np.asarray(cols[1], dtype=float),
+        entry_bar=np.asarray(cols[2], dtype=np.int64), exit_bar=np.asarray(cols[3], dtype=np.int64),
+        entry_price=np.asarray(cols[4], dtype=float), exit_price=np.asarray(cols[5], dtype=float),
+        pnl=np.asarray(cols[6], dtype=float), return_pct=np.asarray(cols[7], dtype=float),
+        commission=np.asarray(cols[8], dtype=float),
+    )
+    open_trade = None
+    if size and n:
+        last = closes[-1]
+        open_trade = {
+            "side": "long" if size > 0 else "short", "size": float(abs(size)), "entry_bar": int(entry_bar),
+            "entry_time": int(bars.time[entry_bar]), "entry_price": float(entry_price),
+            "unrealized_pnl": float(size * (last - entry_price)),
+        }
+    return EngineResult(equity=equity, trades=trades, open_trade=open_trade, warmup=int(min(warmup, max(n - 1, 0))))
+
+
+def _value_at(k, ev_bar, values):
+    i = int(np.searchsorted(ev_bar, k, side="right")) - 1
+    return values[i] if i >= 0 else 0.0
+
+
+def _mark_to_market(n, closes, initial_cash, ev_bar, ev_cash, ev_size, ev_entry) -> np.ndarray:
+    if not ev_bar:
+        return np.full(n, float(initial_cash))
+    # Which event is in force at each bar (-1 before the first).
+    which = np.searchsorted(np.asarray(ev_bar), np.arange(n), side="right") - 1
+    cash = np.concatenate([[float(initial_cash)], ev_cash])[which + 1]
+    size = np.concatenate([[0.0], ev_size])[which + 1]
+    entry = np.concatenate([[0.0], ev_entry])[which + 1]
+    return cash + size * (closes - entry)
+
+
+def run_backtest(
+    *,
+    bars: Bars,
+    strategy: Strategy,
+    params: dict,
+    costs: Costs,
+    annual_days: int,
+    cache: IndicatorCache | None = None,
+) -> EngineResult:
+    """Signals → fills → equity → metrics for one parameter set (params already cleaned)."""
+    if len(bars) < 2:
+        raise ValueError("At least two bars are needed for a backtest.")
+    target, warmup = strategy.signals(bars, params, cache or IndicatorCache())
+    result = simulate(bars, target, warmup, costs)
+    result.metrics = metrics_mod.compute_metrics(
+        time=bars.time, equity=result.equity, close=bars.close, trades=result.trades,
+        warmup=result.warmup, annual_days=annual_days,
+    )
+    return result

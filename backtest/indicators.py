@@ -1,0 +1,77 @@
+"""Technical indicators on numpy arrays (float64, NaN until defined).
+
+Each value at index i uses bars 0..i only, so no indicator can look ahead.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+
+def sma(values: np.ndarray, window: int) -> np.ndarray:
+    """Simple moving average; NaN for the first `window - 1` bars."""
+    n = len(values)
+    out = np.full(n, np.nan)
+    if window <= 0 or window > n:
+        return out
+    csum = np.cumsum(np.insert(values.astype(float), 0, 0.0))
+    out[window - 1:] = (csum[window:] - csum[:-window]) / window
+    return out
+
+
+def ema(values: np.ndarray, span: int) -> np.ndarray:
+    """Exponential moving average (alpha = 2 / (span + 1)), NaN for the first `span - 1` bars."""
+    return pd.Series(values).ewm(span=span, adjust=False, min_periods=span).mean().to_numpy()
+
+
+def rolling_std(values: np.ndarray, window: int) -> np.ndarray:
+    """Population standard deviation over `window` bars (as Bollinger defines it)."""
+    return pd.Series(values).rolling(window).std(ddof=0).to_numpy()
+
+
+def rsi(values: np.ndarray, period: int) -> np.ndarray:
+    """Wilder's RSI (smoothing alpha = 1 / period); NaN for the first `period` bars."""
+    delta = np.diff(values.astype(float), prepend=np.nan)
+    gains = pd.Series(np.where(delta > 0, delta, 0.0))
+    losses = pd.Series(np.where(delta < 0, -delta, 0.0))
+    gains.iloc[0] = losses.iloc[0] = np.nan
+    avg_gain = gains.ewm(alpha=1 / period, adjust=False, min_periods=period).mean().to_numpy()
+    avg_loss = losses.ewm(alpha=1 / period, adjust=False, min_periods=period).mean().to_numpy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rs = avg_gain / avg_loss
+        out = 100.0 - 100.0 / (1.0 + rs)
+    out = np.where((avg_loss == 0) & (avg_gain > 0), 100.0, out)
+    out = np.where((avg_loss == 0) & (avg_gain == 0), 50.0, out)
+    out[np.isnan(avg_gain) | np.isnan(avg_loss)] = np.nan
+    return out
+
+
+def rolling_max(values: np.ndarray, window: int) -> np.ndarray:
+    return pd.Series(values).rolling(window).max().to_numpy()
+
+
+def rolling_min(values: np.ndarray, window: int) -> np.ndarray:
+    return pd.Series(values).rolling(window).min().to_numpy()
+
+
+def shift(values: np.ndarray, periods: int = 1) -> np.ndarray:
+    """Values of `periods` bars earlier (NaN at the start)."""
+    out = np.full(len(values), np.nan)
+    if periods < len(values):
+        out[periods:] = values[: len(values) - periods]
+    return out
+
+
+class IndicatorCache:
+    """Memoizes indicators of one price series across the runs of a sweep."""
+
+    def __init__(self) -> None:
+        self._store: dict[tuple, np.ndarray] = {}
+
+    def get(self, key: tuple, compute) -> np.ndarray:
+        value = self._store.get(key)
+        if value is None:
+            value = compute()
+            self._store[key] = value
+        return value

@@ -1,0 +1,26 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+
+urlpatterns = [
+    path("", include("core.urls")),
+    path("admin/", admin.site.urls),
+    path("accounts/", include("allauth.urls")),
+    path("", include("accounts.urls")),
+    path("trades/", include("trades.urls")),
+    path("scripts/", include("scripts_runner.urls")),
+    path("etl/", include("etl.urls")),
+    path("analyzer/", include("analyzer.urls")),
+    path("backtest/", include("backtest.urls")),
+    # API: each app's api_urls carries its own prefix (trades/, scripts/, runs/, etl/, …).
+    path("api/", include("core.api_urls")),
+    path("api/", include("accounts.api_urls")),
+    path("api/", include("trades.api_urls")),
+    path("api/", include("scripts_runner.api_urls")),
+    path("api/", include("etl.api_urls")),
+    path("api/", include("analyzer.api_urls")),
+    path("api/", include("backtest.api_urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
+]

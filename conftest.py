@@ -1,0 +1,298 @@
+"""Fixtures shared by every app's tests.
+
+- users: `user`, `other_user`, `admin_user` (staff), `root_user`, `make_user`
+- API: `api_client`, `auth_client(user)` (a real DB token)
+- jobs: `sync_jobs` (django-q2 runs tasks inline, on_commit fires at once)
+- processes: `live_platform` (real uvicorn ASGI server + real qcluster worker on the test database)
+- browser: `browser_page` (Playwright driving Debian's Chromium), `login_page(page, user)`
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+# Playwright's sync API runs an event loop in the test thread; the ORM calls a
+# test makes around it are still plain synchronous calls.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+from core.testing import PASSWORD, free_port, wait_until  # noqa: F401  (re-exported for tests)
+BASE_DIR = Path(__file__).resolve().parent.parent
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+@pytest.fixture(autouse=True)
+def _media_root(settings, tmp_path):
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+
+
+# --- users -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def make_user(db):
+    from accounts.models import User
+
+    counter = {"n": 0}
+
+    def make(username: str | None = None, *, is_admin: bool = False, is_root: bool = False, **extra):
+        counter["n"] += 1
+        username = username or f"user{counter['n']}"
+        user = User(
+            username=username,
+            email=extra.pop("email", f"{username}@example.com"),
+            is_staff=is_admin or is_root,
+            is_superuser=is_root,
+            **extra,
+        )
+        user.set_password(PASSWORD)
+        user.save()
+        return user
+
+    return make
+
+
+@pytest.fixture
+def user(make_user):
+    return make_user("alice")
+
+
+@pytest.fixture
+def other_user(make_user):
+    return make_user("bob")
+
+
+@pytest.fixture
+def admin_user(make_user):
+    return make_user("admin1", is_admin=True)
+
+
+@pytest.fixture
+def root_user(make_user):
+    return make_user("root", is_root=True)
+
+
+@pytest.fixture
+def api_client():
+    from rest_framework.test import APIClient
+
+    return APIClient()
+
+
+@pytest.fixture
+def auth_client(db):
+    """`auth_client(user)` → an APIClient sending that user's real token."""
+    from rest_framework.authtoken.models import Token
+    from rest_framework.test import APIClient
+
+    def make(user):
+        token, _ = Token.objects.get_or_create(user=user)
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+        client.token = token.key
+        return client
+
+    return make
+
+
+# --- jobs inline -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def sync_jobs(monkeypatch):
+    """Run django-q2 tasks in-process and on_commit callbacks immediately."""
+    from django.db import transaction
+    from django_q.conf import Conf
+
+    monkeypatch.setattr(Conf, "SYNC", True)
+    monkeypatch.setattr(transaction, "on_commit", lambda func, using=None, robust=False: func())
+    yield
+
+
+# --- real processes ----------------------------------------------------------------------
+
+
+def database_url() -> str:
+    from django.db import connection
+
+    conf = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{conf['NAME']}"
+    user = conf.get("USER") or ""
+    password = f":{conf['PASSWORD']}" if conf.get("PASSWORD") else ""
+    auth = f"{user}{password}@" if user else ""
+    host = conf.get("HOST") or "127.0.0.1"
+    port = f":{conf['PORT']}" if conf.get("PORT") else ""
+    return f"postgres://{auth}{host}{port}/{conf['NAME']}"
+
+
+@dataclass
+class LivePlatform:
+    url: str
+    ws_url: str
+    env: dict
+    media_root: str
+    processes: list = field(default_factory=list)
+    logs: list = field(default_factory=list)
+
+    def output(self) -> str:
+        text = []
+        for path in self.logs:
+            try:
+                text.append(Path(path).read_text(errors="replace")[-4000:])
+            except OSError:
+                pass
+        return "\n---\n".join(text)
+
+    def stop_worker(self, sig=signal.SIGKILL) -> None:
+        """Kill the worker cluster (and its children) as a crash would."""
+        worker = self.processes[1]
+        try:
+            os.killpg(worker.pid, sig)
+        except ProcessLookupError:
+            pass
+        worker.wait(timeout=10)
+
+    def start_worker(self) -> None:
+        log = open(self.logs[1], "ab")
+        proc = subprocess.Popen(
+            [sys.executable, "manage.py", "qcluster"], cwd=BASE_DIR, env=self.env,
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        self.processes[1] = proc
+
+
+def _wait_http(url: str, timeout: float, procs) -> None:
+    import urllib.error
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for proc in procs:
+            if proc.poll() is not None:
+                raise RuntimeError(f"process {proc.args} exited early with {proc.returncode}")
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            return
+        except urllib.error.HTTPError:
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise TimeoutError(f"{url} did not answer in {timeout}s")
+
+
+@pytest.fixture(scope="session")
+def _live_platform_session(django_db_setup, django_db_blocker, tmp_path_factory):
+    from django.conf import settings as dj_settings
+
+    port = free_port()
+    media = str(tmp_path_factory.mktemp("live-media"))
+    logdir = tmp_path_factory.mktemp("live-logs")
+    env = dict(os.environ)
+    env.update(
+        {
+            "DATABASE_URL": database_url(),
+            "PLATFORM_MEDIA_ROOT": media,
+            "Q_CLUSTER_NAME": dj_settings.Q_CLUSTER["name"],
+            "DJANGO_DEBUG": "true",
+            "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    env.pop("PYTEST_VERSION", None)
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    web_log, worker_log = str(logdir / "web.log"), str(logdir / "worker.log")
+    web = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1", "--port", str(port),
+         "--ws", "websockets", "--lifespan", "off", "--log-level", "warning"],
+        cwd=BASE_DIR, env=env, stdout=open(web_log, "wb"), stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    worker = subprocess.Popen(
+        [sys.executable, "manage.py", "qcluster"], cwd=BASE_DIR, env=env,
+        stdout=open(worker_log, "wb"), stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    platform = LivePlatform(
+        url=f"http://127.0.0.1:{port}", ws_url=f"ws://127.0.0.1:{port}", env=env, media_root=media,
+        processes=[web, worker], logs=[web_log, worker_log],
+    )
+    try:
+        _wait_http(platform.url + "/accounts/login/", 60, [web])
+    except Exception:
+        for proc in platform.processes:
+            proc.kill()
+        raise RuntimeError("live platform did not start:\n" + platform.output()) from None
+    yield platform
+    for proc in platform.processes:
+        if proc.poll() is None:
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+    for proc in platform.processes:
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def live_platform(_live_platform_session, transactional_db, settings):
+    """A real ASGI server and a real worker cluster sharing the test database."""
+    settings.MEDIA_ROOT = _live_platform_session.media_root
+    if _live_platform_session.processes[1].poll() is not None:
+        _live_platform_session.start_worker()
+    yield _live_platform_session
+
+
+# --- browser --------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def _browser():
+    if not os.path.exists(CHROMIUM):
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"Chromium not found at {CHROMIUM}; CI requires the browser tests to run")
+        pytest.skip("Chromium is not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-quic",
+                  "--no-first-run", "--disable-component-update", "--disable-sync"],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def browser_page(_browser):
+    context = _browser.new_context(viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(15000)
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def login_page():
+    def login(page, platform, user, password: str = PASSWORD):
+        page.goto(platform.url + "/accounts/login/")
+        page.fill("input[name=login]", user.username)
+        page.fill("input[name=password]", password)
+        page.click("form button[type=submit]")
+        page.wait_for_url(lambda url: "/accounts/login/" not in url)
+        return page
+
+    return login
+
+

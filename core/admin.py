@@ -1,0 +1,38 @@
+from django.contrib import admin
+
+from core.models import JobEvent, WorkerCheck, WorkerHeartbeat
+
+
+class JobAdmin(admin.ModelAdmin):
+    """Base admin for every job kind: staff see all jobs, filter and search them."""
+
+    list_display = ["id", "owner", "status", "progress", "message", "created_at", "finished_at"]
+    list_filter = ["status", ("created_at", admin.DateFieldListFilter)]
+    search_fields = ["owner__username", "message", "error"]
+    readonly_fields = [
+        "status", "progress", "message", "error", "created_at", "started_at", "finished_at", "heartbeat_at",
+        "cancel_requested", "cancelled_by", "task_id", "event_seq",
+    ]
+    list_select_related = ["owner"]
+
+    def has_module_permission(self, request):
+        return request.user.is_staff
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_staff
+
+
+@admin.register(WorkerCheck)
+class WorkerCheckAdmin(JobAdmin):
+    pass
+
+
+@admin.register(WorkerHeartbeat)
+class WorkerHeartbeatAdmin(admin.ModelAdmin):
+    list_display = ["name", "host", "pid", "started_at", "seen_at"]
+
+
+@admin.register(JobEvent)
+class JobEventAdmin(admin.ModelAdmin):
+    list_display = ["job_kind", "job_id", "seq", "kind", "created_at"]
+    list_filter = ["job_kind", "kind"]

@@ -1,0 +1,7 @@
+from django.urls import path
+
+from core import api_views
+
+urlpatterns = [
+    path("health/", api_views.HealthApi.as_view(), name="api-health"),
+]

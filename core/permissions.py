@@ -1,0 +1,39 @@
+"""Ownership rules shared by every domain: a user sees their own objects, staff see all."""
+
+from django.db.models import QuerySet
+from django.http import Http404
+from rest_framework import permissions
+
+
+def visible_to(queryset: QuerySet, user, *, owner_field: str = "owner") -> QuerySet:
+    if not user or not user.is_authenticated:
+        return queryset.none()
+    if user.is_staff:
+        return queryset
+    return queryset.filter(**{owner_field: user})
+
+
+def get_visible_or_404(queryset: QuerySet, user, pk, *, owner_field: str = "owner"):
+    """The object if it exists and `user` may see it; 404 otherwise (no existence leak)."""
+    try:
+        return visible_to(queryset, user, owner_field=owner_field).get(pk=pk)
+    except (queryset.model.DoesNotExist, ValueError, TypeError):
+        raise Http404("Not found.") from None
+
+
+def can_manage(user, obj, *, owner_field: str = "owner") -> bool:
+    return bool(user and user.is_authenticated and (user.is_staff or getattr(obj, f"{owner_field}_id") == user.pk))
+
+
+class IsStaff(permissions.BasePermission):
+    message = "Only administrators can do this."
+
+    def has_permission(self, request, view):
+        return bool(request.user and request.user.is_authenticated and request.user.is_staff)
+
+
+class IsOwnerOrStaff(permissions.BasePermission):
+    message = "You can only access your own objects."
+
+    def has_object_permission(self, request, view, obj):
+        return can_manage(request.user, obj)

@@ -1,0 +1,336 @@
+"""Job state changes and the doorbell.
+
+Every change of a job's state goes through a function here. Each writes the
+database first and rings the job's channel-layer group after the transaction
+commits; websocket consumers re-read the database when the bell rings (or on
+their short poll), so a missed bell never loses anything.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import traceback
+from collections.abc import Callable, Iterable
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.db import close_old_connections, connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from core.models import FINISHED_STATUSES, Job, JobEvent, JobStatus
+
+logger = logging.getLogger(__name__)
+
+J = TypeVar("J", bound=Job)
+
+
+class JobCancelled(Exception):
+    """Raised inside a job body when its owner asked to stop it."""
+
+
+# --- doorbell -----------------------------------------------------------------
+
+
+def job_group(*, kind: str, pk: int) -> str:
+    """Channel-layer group of a job: built from ids only, never user text."""
+    return f"job.{kind}.{int(pk)}"
+
+
+def doorbell_ring(*, group: str) -> None:
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        async_to_sync(layer.group_send)(group, {"type": "doorbell"})
+    except Exception:  # the database is the record; a lost bell only delays
+        logger.warning("doorbell to %s failed", group, exc_info=True)
+
+
+def job_ring(*, job: Job) -> None:
+    """Ring the job's group once the current transaction (if any) commits."""
+    group = job_group(kind=job.kind, pk=job.pk)
+    transaction.on_commit(lambda: doorbell_ring(group=group))
+
+
+# --- lifecycle ----------------------------------------------------------------
+
+
+def _update(job: J, **fields: Any) -> int:
+    """Write `fields` on the job row and mirror them on the instance."""
+    count = type(job).objects.filter(pk=job.pk).update(**fields)
+    for name, value in fields.items():
+        if not hasattr(value, "resolve_expression"):
+            setattr(job, name, value)
+    return count
+
+
+def job_enqueue(*, job: Job, func: str | None = None, task_name: str | None = None, **q_options: Any) -> None:
+    """Queue `func(job.pk)` with django-q2 after the current transaction commits.
+
+    `func` is the dotted path of a thin task in `<app>/tasks.py`; by default
+    the model's `task_func`.
+    """
+    model = type(job)
+    pk = job.pk
+    func = func or model.task_func
+
+    def _send() -> None:
+        from django_q.tasks import async_task
+
+        task_id = async_task(func, pk, task_name=task_name or f"{job.kind}:{pk}", **q_options)
+        model.objects.filter(pk=pk).update(task_id=str(task_id or ""))
+
+    transaction.on_commit(_send)
+    job_ring(job=job)
+
+
+def job_start(*, job: Job) -> bool:
+    """Move a queued job to running. False when it must not run (already taken, cancelled)."""
+    now = timezone.now()
+    model = type(job)
+    if job.cancel_requested or model.objects.filter(pk=job.pk, cancel_requested=True).exists():
+        job_mark_cancelled(job=job)
+        return False
+    taken = model.objects.filter(pk=job.pk, status=JobStatus.QUEUED).update(
+        status=JobStatus.RUNNING, started_at=now, heartbeat_at=now
+    )
+    if not taken:
+        job.refresh_from_db()
+        return False
+    job.status, job.started_at, job.heartbeat_at = JobStatus.RUNNING, now, now
+    job_ring(job=job)
+    return True
+
+
+def job_heartbeat(*, job: Job) -> None:
+    _update(job, heartbeat_at=timezone.now())
+
+
+def job_progress(*, job: Job, fraction: float | None = None, message: str | None = None) -> None:
+    """Record progress (0..1) and/or a message; also a heartbeat."""
+    fields: dict[str, Any] = {"heartbeat_at": timezone.now()}
+    if fraction is not None:
+        fields["progress"] = max(0.0, min(1.0, float(fraction)))
+    if message is not None:
+        fields["message"] = message[:500]
+    _update(job, **fields)
+    job_ring(job=job)
+
+
+def job_cancel_requested(*, job: Job) -> bool:
+    """Cooperative check (reads the database flag)."""
+    flag = type(job).objects.filter(pk=job.pk).values_list("cancel_requested", flat=True).first()
+    job.cancel_requested = bool(flag)
+    return job.cancel_requested
+
+
+def job_raise_if_cancelled(*, job: Job) -> None:
+    if job_cancel_requested(job=job):
+        raise JobCancelled()
+
+
+def job_cancel(*, job: Job, by=None) -> Job:
+    """Ask a job to stop. A queued job is cancelled at once; a running one at its next check."""
+    model = type(job)
+    now = timezone.now()
+    cancelled_now = model.objects.filter(pk=job.pk, status=JobStatus.QUEUED).update(
+        status=JobStatus.CANCELLED, cancel_requested=True, cancelled_by=by, finished_at=now,
+        message="Cancelled before it started",
+    )
+    if not cancelled_now:
+        model.objects.filter(pk=job.pk, status=JobStatus.RUNNING).update(cancel_requested=True, cancelled_by=by)
+    job.refresh_from_db()
+    job_ring(job=job)
+    return job
+
+
+def job_succeed(*, job: Job, message: str = "", **fields: Any) -> None:
+    _update(
+        job, status=JobStatus.SUCCEEDED, progress=1.0, message=message[:500],
+        finished_at=timezone.now(), heartbeat_at=timezone.now(), **fields,
+    )
+    job_ring(job=job)
+
+
+def job_fail(*, job: Job, error: str, message: str = "Failed", **fields: Any) -> None:
+    _update(
+        job, status=JobStatus.FAILED, error=error, message=message[:500],
+        finished_at=timezone.now(), **fields,
+    )
+    job_ring(job=job)
+
+
+def job_mark_cancelled(*, job: Job, message: str = "Cancelled", **fields: Any) -> None:
+    _update(job, status=JobStatus.CANCELLED, message=message[:500], finished_at=timezone.now(), **fields)
+    job_ring(job=job)
+
+
+# --- ordered events -------------------------------------------------------------
+
+
+def job_events_add(*, job: Job, events: Iterable[tuple[str, dict]]) -> list[JobEvent]:
+    """Append events with consecutive sequence numbers, in one transaction."""
+    items = list(events)
+    if not items:
+        return []
+    model = type(job)
+    with transaction.atomic():
+        model.objects.filter(pk=job.pk).update(event_seq=F("event_seq") + len(items))
+        last = model.objects.filter(pk=job.pk).values_list("event_seq", flat=True).get()
+        first = last - len(items) + 1
+        rows = [
+            JobEvent(job_kind=job.kind, job_id=job.pk, seq=first + i, kind=kind, data=data)
+            for i, (kind, data) in enumerate(items)
+        ]
+        JobEvent.objects.bulk_create(rows)
+        job.event_seq = last
+        job_ring(job=job)
+    return rows
+
+
+def job_event_add(*, job: Job, kind: str, data: dict) -> JobEvent:
+    return job_events_add(job=job, events=[(kind, data)])[0]
+
+
+# --- running a job body ---------------------------------------------------------
+
+
+class _HeartbeatThread(threading.Thread):
+    """Keeps `heartbeat_at` fresh while a job body runs, even in long blocking calls."""
+
+    def __init__(self, job: Job, interval: float):
+        super().__init__(daemon=True, name=f"heartbeat-{job.kind}-{job.pk}")
+        self.model, self.pk, self.interval = type(job), job.pk, interval
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        try:
+            while not self.stopped.wait(self.interval):
+                self.model.objects.filter(pk=self.pk, status=JobStatus.RUNNING).update(heartbeat_at=timezone.now())
+        except Exception:
+            logger.warning("heartbeat thread stopped", exc_info=True)
+        finally:
+            connection.close()
+
+
+def job_execute(*, model: type[J], pk: int, body: Callable[[J], Any]) -> J | None:
+    """Standard task runner: start, heartbeat, run `body(job)`, finish.
+
+    The body reports progress with `job_progress`, checks cancellation with
+    `job_raise_if_cancelled`, and may finish the job itself (e.g. with extra
+    fields via `job_succeed(job=..., rows=...)`); if it returns while the job
+    is still running, the job succeeds. `JobCancelled` ends it cancelled, any
+    other exception ends it failed with the error text.
+    """
+    from django_q.conf import Conf
+
+    inline = bool(Conf.SYNC) or connection.in_atomic_block
+    if not inline:
+        close_old_connections()
+    job = model.objects.filter(pk=pk).first()
+    if job is None or not job_start(job=job):
+        return job
+    beat = _HeartbeatThread(job, interval=max(1.0, settings.JOB_HEARTBEAT_STALE_SECONDS / 6))
+    if not inline:  # an inline (test) run holds the only usable connection
+        beat.start()
+    try:
+        body(job)
+        job.refresh_from_db(fields=["status"])
+        if job.status == JobStatus.RUNNING:
+            job_succeed(job=job, message=job.message or "Done")
+    except JobCancelled:
+        job_mark_cancelled(job=job)
+    except Exception as exc:
+        logger.exception("%s failed", job)
+        job_fail(job=job, error=f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc(limit=8)}")
+    finally:
+        beat.stopped.set()
+        if beat.is_alive():
+            beat.join(timeout=5)
+    job.refresh_from_db()
+    return job
+
+
+# --- recovery -----------------------------------------------------------------
+
+
+def job_models() -> list[type[Job]]:
+    from django.apps import apps
+
+    return [m for m in apps.get_models() if issubclass(m, Job)]
+
+
+def _queued_task_ids() -> set[str] | None:
+    """Ids of tasks still waiting in the broker; None when the broker can't be listed."""
+    from django_q.brokers import get_broker
+    from django_q.signing import SignedPackage
+
+    broker = get_broker()
+    ids: set[str] = set()
+    try:
+        if getattr(settings, "Q_CLUSTER", {}).get("orm"):
+            from django_q.models import OrmQ
+
+            for row in OrmQ.objects.all():
+                ids.add(str(row.task_id()))
+        else:
+            for raw in broker.connection.lrange(broker.list_key, 0, -1):
+                ids.add(str(SignedPackage.loads(raw)["id"]))
+    except Exception:
+        logger.warning("could not list queued tasks", exc_info=True)
+        return None
+    return ids
+
+
+def jobs_recover(*, stale_seconds: int | None = None) -> dict[str, int]:
+    """Fail running jobs whose worker stopped heartbeating; re-queue lost queued ones."""
+    from django_q.models import Task
+
+    stale = timezone.now() - timedelta(seconds=stale_seconds or settings.JOB_HEARTBEAT_STALE_SECONDS)
+    counts = {"worker_lost": 0, "requeued": 0}
+    queued_ids = None
+    for model in job_models():
+        for job in model.objects.filter(status=JobStatus.RUNNING, heartbeat_at__lt=stale):
+            # Conditional update: a job that finished meanwhile is left alone.
+            if model.objects.filter(pk=job.pk, status=JobStatus.RUNNING, heartbeat_at__lt=stale).update(
+                status=JobStatus.FAILED, error="worker lost", message="Worker lost", finished_at=timezone.now()
+            ):
+                counts["worker_lost"] += 1
+                job.refresh_from_db()
+                on_lost = getattr(job, "on_worker_lost", None)
+                if on_lost:
+                    on_lost()
+                job_ring(job=job)
+        waiting = model.objects.filter(status=JobStatus.QUEUED, created_at__lt=stale).exclude(task_id="")
+        if not waiting.exists():
+            continue
+        if queued_ids is None:
+            queued_ids = _queued_task_ids()
+            if queued_ids is None:
+                return counts
+        for job in waiting:
+            if job.task_id in queued_ids:
+                continue
+            done = Task.objects.filter(id=job.task_id).first()
+            if done is not None or not model.requeue_safe:
+                model.objects.filter(pk=job.pk, status=JobStatus.QUEUED).update(
+                    status=JobStatus.FAILED, finished_at=timezone.now(),
+                    error="worker lost" if done is None else "task ended without running the job",
+                    message="Worker lost",
+                )
+                job_ring(job=job)
+                continue
+            func = getattr(model, "task_func", None)
+            if func:
+                job_enqueue(job=job, func=func)
+                counts["requeued"] += 1
+    return counts
+
+
+def jobs_finished_statuses() -> tuple[str, ...]:
+    return tuple(FINISHED_STATUSES)

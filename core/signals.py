@@ -1,0 +1,67 @@
+"""Worker start hooks: heartbeat of the worker process and a recovery pass."""
+
+import logging
+import os
+import socket
+import threading
+
+from django.conf import settings
+from django.db import connection
+from django.db.models.signals import post_migrate
+from django.dispatch import receiver
+from django.utils import timezone
+from django_q.signals import post_spawn
+
+logger = logging.getLogger(__name__)
+
+HEARTBEAT_INTERVAL = 5.0
+
+
+def _beat_forever(name: str) -> None:
+    from core.models import WorkerHeartbeat
+
+    stop = threading.Event()
+    while True:
+        try:
+            WorkerHeartbeat.objects.update_or_create(
+                name=name, defaults={"pid": os.getpid(), "host": socket.gethostname(), "seen_at": timezone.now()}
+            )
+        except Exception:
+            logger.warning("worker heartbeat failed", exc_info=True)
+        finally:
+            connection.close()
+        stop.wait(HEARTBEAT_INTERVAL)
+
+
+@receiver(post_spawn)
+def on_worker_spawn(sender, proc_name, **kwargs):
+    from core.services import jobs_recover
+
+    name = f"{socket.gethostname()}:{os.getpid()}"
+    threading.Thread(target=_beat_forever, args=(name,), daemon=True, name="worker-heartbeat").start()
+    try:
+        jobs_recover()
+    except Exception:
+        logger.warning("recovery at worker start failed", exc_info=True)
+    finally:
+        connection.close()
+
+
+@receiver(post_migrate)
+def ensure_schedules(sender, **kwargs):
+    if getattr(sender, "name", "") != "core":
+        return
+    from django_q.models import Schedule
+
+    Schedule.objects.update_or_create(
+        name="core: recover stalled jobs",
+        defaults={
+            "func": "core.tasks.jobs_recover",
+            "schedule_type": Schedule.MINUTES,
+            "minutes": 1,
+            "repeats": -1,
+        },
+    )
+    Schedule.objects.filter(name="core: prune worker heartbeats").delete()
+    if settings.DEBUG:
+        logger.debug("schedules ensured")

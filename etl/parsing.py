@@ -1,0 +1,418 @@
+"""Reading POS export files with a branch's parser config.
+
+Pure functions (no database): the pipeline, the "test parse" page and the
+benchmark share them. A row that cannot be read is counted and, for the first
+few, kept as an example with its line number and reason — never dropped
+silently.
+"""
+
+from __future__ import annotations
+
+import codecs
+import copy
+import csv
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from decimal import Decimal, InvalidOperation
+
+PARSER_VERSION = "etl-parser/1"
+
+SALES = "rd5000"
+PAYMENTS = "rd5500"
+FILE_TYPES = (SALES, PAYMENTS)
+
+SALES_FIELDS = ("tnsc", "date", "time", "item_code", "department", "quantity", "amount")
+SALES_REQUIRED = ("tnsc", "date", "item_code", "quantity", "amount")
+PAYMENT_FIELDS = ("tnsc", "payment_method", "amount")
+PAYMENT_REQUIRED = ("tnsc", "payment_method")
+
+MAX_LEN = {"tnsc": 40, "item_code": 64, "department": 64, "payment_method": 100}
+AMOUNT_LIMIT = Decimal("1e13")
+QUANTITY_LIMIT = Decimal("1e10")
+CENT = Decimal("0.01")
+MILLI = Decimal("0.001")
+
+_OLD_DEFAULTS = {
+    "delimiter": ";",
+    "encoding": "cp1252",
+    "skip_header_rows": 1,
+    "date_format": "%d/%m/%Y",
+    "time_format": "%H:%M:%S",
+    "decimal_comma": True,
+    "thousands_separator": ".",
+    "columns": {
+        SALES: {"tnsc": 0, "date": 1, "time": 2, "department": 3, "item_code": 4, "quantity": 5, "amount": 6},
+        PAYMENTS: {"tnsc": 0, "payment_method": 2, "amount": 3},
+    },
+    "cleaning": {"strip_item_prefixes": ["PLU"], "strip_leading_zeros": False, "uppercase_item_code": True,
+                 "payment_method_map": {}},
+}
+_NEW_DEFAULTS = {
+    "delimiter": ",",
+    "encoding": "utf-8",
+    "skip_header_rows": 1,
+    "date_format": "%Y-%m-%d",
+    "time_format": "%H:%M:%S",
+    "decimal_comma": False,
+    "thousands_separator": "",
+    "columns": {
+        SALES: {"tnsc": 0, "date": 1, "time": 2, "item_code": 3, "department": 4, "quantity": 5, "amount": 6},
+        PAYMENTS: {"tnsc": 0, "payment_method": 1, "amount": 2},
+    },
+    "cleaning": {"strip_item_prefixes": [], "strip_leading_zeros": False, "uppercase_item_code": True,
+                 "payment_method_map": {}},
+}
+TOP_KEYS = set(_OLD_DEFAULTS)
+CLEANING_KEYS = set(_OLD_DEFAULTS["cleaning"])
+
+
+def default_config(*, is_new_branch: bool) -> dict:
+    return copy.deepcopy(_NEW_DEFAULTS if is_new_branch else _OLD_DEFAULTS)
+
+
+def _merge(base: dict, override: dict) -> dict:
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict) and key != "payment_method_map":
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def effective_config(*, is_new_branch: bool, overrides: dict | None) -> dict:
+    """The defaults of the branch kind with the branch's overrides on top."""
+    return _merge(default_config(is_new_branch=is_new_branch), overrides or {})
+
+
+def validate_config(overrides, *, is_new_branch: bool = False) -> dict[str, str]:
+    """Problems of a parser_config override, as {path: message}; empty when valid."""
+    errors: dict[str, str] = {}
+    if not isinstance(overrides, dict):
+        return {"parser_config": "Must be a JSON object."}
+    for key in overrides:
+        if key not in TOP_KEYS:
+            errors[key] = f"Unknown setting. Known: {', '.join(sorted(TOP_KEYS))}."
+    cfg = _merge(_NEW_DEFAULTS if is_new_branch else _OLD_DEFAULTS, {k: v for k, v in overrides.items() if k in TOP_KEYS})
+    delimiter = cfg["delimiter"]
+    if not isinstance(delimiter, str) or len(delimiter) != 1 or delimiter in "\r\n\"":
+        errors["delimiter"] = "Must be a single character (not a quote or newline)."
+    encoding = cfg["encoding"]
+    try:
+        if not isinstance(encoding, str):
+            raise LookupError
+        codecs.lookup(encoding)
+    except LookupError:
+        errors["encoding"] = f"Unknown text encoding {encoding!r}."
+    skip = cfg["skip_header_rows"]
+    if not isinstance(skip, int) or isinstance(skip, bool) or not 0 <= skip <= 50:
+        errors["skip_header_rows"] = "Must be a whole number from 0 to 50."
+    for key, sample in (("date_format", date(2024, 12, 31)), ("time_format", time(23, 59, 58))):
+        fmt = cfg[key]
+        if not isinstance(fmt, str) or not fmt or len(fmt) > 40 or "%" not in fmt:
+            errors[key] = "Must be a strptime format such as %d/%m/%Y."
+            continue
+        try:
+            text = sample.strftime(fmt) if key == "date_format" else datetime.combine(date(2024, 1, 1), sample).strftime(fmt)
+            datetime.strptime(text, fmt)
+        except (ValueError, TypeError):
+            errors[key] = f"{fmt!r} is not a usable format."
+    if not isinstance(cfg["decimal_comma"], bool):
+        errors["decimal_comma"] = "Must be true or false."
+    sep = cfg["thousands_separator"]
+    if not isinstance(sep, str) or len(sep) > 1:
+        errors["thousands_separator"] = "Must be empty or a single character."
+    columns = cfg["columns"]
+    if not isinstance(columns, dict):
+        errors["columns"] = "Must be an object with rd5000 and rd5500 column maps."
+    else:
+        for ftype in columns:
+            if ftype not in FILE_TYPES:
+                errors[f"columns.{ftype}"] = "Unknown file type; use rd5000 or rd5500."
+        for ftype, names, required in ((SALES, SALES_FIELDS, SALES_REQUIRED), (PAYMENTS, PAYMENT_FIELDS, PAYMENT_REQUIRED)):
+            cols = columns.get(ftype)
+            if not isinstance(cols, dict):
+                errors[f"columns.{ftype}"] = "Must be an object {field: column index}."
+                continue
+            seen: dict[int, str] = {}
+            for name, index in cols.items():
+                path = f"columns.{ftype}.{name}"
+                if name not in names:
+                    errors[path] = f"Unknown field; known: {', '.join(names)}."
+                elif index is None:
+                    if name in required:
+                        errors[path] = "This field is required."
+                elif not isinstance(index, int) or isinstance(index, bool) or not 0 <= index <= 200:
+                    errors[path] = "Must be a column index from 0 to 200 (or null for optional fields)."
+                elif index in seen:
+                    errors[path] = f"Column {index} is already used by {seen[index]}."
+                else:
+                    seen[index] = name
+            for name in required:
+                if name not in cols:
+                    errors[f"columns.{ftype}.{name}"] = "This field is required."
+    cleaning = cfg["cleaning"]
+    if not isinstance(cleaning, dict):
+        errors["cleaning"] = "Must be an object."
+    else:
+        for key in cleaning:
+            if key not in CLEANING_KEYS:
+                errors[f"cleaning.{key}"] = f"Unknown rule. Known: {', '.join(sorted(CLEANING_KEYS))}."
+        prefixes = cleaning.get("strip_item_prefixes", [])
+        if not isinstance(prefixes, list) or not all(isinstance(p, str) and 0 < len(p) <= 20 for p in prefixes):
+            errors["cleaning.strip_item_prefixes"] = "Must be a list of short non-empty strings."
+        for key in ("strip_leading_zeros", "uppercase_item_code"):
+            if not isinstance(cleaning.get(key, False), bool):
+                errors[f"cleaning.{key}"] = "Must be true or false."
+        mapping = cleaning.get("payment_method_map", {})
+        if not isinstance(mapping, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) and len(v) <= 40 for k, v in mapping.items()
+        ):
+            errors["cleaning.payment_method_map"] = "Must map codes to names (strings up to 40 characters)."
+    return errors
+
+
+# --- reading --------------------------------------------------------------------
+
+
+@dataclass
+class Rejected:
+    filetype: str
+    line: int
+    reason: str
+    text: str
+
+    def as_dict(self) -> dict:
+        return {"filetype": self.filetype, "line": self.line, "reason": self.reason, "text": self.text}
+
+
+@dataclass
+class ParseResult:
+    filetype: str
+    rows: list = field(default_factory=list)
+    data_lines: int = 0
+    rejected: int = 0
+    examples: list[Rejected] = field(default_factory=list)
+
+    def reject(self, line: int, reason: str, text: str, keep: int) -> None:
+        self.rejected += 1
+        if len(self.examples) < keep:
+            self.examples.append(Rejected(self.filetype, line, reason, text[:200]))
+
+
+def decode(raw: bytes, cfg: dict) -> str:
+    text = raw.decode(cfg["encoding"], errors="replace")
+    return text[1:] if text.startswith("\ufeff") else text
+
+
+def _splitter(delimiter: str):
+    def split(line: str) -> list[str]:
+        if '"' in line:
+            try:
+                return next(csv.reader([line], delimiter=delimiter))
+            except (csv.Error, StopIteration):
+                return line.split(delimiter)
+        return line.split(delimiter)
+
+    return split
+
+
+def _data_lines(text: str, cfg: dict):
+    """(line number, line) of the non-empty lines after the header rows."""
+    skip = cfg["skip_header_rows"]
+    for number, line in enumerate(text.splitlines(), start=1):
+        if number <= skip or not line.strip():
+            continue
+        yield number, line
+
+
+def _needed_fields(cfg: dict, filetype: str) -> int:
+    return max(i for i in cfg["columns"][filetype].values() if i is not None) + 1
+
+
+def count_data_rows(raw: bytes, cfg: dict, filetype: str) -> int:
+    """Rows that look complete (enough fields, decodable): the measure of a file version."""
+    text = decode(raw, cfg)
+    needed = _needed_fields(cfg, filetype)
+    split = _splitter(cfg["delimiter"])
+    count = 0
+    for _number, line in _data_lines(text, cfg):
+        if "\ufffd" in line or "\x00" in line:
+            continue
+        if len(split(line)) >= needed:
+            count += 1
+    return count
+
+
+class _Numbers:
+    def __init__(self, cfg: dict):
+        self.decimal_comma = cfg["decimal_comma"]
+        self.thousands = cfg["thousands_separator"]
+
+    def __call__(self, text: str, quantum: Decimal, limit: Decimal) -> Decimal:
+        text = text.strip().replace(" ", "")
+        if self.thousands:
+            text = text.replace(self.thousands, "")
+        if self.decimal_comma:
+            text = text.replace(",", ".")
+        if text.startswith("+"):
+            text = text[1:]
+        value = Decimal(text)
+        if not value.is_finite() or abs(value) >= limit:
+            raise InvalidOperation
+        return value.quantize(quantum)
+
+
+def _make_item_cleaner(cfg: dict):
+    cleaning = cfg["cleaning"]
+    prefixes = tuple(cleaning.get("strip_item_prefixes") or ())
+    zeros = cleaning.get("strip_leading_zeros", False)
+    upper = cleaning.get("uppercase_item_code", True)
+
+    def clean(code: str) -> str:
+        code = code.strip()
+        for prefix in prefixes:
+            if code.startswith(prefix):
+                code = code[len(prefix):].lstrip(" -_")
+                break
+        if zeros:
+            code = code.lstrip("0") or "0"
+        return code.upper() if upper else code
+
+    return clean
+
+
+def parse_sales(raw: bytes, cfg: dict, *, keep_examples: int = 20) -> ParseResult:
+    """rd5000 rows → (line_no, tnsc, sale_date, sale_time, item_code, department, quantity, amount)."""
+    result = ParseResult(SALES)
+    cols = cfg["columns"][SALES]
+    i_tnsc, i_date, i_item, i_qty, i_amount = (cols[k] for k in ("tnsc", "date", "item_code", "quantity", "amount"))
+    i_time, i_dept = cols.get("time"), cols.get("department")
+    needed = _needed_fields(cfg, SALES)
+    split = _splitter(cfg["delimiter"])
+    number = _Numbers(cfg)
+    clean_item = _make_item_cleaner(cfg)
+    date_fmt, time_fmt = cfg["date_format"], cfg["time_format"]
+    dates: dict[str, date] = {}
+    times: dict[str, time] = {}
+    rows = result.rows
+    for line_no, line in _data_lines(decode(raw, cfg), cfg):
+        result.data_lines += 1
+        if "\ufffd" in line or "\x00" in line:
+            result.reject(line_no, "undecodable bytes", line, keep_examples)
+            continue
+        parts = split(line)
+        if len(parts) < needed:
+            result.reject(line_no, f"expected at least {needed} fields, got {len(parts)}", line, keep_examples)
+            continue
+        tnsc = parts[i_tnsc].strip()
+        if not tnsc:
+            result.reject(line_no, "empty transaction number", line, keep_examples)
+            continue
+        text = parts[i_date].strip()
+        sale_date = dates.get(text)
+        if sale_date is None:
+            try:
+                sale_date = dates[text] = datetime.strptime(text, date_fmt).date()
+            except ValueError:
+                result.reject(line_no, f"bad date {text[:30]!r} (expected {date_fmt})", line, keep_examples)
+                continue
+        sale_time = None
+        if i_time is not None:
+            text = parts[i_time].strip()
+            sale_time = times.get(text)
+            if sale_time is None:
+                try:
+                    sale_time = times[text] = datetime.strptime(text, time_fmt).time()
+                except ValueError:
+                    result.reject(line_no, f"bad time {text[:30]!r} (expected {time_fmt})", line, keep_examples)
+                    continue
+        item = clean_item(parts[i_item])
+        if not item:
+            result.reject(line_no, "empty item code", line, keep_examples)
+            continue
+        department = parts[i_dept].strip() if i_dept is not None else ""
+        try:
+            quantity = number(parts[i_qty], MILLI, QUANTITY_LIMIT)
+        except (InvalidOperation, ValueError):
+            result.reject(line_no, f"bad quantity {parts[i_qty].strip()[:30]!r}", line, keep_examples)
+            continue
+        try:
+            amount = number(parts[i_amount], CENT, AMOUNT_LIMIT)
+        except (InvalidOperation, ValueError):
+            result.reject(line_no, f"bad amount {parts[i_amount].strip()[:30]!r}", line, keep_examples)
+            continue
+        if len(tnsc) > MAX_LEN["tnsc"] or len(item) > MAX_LEN["item_code"] or len(department) > MAX_LEN["department"]:
+            result.reject(line_no, "a field is longer than allowed", line, keep_examples)
+            continue
+        rows.append((line_no, tnsc, sale_date, sale_time, item, department, quantity, amount))
+    return result
+
+
+def parse_payments(raw: bytes, cfg: dict, *, keep_examples: int = 20) -> ParseResult:
+    """rd5500 rows → (line_no, tnsc, payment_method, amount or None)."""
+    result = ParseResult(PAYMENTS)
+    cols = cfg["columns"][PAYMENTS]
+    i_tnsc, i_method, i_amount = cols["tnsc"], cols["payment_method"], cols.get("amount")
+    needed = _needed_fields(cfg, PAYMENTS)
+    split = _splitter(cfg["delimiter"])
+    number = _Numbers(cfg)
+    mapping = cfg["cleaning"].get("payment_method_map") or {}
+    for line_no, line in _data_lines(decode(raw, cfg), cfg):
+        result.data_lines += 1
+        if "\ufffd" in line or "\x00" in line:
+            result.reject(line_no, "undecodable bytes", line, keep_examples)
+            continue
+        parts = split(line)
+        if len(parts) < needed:
+            result.reject(line_no, f"expected at least {needed} fields, got {len(parts)}", line, keep_examples)
+            continue
+        tnsc, method = parts[i_tnsc].strip(), parts[i_method].strip()
+        method = mapping.get(method, method)
+        if not tnsc or not method:
+            result.reject(line_no, "empty transaction number or payment method", line, keep_examples)
+            continue
+        if len(tnsc) > MAX_LEN["tnsc"] or len(method) > 40:
+            result.reject(line_no, "a field is longer than allowed", line, keep_examples)
+            continue
+        amount = None
+        if i_amount is not None:
+            try:
+                amount = number(parts[i_amount], CENT, AMOUNT_LIMIT)
+            except (InvalidOperation, ValueError):
+                result.reject(line_no, f"bad amount {parts[i_amount].strip()[:30]!r}", line, keep_examples)
+                continue
+        result.rows.append((line_no, tnsc, method, amount))
+    return result
+
+
+def payment_methods(payments: ParseResult | None) -> dict[str, str]:
+    """tnsc → payment method; split payments become 'CARD+CASH'."""
+    by_tnsc: dict[str, set[str]] = {}
+    if payments is not None:
+        for _line, tnsc, method, _amount in payments.rows:
+            by_tnsc.setdefault(tnsc, set()).add(method)
+    return {tnsc: "+".join(sorted(methods))[:100] for tnsc, methods in by_tnsc.items()}
+
+
+def combine(sales: ParseResult, payments: ParseResult | None):
+    """One record per sales line with its payment method: (…sales fields, payment_method)."""
+    methods = payment_methods(payments)
+    get = methods.get
+    return [row + (get(row[1], ""),) for row in sales.rows]
+
+
+def filetype_of(name: str) -> str | None:
+    lowered = name.lower()
+    for ftype in FILE_TYPES:
+        if ftype in lowered:
+            return ftype
+    return None
+
+
+SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
+
+
+def is_safe_name(name: str) -> bool:
+    return bool(SAFE_NAME.match(name)) and ".." not in name

@@ -1,0 +1,93 @@
+"""Settings of the script runner, read from the environment (documented in README.md)."""
+
+from pathlib import Path
+
+import environ
+from django.conf import settings
+
+_env = environ.Env()
+
+
+def _get(name: str, cast, default):
+    """Django settings win over the environment (tests override them)."""
+    if hasattr(settings, name):
+        return getattr(settings, name)
+    return cast(name, default=default)
+
+
+def max_script_bytes() -> int:
+    return _get("SCRIPTS_RUNNER_MAX_SCRIPT_BYTES", _env.int, 1024 * 1024)
+
+
+def require_run_permission() -> bool:
+    return _get("SCRIPTS_RUNNER_REQUIRE_RUN_PERMISSION", _env.bool, True)
+
+
+def allow_unsandboxed() -> bool:
+    return _get("SCRIPTS_RUNNER_ALLOW_UNSANDBOXED", _env.bool, False)
+
+
+def bwrap_path() -> str:
+    return _get("SCRIPTS_RUNNER_BWRAP", _env.str, "")
+
+
+def run_root() -> Path:
+    default = str(Path(settings.VAR_DIR) / "scripts_runner" / "runs")
+    return Path(_get("SCRIPTS_RUNNER_RUN_ROOT", _env.str, default))
+
+
+def wall_seconds() -> float:
+    return _get("SCRIPTS_RUNNER_WALL_SECONDS", _env.float, 3600.0)
+
+
+def cpu_seconds() -> int:
+    return _get("SCRIPTS_RUNNER_CPU_SECONDS", _env.int, 600)
+
+
+def memory_bytes() -> int:
+    return _get("SCRIPTS_RUNNER_MEMORY_BYTES", _env.int, 2 * 1024**3)
+
+
+def open_files() -> int:
+    return _get("SCRIPTS_RUNNER_OPEN_FILES", _env.int, 256)
+
+
+def processes() -> int:
+    return _get("SCRIPTS_RUNNER_PROCESSES", _env.int, 64)
+
+
+def file_bytes() -> int:
+    return _get("SCRIPTS_RUNNER_FILE_BYTES", _env.int, 100 * 1024**2)
+
+
+def tmp_bytes() -> int:
+    return _get("SCRIPTS_RUNNER_TMP_BYTES", _env.int, 64 * 1024**2)
+
+
+def output_bytes() -> int:
+    return _get("SCRIPTS_RUNNER_OUTPUT_BYTES", _env.int, 10 * 1024**2)
+
+
+def line_bytes() -> int:
+    return _get("SCRIPTS_RUNNER_LINE_BYTES", _env.int, 64 * 1024)
+
+
+def flush_seconds() -> float:
+    return _get("SCRIPTS_RUNNER_FLUSH_SECONDS", _env.float, 0.2)
+
+
+def flush_lines() -> int:
+    return _get("SCRIPTS_RUNNER_FLUSH_LINES", _env.int, 500)
+
+
+def cancel_poll_seconds() -> float:
+    return _get("SCRIPTS_RUNNER_CANCEL_POLL_SECONDS", _env.float, 0.1)
+
+
+def kill_grace_seconds() -> float:
+    return _get("SCRIPTS_RUNNER_KILL_GRACE_SECONDS", _env.float, 0.4)
+
+
+def pids_cgroup() -> str:
+    """"auto" (find a writable pids cgroup), "" (off) or a cgroup directory."""
+    return _get("SCRIPTS_RUNNER_PIDS_CGROUP", _env.str, "auto")

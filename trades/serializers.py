@@ -1,0 +1,207 @@
+"""Input validation (shared by the API and the HTMX page) and output shapes."""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import date
+
+from django.utils import timezone
+from rest_framework import serializers
+
+from trades import conf, expressions
+from trades.models import Exchange, Export, ExportFormat
+from trades.params import (
+    AGGREGATE_FUNCTIONS,
+    BUCKETS_NS,
+    MAX_OPERATIONS,
+    SORT_ALIASES,
+    SORT_CHOICES,
+    ExportParams,
+)
+
+TICKER_RE = re.compile(r"^[A-Z0-9][A-Z0-9.\-]{0,15}$")
+
+
+def min_date() -> date:
+    return date.fromisoformat(conf.MIN_DATE)
+
+
+class FiniteFloatField(serializers.FloatField):
+    default_error_messages = {"invalid": "Enter a number.", "not_finite": "Enter a finite number."}
+
+    def to_internal_value(self, data):
+        if isinstance(data, str) and not data.strip():
+            return None
+        value = super().to_internal_value(data)
+        if not math.isfinite(value):
+            self.fail("not_finite")
+        return value
+
+
+class OptionalIntegerField(serializers.IntegerField):
+    default_error_messages = {"invalid": "Enter a whole number."}
+
+    def to_internal_value(self, data):
+        if isinstance(data, str) and not data.strip():
+            return None
+        return super().to_internal_value(data)
+
+
+class OptionalDateField(serializers.DateField):
+    default_error_messages = {"invalid": "Enter a date as YYYY-MM-DD."}
+
+    def to_internal_value(self, data):
+        if isinstance(data, str) and not data.strip():
+            return None
+        return super().to_internal_value(data)
+
+
+class ExpressionField(serializers.Field):
+    """`{"expression": "PRICE*2"}` or just `"PRICE*2"` → normalized text."""
+
+    default_error_messages = {"invalid": "Give each operation as {\"expression\": \"...\"}."}
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            data = data.get("expression")
+        if not isinstance(data, str):
+            self.fail("invalid")
+        try:
+            expressions.parse(data)
+        except expressions.ExpressionError as exc:
+            raise serializers.ValidationError(f"{data!r}: {exc}") from None
+        return expressions.normalize(data)
+
+    def to_representation(self, value):
+        return {"expression": value}
+
+
+class ExportRequestSerializer(serializers.Serializer):
+    exchanges = serializers.ListField(
+        child=serializers.IntegerField(min_value=0, max_value=2**31 - 1), required=False, max_length=200
+    )
+    tickers = serializers.ListField(child=serializers.CharField(max_length=16), required=False, max_length=1000)
+    pricelow = FiniteFloatField(required=False, allow_null=True, min_value=0)
+    pricehigh = FiniteFloatField(required=False, allow_null=True, min_value=0)
+    sizelow = OptionalIntegerField(required=False, allow_null=True, min_value=0, max_value=2**62)
+    sizehigh = OptionalIntegerField(required=False, allow_null=True, min_value=0, max_value=2**62)
+    datelow = OptionalDateField(required=False, allow_null=True)
+    datehigh = OptionalDateField(required=False, allow_null=True)
+    operations = serializers.ListField(child=ExpressionField(), required=False, max_length=MAX_OPERATIONS)
+    sortby = serializers.CharField(required=False, allow_null=True, allow_blank=True)
+    aggregateby = serializers.ChoiceField(
+        choices=list(BUCKETS_NS), required=False, allow_null=True, allow_blank=True
+    )
+    aggregate_fn = serializers.ChoiceField(choices=list(AGGREGATE_FUNCTIONS), required=False, default="sum")
+    format = serializers.ChoiceField(choices=ExportFormat.choices, required=False, default=ExportFormat.CSV)
+
+    def validate_exchanges(self, value):
+        value = sorted(set(value))
+        if value:
+            known = set(Exchange.objects.filter(id__in=value).values_list("id", flat=True))
+            unknown = [str(v) for v in value if v not in known]
+            if unknown:
+                raise serializers.ValidationError(f"Unknown exchange id(s): {', '.join(unknown)}.")
+        return value
+
+    def validate_tickers(self, value):
+        cleaned = sorted({v.strip().upper() for v in value if v.strip()})
+        bad = [v for v in cleaned if not TICKER_RE.match(v)]
+        if bad:
+            raise serializers.ValidationError(f"Not a ticker symbol: {', '.join(bad[:5])}.")
+        return cleaned
+
+    def _validate_date(self, value):
+        if value is None:
+            return None
+        if value < min_date():
+            raise serializers.ValidationError(f"Dates start at {min_date().isoformat()}.")
+        if value > timezone.now().date():
+            raise serializers.ValidationError("Dates cannot be in the future.")
+        return value
+
+    def validate_datelow(self, value):
+        return self._validate_date(value)
+
+    def validate_datehigh(self, value):
+        return self._validate_date(value)
+
+    def validate_operations(self, value):
+        unique = list(dict.fromkeys(value))
+        if len(unique) != len(value):
+            raise serializers.ValidationError("The same expression is listed twice.")
+        return unique
+
+    def validate_sortby(self, value):
+        if value in (None, ""):
+            return None
+        value = SORT_ALIASES.get(value, value)
+        if value not in SORT_CHOICES:
+            raise serializers.ValidationError(f"Choose one of: {', '.join(SORT_CHOICES)}.")
+        return value
+
+    def validate(self, attrs):
+        errors = {}
+        for low, high, label in (("pricelow", "pricehigh", "price"), ("sizelow", "sizehigh", "size")):
+            if attrs.get(low) is not None and attrs.get(high) is not None and attrs[low] > attrs[high]:
+                errors[high] = [f"The maximum {label} must be at least the minimum."]
+        if attrs.get("datelow") and attrs.get("datehigh") and attrs["datelow"] > attrs["datehigh"]:
+            errors["datehigh"] = ["The end date must not be before the start date."]
+        if errors:
+            raise serializers.ValidationError(errors)
+        return attrs
+
+    def to_params(self) -> ExportParams:
+        data = self.validated_data
+        aggregateby = data.get("aggregateby") or None
+        return ExportParams(
+            exchanges=tuple(data.get("exchanges") or ()),
+            tickers=tuple(data.get("tickers") or ()),
+            pricelow=data.get("pricelow"),
+            pricehigh=data.get("pricehigh"),
+            sizelow=data.get("sizelow"),
+            sizehigh=data.get("sizehigh"),
+            datelow=data.get("datelow"),
+            datehigh=data.get("datehigh"),
+            operations=tuple(data.get("operations") or ()),
+            sortby=None if aggregateby else (data.get("sortby") or "time_desc"),
+            aggregateby=aggregateby,
+            aggregate_fn=(data.get("aggregate_fn") or "sum") if aggregateby else "sum",
+            format=data.get("format") or ExportFormat.CSV,
+        )
+
+
+class PreviewRequestSerializer(ExportRequestSerializer):
+    cursor = serializers.CharField(required=False, allow_blank=True, max_length=500)
+
+
+class ExpressionValidateSerializer(serializers.Serializer):
+    expression = serializers.CharField(allow_blank=True, trim_whitespace=False, max_length=10_000)
+
+
+class ExchangeSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Exchange
+        fields = ["id", "name", "acronym", "mic"]
+
+
+class ExportSerializer(serializers.ModelSerializer):
+    download_url = serializers.SerializerMethodField()
+    available = serializers.BooleanField(source="is_available", read_only=True)
+
+    class Meta:
+        model = Export
+        fields = [
+            "id", "status", "progress", "message", "error", "format", "params", "estimated_rows",
+            "rows_written", "size_bytes", "sha256", "created_at", "started_at", "finished_at",
+            "expired_at", "cancel_requested", "available", "download_url",
+        ]
+        read_only_fields = fields
+
+    def get_download_url(self, obj) -> str | None:
+        if not obj.is_available:
+            return None
+        from django.urls import reverse
+
+        return reverse("trades-api:export-download", args=[obj.pk])
