@@ -114,7 +114,8 @@ def _detect_encoding(head: bytes) -> str:
     return "latin-1"
 
 
-def _sniff(con, path: str, encoding: str, extra: str = "") -> dict:
+def _sniff(con, path: str, encoding: str, extra: str = "", gz: bool = False) -> dict:
+    extra = f", compression={sql_literal('gzip' if gz else 'none')}" + extra
     row = con.execute(
         "SELECT Delimiter, Quote, HasHeader, Columns FROM sniff_csv("
         f"{sql_literal(path)}, encoding={sql_literal(encoding)}, sample_size=20480, store_rejects=true{extra})"
@@ -127,8 +128,9 @@ def _count_numeric(columns) -> int:
     return sum(1 for c in columns if is_numeric(c["type"]))
 
 
-def _csv_to_parquet(con, *, src: str, dst: str, encoding: str, decimal_comma: bool) -> None:
-    options = [f"encoding={sql_literal(encoding)}", "store_rejects=true", "sample_size=20480"]
+def _csv_to_parquet(con, *, src: str, dst: str, encoding: str, decimal_comma: bool, gz: bool) -> None:
+    options = [f"encoding={sql_literal(encoding)}", "store_rejects=true", "sample_size=20480",
+               f"compression={sql_literal('gzip' if gz else 'none')}"]
     if decimal_comma:
         options.append("decimal_separator=','")
     con.execute(
@@ -137,9 +139,8 @@ def _csv_to_parquet(con, *, src: str, dst: str, encoding: str, decimal_comma: bo
     )
 
 
-def convert_csv(*, src: str, dst: str) -> dict:
-    """Parse `src` (CSV or CSV.GZ) into the Parquet file `dst`; answer what was detected."""
-    gz = src.lower().endswith(".gz")
+def convert_csv(*, src: str, dst: str, gz: bool) -> dict:
+    """Parse `src` (CSV, gzip-compressed when `gz`) into the Parquet file `dst`; answer what was detected."""
     head = _read_head(src, gz)
     if not head.strip():
         raise IngestError("The file is empty (it has no text, only blank lines).")
@@ -147,26 +148,26 @@ def convert_csv(*, src: str, dst: str) -> dict:
     con = _connect()
     try:
         try:
-            sniffed = _sniff(con, src, encoding)
+            sniffed = _sniff(con, src, encoding, gz=gz)
         except duckdb.Error as exc:
             raise IngestError(f"Could not parse the CSV: {_first_line(exc)}") from None
         decimal_comma = False
         if sniffed["delimiter"] == ";":
             try:
-                comma = _sniff(con, src, encoding, ", decimal_separator=','")
+                comma = _sniff(con, src, encoding, ", decimal_separator=','", gz=gz)
                 if comma["delimiter"] == ";" and _count_numeric(comma["columns"]) > _count_numeric(sniffed["columns"]):
                     sniffed, decimal_comma = comma, True
             except duckdb.Error:
                 pass
         try:
-            _csv_to_parquet(con, src=src, dst=dst, encoding=encoding, decimal_comma=decimal_comma)
+            _csv_to_parquet(con, src=src, dst=dst, encoding=encoding, decimal_comma=decimal_comma, gz=gz)
         except duckdb.Error as exc:
             message = str(exc)
             if encoding == "utf-8" and "encoded" in message.lower():
                 # The first megabyte was UTF-8 but a later line is not: read it as Latin-1.
                 encoding = "latin-1"
                 try:
-                    _csv_to_parquet(con, src=src, dst=dst, encoding=encoding, decimal_comma=decimal_comma)
+                    _csv_to_parquet(con, src=src, dst=dst, encoding=encoding, decimal_comma=decimal_comma, gz=gz)
                 except duckdb.Error as exc2:
                     raise IngestError(f"Could not parse the CSV: {_first_line(exc2)}") from None
             else:
@@ -288,7 +289,7 @@ def ingest(*, src: str, filename: str, data_dst: str) -> IngestResult:
     partial = os.path.join(os.path.dirname(data_dst), ".part-" + os.path.basename(data_dst))
     try:
         if ext in CSV_EXTENSIONS:
-            detection = convert_csv(src=src, dst=partial)
+            detection = convert_csv(src=src, dst=partial, gz=ext == ".csv.gz")
             result = summarize_parquet(path=partial, detection=detection, file_format="csv", started=started)
             os.replace(partial, data_dst)
         else:

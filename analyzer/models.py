@@ -118,3 +118,9 @@ class Answer(Job):
 
     def get_absolute_url(self) -> str:
         return reverse("analyzer:session_detail", args=[self.session_id])
+
+    def on_worker_lost(self) -> None:
+        """Called by core's recovery pass: close the answer in the chat."""
+        from analyzer.services import answer_close_lost
+
+        answer_close_lost(answer=self)

@@ -1,3 +1,7 @@
-from django.urls import path
+from django.urls import re_path
 
-websocket_urlpatterns: list = []
+from analyzer.consumers import SessionChatConsumer
+
+websocket_urlpatterns = [
+    re_path(r"^ws/analyzer/sessions/(?P<pk>\d+)/$", SessionChatConsumer.as_asgi()),
+]

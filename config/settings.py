@@ -156,6 +156,7 @@ else:
 AUTHENTICATION_BACKENDS = [
     "django.contrib.auth.backends.ModelBackend",
     "allauth.account.auth_backends.AuthenticationBackend",
+    "accounts.backends.StaffPermissionsBackend",
 ]
 SITE_ID = 1
 LOGIN_URL = "account_login"
@@ -222,6 +223,7 @@ USE_TZ = True
 # --- files --------------------------------------------------------------------
 STATIC_URL = "/static/"
 STATIC_ROOT = VAR_DIR / "staticfiles"
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 NODE_MODULES = BASE_DIR / "node_modules"
 # Front-end packages come from the npm registry (package-lock.json) and are
 # served from their dist folders; nothing third-party is committed.

@@ -35,7 +35,12 @@ def _beat_forever(name: str) -> None:
 
 @receiver(post_spawn)
 def on_worker_spawn(sender, proc_name, **kwargs):
+    from django_q.conf import Conf
+
     from core.services import jobs_recover
+
+    if Conf.SYNC:  # tasks run inline in the caller: not a worker process
+        return
 
     name = f"{socket.gethostname()}:{os.getpid()}"
     threading.Thread(target=_beat_forever, args=(name,), daemon=True, name="worker-heartbeat").start()

@@ -1,3 +1,7 @@
-from django.urls import path
+from django.urls import re_path
 
-websocket_urlpatterns: list = []
+from etl.consumers import FetchJobRowsConsumer
+
+websocket_urlpatterns = [
+    re_path(r"^ws/etl/jobs/$", FetchJobRowsConsumer.as_asgi()),
+]

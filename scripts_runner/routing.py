@@ -1,3 +1,7 @@
-from django.urls import path
+from django.urls import re_path
 
-websocket_urlpatterns: list = []
+from scripts_runner.consumers import RunLogConsumer
+
+websocket_urlpatterns = [
+    re_path(r"^ws/scripts/runs/(?P<pk>\d+)/$", RunLogConsumer.as_asgi()),
+]

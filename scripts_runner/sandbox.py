@@ -127,7 +127,26 @@ def _pids_cgroup_root() -> str | None:
 
 @functools.lru_cache(maxsize=1)
 def host_cgroup_root() -> str | None:
-    return _pids_cgroup_root()
+    root = _pids_cgroup_root()
+    if root:
+        _cgroup_sweep(root)
+    return root
+
+
+def _cgroup_sweep(root: str) -> None:
+    """Remove empty run cgroups left behind by a crashed worker (only old ones: others may be starting)."""
+    now = time.time()
+    try:
+        names = [n for n in os.listdir(root) if n.startswith("run-")]
+    except OSError:
+        return
+    for name in names:
+        path = os.path.join(root, name)
+        try:
+            if now - os.stat(path).st_mtime > 300:
+                os.rmdir(path)
+        except OSError:
+            pass
 
 
 # --- command ----------------------------------------------------------------------

@@ -1,3 +1,7 @@
-from django.urls import path
+from django.urls import re_path
 
-websocket_urlpatterns: list = []
+from trades.consumers import ExportStreamConsumer
+
+websocket_urlpatterns = [
+    re_path(r"^ws/trades/exports/(?P<pk>\d+)/$", ExportStreamConsumer.as_asgi()),
+]

@@ -1,0 +1,69 @@
+"""Analyzer reads: a user's sessions, one session, its messages after a sequence number."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+from django.http import Http404
+
+from analyzer.models import AnalysisSession, Answer, Message
+from core.models import JobStatus
+
+
+def session_list(*, user) -> QuerySet[AnalysisSession]:
+    """The user's own sessions, newest first (sessions are private, staff included)."""
+    if not user or not user.is_authenticated:
+        return AnalysisSession.objects.none()
+    return AnalysisSession.objects.filter(owner=user).only(
+        "id", "title", "filename", "created_at", "row_count", "column_count", "file_format", "file_size", "owner_id"
+    ).order_by("-created_at", "-id")
+
+
+def session_get(*, user, pk) -> AnalysisSession:
+    """The user's session or Http404 (never reveals that another user's session exists)."""
+    if not user or not user.is_authenticated:
+        raise Http404("Not found.")
+    try:
+        return AnalysisSession.objects.get(pk=int(pk), owner=user)
+    except (AnalysisSession.DoesNotExist, ValueError, TypeError):
+        raise Http404("Not found.") from None
+
+
+def session_get_for_owner(*, user, pk) -> AnalysisSession | None:
+    try:
+        return session_get(user=user, pk=pk)
+    except Http404:
+        return None
+
+
+def messages_after(*, session_id: int, after: int = 0, limit: int = 500) -> list[Message]:
+    return list(Message.objects.filter(session_id=session_id, seq__gt=after).defer("rows_kept").order_by("seq")[:limit])
+
+
+def session_messages(*, session: AnalysisSession) -> list[dict]:
+    return [m.as_event() for m in Message.objects.filter(session=session).defer("rows_kept").order_by("seq")]
+
+
+def session_running_answer(*, session: AnalysisSession) -> Answer | None:
+    return session.answers.filter(status__in=(JobStatus.QUEUED, JobStatus.RUNNING)).order_by("-pk").first()
+
+
+def message_with_rows(*, session: AnalysisSession, message_id) -> Message:
+    try:
+        return Message.objects.get(pk=int(message_id), session=session, kind=Message.Kind.QUERY_RESULT)
+    except (Message.DoesNotExist, ValueError, TypeError):
+        raise Http404("Not found.") from None
+
+
+def session_file_info(*, session: AnalysisSession) -> dict:
+    return {
+        "filename": session.filename,
+        "format": session.file_format,
+        "size": session.file_size,
+        "row_count": session.row_count,
+        "column_count": session.column_count,
+        "columns": session.columns,
+        "preview": session.preview,
+        "profile": session.profile,
+        "detection": session.detection,
+        "processing_seconds": session.processing_seconds,
+    }

@@ -1,0 +1,80 @@
+from rest_framework import serializers
+
+from analyzer import conf
+
+
+class UploadInputSerializer(serializers.Serializer):
+    file = serializers.FileField(
+        allow_empty_file=True,  # the service answers "The file is empty." itself
+        error_messages={"required": "Choose a file to upload (field `file`).",
+                        "invalid": "Send the file as multipart form data in the field `file`."},
+    )
+    auto_analyze = serializers.BooleanField(required=False, default=True)
+
+
+class ColumnSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    type = serializers.CharField()
+
+
+class FileInfoSerializer(serializers.Serializer):
+    filename = serializers.CharField()
+    format = serializers.CharField()
+    size = serializers.IntegerField()
+    row_count = serializers.IntegerField()
+    column_count = serializers.IntegerField()
+    columns = ColumnSerializer(many=True)
+    preview = serializers.ListField(child=serializers.DictField())
+    profile = serializers.ListField(child=serializers.DictField())
+    detection = serializers.DictField()
+    processing_seconds = serializers.FloatField()
+
+
+class UploadOutputSerializer(serializers.Serializer):
+    session_id = serializers.IntegerField()
+    url = serializers.CharField()
+    file = FileInfoSerializer()
+
+
+class SessionListItemSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    title = serializers.CharField()
+    filename = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    row_count = serializers.IntegerField()
+    column_count = serializers.IntegerField()
+    url = serializers.CharField(source="get_absolute_url")
+
+
+class MessageSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    seq = serializers.IntegerField()
+    event = serializers.CharField()
+    role = serializers.CharField()
+    answer_id = serializers.IntegerField(allow_null=True)
+    created_at = serializers.CharField(allow_null=True)
+    data = serializers.DictField()
+
+
+class SessionDetailSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    title = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    url = serializers.CharField()
+    websocket = serializers.CharField()
+    running = serializers.BooleanField()
+    file = FileInfoSerializer()
+    messages = MessageSerializer(many=True)
+
+
+MAX_REQUEST_OVERHEAD = 1024 * 1024
+
+
+def upload_too_large(content_length) -> str | None:
+    try:
+        length = int(content_length or 0)
+    except (TypeError, ValueError):
+        return None
+    if length > conf.MAX_UPLOAD_BYTES + MAX_REQUEST_OVERHEAD:
+        return f"The upload is too large; the limit is {conf.MAX_UPLOAD_BYTES:,} bytes."
+    return None

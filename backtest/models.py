@@ -1,0 +1,173 @@
+"""Market data (instruments, price bars) and backtests (stored results, runs, sweeps)."""
+
+from __future__ import annotations
+
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+
+from core.models import Job
+
+
+class InstrumentKind(models.TextChoices):
+    CRYPTO = "crypto", "Crypto"
+    STOCK = "stock", "Stock"
+
+
+class Interval(models.TextChoices):
+    H1 = "1h", "1 hour"
+    H4 = "4h", "4 hours"
+    D1 = "1d", "1 day"
+
+
+INTERVAL_SECONDS = {"1h": 3600, "4h": 4 * 3600, "1d": 86400}
+
+
+class Instrument(models.Model):
+    symbol = models.CharField(max_length=32, unique=True, help_text="Our symbol, e.g. BTCUSDT, AAPL, NOKIA.")
+    name = models.CharField(max_length=120, blank=True, default="")
+    kind = models.CharField(max_length=10, choices=InstrumentKind.choices)
+    exchange = models.CharField(max_length=20, help_text="BINANCE, NASDAQ, OMXH, …")
+    exchange_symbol = models.CharField(max_length=32, help_text="The symbol at the exchange (Binance pair).")
+    fractional = models.BooleanField(
+        default=True, help_text="Fractional units may be traded (crypto); otherwise whole units (stocks)."
+    )
+    active = models.BooleanField(default=True, help_text="Active crypto instruments are fetched on schedule.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["kind", "symbol"]
+
+    def __str__(self) -> str:
+        return self.symbol
+
+    @property
+    def annual_days(self) -> int:
+        """Trading days per year: 365 for 24/7 markets, 252 for stock exchanges."""
+        return 365 if self.kind == InstrumentKind.CRYPTO else 252
+
+
+class PriceBar(models.Model):
+    instrument = models.ForeignKey(Instrument, on_delete=models.CASCADE, related_name="bars")
+    interval = models.CharField(max_length=3, choices=Interval.choices)
+    open_time = models.DateTimeField()
+    open = models.FloatField()
+    high = models.FloatField()
+    low = models.FloatField()
+    close = models.FloatField()
+    volume = models.FloatField(default=0.0)
+
+    class Meta:
+        # The unique index (instrument, interval, open_time) also serves time-range reads.
+        constraints = [
+            models.UniqueConstraint(fields=["instrument", "interval", "open_time"], name="backtest_bar_unique_time"),
+        ]
+        ordering = ["instrument", "interval", "open_time"]
+
+    def __str__(self) -> str:
+        return f"{self.instrument_id} {self.interval} {self.open_time:%Y-%m-%d %H:%M}"
+
+
+class CostFields(models.Model):
+    commission_bps = models.FloatField(
+        default=10.0, validators=[MinValueValidator(0), MaxValueValidator(500)],
+        help_text="Commission in basis points of traded value, charged on entry and on exit.",
+    )
+    slippage_bps = models.FloatField(
+        default=0.0, validators=[MinValueValidator(0), MaxValueValidator(500)],
+        help_text="Slippage in basis points: every fill is this much worse than the open.",
+    )
+    initial_cash = models.FloatField(
+        default=10_000.0, validators=[MinValueValidator(1), MaxValueValidator(1e12)]
+    )
+
+    class Meta:
+        abstract = True
+
+
+class BacktestResult(CostFields):
+    """One computed backtest, content-addressed: identical inputs give the same `key`."""
+
+    key = models.CharField(max_length=64, unique=True, help_text="sha256 of everything the result depends on.")
+    instrument = models.ForeignKey(Instrument, on_delete=models.CASCADE, related_name="+")
+    interval = models.CharField(max_length=3, choices=Interval.choices)
+    strategy = models.CharField(max_length=40)
+    params = models.JSONField(default=dict)
+    fractional = models.BooleanField()
+    data_start = models.DateTimeField()
+    data_end = models.DateTimeField()
+    bar_count = models.PositiveIntegerField()
+    bars_hash = models.CharField(max_length=64)
+    engine_version = models.CharField(max_length=20)
+    metrics = models.JSONField(default=dict)
+    trades = models.JSONField(default=list)
+    open_trade = models.JSONField(null=True, blank=True)
+    # {"t": [epoch seconds...], "equity": [...]} (drawdown is derived)
+    equity = models.JSONField(default=dict)
+    warmup = models.PositiveIntegerField(default=0)
+    compute_ms = models.FloatField(default=0.0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.strategy} on {self.instrument_id} {self.interval} ({self.key[:10]})"
+
+
+class RequestFields(CostFields):
+    interval = models.CharField(max_length=3, choices=Interval.choices, default=Interval.H1)
+    start = models.DateTimeField(null=True, blank=True, help_text="First bar (inclusive); empty = from the start.")
+    end = models.DateTimeField(null=True, blank=True, help_text="Last bar (inclusive); empty = up to the latest.")
+    strategy = models.CharField(max_length=40)
+
+    class Meta:
+        abstract = True
+
+
+class BacktestRun(Job, RequestFields):
+    """A single backtest requested by a user; computed by a worker or taken from the store."""
+
+    task_func = "backtest.tasks.run_execute"
+
+    instrument = models.ForeignKey(Instrument, on_delete=models.PROTECT, related_name="runs")
+    params = models.JSONField(default=dict)
+    result = models.ForeignKey(BacktestResult, on_delete=models.SET_NULL, null=True, blank=True, related_name="runs")
+    reused = models.BooleanField(default=False, help_text="The result came from the store (identical request).")
+    request_key = models.CharField(max_length=64, blank=True, default="", db_index=True)
+
+    class Meta(Job.Meta):
+        verbose_name = "backtest run"
+
+    def job_title(self) -> str:
+        return f"Backtest #{self.pk}: {self.strategy} on {self.instrument.symbol} {self.interval}"
+
+
+class Sweep(Job, RequestFields):
+    """A parameter grid (or a random sample of it) over one or more instruments."""
+
+    task_func = "backtest.tasks.sweep_execute"
+
+    instruments = models.ManyToManyField(Instrument, related_name="sweeps")
+    grid = models.JSONField(default=dict, help_text="Parameter name -> list of values.")
+    sample = models.PositiveIntegerField(null=True, blank=True, help_text="Random sample size of the grid.")
+    seed = models.IntegerField(default=0)
+    combos = models.PositiveIntegerField(default=0, help_text="Parameter sets per instrument actually run.")
+    total = models.PositiveIntegerField(default=0, help_text="Backtests to run (combos × instruments).")
+    done = models.PositiveIntegerField(default=0)
+    param_sets = models.JSONField(default=list, help_text="The parameter sets to run (expanded grid or sample).")
+    skipped = models.PositiveIntegerField(default=0, help_text="Grid points dropped by the strategy's rules.")
+
+    class Meta(Job.Meta):
+        verbose_name = "parameter sweep"
+
+    def job_title(self) -> str:
+        return f"Sweep #{self.pk}: {self.strategy} ({self.total} backtests)"
+
+
+class SweepResult(models.Model):
+    sweep = models.ForeignKey(Sweep, on_delete=models.CASCADE, related_name="results")
+    seq = models.PositiveIntegerField()
+    instrument = models.ForeignKey(Instrument, on_delete=models.CASCADE, related_name="+")
+    params = models.JSONField(default=dict)
+    metrics = models.JSONField(default=dict)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["sweep", "seq"], name="backtest_sweepresult_unique_seq")]
+        ordering = ["sweep", "seq"]

@@ -1,0 +1,187 @@
+"""Reads: instruments, bars, statistics, runs, sweeps and their results."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from datetime import datetime, timezone as dt_timezone
+
+import numpy as np
+from django.db.models import Count, Max, Min, OuterRef, QuerySet, Subquery
+
+from backtest.engine import Bars
+from backtest.models import (
+    INTERVAL_SECONDS, BacktestRun, Instrument, InstrumentKind, PriceBar, Sweep, SweepResult,
+)
+from core.permissions import visible_to
+
+
+def instrument_list(*, kind: str | None = None, active: bool | None = None) -> QuerySet[Instrument]:
+    qs = Instrument.objects.all()
+    if kind:
+        qs = qs.filter(kind=kind)
+    if active is not None:
+        qs = qs.filter(active=active)
+    return qs
+
+
+def instrument_get(*, symbol: str) -> Instrument | None:
+    return Instrument.objects.filter(symbol__iexact=(symbol or "").strip()).first()
+
+
+def bars_queryset(*, instrument: Instrument, interval: str, start=None, end=None) -> QuerySet[PriceBar]:
+    qs = PriceBar.objects.filter(instrument=instrument, interval=interval)
+    if start is not None:
+        qs = qs.filter(open_time__gte=start)
+    if end is not None:
+        qs = qs.filter(open_time__lte=end)
+    return qs.order_by("open_time")
+
+
+def bars_load(*, instrument: Instrument, interval: str, start=None, end=None, limit: int | None = None) -> Bars:
+    qs = bars_queryset(instrument=instrument, interval=interval, start=start, end=end)
+    if limit is not None:
+        qs = qs[: limit + 1]
+    rows = qs.values_list("open_time", "open", "high", "low", "close", "volume")
+    return Bars.from_rows((int(t.timestamp()), o, h, l, c, v) for t, o, h, l, c, v in rows)
+
+
+def bars_hash(bars: Bars) -> str:
+    digest = hashlib.sha256()
+    for arr in (bars.time.astype(np.int64), bars.open, bars.high, bars.low, bars.close, bars.volume):
+        digest.update(np.ascontiguousarray(arr).tobytes())
+    return digest.hexdigest()
+
+
+def to_datetime(seconds: int) -> datetime:
+    return datetime.fromtimestamp(int(seconds), tz=dt_timezone.utc)
+
+
+def find_gaps(times: np.ndarray, *, interval: str, kind: str) -> list[dict]:
+    """Missing bars between consecutive stored bars (epoch seconds, ascending).
+
+    Crypto trades 24/7, so any step longer than the interval is a gap. Stocks
+    close at night and on weekends: only missing weekdays count (and, for
+    intraday bars, steps longer than the interval within one day).
+    """
+    step = INTERVAL_SECONDS[interval]
+    if len(times) < 2:
+        return []
+    diffs = np.diff(times)
+    gaps = []
+    for i in np.flatnonzero(diffs > step):
+        a, b = int(times[i]), int(times[i + 1])
+        if kind == InstrumentKind.CRYPTO:
+            missing = (b - a) // step - 1
+        else:
+            day_a, day_b = np.datetime64(a // 86400, "D"), np.datetime64(b // 86400, "D")
+            if day_a == day_b:
+                missing = (b - a) // step - 1
+            else:
+                weekdays_between = int(np.busday_count(day_a + 1, day_b)) if day_b > day_a + 1 else 0
+                per_day = 1 if step >= 86400 else 0
+                missing = weekdays_between * max(per_day, 1)
+                if step < 86400 and weekdays_between == 0:
+                    missing = 0
+        if missing > 0:
+            gaps.append({"after": to_datetime(a).isoformat(), "before": to_datetime(b).isoformat(), "missing": int(missing)})
+    return gaps
+
+
+def instrument_stats(*, instrument: Instrument, interval: str) -> dict:
+    """First/last bar, count, gaps, total return and annualized volatility of closes."""
+    bars = bars_load(instrument=instrument, interval=interval)
+    out = {"symbol": instrument.symbol, "interval": interval, "bars": len(bars)}
+    if not len(bars):
+        return out | {"first": None, "last": None, "gaps": 0, "missing_bars": 0, "return_pct": None, "volatility_ann_pct": None}
+    gaps = find_gaps(bars.time, interval=interval, kind=instrument.kind)
+    log_ret = np.diff(np.log(bars.close))
+    periods_per_year = instrument.annual_days * (86400 / INTERVAL_SECONDS[interval] if instrument.kind == InstrumentKind.CRYPTO else (1 if interval == "1d" else 8 * 3600 / INTERVAL_SECONDS[interval]))
+    vol = float(np.std(log_ret, ddof=1) * math.sqrt(periods_per_year) * 100) if len(log_ret) > 1 else None
+    return out | {
+        "first": to_datetime(bars.time[0]).isoformat(),
+        "last": to_datetime(bars.time[-1]).isoformat(),
+        "gaps": len(gaps),
+        "missing_bars": sum(g["missing"] for g in gaps),
+        "first_close": float(bars.close[0]),
+        "last_close": float(bars.close[-1]),
+        "return_pct": float((bars.close[-1] / bars.close[0] - 1) * 100),
+        "volatility_ann_pct": vol,
+    }
+
+
+def bar_coverage() -> list[dict]:
+    """(instrument, interval) pairs with stored bars: count and first/last time, in one query."""
+    rows = (
+        PriceBar.objects.values("instrument_id", "interval")
+        .annotate(count=Count("id"), first=Min("open_time"), last=Max("open_time"))
+        .order_by("instrument_id", "interval")
+    )
+    return list(rows)
+
+
+def latest_prices(*, interval: str = "1h", kind: str | None = None) -> list[dict]:
+    """Last bar of every instrument at `interval` and its change on the bar before: one query."""
+    bars = PriceBar.objects.filter(instrument=OuterRef("pk"), interval=interval).order_by("-open_time")
+    qs = instrument_list(kind=kind).annotate(
+        last_time=Subquery(bars.values("open_time")[:1]),
+        last_close=Subquery(bars.values("close")[:1]),
+        prev_close=Subquery(bars.values("close")[1:2]),
+    )
+    return [
+        {
+            "symbol": inst.symbol, "name": inst.name, "kind": inst.kind, "exchange": inst.exchange,
+            "interval": interval,
+            "time": inst.last_time.isoformat() if inst.last_time else None,
+            "close": inst.last_close,
+            "change_pct": (inst.last_close / inst.prev_close - 1) * 100 if inst.prev_close and inst.last_close else None,
+        }
+        for inst in qs
+    ]
+
+
+# --- runs and sweeps -------------------------------------------------------------
+
+
+def run_list(*, user) -> QuerySet[BacktestRun]:
+    return visible_to(BacktestRun.objects.select_related("instrument", "result", "owner"), user)
+
+
+def sweep_list(*, user) -> QuerySet[Sweep]:
+    return visible_to(Sweep.objects.select_related("owner").prefetch_related("instruments"), user)
+
+
+def _sort_key(metric: str, descending: bool):
+    def key(row):
+        value = row.metrics.get(metric)
+        if value is None or (isinstance(value, float) and not math.isfinite(value)):
+            return (1, 0.0)
+        return (0, -value if descending else value)
+
+    return key
+
+
+def sweep_results_sorted(
+    *, sweep: Sweep, metric: str = "sharpe", descending: bool = True, limit: int | None = 50
+) -> list[SweepResult]:
+    rows = list(sweep.results.select_related("instrument"))
+    rows.sort(key=_sort_key(metric, descending))
+    return rows[:limit] if limit else rows
+
+
+def sweep_heatmap(*, sweep: Sweep, x: str, y: str, metric: str, instrument_id: int | None = None) -> list[dict]:
+    """Best `metric` over the other parameters for each (x, y) pair."""
+    cells: dict[tuple, float] = {}
+    qs = sweep.results.all()
+    if instrument_id:
+        qs = qs.filter(instrument_id=instrument_id)
+    for row in qs.only("params", "metrics"):
+        if x not in row.params or y not in row.params:
+            continue
+        value = row.metrics.get(metric)
+        if value is None:
+            continue
+        key = (row.params[x], row.params[y])
+        if key not in cells or value > cells[key]:
+            cells[key] = value
+    return [{x: k[0], y: k[1], metric: v} for k, v in cells.items()]

@@ -1,0 +1,99 @@
+"""Output shapes shared by the API and the pages' JSON (input serializers live with their API views)."""
+
+from __future__ import annotations
+
+from django.urls import reverse
+
+from backtest.engine import SEMANTICS
+from backtest.models import BacktestResult, BacktestRun, Sweep, SweepResult
+
+
+def _iso(value):
+    return value.isoformat() if value else None
+
+
+def job_fields(job) -> dict:
+    return {
+        "id": job.pk,
+        "status": job.status,
+        "progress": job.progress,
+        "message": job.message,
+        "error": job.error,
+        "created_at": _iso(job.created_at),
+        "started_at": _iso(job.started_at),
+        "finished_at": _iso(job.finished_at),
+        "cancel_requested": job.cancel_requested,
+        "stream": f"/ws/jobs/{job.kind}/{job.pk}/",
+        "page": job.get_absolute_url(),
+    }
+
+
+def cost_fields(obj) -> dict:
+    return {"commission_bps": obj.commission_bps, "slippage_bps": obj.slippage_bps, "initial_cash": obj.initial_cash}
+
+
+def result_data(result: BacktestResult, *, equity: bool = False) -> dict:
+    data = {
+        "key": result.key,
+        "data_start": _iso(result.data_start),
+        "data_end": _iso(result.data_end),
+        "bar_count": result.bar_count,
+        "bars_hash": result.bars_hash,
+        "engine_version": result.engine_version,
+        "fractional_units": result.fractional,
+        "semantics": SEMANTICS,
+        "metrics": result.metrics,
+        "trades": result.trades,
+        "open_trade": result.open_trade,
+        "compute_ms": result.compute_ms,
+    }
+    if equity:
+        data["equity"] = result.equity
+    return data
+
+
+def run_data(run: BacktestRun, *, detail: bool = False, equity: bool = False) -> dict:
+    data = {
+        **job_fields(run),
+        "symbol": run.instrument.symbol,
+        "interval": run.interval,
+        "start": _iso(run.start),
+        "end": _iso(run.end),
+        "strategy": run.strategy,
+        "params": run.params,
+        **cost_fields(run),
+        "reused": run.reused,
+        "url": reverse("backtest-api:run-detail", args=[run.pk]),
+    }
+    if run.result_id:
+        data["metrics"] = run.result.metrics
+        if detail:
+            data["result"] = result_data(run.result, equity=equity)
+    return data
+
+
+def sweep_result_data(row: SweepResult) -> dict:
+    return {"seq": row.seq, "instrument": row.instrument.symbol, "params": row.params, "metrics": row.metrics}
+
+
+def sweep_data(sweep: Sweep, *, results: list[SweepResult] | None = None) -> dict:
+    data = {
+        **job_fields(sweep),
+        "symbols": [i.symbol for i in sweep.instruments.all()],
+        "interval": sweep.interval,
+        "start": _iso(sweep.start),
+        "end": _iso(sweep.end),
+        "strategy": sweep.strategy,
+        "grid": sweep.grid,
+        "sample": sweep.sample,
+        "seed": sweep.seed,
+        **cost_fields(sweep),
+        "combos": sweep.combos,
+        "skipped_by_rules": sweep.skipped,
+        "total": sweep.total,
+        "done": sweep.done,
+        "url": reverse("backtest-api:sweep-detail", args=[sweep.pk]),
+    }
+    if results is not None:
+        data["results"] = [sweep_result_data(r) for r in results]
+    return data

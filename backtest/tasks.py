@@ -1,0 +1,18 @@
+"""Thin django-q2 entry points; the work is in services."""
+
+from backtest import market_services, services
+from backtest.models import BacktestRun, Sweep
+from core.services import job_execute
+
+
+def run_execute(pk: int) -> None:
+    job_execute(model=BacktestRun, pk=pk, body=services.run_execute)
+
+
+def sweep_execute(pk: int) -> None:
+    job_execute(model=Sweep, pk=pk, body=services.sweep_execute)
+
+
+def fetch_active() -> list[dict]:
+    """Scheduled (hourly): bring active Binance instruments up to date."""
+    return market_services.bars_fetch_active()

@@ -1,0 +1,447 @@
+"""REST API of the ETL app (token auth). One view per operation; services do the work."""
+
+from __future__ import annotations
+
+import json
+from django.http import FileResponse, Http404
+from django.shortcuts import get_object_or_404
+from rest_framework import serializers, status
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from core.permissions import get_visible_or_404
+from etl import conf, selectors, services
+from etl.models import POS_NUMBERS, Branch, FetchedFile, FetchJob, FileSource, RecordExport
+
+# --- shared fields ------------------------------------------------------------------
+
+
+class BranchField(serializers.SlugRelatedField):
+    """A branch given by its code (or its numeric id)."""
+
+    default_error_messages = {"does_not_exist": "No branch with code {value}.", "invalid": "Give a branch code."}
+
+    def __init__(self, **kwargs):
+        super().__init__(slug_field="code", queryset=Branch.objects.all(), **kwargs)
+
+    def to_internal_value(self, data):
+        if isinstance(data, int) or (isinstance(data, str) and data.isdigit()):
+            branch = Branch.objects.filter(pk=int(data)).first()
+            if branch is not None:
+                return branch
+        return super().to_internal_value(data)
+
+
+def _check_range(attrs: dict, *, start="start", end="end", max_days: int | None = None) -> dict:
+    if attrs.get(start) and attrs.get(end):
+        if attrs[end] < attrs[start]:
+            raise serializers.ValidationError({end: "The end date is before the start date."})
+        if max_days and (attrs[end] - attrs[start]).days + 1 > max_days:
+            raise serializers.ValidationError({end: f"The range is limited to {max_days} days."})
+    return attrs
+
+
+class Pagination(PageNumberPagination):
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 500
+
+
+def paginated(view: APIView, request, queryset, serializer_class):
+    paginator = Pagination()
+    page = paginator.paginate_queryset(queryset, request, view=view)
+    return paginator.get_paginated_response(serializer_class(page, many=True).data)
+
+
+# --- jobs ------------------------------------------------------------------------------
+
+
+class JobOutput(serializers.ModelSerializer):
+    branch = serializers.CharField(source="branch.code")
+    owner = serializers.CharField(source="owner.username")
+    url = serializers.CharField(source="get_absolute_url")
+
+    class Meta:
+        model = FetchJob
+        fields = ("id", "branch", "pos", "work_date", "status", "progress", "message", "force", "attempt_count",
+                  "records_written", "owner", "created_at", "started_at", "finished_at", "url")
+
+
+class FileOutput(serializers.ModelSerializer):
+    branch = serializers.CharField(source="branch.code")
+    download = serializers.SerializerMethodField()
+
+    class Meta:
+        model = FetchedFile
+        fields = ("id", "job", "branch", "attempt", "filename", "filetype", "chosen", "row_count", "size", "sha256",
+                  "uploaded_at", "download")
+
+    def get_download(self, obj) -> str:
+        return f"/api/etl/files/{obj.pk}/download/"
+
+
+class JobDetailOutput(JobOutput):
+    files = FileOutput(many=True, read_only=True)
+    audit = serializers.SerializerMethodField()
+
+    class Meta(JobOutput.Meta):
+        fields = JobOutput.Meta.fields + ("error", "file_list", "chosen_files", "counts", "rejected_examples",
+                                          "records_before", "processor_version", "files", "audit")
+
+    def get_audit(self, job) -> list[dict]:
+        return [
+            {"at": a.created_at, "action": a.action, "actor": a.actor.username if a.actor else None, "detail": a.detail}
+            for a in selectors.audit_for_job(job=job)
+        ]
+
+
+def _jobs_answer(results: list[tuple[FetchJob, bool]]) -> Response:
+    queued = [job for job, now in results if now]
+    body = {
+        "job_id": results[0][0].pk if results else None,
+        "queued": len(queued),
+        "jobs": [{"id": job.pk, "branch": job.branch.code, "pos": job.pos, "work_date": job.work_date,
+                  "status": job.status, "queued": now} for job, now in results],
+    }
+    return Response(body, status=status.HTTP_202_ACCEPTED if queued else status.HTTP_200_OK)
+
+
+class FetchApi(APIView):
+    class Input(serializers.Serializer):
+        branch = BranchField()
+        pos = serializers.ChoiceField(choices=POS_NUMBERS, required=False, allow_null=True,
+                                      help_text="1 or 2; omitted = both terminals")
+        date = serializers.DateField()
+        end_date = serializers.DateField(required=False, allow_null=True, help_text="Fetch the range date..end_date")
+        force = serializers.BooleanField(default=False)
+
+        def validate(self, attrs):
+            return _check_range(attrs, start="date", end="end_date")
+
+    def post(self, request):
+        data = self.Input(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        pos_list = [v["pos"]] if v.get("pos") else list(POS_NUMBERS)
+        results = services.fetch_range(user=request.user, branch=v["branch"], pos_list=pos_list, start=v["date"],
+                                       end=v.get("end_date") or v["date"], force=v["force"])
+        return _jobs_answer(results)
+
+
+class JobFilter(serializers.Serializer):
+    branch = BranchField(required=False)
+    pos = serializers.ChoiceField(choices=POS_NUMBERS, required=False)
+    status = serializers.ChoiceField(choices=FetchJob.Status.choices, required=False)
+    start = serializers.DateField(required=False)
+    end = serializers.DateField(required=False)
+
+    def validate(self, attrs):
+        return _check_range(attrs)
+
+
+class JobListApi(APIView):
+    def get(self, request):
+        filters = JobFilter(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        return paginated(self, request, selectors.fetch_job_list(filters=filters.validated_data), JobOutput)
+
+
+def _job(pk) -> FetchJob:
+    return get_object_or_404(FetchJob.objects.select_related("branch", "owner"), pk=pk)
+
+
+class JobDetailApi(APIView):
+    def get(self, request, pk: int):
+        return Response(JobDetailOutput(_job(pk)).data)
+
+
+class JobRetryApi(APIView):
+    def post(self, request, pk: int):
+        job = services.fetch_retry(user=request.user, job=_job(pk))
+        return Response(JobOutput(job).data, status=status.HTTP_202_ACCEPTED)
+
+
+class JobCancelApi(APIView):
+    def post(self, request, pk: int):
+        job = services.fetch_cancel(user=request.user, job=_job(pk))
+        return Response(JobOutput(job).data, status=status.HTTP_202_ACCEPTED)
+
+
+# --- missing ---------------------------------------------------------------------------
+
+
+class MissingFilter(serializers.Serializer):
+    start = serializers.DateField()
+    end = serializers.DateField()
+    branch = BranchField(required=False)
+
+    def validate(self, attrs):
+        return _check_range(attrs, max_days=conf.CALENDAR_MAX_DAYS)
+
+
+def _calendar(v: dict) -> dict:
+    branches = [v["branch"]] if v.get("branch") else None
+    return selectors.missing_calendar(start=v["start"], end=v["end"], branches=branches)
+
+
+class MissingApi(APIView):
+    def get(self, request):
+        filters = MissingFilter(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        calendar = _calendar(filters.validated_data)
+        by_state: dict[str, dict] = {"missing": {}, "failed": {}, "running": {}}
+        for row in calendar["rows"]:
+            for cell in row["cells"]:
+                if cell["state"] in by_state:
+                    by_state[cell["state"]].setdefault(row["branch"].code, {}).setdefault(str(row["pos"]), []).append(
+                        cell["date"].isoformat())
+        return Response({"start": calendar["start"], "end": calendar["end"], **by_state, "totals": calendar["totals"]})
+
+
+class MissingRunApi(APIView):
+    class Input(serializers.Serializer):
+        branches_missing = serializers.DictField(
+            required=False, help_text='{"B01": {"1": ["2025-01-02", …], "2": […]}}',
+            child=serializers.DictField(child=serializers.ListField(child=serializers.DateField(), max_length=400)),
+        )
+        start = serializers.DateField(required=False)
+        end = serializers.DateField(required=False)
+        all_missing = serializers.BooleanField(default=False, help_text="Queue every missing/failed day of start..end")
+
+        def validate(self, attrs):
+            _check_range(attrs, max_days=conf.CALENDAR_MAX_DAYS)
+            if attrs["all_missing"]:
+                if not (attrs.get("start") and attrs.get("end")):
+                    raise serializers.ValidationError({"start": "Give start and end with all_missing."})
+            elif not attrs.get("branches_missing"):
+                raise serializers.ValidationError({"branches_missing": "Give the days to fetch, or all_missing."})
+            cells = []
+            if attrs.get("branches_missing"):
+                codes = set(attrs["branches_missing"])
+                branches = {b.code: b for b in Branch.objects.filter(code__in=codes)}
+                if codes - set(branches):
+                    raise serializers.ValidationError(
+                        {"branches_missing": f"Unknown branch code(s): {', '.join(sorted(codes - set(branches)))}."})
+                for code, by_pos in attrs["branches_missing"].items():
+                    for pos, days in by_pos.items():
+                        if pos not in ("1", "2"):
+                            raise serializers.ValidationError({"branches_missing": f"POS must be 1 or 2, not {pos!r}."})
+                        cells += [(branches[code].pk, int(pos), day) for day in days]
+            attrs["cells"] = cells
+            return attrs
+
+    def post(self, request):
+        data = self.Input(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        cells = v["cells"]
+        if v["all_missing"]:
+            cells += selectors.missing_cells(calendar=_calendar(v))
+            if not cells:
+                return Response({"queued": 0, "jobs": []}, status=status.HTTP_200_OK)
+        jobs = services.missing_run(user=request.user, cells=cells)
+        body = {"queued": len(jobs), "jobs": [{"id": j.pk, "branch": j.branch.code, "pos": j.pos,
+                                               "work_date": j.work_date} for j in jobs]}
+        return Response(body, status=status.HTTP_202_ACCEPTED if jobs else status.HTTP_200_OK)
+
+
+# --- branches --------------------------------------------------------------------------
+
+
+class BranchSerializer(serializers.ModelSerializer):
+    source = serializers.SlugRelatedField(slug_field="name", queryset=FileSource.objects.all(), required=False,
+                                          allow_null=True)
+    parser_config = serializers.JSONField(required=False)
+    closed_weekdays = serializers.ListField(child=serializers.IntegerField(min_value=0, max_value=6), required=False)
+    closed_dates = serializers.ListField(child=serializers.DateField(), required=False, max_length=1000)
+    code = serializers.RegexField(r"^[A-Za-z0-9_-]{1,32}$", error_messages={
+        "invalid": "Use 1-32 letters, digits, '-' or '_'."})
+
+    class Meta:
+        model = Branch
+        fields = ("id", "code", "name", "is_new_branch", "parser_config", "source", "is_active", "opened_on",
+                  "closed_weekdays", "closed_dates", "created_at", "updated_at")
+        read_only_fields = ("id", "created_at", "updated_at")
+
+
+class BranchListApi(APIView):
+    def get(self, request):
+        return paginated(self, request, selectors.branch_list(), BranchSerializer)
+
+    def post(self, request):
+        """Upsert by code (administrators only)."""
+        data = BranchSerializer(data=request.data)
+        # The code may already exist: validate fields without the model's unique check.
+        data.fields["code"].validators = []
+        data.is_valid(raise_exception=True)
+        v = dict(data.validated_data)
+        if "closed_dates" in v:
+            v["closed_dates"] = [d.isoformat() for d in v["closed_dates"]]
+        existing = Branch.objects.filter(code=v["code"]).first()
+        if existing:
+            branch = services.branch_update(user=request.user, branch=existing, **v)
+            return Response(BranchSerializer(branch).data, status=status.HTTP_200_OK)
+        branch = services.branch_create(user=request.user, **v)
+        return Response(BranchSerializer(branch).data, status=status.HTTP_201_CREATED)
+
+
+class TestParseApi(APIView):
+    parser_classes = [MultiPartParser, FormParser, JSONParser]
+
+    class Input(serializers.Serializer):
+        file = serializers.FileField(allow_empty_file=True)
+        filetype = serializers.ChoiceField(choices=("rd5000", "rd5500"), default="rd5000")
+        parser_config = serializers.CharField(required=False, allow_blank=True,
+                                              help_text="JSON overrides to try instead of the saved ones")
+        is_new_branch = serializers.BooleanField(required=False, allow_null=True, default=None)
+
+        def validate_parser_config(self, value):
+            if not value:
+                return None
+            try:
+                data = json.loads(value)
+            except ValueError as exc:
+                raise serializers.ValidationError(f"Not valid JSON: {exc}") from None
+            if not isinstance(data, dict):
+                raise serializers.ValidationError("Must be a JSON object.")
+            return data
+
+        def validate_file(self, value):
+            if value.size > conf.TEST_PARSE_MAX_BYTES:
+                raise serializers.ValidationError(f"The sample is larger than {conf.TEST_PARSE_MAX_BYTES} bytes.")
+            return value
+
+    def post(self, request, pk: int):
+        branch = get_object_or_404(Branch, pk=pk)
+        data = self.Input(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        config = v.get("parser_config")
+        preview = services.branch_test_parse(
+            is_new_branch=branch.is_new_branch if v.get("is_new_branch") is None else v["is_new_branch"],
+            parser_config=branch.parser_config if config is None else config,
+            filetype=v["filetype"], raw=v["file"].read(),
+        )
+        return Response(preview)
+
+
+# --- files -----------------------------------------------------------------------------
+
+
+class FileFilter(serializers.Serializer):
+    job = serializers.IntegerField(required=False, min_value=1)
+    job_id = serializers.IntegerField(required=False, min_value=1)
+    branch = BranchField(required=False)
+
+
+class FileListApi(APIView):
+    def get(self, request):
+        filters = FileFilter(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        v = dict(filters.validated_data)
+        v["job"] = v.get("job") or v.get("job_id")
+        return paginated(self, request, selectors.file_list(filters=v), FileOutput)
+
+
+def file_response(field, filename: str) -> FileResponse:
+    try:
+        handle = field.open("rb")
+    except (FileNotFoundError, OSError, ValueError):
+        raise Http404("The file is no longer stored.") from None
+    return FileResponse(handle, as_attachment=True, filename=filename)
+
+
+class FileDownloadApi(APIView):
+    def get(self, request, pk: int):
+        stored = get_object_or_404(FetchedFile, pk=pk)
+        return file_response(stored.file, stored.filename)
+
+
+# --- records ---------------------------------------------------------------------------
+
+
+class RecordFilter(serializers.Serializer):
+    start = serializers.DateField(required=False)
+    end = serializers.DateField(required=False)
+    year = serializers.IntegerField(required=False, min_value=1990, max_value=2100)
+    branch = BranchField(required=False)
+    pos = serializers.ChoiceField(choices=POS_NUMBERS, required=False)
+    item = serializers.CharField(required=False, max_length=64)
+
+    def validate(self, attrs):
+        return _check_range(attrs)
+
+
+class RecordOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    branch = serializers.CharField(source="branch.code")
+    pos = serializers.IntegerField()
+    work_date = serializers.DateField()
+    line_no = serializers.IntegerField()
+    tnsc = serializers.CharField()
+    sale_date = serializers.DateField()
+    sale_time = serializers.TimeField()
+    item_code = serializers.CharField()
+    department = serializers.CharField()
+    quantity = serializers.DecimalField(max_digits=14, decimal_places=3)
+    amount = serializers.DecimalField(max_digits=16, decimal_places=2)
+    payment_method = serializers.CharField()
+
+
+def filters_for_storage(v: dict) -> dict:
+    """Validated filters → JSON for the export job."""
+    out = {}
+    for key, value in v.items():
+        if value in (None, ""):
+            continue
+        out[key] = value.pk if isinstance(value, Branch) else (value.isoformat() if hasattr(value, "isoformat") else value)
+    return out
+
+
+class RecordListApi(APIView):
+    def get(self, request):
+        filters = RecordFilter(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        return paginated(self, request, selectors.record_list(filters=filters.validated_data), RecordOutput)
+
+
+class ExportOutput(serializers.ModelSerializer):
+    download = serializers.SerializerMethodField()
+
+    class Meta:
+        model = RecordExport
+        fields = ("id", "status", "progress", "message", "error", "filters", "row_count", "created_at",
+                  "finished_at", "download")
+
+    def get_download(self, obj) -> str | None:
+        return f"/api/etl/exports/{obj.pk}/download/" if obj.file else None
+
+
+class RecordExportApi(APIView):
+    """Queue a CSV export of the filtered records (e.g. ?year=2025 for one combined file of the year)."""
+
+    def get(self, request):
+        return self.post(request)
+
+    def post(self, request):
+        params = request.query_params if request.method == "GET" else (request.data or request.query_params)
+        filters = RecordFilter(data=params)
+        filters.is_valid(raise_exception=True)
+        export = services.record_export_create(user=request.user, filters=filters_for_storage(filters.validated_data))
+        return Response(ExportOutput(export).data, status=status.HTTP_202_ACCEPTED)
+
+
+class ExportDetailApi(APIView):
+    def get(self, request, pk: int):
+        return Response(ExportOutput(get_visible_or_404(RecordExport.objects.all(), request.user, pk)).data)
+
+
+class ExportDownloadApi(APIView):
+    def get(self, request, pk: int):
+        export = get_visible_or_404(RecordExport.objects.all(), request.user, pk)
+        if not export.file:
+            raise Http404("The export has no file yet.")
+        return file_response(export.file, export.file.name.rsplit("/", 1)[-1])
+

@@ -1,0 +1,183 @@
+"""Reads of the ETL app: job and record lists, the missing-data calendar, the dashboard."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from django.db.models import Count, QuerySet
+from django.utils import timezone
+
+from core.models import JobStatus
+from etl.models import POS_NUMBERS, AuditLog, Branch, FetchedFile, FetchJob, Record, RecordExport
+
+
+def branch_list(*, active_only: bool = False) -> QuerySet[Branch]:
+    qs = Branch.objects.select_related("source").order_by("code")
+    return qs.filter(is_active=True) if active_only else qs
+
+
+def fetch_job_list(*, filters: dict) -> QuerySet[FetchJob]:
+    """Filters: branch (Branch), pos, status, start, end (work dates)."""
+    qs = FetchJob.objects.select_related("branch", "owner").order_by("-work_date", "branch__code", "pos")
+    if filters.get("branch"):
+        qs = qs.filter(branch=filters["branch"])
+    if filters.get("pos"):
+        qs = qs.filter(pos=filters["pos"])
+    if filters.get("status"):
+        qs = qs.filter(status=filters["status"])
+    if filters.get("start"):
+        qs = qs.filter(work_date__gte=filters["start"])
+    if filters.get("end"):
+        qs = qs.filter(work_date__lte=filters["end"])
+    return qs
+
+
+def fetch_job_rows(*, ids: list[int]) -> list[dict]:
+    """The live columns of some jobs (for the jobs table and calendar over the websocket)."""
+    rows = FetchJob.objects.filter(pk__in=ids).values(
+        "pk", "status", "progress", "message", "branch_id", "pos", "work_date", "records_written", "attempt_count"
+    )
+    return [
+        {**row, "work_date": row["work_date"].isoformat(), "id": row.pop("pk")}
+        for row in rows
+    ]
+
+
+def fetch_job_files(*, job: FetchJob) -> QuerySet[FetchedFile]:
+    return job.files.order_by("-attempt", "-chosen", "filetype", "filename")
+
+
+def file_list(*, filters: dict) -> QuerySet[FetchedFile]:
+    qs = FetchedFile.objects.select_related("branch", "job").order_by("-uploaded_at", "-id")
+    if filters.get("job"):
+        qs = qs.filter(job_id=filters["job"])
+    if filters.get("branch"):
+        qs = qs.filter(branch=filters["branch"])
+    return qs
+
+
+def audit_for_job(*, job: FetchJob) -> QuerySet[AuditLog]:
+    return AuditLog.objects.filter(job=job).select_related("actor").order_by("-created_at", "-id")
+
+
+def audit_list(*, branch: Branch | None = None, limit: int = 100) -> QuerySet[AuditLog]:
+    qs = AuditLog.objects.select_related("actor", "branch", "job")
+    if branch is not None:
+        qs = qs.filter(branch=branch)
+    return qs[:limit]
+
+
+def record_list(*, filters: dict) -> QuerySet[Record]:
+    """Filters: start, end, year, branch (Branch), pos, item (exact item code)."""
+    qs = Record.objects.select_related("branch").order_by("work_date", "branch_id", "pos", "line_no")
+    if filters.get("year"):
+        year = int(filters["year"])
+        qs = qs.filter(work_date__gte=date(year, 1, 1), work_date__lte=date(year, 12, 31))
+    if filters.get("start"):
+        qs = qs.filter(work_date__gte=filters["start"])
+    if filters.get("end"):
+        qs = qs.filter(work_date__lte=filters["end"])
+    if filters.get("branch"):
+        branch = filters["branch"]
+        qs = qs.filter(branch_id=branch.pk if isinstance(branch, Branch) else branch)
+    if filters.get("pos"):
+        qs = qs.filter(pos=filters["pos"])
+    if filters.get("item"):
+        qs = qs.filter(item_code=filters["item"])
+    return qs
+
+
+def record_exports_for(*, user) -> QuerySet[RecordExport]:
+    qs = RecordExport.objects.order_by("-created_at")
+    return qs if user.is_staff else qs.filter(owner=user)
+
+
+# --- missing-data calendar ----------------------------------------------------------
+
+DONE, MISSING, FAILED, RUNNING, NOT_EXPECTED = "done", "missing", "failed", "running", "not_expected"
+CELL_STATES = (DONE, MISSING, FAILED, RUNNING, NOT_EXPECTED)
+_FROM_JOB = {
+    JobStatus.SUCCEEDED: DONE,
+    JobStatus.FAILED: FAILED,
+    JobStatus.QUEUED: RUNNING,
+    JobStatus.RUNNING: RUNNING,
+    JobStatus.CANCELLED: MISSING,
+}
+
+
+def _expected(branch: Branch, day: date, today: date, closed: set[date]) -> bool:
+    if day > today:
+        return False
+    if branch.opened_on and day < branch.opened_on:
+        return False
+    return day.weekday() not in branch.closed_weekdays and day not in closed
+
+
+def missing_calendar(*, start: date, end: date, branches: list[Branch] | None = None) -> dict:
+    """State of every branch × POS × day in [start, end]: done, missing, failed, running, not_expected.
+
+    One query reads the jobs of the range (plus one for the branches); the
+    grid is built in memory.
+    """
+    branches = list(branches) if branches is not None else list(branch_list(active_only=True))
+    days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
+    today = timezone.localdate()
+    jobs = FetchJob.objects.filter(work_date__gte=start, work_date__lte=end)
+    if branches is not None:
+        jobs = jobs.filter(branch_id__in=[b.pk for b in branches])
+    found: dict[tuple[int, int, date], tuple[str, int]] = {
+        (branch_id, pos, day): (status, pk)
+        for pk, branch_id, pos, day, status in jobs.values_list("pk", "branch_id", "pos", "work_date", "status")
+    }
+    rows = []
+    totals = dict.fromkeys(CELL_STATES, 0)
+    for branch in branches:
+        closed = set()
+        for value in branch.closed_dates or []:
+            try:
+                closed.add(date.fromisoformat(str(value)))
+            except ValueError:
+                continue
+        expected = [_expected(branch, day, today, closed) for day in days]
+        for pos in POS_NUMBERS:
+            cells = []
+            for day, is_expected in zip(days, expected):
+                hit = found.get((branch.pk, pos, day))
+                if hit is not None:
+                    state, job_id = _FROM_JOB[hit[0]], hit[1]
+                    if state == MISSING and not is_expected:
+                        state = NOT_EXPECTED
+                else:
+                    state, job_id = (MISSING if is_expected else NOT_EXPECTED), None
+                totals[state] += 1
+                cells.append({"date": day, "state": state, "job_id": job_id})
+            rows.append({"branch": branch, "pos": pos, "cells": cells})
+    return {"start": start, "end": end, "days": days, "rows": rows, "totals": totals}
+
+
+def missing_cells(*, calendar: dict, states: tuple[str, ...] = (MISSING, FAILED)) -> list[tuple[int, int, date]]:
+    return [
+        (row["branch"].pk, row["pos"], cell["date"])
+        for row in calendar["rows"]
+        for cell in row["cells"]
+        if cell["state"] in states
+    ]
+
+
+# --- dashboard -------------------------------------------------------------------
+
+
+def dashboard(*, failures: int = 10) -> dict:
+    counts = dict.fromkeys(JobStatus.values, 0)
+    for row in FetchJob.objects.values("status").annotate(n=Count("id")):
+        counts[row["status"]] = row["n"]
+    recent_failures = list(
+        FetchJob.objects.filter(status=JobStatus.FAILED).select_related("branch").order_by("-finished_at", "-id")[:failures]
+    )
+    return {
+        "counts": counts,
+        "total": sum(counts.values()),
+        "recent_failures": recent_failures,
+        "branches": Branch.objects.count(),
+        "records": Record.objects.count(),
+    }

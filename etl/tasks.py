@@ -1,0 +1,17 @@
+"""django-q2 entry points: thin wrappers around services."""
+
+from core.services import job_execute
+from etl import pipeline, services
+from etl.models import FetchJob, RecordExport
+
+
+def fetch_job_run(pk: int) -> None:
+    job_execute(model=FetchJob, pk=pk, body=pipeline.fetch_job_execute)
+
+
+def record_export_run(pk: int) -> None:
+    job_execute(model=RecordExport, pk=pk, body=services.record_export_execute)
+
+
+def daily_fetch() -> int:
+    return services.daily_fetch()

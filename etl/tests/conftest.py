@@ -1,0 +1,152 @@
+"""ETL test fixtures: a real HTTP POS host, collected task queue, temporary media."""
+
+from __future__ import annotations
+
+import random
+from datetime import date
+
+import pytest
+from django.db import transaction
+from django.utils.module_loading import import_string
+
+from etl.demo_files import day_files, write_day
+from etl.models import Branch, FileSource
+from etl.testing import PosHostServer
+
+PASSWORD = "correct-Horse-9"
+
+
+@pytest.fixture(autouse=True)
+def _etl_media(settings, tmp_path):
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    settings.FILE_UPLOAD_TEMP_DIR = str(tmp_path / "tmp")
+
+
+@pytest.fixture
+def etl_fast(monkeypatch):
+    """Short HTTP timeouts/backoff, no rate limit: tests never wait long."""
+    from etl import conf
+
+    monkeypatch.setattr(conf, "HTTP_BACKOFF", 0.01)
+    monkeypatch.setattr(conf, "HTTP_RATE_LIMIT", 0)
+    monkeypatch.setattr(conf, "HTTP_TIMEOUT", 2.0)
+
+
+class TaskQueue:
+    """django-q2 tasks collected instead of sent; `run()` executes them inline."""
+
+    def __init__(self):
+        self.calls: list[tuple[str, tuple]] = []
+
+    def run(self) -> int:
+        ran = 0
+        while self.calls:
+            func, args = self.calls.pop(0)
+            import_string(func)(*args)
+            ran += 1
+        return ran
+
+
+@pytest.fixture
+def task_queue(monkeypatch):
+    queue = TaskQueue()
+
+    def fake_async_task(func, *args, **kwargs):
+        queue.calls.append((func, args))
+        return f"task-{len(queue.calls)}"
+
+    monkeypatch.setattr("django_q.tasks.async_task", fake_async_task)
+    # Inside a test transaction nothing commits: run on_commit callbacks at once.
+    monkeypatch.setattr(transaction, "on_commit", lambda func, using=None, robust=False: func())
+    return queue
+
+
+@pytest.fixture
+def pos_root(tmp_path):
+    root = tmp_path / "pos-host"
+    root.mkdir()
+    return root
+
+
+@pytest.fixture
+def pos_host(pos_root):
+    server = PosHostServer(pos_root).start()
+    yield server
+    server.stop()
+
+
+def write_demo_day(root, *, branch: str, pos: int, day: date, old: bool, lines: int = 50, seed: int = 1,
+                   **kwargs) -> dict[str, bytes]:
+    files = day_files(rng=random.Random(seed), pos=pos, work_date=day, lines=lines, old=old,
+                      truncated_chance=kwargs.pop("truncated_chance", 0), garbled_chance=kwargs.pop("garbled_chance", 0))
+    write_day(root, branch=branch, pos=pos, work_date=day, files=files)
+    return files
+
+
+@pytest.fixture
+def http_source(db, pos_host):
+    return FileSource.objects.create(
+        name="test host", kind=FileSource.Kind.HTTP, list_url_template=pos_host.list_template,
+        download_url_template=pos_host.download_template, max_retries=2, timeout_seconds=2.0,
+    )
+
+
+@pytest.fixture
+def old_branch(http_source):
+    return Branch.objects.create(code="B01", name="Old branch", is_new_branch=False, source=http_source)
+
+
+@pytest.fixture
+def new_branch(http_source):
+    return Branch.objects.create(code="N01", name="New branch", is_new_branch=True, source=http_source)
+
+
+# --- temporary user fixtures until tests/conftest.py provides the shared ones ---------
+@pytest.fixture
+def make_user(db, django_user_model):
+    def make(**kw):
+        kw.setdefault("username", f"u{django_user_model.objects.count() + 1}")
+        kw.setdefault("email", f"{kw['username']}@example.com")
+        password = kw.pop("password", PASSWORD)
+        user = django_user_model(**kw)
+        user.set_password(password)
+        user.save()
+        return user
+
+    return make
+
+
+@pytest.fixture
+def user(make_user):
+    return make_user(username="alice")
+
+
+@pytest.fixture
+def other_user(make_user):
+    return make_user(username="bob")
+
+
+@pytest.fixture
+def admin_user(make_user):
+    return make_user(username="admin1", is_staff=True)
+
+
+@pytest.fixture
+def api_client():
+    from rest_framework.test import APIClient
+
+    return APIClient()
+
+
+@pytest.fixture
+def auth_client(db):
+    from rest_framework.authtoken.models import Token
+    from rest_framework.test import APIClient
+
+    def make(user):
+        token, _ = Token.objects.get_or_create(user=user)
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+        return client
+
+    return make

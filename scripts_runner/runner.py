@@ -1,0 +1,266 @@
+"""The body of a script run, executed inside a django-q2 worker by `core.services.job_execute`.
+
+Reads both pipes without blocking (one selector loop), writes log lines to the
+database in ordered chunks (every `flush_seconds`, every `flush_lines` lines,
+or sooner when the script goes quiet), checks the cancel flag every
+`cancel_poll_seconds`, enforces wall time and the output cap, and stops the
+sandbox with SIGTERM then SIGKILL. It never signals the worker itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import selectors
+import shutil
+import signal
+import time
+import uuid
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from core import services as core_services
+from scripts_runner import conf, sandbox
+from scripts_runner.logsink import LogSink, PendingLine
+from scripts_runner.models import EndReason, LogChunk, ScriptRun
+
+logger = logging.getLogger(__name__)
+
+IDLE_FLUSH_SECONDS = 0.03
+
+
+class RunGone(Exception):
+    """The run row was deleted while it ran (its script was deleted)."""
+
+
+def chunk_rows(*, run: ScriptRun, lines: list[PendingLine], first_seq: int, first_line: int) -> list[LogChunk]:
+    rows: list[LogChunk] = []
+    group: list[str] = []
+    stream = None
+    line_no = first_line
+
+    def close_group() -> None:
+        nonlocal line_no
+        if group:
+            rows.append(
+                LogChunk(run=run, seq=first_seq + len(rows), stream=stream, first_line=line_no,
+                         line_count=len(group), text="\n".join(group))
+            )
+            line_no += len(group)
+            group.clear()
+
+    for line in lines:
+        if line.stream != stream:
+            close_group()
+            stream = line.stream
+        group.append(line.text)
+    close_group()
+    return rows
+
+
+class LogWriter:
+    def __init__(self, run: ScriptRun):
+        self.run = run
+        self.seq = run.event_seq
+        self.lines = run.output_lines
+        self.last_flush = 0.0
+
+    def write(self, lines: list[PendingLine], *, output_bytes: int, truncated: bool) -> None:
+        self.last_flush = time.monotonic()
+        if not lines:
+            return
+        rows = chunk_rows(run=self.run, lines=lines, first_seq=self.seq + 1, first_line=self.lines + 1)
+        with transaction.atomic():
+            updated = ScriptRun.objects.filter(pk=self.run.pk).update(
+                event_seq=self.seq + len(rows), output_lines=F("output_lines") + len(lines),
+                output_bytes=output_bytes, truncated=truncated, heartbeat_at=timezone.now(),
+            )
+            if not updated:
+                raise RunGone()
+            LogChunk.objects.bulk_create(rows)
+            core_services.job_ring(job=self.run)
+        self.seq += len(rows)
+        self.lines += len(lines)
+
+
+def _cancel_state(run: ScriptRun) -> bool | None:
+    """True when cancel was requested, None when the run row is gone."""
+    row = ScriptRun.objects.filter(pk=run.pk).values_list("cancel_requested", flat=True).first()
+    return row
+
+
+def _classify(*, exit_code: int, stop_reason: str, sink: LogSink, cpu_limit: int, cpu_used: float) -> str:
+    if stop_reason:
+        return stop_reason
+    if exit_code == 0:
+        return EndReason.EXITED
+    if exit_code == 128 + signal.SIGXCPU or (exit_code == 128 + signal.SIGKILL and cpu_used >= cpu_limit):
+        return EndReason.CPU_LIMIT
+    if exit_code == 128 + signal.SIGXFSZ:
+        return EndReason.FILE_SIZE
+    if any(line.startswith("MemoryError") for line in sink.stderr_tail[-3:]):
+        return EndReason.OUT_OF_MEMORY
+    if exit_code == 128 + signal.SIGKILL:
+        # Killed without our asking and not by the CPU limit: the kernel's OOM killer.
+        return EndReason.OUT_OF_MEMORY
+    return EndReason.EXITED
+
+
+def _children_cpu() -> float:
+    usage = os.times()
+    return usage.children_user + usage.children_system
+
+
+def run_body(run: ScriptRun) -> None:
+    """Execute one run; finishes the job itself with the right status and end reason."""
+    from django.core.files.storage import default_storage
+
+    script = run.script
+    with default_storage.open(script.file.name, "rb") as fh:
+        code = fh.read()
+    run_dir = conf.run_root() / f"{run.pk}-{uuid.uuid4().hex[:8]}"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    sink = LogSink(max_bytes=conf.output_bytes(), max_line=conf.line_bytes())
+    writer = LogWriter(run)
+    launch = None
+    try:
+        try:
+            launch = sandbox.prepare(
+                run_dir=run_dir, script_name=script.name, code=code, args=list(run.args), env=dict(run.env),
+                network=run.network, sandboxed=run.sandboxed,
+            )
+            proc = sandbox.start(launch)
+        except Exception as exc:
+            logger.exception("sandbox failed to start for run %s", run.pk)
+            sink.system(f"[the sandbox could not start: {exc}]")
+            writer.write(sink.take(), output_bytes=0, truncated=False)
+            core_services.job_fail(job=run, error=str(exc), message="Sandbox could not start",
+                                   end_reason=EndReason.SANDBOX_ERROR)
+            return
+        _supervise(run=run, proc=proc, launch=launch, sink=sink, writer=writer)
+    except RunGone:
+        logger.info("run %s was deleted while running", run.pk)
+    finally:
+        if launch is not None:
+            sandbox.cgroup_remove(launch.cgroup)
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def _supervise(*, run, proc, launch, sink: LogSink, writer: LogWriter) -> None:
+    cpu_before = _children_cpu()
+    started = time.monotonic()
+    wall = conf.wall_seconds()
+    poll = conf.cancel_poll_seconds()
+    grace = conf.kill_grace_seconds()
+    flush_seconds = conf.flush_seconds()
+    flush_lines = conf.flush_lines()
+
+    selector = selectors.DefaultSelector()
+    streams = {proc.stdout.fileno(): "stdout", proc.stderr.fileno(): "stderr"}
+    for fd in streams:
+        os.set_blocking(fd, False)
+        selector.register(fd, selectors.EVENT_READ)
+    open_fds = set(streams)
+
+    stop_reason = ""
+    stop_by = None
+    kill_at: float | None = None
+    next_cancel_check = 0.0
+
+    def request_stop(reason: str) -> None:
+        nonlocal stop_reason, kill_at
+        if stop_reason:
+            return
+        stop_reason = reason
+        sandbox.signal_tree(proc, signal.SIGTERM, include_root=not launch.sandboxed)
+        kill_at = time.monotonic() + grace
+
+    try:
+        while True:
+            got_data = False
+            if open_fds:
+                for key, _ in selector.select(timeout=0.02):
+                    try:
+                        data = os.read(key.fd, 65536)
+                    except BlockingIOError:
+                        continue
+                    if data:
+                        got_data = True
+                        sink.feed(streams[key.fd], data)
+                    else:
+                        selector.unregister(key.fd)
+                        open_fds.discard(key.fd)
+            else:
+                time.sleep(0.02)
+            now = time.monotonic()
+
+            if sink.over_cap and not stop_reason:
+                request_stop(EndReason.OUTPUT_LIMIT)
+            if now >= next_cancel_check:
+                next_cancel_check = now + poll
+                state = _cancel_state(run)
+                if state is None:
+                    request_stop(EndReason.CANCELLED)
+                    raise RunGone()
+                if state and not stop_reason:
+                    request_stop(EndReason.CANCELLED)
+            if not stop_reason and now - started > wall:
+                request_stop(EndReason.TIMED_OUT)
+            if kill_at is not None and now >= kill_at:
+                sandbox.signal_tree(proc, signal.SIGKILL, include_root=True)
+                sandbox.cgroup_kill(launch.cgroup)
+                kill_at = None
+
+            if sink.pending and (
+                len(sink.pending) >= flush_lines
+                or now - sink.oldest_pending >= flush_seconds
+                or (not got_data and now - writer.last_flush >= IDLE_FLUSH_SECONDS)
+            ):
+                writer.write(sink.take(), output_bytes=sink.total_bytes, truncated=sink.truncated or sink.over_cap)
+
+            if not open_fds and proc.poll() is not None:
+                break
+    except BaseException:
+        sandbox.signal_tree(proc, signal.SIGKILL, include_root=True)
+        sandbox.cgroup_kill(launch.cgroup)
+        proc.wait()
+        raise
+    finally:
+        selector.close()
+
+    returncode = proc.wait()
+    sandbox.cgroup_kill(launch.cgroup)
+    exit_code = 128 - returncode if returncode < 0 else returncode
+    cpu_used = _children_cpu() - cpu_before
+    sink.close()
+    reason = _classify(exit_code=exit_code, stop_reason=stop_reason, sink=sink,
+                       cpu_limit=launch.limits.cpu_seconds, cpu_used=cpu_used)
+    if reason == EndReason.TIMED_OUT:
+        sink.system(f"[wall-time limit of {wall:g} s reached: the run was stopped]")
+    elif reason == EndReason.CPU_LIMIT:
+        sink.system(f"[CPU-time limit of {launch.limits.cpu_seconds} s reached]")
+    elif reason == EndReason.OUT_OF_MEMORY:
+        sink.system(f"[out of memory: the limit is {launch.limits.memory_bytes:,} bytes of address space]")
+    elif reason == EndReason.FILE_SIZE:
+        sink.system(f"[file-size limit of {launch.limits.file_bytes:,} bytes reached]")
+    writer.write(sink.take(), output_bytes=sink.total_bytes, truncated=sink.truncated or sink.over_cap)
+
+    fields = {"exit_code": exit_code, "end_reason": reason}
+    if reason == EndReason.CANCELLED:
+        run.refresh_from_db(fields=["cancelled_by"])
+        who = f" by {run.cancelled_by}" if run.cancelled_by_id else ""
+        core_services.job_mark_cancelled(job=run, message=f"Cancelled{who}", **fields)
+    elif reason == EndReason.EXITED and exit_code == 0:
+        core_services.job_succeed(job=run, message="Exited with code 0", **fields)
+    else:
+        label = EndReason(reason).label
+        message = f"Exited with code {exit_code}" if reason == EndReason.EXITED else f"{label} (exit code {exit_code})"
+        core_services.job_fail(job=run, error=message, message=message, **fields)
+
+
+def run_execute(*, pk: int) -> ScriptRun | None:
+    """Entry point of the worker task."""
+    return core_services.job_execute(model=ScriptRun, pk=pk, body=run_body)
+

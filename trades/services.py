@@ -1,0 +1,217 @@
+"""Writes of the trades app: export requests, the export job body, cancel, retention."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.core.files.storage import default_storage
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from core.models import JobStatus
+from core.services import (
+    JobCancelled,
+    job_cancel,
+    job_enqueue,
+    job_progress,
+    job_raise_if_cancelled,
+    job_ring,
+    job_succeed,
+)
+from trades import conf, selectors, writers
+from trades.models import FORMAT_EXTENSIONS, Export
+from trades.params import ExportParams
+
+logger = logging.getLogger(__name__)
+
+ACTIVE = (JobStatus.QUEUED, JobStatus.RUNNING)
+
+
+class ExportConflict(Exception):
+    """An identical export is being cancelled; the request can be retried shortly."""
+
+
+@dataclass
+class ExportRequestResult:
+    export: Export
+    outcome: str  # "created" | "attached" | "existing"
+
+
+def _file_present(export: Export) -> bool:
+    return bool(export.file_name) and default_storage.exists(export.file_name)
+
+
+def export_request(*, user, params: ExportParams) -> ExportRequestResult:
+    """Return a finished identical export, attach to a running one, or queue a new one. Never blocks."""
+    signature = params.signature(owner_id=user.pk)
+    done = (
+        Export.objects.filter(owner=user, signature=signature, status=JobStatus.SUCCEEDED, expired_at__isnull=True)
+        .order_by("-finished_at")
+        .first()
+    )
+    if done is not None:
+        if _file_present(done):
+            return ExportRequestResult(done, "existing")
+        export_expire(export=done, reason="file missing from storage")
+    active = Export.objects.filter(owner=user, signature=signature, status__in=ACTIVE).first()
+    if active is not None:
+        if active.cancel_requested:
+            raise ExportConflict("An identical export is being cancelled; try again in a moment.")
+        return ExportRequestResult(active, "attached")
+    export = Export(owner=user, signature=signature, params=params.to_json(), format=params.format)
+    export.full_clean(exclude=["owner"])
+    try:
+        with transaction.atomic():
+            export.save()
+            job_enqueue(job=export)
+    except IntegrityError:
+        # A concurrent identical request won the race: attach to it.
+        active = Export.objects.filter(owner=user, signature=signature, status__in=ACTIVE).first()
+        if active is None:
+            raise
+        return ExportRequestResult(active, "attached")
+    return ExportRequestResult(export, "created")
+
+
+def export_cancel(*, export: Export, by) -> Export:
+    return job_cancel(job=export, by=by)
+
+
+# --- the job body ---------------------------------------------------------------
+
+
+def _slot_acquire(*, export: Export) -> None:
+    """Hold one of EXPORT_CONCURRENCY slots (unique column), waiting while all are taken."""
+    announced = False
+    while True:
+        # Slots of exports that are no longer running are free (crash, recovery).
+        Export.objects.exclude(status=JobStatus.RUNNING).exclude(slot=None).update(slot=None)
+        taken = set(Export.objects.exclude(slot=None).values_list("slot", flat=True))
+        for slot in range(max(1, conf.EXPORT_CONCURRENCY)):
+            if slot in taken:
+                continue
+            try:
+                with transaction.atomic():
+                    if Export.objects.filter(pk=export.pk, status=JobStatus.RUNNING).update(slot=slot):
+                        export.slot = slot
+                        return
+                    raise JobCancelled()
+            except IntegrityError:
+                continue
+        if not announced:
+            job_progress(job=export, fraction=0.0, message="Waiting for a free export slot")
+            announced = True
+        job_raise_if_cancelled(job=export)
+        time.sleep(0.5)
+
+
+def _slot_release(*, export: Export) -> None:
+    Export.objects.filter(pk=export.pk).update(slot=None)
+    export.slot = None
+
+
+class _Progress:
+    """Throttled progress writer; also the cooperative cancellation check."""
+
+    def __init__(self, export: Export, estimate: int | None):
+        self.export = export
+        self.estimate = estimate
+        self.last = 0.0
+
+    def __call__(self, rows: int) -> None:
+        now = time.monotonic()
+        if now - self.last < conf.EXPORT_PROGRESS_SECONDS:
+            return
+        self.last = now
+        if self.estimate:
+            fraction = min(0.99, rows / self.estimate)
+            message = f"{rows:,} rows written ({rows / self.estimate:.0%} of ~{self.estimate:,})"
+        else:
+            fraction, message = None, f"{rows:,} rows written"
+        Export.objects.filter(pk=self.export.pk).update(rows_written=rows)
+        self.export.rows_written = rows
+        job_progress(job=self.export, fraction=fraction, message=message)
+        job_raise_if_cancelled(job=self.export)
+
+
+def export_build(export: Export) -> None:
+    """Job body: stream the export to a temporary file, publish it atomically, apply retention."""
+    _slot_acquire(export=export)
+    target = None
+    try:
+        params = ExportParams.from_json(export.params)
+        job_progress(job=export, fraction=0.0, message="Estimating rows")
+        estimate = selectors.export_estimate_planner(params=params)
+        if estimate is None:
+            estimate, _capped = selectors.export_estimate(params=params, cap=max(conf.ESTIMATE_CAP, 10_000_000))
+        Export.objects.filter(pk=export.pk).update(estimated_rows=estimate)
+        export.estimated_rows = estimate
+        job_raise_if_cancelled(job=export)
+        job_progress(job=export, fraction=0.0, message="Writing rows")
+        name = writers.export_storage_name(owner_id=export.owner_id, pk=export.pk, extension=FORMAT_EXTENSIONS[export.format])
+        target = writers.AtomicExportFile(name)
+        select = selectors.export_select(params=params)
+        progress = _Progress(export, estimate)
+        rows = writers.write_export(params=params, select=select, target=target, on_progress=progress)
+        job_raise_if_cancelled(job=export)
+        saved = target.commit()
+        job_succeed(
+            job=export,
+            message=f"{rows:,} rows written",
+            rows_written=rows,
+            file_name=saved,
+            size_bytes=target.size,
+            sha256=target.hexdigest,
+            slot=None,
+        )
+    finally:
+        if target is not None:
+            target.abort()  # no-op once committed: a failed or cancelled export leaves no file
+        _slot_release(export=export)
+    exports_retention_apply()
+
+
+def export_cleanup_after_loss(*, export: Export) -> None:
+    """Called by the recovery pass when the worker of a running export vanished."""
+    _slot_release(export=export)
+
+
+# --- retention ------------------------------------------------------------------
+
+
+def export_expire(*, export: Export, reason: str = "retention") -> None:
+    name = export.file_name
+    if name:
+        try:
+            default_storage.delete(name)
+        except Exception:  # already gone or storage hiccup: the row still says expired
+            logger.warning("could not delete %s", name, exc_info=True)
+    Export.objects.filter(pk=export.pk).update(expired_at=timezone.now(), message=f"Expired ({reason})"[:500])
+    export.refresh_from_db()
+    job_ring(job=export)
+
+
+def exports_retention_apply() -> int:
+    """Keep the latest K files per user, the files of the N most recent users, and none too old."""
+    available = Export.objects.filter(status=JobStatus.SUCCEEDED, expired_at__isnull=True).exclude(file_name="")
+    doomed: dict[int, tuple[Export, str]] = {}
+    if conf.EXPORT_MAX_AGE_HOURS > 0:
+        cutoff = timezone.now() - timedelta(hours=conf.EXPORT_MAX_AGE_HOURS)
+        for export in available.filter(finished_at__lt=cutoff):
+            doomed[export.pk] = (export, "older than the maximum age")
+    owners = [row["owner_id"] for row in selectors.export_latest_finish_per_owner()]
+    keep_users = set(owners[: max(0, conf.EXPORT_KEEP_USERS)])
+    for owner_id in owners:
+        files = list(available.filter(owner_id=owner_id).order_by("-finished_at", "-pk"))
+        if owner_id not in keep_users:
+            for export in files:
+                doomed.setdefault(export.pk, (export, "files of more recent users are kept"))
+            continue
+        for export in files[max(0, conf.EXPORT_KEEP_PER_USER):]:
+            doomed.setdefault(export.pk, (export, "only the latest files are kept"))
+    for export, reason in doomed.values():
+        export_expire(export=export, reason=reason)
+    return len(doomed)
