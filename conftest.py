@@ -34,6 +34,34 @@ def _media_root(settings, tmp_path):
     settings.MEDIA_ROOT = str(tmp_path / "media")
 
 
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Rate-limit counters and other cached state never leak between tests."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
+# --- figures printed at the end of the run -----------------------------------------------
+
+_REPORT_LINES: list[str] = []
+
+
+@pytest.fixture
+def report():
+    """`report("latency ... ms")`: a line shown in the run's closing summary."""
+    return _REPORT_LINES.append
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _REPORT_LINES:
+        terminalreporter.section("measured figures")
+        for line in _REPORT_LINES:
+            terminalreporter.write_line(line)
+
+
 # --- users -------------------------------------------------------------------------
 
 
@@ -205,6 +233,7 @@ def _live_platform_session(django_db_setup, django_db_blocker, tmp_path_factory)
             "DJANGO_DEBUG": "true",
             "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
             "PYTHONUNBUFFERED": "1",
+            "PLATFORM_TEST_FAST_HASHES": "1",
         }
     )
     env.pop("PYTEST_VERSION", None)

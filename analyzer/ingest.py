@@ -254,9 +254,10 @@ def summarize_parquet(*, path: str, detection: dict, file_format: str, started: 
             raise IngestError("The file has no columns.")
         if row_count == 0:
             if detection.get("rejected_rows"):
+                first = detection["rejected_samples"][0]
                 raise IngestError(
-                    f"No row could be read: all {detection['rejected_rows']} rows were rejected "
-                    f"(first problem: {detection['rejected_samples'][0]['message']})."
+                    f"Could not parse the CSV: all {detection['rejected_rows']} rows were rejected (first problem "
+                    f"at line {first['line']}: {first['error'].lower()}, {first['message']})."
                 )
             raise IngestError("The file has no data rows (only a header)." if file_format == "csv"
                               else "The file has no rows.")

@@ -183,7 +183,7 @@ def answer_request(*, session: AnalysisSession, user, mode: str = Answer.Mode.ME
         answer.save()
         if mode == Answer.Mode.MESSAGE:
             message_add(session=session, answer=answer, kind=Message.Kind.USER, data={"text": question})
-        core_services.job_enqueue(job=answer)
+    core_services.job_enqueue(job=answer)  # sent after the outermost commit
     return answer
 
 

@@ -1,3 +1,16 @@
 from django.urls import path
 
-urlpatterns: list = []
+from backtest import api
+
+urlpatterns = [
+    path("market/instruments/", api.InstrumentListApi.as_view(), name="api-market-instruments"),
+    path("market/prices/", api.PriceListApi.as_view(), name="api-market-prices"),
+    path("market/latest/", api.LatestPriceApi.as_view(), name="api-market-latest"),
+    path("market/stats/", api.StatsApi.as_view(), name="api-market-stats"),
+    path("backtest/strategies/", api.StrategyListApi.as_view(), name="api-backtest-strategies"),
+    path("backtest/runs/", api.RunListCreateApi.as_view(), name="api-backtest-runs"),
+    path("backtest/runs/<int:pk>/", api.RunDetailApi.as_view(), name="api-backtest-run-detail"),
+    path("backtest/sweeps/", api.SweepListCreateApi.as_view(), name="api-backtest-sweeps"),
+    path("backtest/sweeps/<int:pk>/", api.SweepDetailApi.as_view(), name="api-backtest-sweep-detail"),
+    path("backtest/sweeps/<int:pk>/cancel/", api.SweepCancelApi.as_view(), name="api-backtest-sweep-cancel"),
+]

@@ -57,6 +57,10 @@ class Bars:
     def __len__(self) -> int:
         return len(self.close)
 
+    def head(self, count: int) -> Bars:
+        """The first `count` bars (what was known at the close of bar `count - 1`)."""
+        return Bars(*(getattr(self, f)[:count].copy() for f in ("time", "open", "high", "low", "close", "volume")))
+
     @classmethod
     def from_rows(cls, rows) -> Bars:
         """From (time_seconds, open, high, low, close, volume) tuples."""
@@ -127,13 +131,20 @@ class EngineResult:
         ]
 
 
-def simulate(bars: Bars, target: np.ndarray, warmup: int, costs: Costs) -> EngineResult:
-    """Fill target-position changes at next opens and mark equity to closes."""
-    n = len(bars)
+def held_positions(target: np.ndarray, warmup: int) -> np.ndarray:
+    """The position held during each bar: the decision of the previous bar's close."""
+    n = len(target)
     decided = np.nan_to_num(np.asarray(target, dtype=float)).copy()
     decided[: min(n, warmup + 1)] = 0.0  # first decision on the bar after warm-up
     held = np.zeros(n)
-    held[1:] = decided[:-1]  # a decision on bar i's close is held from bar i+1's open
+    held[1:] = decided[:-1]
+    return held
+
+
+def simulate(bars: Bars, target: np.ndarray, warmup: int, costs: Costs) -> EngineResult:
+    """Fill target-position changes at next opens and mark equity to closes."""
+    n = len(bars)
+    held = held_positions(target, warmup)
     changes = np.flatnonzero(np.diff(held, prepend=0.0) != 0)
 
     rate, slip = costs.commission_bps / 1e4, costs.slippage_bps / 1e4

@@ -91,15 +91,15 @@ class BacktestResult(CostFields):
     instrument = models.ForeignKey(Instrument, on_delete=models.CASCADE, related_name="+")
     interval = models.CharField(max_length=3, choices=Interval.choices)
     strategy = models.CharField(max_length=40)
-    params = models.JSONField(default=dict)
+    params = models.JSONField(default=dict, blank=True)
     fractional = models.BooleanField()
     data_start = models.DateTimeField()
     data_end = models.DateTimeField()
     bar_count = models.PositiveIntegerField()
     bars_hash = models.CharField(max_length=64)
     engine_version = models.CharField(max_length=20)
-    metrics = models.JSONField(default=dict)
-    trades = models.JSONField(default=list)
+    metrics = models.JSONField(default=dict, blank=True)
+    trades = models.JSONField(default=list, blank=True)
     open_trade = models.JSONField(null=True, blank=True)
     # {"t": [epoch seconds...], "equity": [...]} (drawdown is derived)
     equity = models.JSONField(default=dict)
@@ -127,7 +127,7 @@ class BacktestRun(Job, RequestFields):
     task_func = "backtest.tasks.run_execute"
 
     instrument = models.ForeignKey(Instrument, on_delete=models.PROTECT, related_name="runs")
-    params = models.JSONField(default=dict)
+    params = models.JSONField(default=dict, blank=True)
     result = models.ForeignKey(BacktestResult, on_delete=models.SET_NULL, null=True, blank=True, related_name="runs")
     reused = models.BooleanField(default=False, help_text="The result came from the store (identical request).")
     request_key = models.CharField(max_length=64, blank=True, default="", db_index=True)
@@ -165,8 +165,8 @@ class SweepResult(models.Model):
     sweep = models.ForeignKey(Sweep, on_delete=models.CASCADE, related_name="results")
     seq = models.PositiveIntegerField()
     instrument = models.ForeignKey(Instrument, on_delete=models.CASCADE, related_name="+")
-    params = models.JSONField(default=dict)
-    metrics = models.JSONField(default=dict)
+    params = models.JSONField(default=dict, blank=True)
+    metrics = models.JSONField(default=dict, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["sweep", "seq"], name="backtest_sweepresult_unique_seq")]

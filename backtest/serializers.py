@@ -63,7 +63,7 @@ def run_data(run: BacktestRun, *, detail: bool = False, equity: bool = False) ->
         "params": run.params,
         **cost_fields(run),
         "reused": run.reused,
-        "url": reverse("backtest-api:run-detail", args=[run.pk]),
+        "url": reverse("api-backtest-run-detail", args=[run.pk]),
     }
     if run.result_id:
         data["metrics"] = run.result.metrics
@@ -92,7 +92,7 @@ def sweep_data(sweep: Sweep, *, results: list[SweepResult] | None = None) -> dic
         "skipped_by_rules": sweep.skipped,
         "total": sweep.total,
         "done": sweep.done,
-        "url": reverse("backtest-api:sweep-detail", args=[sweep.pk]),
+        "url": reverse("api-backtest-sweep-detail", args=[sweep.pk]),
     }
     if results is not None:
         data["results"] = [sweep_result_data(r) for r in results]

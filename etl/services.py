@@ -99,12 +99,16 @@ def fetch_request(*, user, branch: Branch, pos: int, work_date: date, force: boo
     return job, True
 
 
+@transaction.atomic
 def fetch_range(*, user, branch: Branch, pos_list: list[int], start: date, end: date, force: bool = False) -> list[tuple[FetchJob, bool]]:
+    """Queue every day of start..end for the given terminals (all or nothing)."""
     if end < start:
-        raise ValidationError({"end": "The end date is before the start date."})
+        raise ValidationError({"end_date": "The end date is before the start date."})
+    if end > timezone.localdate() and end != start:
+        raise ValidationError({"end_date": "The range ends in the future; there is nothing to fetch yet."})
     days = (end - start).days + 1
     if days * len(pos_list) > conf.MAX_JOBS_PER_REQUEST:
-        raise ValidationError({"end": f"At most {conf.MAX_JOBS_PER_REQUEST} jobs per request; shorten the range."})
+        raise ValidationError({"end_date": f"At most {conf.MAX_JOBS_PER_REQUEST} jobs per request; shorten the range."})
     results = []
     for offset in range(days):
         for pos in pos_list:
@@ -125,6 +129,7 @@ def fetch_retry(*, user, job: FetchJob) -> FetchJob:
 
 
 def fetch_cancel(*, user, job: FetchJob) -> FetchJob:
+    job = FetchJob.objects.select_related("branch").get(pk=job.pk)
     if not can_manage(user, job):
         raise PermissionDenied("Only the job's owner or an administrator can cancel it.")
     if job.status not in ACTIVE:

@@ -169,26 +169,28 @@ def _describe_cells(cells) -> list[dict]:
 def missing_confirm(request):
     """Step 1 of queueing: list what will run and ask for confirmation."""
     form = CellsForm(request.POST)
+    template = "etl/missing.html#confirm" if request.htmx else "etl/missing_confirm.html"
     if not form.is_valid():
-        return render(request, "etl/missing.html#confirm", {"errors": form.errors.get("cell"), "cells": []})
-    return render(request, "etl/missing.html#confirm", {"cells": _describe_cells(form.cleaned_data["cell"])})
+        return render(request, template, {"errors": form.errors.get("cell"), "cells": []})
+    return render(request, template, {"cells": _describe_cells(form.cleaned_data["cell"])})
 
 
 @login_required
 @require_POST
 def missing_run(request):
     form = CellsForm(request.POST)
+    template = "etl/missing.html#confirm" if request.htmx else "etl/missing_confirm.html"
     if not form.is_valid():
-        return render(request, "etl/missing.html#confirm", {"errors": form.errors.get("cell"), "cells": []})
+        return render(request, template, {"errors": form.errors.get("cell"), "cells": []})
     try:
         jobs = services.missing_run(user=request.user, cells=form.cleaned_data["cell"])
     except (ValidationError, PermissionDenied) as exc:
-        return render(request, "etl/missing.html#confirm", {"errors": [_error_text(exc)], "cells": []})
+        return render(request, template, {"errors": [_error_text(exc)], "cells": []})
     context = {"queued": jobs, "job_ids": ",".join(str(j.pk) for j in jobs)}
     if request.htmx:
         return render(request, "etl/missing.html#queued", context)
     messages.success(request, f"{len(jobs)} fetch job(s) queued.")
-    return redirect(request.POST.get("next") or reverse("etl:missing"))
+    return redirect("etl:missing")
 
 
 # --- branches --------------------------------------------------------------------------

@@ -199,7 +199,8 @@ def _bwrap_argv(*, bwrap: str, run_dir: Path, network: bool, limits: Limits, env
         for path in ("/etc/resolv.conf", "/etc/hosts", "/etc/ssl", "/etc/ca-certificates", "/etc/nsswitch.conf"):
             if os.path.exists(path):
                 argv += ["--ro-bind", path, path]
-    argv.append("--clearenv")
+    # The root tmpfs bwrap builds the tree on is writable until made read-only.
+    argv += ["--remount-ro", "/", "--clearenv"]
     for key, value in env.items():
         argv += ["--setenv", key, value]
     argv += ["--", python]

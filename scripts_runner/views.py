@@ -214,7 +214,8 @@ def run_list(request):
 @staff_member_required
 def access(request):
     if request.method == "POST":
-        user = get_user_model().objects.filter(pk=request.POST.get("user")).first()
+        raw = request.POST.get("user", "")
+        user = get_user_model().objects.filter(pk=int(raw)).first() if raw.isdigit() else None
         if user is None:
             messages.error(request, "Unknown user.")
         else:

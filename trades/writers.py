@@ -17,12 +17,13 @@ import os
 import tempfile
 import uuid
 from collections.abc import Callable
+from contextlib import contextmanager
 from pathlib import PurePosixPath
 
 from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
-from django.db import connection, transaction
+from django.db import connection
 
 from trades import conf
 from trades.models import ExportFormat
@@ -135,13 +136,24 @@ def write_export(*, params: ExportParams, select: SelectSQL, target: AtomicExpor
     return rows
 
 
+@contextmanager
+def pg_reader():
+    """A dedicated PostgreSQL connection for the long read, so that progress writes on
+    Django's connection commit (and show) while the read streams."""
+    params = connection.get_connection_params()
+    raw = connection.Database.connect(**params)
+    try:
+        yield raw
+    finally:
+        raw.close()
+
+
 def _copy_csv(*, select: SelectSQL, sink, on_progress: ProgressFn) -> int:
     """COPY … TO STDOUT: the server sends one message per row; gather them into 1 MB writes."""
     rows = 0
     copy_sql = f"COPY ({select.sql}) TO STDOUT WITH (FORMAT csv)"
     buffer = bytearray()
-    with connection.cursor() as wrapper:
-        cursor = wrapper.cursor  # the psycopg cursor under Django's wrapper
+    with pg_reader() as raw, raw.cursor() as cursor:
         with cursor.copy(copy_sql, select.params) as copy:
             for chunk in copy:
                 buffer += chunk
@@ -160,8 +172,7 @@ def _cursor_csv(*, select: SelectSQL, sink, on_progress: ProgressFn) -> int:
     rows = 0
     text = io.TextIOWrapper(_NonClosing(sink), encoding="utf-8", newline="", write_through=False)
     writer = csv.writer(text, lineterminator="\n")
-    with transaction.atomic(), connection.chunked_cursor() as cursor:
-        cursor.execute(select.sql, select.params)
+    with _row_cursor(select) as cursor:
         while True:
             batch = cursor.fetchmany(conf.EXPORT_BATCH_ROWS)
             if not batch:
@@ -173,6 +184,33 @@ def _cursor_csv(*, select: SelectSQL, sink, on_progress: ProgressFn) -> int:
     text.flush()
     text.detach()
     return rows
+
+
+@contextmanager
+def _row_cursor(select: SelectSQL):
+    """A cursor over the SELECT that fetches in batches: a named server-side cursor on
+    PostgreSQL (its own connection and transaction), SQLite's stepping cursor elsewhere."""
+    if connection.vendor == "postgresql":
+        with pg_reader() as raw, raw.transaction():
+            with raw.cursor(name=f"trades_export_{uuid.uuid4().hex[:12]}") as cursor:
+                cursor.itersize = conf.EXPORT_BATCH_ROWS
+                cursor.execute(select.sql, select.params)
+                yield cursor
+        return
+    # SQLite: its own connection too. A reading statement pins a WAL snapshot; a write on
+    # that same connection would then fail with "database is locked" as soon as another
+    # export has written. (And no transaction.atomic(): IMMEDIATE would take the write lock.)
+    import sqlite3
+
+    from trades.expressions import safe_pow
+
+    raw = sqlite3.connect(connection.settings_dict["NAME"], timeout=30, check_same_thread=False)
+    try:
+        raw.create_function("trades_pow", 2, safe_pow, deterministic=True)
+        cursor = raw.execute(select.sql.replace("%s", "?"), select.params)
+        yield cursor
+    finally:
+        raw.close()
 
 
 class _NonClosing(io.RawIOBase):
@@ -213,8 +251,7 @@ def _write_parquet(*, params: ExportParams, select: SelectSQL, target: AtomicExp
     rows = 0
     writer = pq.ParquetWriter(target, schema, compression="zstd")
     try:
-        with transaction.atomic(), connection.chunked_cursor() as cursor:
-            cursor.execute(select.sql, select.params)
+        with _row_cursor(select) as cursor:
             while True:
                 batch = cursor.fetchmany(conf.EXPORT_BATCH_ROWS)
                 if not batch:

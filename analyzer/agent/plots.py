@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 
 import altair as alt
 from altair.utils.schemapi import validate_jsonschema
@@ -49,7 +50,9 @@ def plot_spec_build(*, spec, rows: list[dict], columns: list[str], title: str) -
     error = validate_jsonschema(full, _schema(), raise_error=False)
     if error is not None:
         path = "/".join(str(p) for p in error.absolute_path) or "(top level)"
-        raise PlotInvalid(f"The Vega-Lite spec is invalid at {path}: {str(error.message)[:400]}")
+        got = json.dumps(error.instance, default=str)[:200]
+        raise PlotInvalid(f"The Vega-Lite spec is invalid at {path}: value {got} is not allowed "
+                          f"({str(error.message)[:300]})")
     if not full.get("transform"):
         known = set(columns)
         missing = sorted({f for f in _encoding_fields(full) if f.split(".")[0] not in known})

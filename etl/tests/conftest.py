@@ -13,11 +13,13 @@ from etl.demo_files import day_files, write_day
 from etl.models import Branch, FileSource
 from etl.testing import PosHostServer
 
-PASSWORD = "correct-Horse-9"
+from core.testing import PASSWORD  # noqa: F401  (re-exported for the tests here)
+
 
 
 @pytest.fixture(autouse=True)
 def _etl_media(settings, tmp_path):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.MEDIA_ROOT = str(tmp_path / "media")
     settings.FILE_UPLOAD_TEMP_DIR = str(tmp_path / "tmp")
 
@@ -100,53 +102,3 @@ def old_branch(http_source):
 def new_branch(http_source):
     return Branch.objects.create(code="N01", name="New branch", is_new_branch=True, source=http_source)
 
-
-# --- temporary user fixtures until tests/conftest.py provides the shared ones ---------
-@pytest.fixture
-def make_user(db, django_user_model):
-    def make(**kw):
-        kw.setdefault("username", f"u{django_user_model.objects.count() + 1}")
-        kw.setdefault("email", f"{kw['username']}@example.com")
-        password = kw.pop("password", PASSWORD)
-        user = django_user_model(**kw)
-        user.set_password(password)
-        user.save()
-        return user
-
-    return make
-
-
-@pytest.fixture
-def user(make_user):
-    return make_user(username="alice")
-
-
-@pytest.fixture
-def other_user(make_user):
-    return make_user(username="bob")
-
-
-@pytest.fixture
-def admin_user(make_user):
-    return make_user(username="admin1", is_staff=True)
-
-
-@pytest.fixture
-def api_client():
-    from rest_framework.test import APIClient
-
-    return APIClient()
-
-
-@pytest.fixture
-def auth_client(db):
-    from rest_framework.authtoken.models import Token
-    from rest_framework.test import APIClient
-
-    def make(user):
-        token, _ = Token.objects.get_or_create(user=user)
-        client = APIClient()
-        client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
-        return client
-
-    return make

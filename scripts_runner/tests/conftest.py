@@ -11,7 +11,6 @@ from scripts_runner import services
 
 @pytest.fixture(autouse=True)
 def _runner_dirs(settings, tmp_path):
-    settings.MEDIA_ROOT = str(tmp_path / "media")
     settings.SCRIPTS_RUNNER_RUN_ROOT = str(tmp_path / "runs")
 
 
@@ -44,19 +43,3 @@ def execute(make_script):
 
     return run
 
-
-# TEMPORARY until the root conftest lands: minimal users.
-if True:
-    from django.contrib.auth import get_user_model
-
-    @pytest.fixture
-    def user(db):
-        return get_user_model().objects.create_user("alice", "alice@example.com", "correct-Horse-9")
-
-    @pytest.fixture
-    def other_user(db):
-        return get_user_model().objects.create_user("bob", "bob@example.com", "correct-Horse-9")
-
-    @pytest.fixture
-    def admin_user(db):
-        return get_user_model().objects.create_user("adam", "adam@example.com", "correct-Horse-9", is_staff=True)

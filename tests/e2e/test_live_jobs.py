@@ -28,7 +28,7 @@ async def _collect(url: str, until_end: float = 30.0) -> list[tuple[float, dict]
     return received
 
 
-def test_worker_progress_reaches_websocket_client(live_platform, user):
+def test_worker_progress_reaches_websocket_client(live_platform, user, report):
     token = Token.objects.create(user=user)
     job = WorkerCheck.objects.create(owner=user, steps=20, interval_ms=50)
     url = f"{live_platform.ws_url}/ws/jobs/core.workercheck/{job.pk}/?token={token.key}"
@@ -52,7 +52,8 @@ def test_worker_progress_reaches_websocket_client(live_platform, user):
     from django.conf import settings
 
     mode = "redis" if settings.REDIS_URL else "embedded"
-    print(f"\nworker→websocket latency ({mode}): p50 {p50:.0f} ms, p95 {p95:.0f} ms, max {latencies[-1]:.0f} ms")
+    report(f"worker→websocket latency ({mode}, {len(latencies)} events): "
+           f"p50 {p50:.0f} ms, p95 {p95:.0f} ms, max {latencies[-1]:.0f} ms")
     job.refresh_from_db()
     assert job.status == JobStatus.SUCCEEDED
 

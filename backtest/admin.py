@@ -1,0 +1,46 @@
+from django.contrib import admin
+
+from backtest.models import BacktestResult, BacktestRun, Instrument, PriceBar, Sweep, SweepResult
+
+
+@admin.register(Instrument)
+class InstrumentAdmin(admin.ModelAdmin):
+    list_display = ["symbol", "name", "kind", "exchange", "exchange_symbol", "fractional", "active"]
+    list_filter = ["kind", "exchange", "active"]
+    search_fields = ["symbol", "name", "exchange_symbol"]
+
+
+@admin.register(PriceBar)
+class PriceBarAdmin(admin.ModelAdmin):
+    list_display = ["instrument", "interval", "open_time", "open", "high", "low", "close", "volume"]
+    list_filter = ["interval", "instrument"]
+    date_hierarchy = "open_time"
+    list_select_related = ["instrument"]
+
+
+@admin.register(BacktestRun)
+class BacktestRunAdmin(admin.ModelAdmin):
+    list_display = ["id", "owner", "strategy", "instrument", "interval", "status", "reused", "created_at"]
+    list_filter = ["status", "strategy", "interval"]
+    list_select_related = ["owner", "instrument"]
+    raw_id_fields = ["result"]
+
+
+@admin.register(Sweep)
+class SweepAdmin(admin.ModelAdmin):
+    list_display = ["id", "owner", "strategy", "interval", "status", "done", "total", "created_at"]
+    list_filter = ["status", "strategy"]
+    list_select_related = ["owner"]
+
+
+@admin.register(BacktestResult)
+class BacktestResultAdmin(admin.ModelAdmin):
+    list_display = ["id", "strategy", "instrument", "interval", "bar_count", "engine_version", "created_at"]
+    exclude = ["equity", "trades"]
+    list_select_related = ["instrument"]
+
+
+@admin.register(SweepResult)
+class SweepResultAdmin(admin.ModelAdmin):
+    list_display = ["sweep", "seq", "instrument", "params"]
+    list_select_related = ["instrument"]

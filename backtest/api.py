@@ -1,0 +1,217 @@
+"""REST API: market data under /api/market/, backtests under /api/backtest/.
+
+One view per operation; each validates its input with a small serializer and
+calls one service or selector.
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.shortcuts import get_object_or_404
+from rest_framework import serializers, status
+from rest_framework.exceptions import ValidationError
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from backtest import selectors, services
+from backtest.metrics import METRICS
+from backtest.models import BacktestRun, Instrument, InstrumentKind, Interval, Sweep
+from backtest.serializers import run_data, sweep_data
+from backtest.strategies import STRATEGIES
+from core.permissions import get_visible_or_404
+from core.services import job_cancel
+
+MAX_PRICE_ROWS = 50_000
+
+
+def _instrument_or_400(symbol: str, field: str = "symbol") -> Instrument:
+    instrument = selectors.instrument_get(symbol=symbol)
+    if instrument is None:
+        raise ValidationError({field: [f"Unknown instrument {symbol!r}."]})
+    return instrument
+
+
+class CostsInput(serializers.Serializer):
+    interval = serializers.ChoiceField(choices=Interval.values, default="1h")
+    strategy = serializers.ChoiceField(choices=list(STRATEGIES))
+    start = serializers.DateTimeField(required=False, allow_null=True, default=None)
+    end = serializers.DateTimeField(required=False, allow_null=True, default=None)
+    commission_bps = serializers.FloatField(min_value=0, max_value=500, default=10.0)
+    slippage_bps = serializers.FloatField(min_value=0, max_value=500, default=0.0)
+    initial_cash = serializers.FloatField(min_value=1, max_value=1e12, default=10_000.0)
+
+    def validate(self, attrs):
+        if attrs.get("start") and attrs.get("end") and attrs["start"] >= attrs["end"]:
+            raise ValidationError({"end": ["The end must be after the start."]})
+        return attrs
+
+
+# --- market data ---------------------------------------------------------------------------
+
+
+class InstrumentListApi(APIView):
+    class FilterInput(serializers.Serializer):
+        kind = serializers.ChoiceField(choices=InstrumentKind.values, required=False)
+        active = serializers.BooleanField(required=False, allow_null=True, default=None)
+
+    def get(self, request):
+        params = self.FilterInput(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        coverage: dict[int, list] = {}
+        for row in selectors.bar_coverage():
+            coverage.setdefault(row["instrument_id"], []).append(
+                {"interval": row["interval"], "bars": row["count"], "first": row["first"].isoformat(),
+                 "last": row["last"].isoformat()}
+            )
+        data = [
+            {
+                "symbol": i.symbol, "name": i.name, "kind": i.kind, "exchange": i.exchange,
+                "exchange_symbol": i.exchange_symbol, "fractional": i.fractional, "active": i.active,
+                "data": coverage.get(i.pk, []),
+            }
+            for i in selectors.instrument_list(**params.validated_data)
+        ]
+        return Response({"count": len(data), "results": data})
+
+
+class PriceListApi(APIView):
+    class FilterInput(serializers.Serializer):
+        symbol = serializers.CharField(max_length=32)
+        interval = serializers.ChoiceField(choices=Interval.values, default="1h")
+        start = serializers.DateTimeField(required=False, default=None)
+        end = serializers.DateTimeField(required=False, default=None)
+        limit = serializers.IntegerField(min_value=1, max_value=MAX_PRICE_ROWS, default=5_000)
+
+    def get(self, request):
+        params = self.FilterInput(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        p = params.validated_data
+        instrument = _instrument_or_400(p["symbol"])
+        qs = selectors.bars_queryset(instrument=instrument, interval=p["interval"], start=p["start"], end=p["end"])
+        rows = list(qs.values_list("open_time", "open", "high", "low", "close", "volume")[: p["limit"] + 1])
+        truncated = len(rows) > p["limit"]
+        rows = rows[: p["limit"]]
+        return Response({
+            "symbol": instrument.symbol, "interval": p["interval"], "count": len(rows), "truncated": truncated,
+            "columns": ["time", "open", "high", "low", "close", "volume"],
+            "bars": [[t.isoformat(), o, h, lo, c, v] for t, o, h, lo, c, v in rows],
+        })
+
+
+class LatestPriceApi(APIView):
+    class FilterInput(serializers.Serializer):
+        interval = serializers.ChoiceField(choices=Interval.values, default="1h")
+        kind = serializers.ChoiceField(choices=InstrumentKind.values, required=False, default=None)
+
+    def get(self, request):
+        params = self.FilterInput(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        return Response({"results": selectors.latest_prices(**params.validated_data)})
+
+
+class StatsApi(APIView):
+    class FilterInput(serializers.Serializer):
+        symbol = serializers.CharField(max_length=32, required=False)
+        interval = serializers.ChoiceField(choices=Interval.values, default="1h")
+
+    def get(self, request):
+        params = self.FilterInput(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        p = params.validated_data
+        instruments = [_instrument_or_400(p["symbol"])] if p.get("symbol") else list(selectors.instrument_list())
+        return Response({
+            "results": [selectors.instrument_stats(instrument=i, interval=p["interval"]) for i in instruments]
+        })
+
+
+# --- strategies and runs ---------------------------------------------------------------------
+
+
+class StrategyListApi(APIView):
+    def get(self, request):
+        return Response({
+            "results": [s.schema() for s in STRATEGIES.values()],
+            "metrics": [{"key": k, "label": v[0], "unit": v[1], "higher_is_better": v[2]} for k, v in METRICS.items()],
+        })
+
+
+class RunListCreateApi(APIView):
+    class RunInput(CostsInput):
+        symbol = serializers.CharField(max_length=32)
+        params = serializers.DictField(required=False, default=dict)
+
+    def get(self, request):
+        paginator = PageNumberPagination()
+        page = paginator.paginate_queryset(selectors.run_list(user=request.user), request, view=self)
+        return paginator.get_paginated_response([run_data(r) for r in page])
+
+    def post(self, request):
+        body = self.RunInput(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = dict(body.validated_data)
+        instrument = _instrument_or_400(data.pop("symbol"))
+        run, created = services.run_create(owner=request.user, instrument=instrument, **data)
+        run.refresh_from_db()
+        return Response(
+            {**run_data(run, detail=True), "deduplicated": not created or run.reused},
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )
+
+
+class RunDetailApi(APIView):
+    def get(self, request, pk: int):
+        run = get_visible_or_404(selectors.run_list(user=request.user), request.user, pk)
+        equity = request.query_params.get("equity") in ("1", "true", "yes")
+        return Response(run_data(run, detail=True, equity=equity))
+
+
+# --- sweeps ---------------------------------------------------------------------------------------
+
+
+class SweepListCreateApi(APIView):
+    class SweepInput(CostsInput):
+        symbols = serializers.ListField(child=serializers.CharField(max_length=32), min_length=1, max_length=50)
+        grid = serializers.DictField()
+        sample = serializers.IntegerField(required=False, allow_null=True, min_value=1, default=None)
+        seed = serializers.IntegerField(required=False, default=0, min_value=0, max_value=2**31 - 1)
+
+    def get(self, request):
+        paginator = PageNumberPagination()
+        page = paginator.paginate_queryset(selectors.sweep_list(user=request.user), request, view=self)
+        return paginator.get_paginated_response([sweep_data(s) for s in page])
+
+    def post(self, request):
+        body = self.SweepInput(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = dict(body.validated_data)
+        instruments = [_instrument_or_400(s, "symbols") for s in data.pop("symbols")]
+        sweep = services.sweep_create(owner=request.user, instruments=instruments, **data)
+        sweep.refresh_from_db()
+        return Response(sweep_data(sweep), status=status.HTTP_201_CREATED)
+
+
+class SweepDetailApi(APIView):
+    class ResultsInput(serializers.Serializer):
+        sort = serializers.ChoiceField(choices=list(METRICS), default="sharpe")
+        order = serializers.ChoiceField(choices=["asc", "desc"], default="desc")
+        limit = serializers.IntegerField(min_value=1, max_value=10_000, default=50)
+
+    def get(self, request, pk: int):
+        sweep = get_visible_or_404(selectors.sweep_list(user=request.user), request.user, pk)
+        params = self.ResultsInput(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        p = params.validated_data
+        rows = selectors.sweep_results_sorted(
+            sweep=sweep, metric=p["sort"], descending=p["order"] == "desc", limit=p["limit"]
+        )
+        return Response(sweep_data(sweep, results=rows))
+
+
+class SweepCancelApi(APIView):
+    def post(self, request, pk: int):
+        sweep = get_visible_or_404(selectors.sweep_list(user=request.user), request.user, pk)
+        if sweep.is_finished:
+            return Response({"detail": f"The sweep has already {sweep.status}."}, status=status.HTTP_409_CONFLICT)
+        sweep = job_cancel(job=sweep, by=request.user)
+        return Response(sweep_data(sweep), status=status.HTTP_202_ACCEPTED)

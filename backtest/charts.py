@@ -1,0 +1,114 @@
+"""Vega-Lite specs built with altair: prices, equity vs buy & hold, drawdown, trades, heatmaps.
+
+Data is inlined (`alt.Data(values=...)`) and long series are thinned to at most
+`conf.CHART_MAX_POINTS` points, keeping each bucket's low and high so that
+peaks and drawdowns stay visible.
+"""
+
+from __future__ import annotations
+
+import altair as alt
+import numpy as np
+
+from backtest import conf
+from backtest.metrics import METRICS
+
+
+def thin_indices(values: np.ndarray, max_points: int | None = None) -> np.ndarray:
+    """Indices keeping the first, last, and each bucket's min and max."""
+    n = len(values)
+    max_points = max_points or conf.CHART_MAX_POINTS
+    if n <= max_points:
+        return np.arange(n)
+    buckets = max(1, max_points // 2)
+    edges = np.linspace(0, n, buckets + 1).astype(int)
+    keep = {0, n - 1}
+    for a, b in zip(edges[:-1], edges[1:]):
+        if b > a:
+            segment = values[a:b]
+            keep.add(a + int(np.argmin(segment)))
+            keep.add(a + int(np.argmax(segment)))
+    return np.array(sorted(keep))
+
+
+def _iso_ms(seconds) -> list[int]:
+    return [int(s) * 1000 for s in seconds]
+
+
+def price_chart(*, time: np.ndarray, close: np.ndarray, symbol: str, interval: str) -> dict:
+    idx = thin_indices(close)
+    values = [{"t": t, "close": float(c)} for t, c in zip(_iso_ms(time[idx]), close[idx])]
+    chart = alt.Chart(alt.Data(values=values)).mark_line(strokeWidth=1.2).encode(
+        x=alt.X("t:T", title="Time (UTC)"),
+        y=alt.Y("close:Q", title="Close", scale=alt.Scale(zero=False)),
+        tooltip=[alt.Tooltip("t:T", format="%Y-%m-%d %H:%M"), alt.Tooltip("close:Q", format=",.4f")],
+    ).properties(title=f"{symbol} · {interval} close", width="container", height=300)
+    return chart.to_dict()
+
+
+def equity_chart(*, time: np.ndarray, equity: np.ndarray, close: np.ndarray, warmup: int, initial_cash: float) -> dict:
+    buy_hold = initial_cash * close / close[warmup]
+    idx = np.union1d(thin_indices(equity), thin_indices(buy_hold, conf.CHART_MAX_POINTS // 2))
+    ts = _iso_ms(time[idx])
+    values = [{"t": t, "series": "Strategy", "value": float(v)} for t, v in zip(ts, equity[idx])]
+    values += [{"t": t, "series": "Buy & hold", "value": float(v)} for t, v in zip(ts, buy_hold[idx])]
+    chart = alt.Chart(alt.Data(values=values)).mark_line(strokeWidth=1.3).encode(
+        x=alt.X("t:T", title="Time (UTC)"),
+        y=alt.Y("value:Q", title="Equity", scale=alt.Scale(zero=False)),
+        color=alt.Color("series:N", title=None, legend=alt.Legend(orient="top")),
+        tooltip=[alt.Tooltip("t:T", format="%Y-%m-%d %H:%M"), "series:N", alt.Tooltip("value:Q", format=",.2f")],
+    ).properties(title="Equity vs buy & hold", width="container", height=280)
+    return chart.to_dict()
+
+
+def drawdown_chart(*, time: np.ndarray, equity: np.ndarray) -> dict:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        dd = -(1 - equity / np.maximum.accumulate(equity)) * 100
+    dd = np.nan_to_num(dd)
+    idx = thin_indices(dd)
+    values = [{"t": t, "drawdown": float(v)} for t, v in zip(_iso_ms(time[idx]), dd[idx])]
+    chart = alt.Chart(alt.Data(values=values)).mark_area(color="#c62828", opacity=0.55, line=True).encode(
+        x=alt.X("t:T", title="Time (UTC)"),
+        y=alt.Y("drawdown:Q", title="Drawdown %"),
+        tooltip=[alt.Tooltip("t:T", format="%Y-%m-%d %H:%M"), alt.Tooltip("drawdown:Q", format=".2f")],
+    ).properties(title="Drawdown", width="container", height=180)
+    return chart.to_dict()
+
+
+def trades_chart(*, time: np.ndarray, close: np.ndarray, trades: list[dict], max_trades: int = 400) -> dict:
+    idx = thin_indices(close)
+    prices = [{"t": t, "close": float(c)} for t, c in zip(_iso_ms(time[idx]), close[idx])]
+    shown = trades[-max_trades:]
+    marks = []
+    for tr in shown:
+        long = tr["side"] == "long"
+        marks.append({"t": tr["entry_time"] * 1000, "price": tr["entry_price"], "what": "Buy" if long else "Sell short",
+                      "pnl": tr["pnl"]})
+        marks.append({"t": tr["exit_time"] * 1000, "price": tr["exit_price"], "what": "Sell" if long else "Cover",
+                      "pnl": tr["pnl"]})
+    base = alt.Chart(alt.Data(values=prices)).mark_line(strokeWidth=1, color="#607d8b").encode(
+        x=alt.X("t:T", title="Time (UTC)"), y=alt.Y("close:Q", title="Price", scale=alt.Scale(zero=False)),
+    )
+    points = alt.Chart(alt.Data(values=marks)).mark_point(filled=True, size=45).encode(
+        x="t:T", y="price:Q",
+        shape=alt.Shape("what:N", title=None, scale=alt.Scale(
+            domain=["Buy", "Sell", "Sell short", "Cover"],
+            range=["triangle-up", "triangle-down", "triangle-down", "triangle-up"])),
+        color=alt.Color("what:N", title=None, legend=alt.Legend(orient="top"), scale=alt.Scale(
+            domain=["Buy", "Sell", "Sell short", "Cover"], range=["#2e7d32", "#c62828", "#6a1b9a", "#ef6c00"])),
+        tooltip=[alt.Tooltip("t:T", format="%Y-%m-%d %H:%M"), "what:N", alt.Tooltip("price:Q", format=",.4f"),
+                 alt.Tooltip("pnl:Q", format=",.2f", title="Trade P&L")],
+    )
+    title = "Trades on price" + (f" (last {max_trades})" if len(trades) > max_trades else "")
+    return (base + points).properties(title=title, width="container", height=300).to_dict()
+
+
+def heatmap_chart(*, cells: list[dict], x: str, y: str, metric: str) -> dict:
+    label = METRICS.get(metric, (metric,))[0]
+    chart = alt.Chart(alt.Data(values=cells)).mark_rect().encode(
+        x=alt.X(f"{x}:O", title=x),
+        y=alt.Y(f"{y}:O", title=y, sort="descending"),
+        color=alt.Color(f"{metric}:Q", title=label, scale=alt.Scale(scheme="redyellowgreen")),
+        tooltip=[f"{x}:O", f"{y}:O", alt.Tooltip(f"{metric}:Q", format=",.3f", title=label)],
+    ).properties(title=f"{label} by {x} × {y} (best over other parameters)", width="container", height=320)
+    return chart.to_dict()

@@ -1,0 +1,88 @@
+"""Page forms: they parse and shape input; the services enforce the rules."""
+
+from __future__ import annotations
+
+import json
+
+from django import forms
+
+from backtest.metrics import METRICS
+from backtest.models import Instrument, Interval
+from backtest.strategies import STRATEGIES
+
+
+def _json_object(text: str, *, what: str) -> dict:
+    text = (text or "").strip()
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise forms.ValidationError(f"{what} must be valid JSON ({exc.msg} at line {exc.lineno}).") from None
+    if not isinstance(value, dict):
+        raise forms.ValidationError(f"{what} must be a JSON object like {{\"fast\": 10}}.")
+    return value
+
+
+class _Common(forms.Form):
+    interval = forms.ChoiceField(choices=Interval.choices, initial="1h")
+    strategy = forms.ChoiceField(choices=[(k, s.name) for k, s in STRATEGIES.items()], initial="sma_cross")
+    start = forms.DateTimeField(required=False, help_text="UTC, e.g. 2024-01-01 00:00; empty = all data",
+                                widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
+    end = forms.DateTimeField(required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
+    commission_bps = forms.FloatField(min_value=0, max_value=500, initial=10.0, label="Commission (bps)")
+    slippage_bps = forms.FloatField(min_value=0, max_value=500, initial=0.0, label="Slippage (bps)")
+    initial_cash = forms.FloatField(min_value=1, max_value=1e12, initial=10_000.0, label="Initial cash")
+
+    def clean(self):
+        data = super().clean()
+        if data.get("start") and data.get("end") and data["start"] >= data["end"]:
+            self.add_error("end", "The end must be after the start.")
+        return data
+
+
+class RunForm(_Common):
+    instrument = forms.ModelChoiceField(queryset=Instrument.objects.all(), to_field_name="symbol",
+                                        empty_label=None)
+    params = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}),
+                             help_text="JSON object of parameters; omitted ones take their defaults.")
+    field_order = ["instrument", "interval", "strategy", "params", "start", "end"]
+
+    def clean_params(self):
+        return _json_object(self.cleaned_data.get("params"), what="Parameters")
+
+
+class SweepForm(_Common):
+    instruments = forms.ModelMultipleChoiceField(queryset=Instrument.objects.all(), to_field_name="symbol",
+                                                 widget=forms.CheckboxSelectMultiple)
+    grid = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}),
+                           initial='{"fast": {"start": 5, "stop": 50, "step": 5}, "slow": [60, 80, 100, 150, 200]}',
+                           help_text='Parameter → list of values or {"start", "stop", "step"}; '
+                                     "others take their defaults.")
+    sample = forms.IntegerField(required=False, min_value=1, help_text="Random sample of the grid (optional).")
+    seed = forms.IntegerField(required=False, min_value=0, initial=0)
+    field_order = ["instruments", "interval", "strategy", "grid", "sample", "seed", "start", "end"]
+
+    def clean_grid(self):
+        grid = _json_object(self.cleaned_data.get("grid"), what="The grid")
+        if not grid:
+            raise forms.ValidationError("Give at least one parameter with its values.")
+        return grid
+
+
+class SortForm(forms.Form):
+    sort = forms.ChoiceField(choices=[(k, v[0]) for k, v in METRICS.items()], required=False, initial="sharpe")
+    order = forms.ChoiceField(choices=[("desc", "high → low"), ("asc", "low → high")], required=False, initial="desc")
+
+
+class HeatmapForm(forms.Form):
+    x = forms.ChoiceField(choices=[])
+    y = forms.ChoiceField(choices=[])
+    metric = forms.ChoiceField(choices=[(k, v[0]) for k, v in METRICS.items()], initial="sharpe")
+
+    def __init__(self, *args, params: list[str], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["x"].choices = self.fields["y"].choices = [(p, p) for p in params]
+        if params:
+            self.fields["x"].initial = params[0]
+            self.fields["y"].initial = params[1] if len(params) > 1 else params[0]

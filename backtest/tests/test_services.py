@@ -1,0 +1,160 @@
+"""Runs and sweeps through the services, with django-q2 running tasks inline."""
+
+import functools
+
+import pytest
+from django.core.exceptions import ValidationError
+
+from backtest import services
+from backtest.models import BacktestResult, BacktestRun, Sweep, SweepResult
+from core.models import JobEvent, JobStatus
+
+
+@pytest.mark.django_db
+def test_run_is_computed_by_a_job_and_stores_its_provenance(sync_jobs, user, btc):
+    run, created = services.run_create(owner=user, instrument=btc, interval="1h", strategy="sma_cross",
+                                       params={"fast": 10, "slow": 40})
+    run.refresh_from_db()
+    assert created and run.status == JobStatus.SUCCEEDED, run.error
+    result = run.result
+    assert result.bar_count == 2000 and len(result.bars_hash) == 64 and result.engine_version
+    assert result.params == {"fast": 10, "slow": 40, "allow_short": False}
+    assert result.metrics["trades"] == len(result.trades) > 0
+    assert len(result.equity["equity"]) == 2000
+    assert run.reused is False
+
+
+@pytest.mark.django_db
+def test_identical_request_returns_the_stored_result(sync_jobs, user, other_user, btc):
+    first, _ = services.run_create(owner=user, instrument=btc, interval="1h", strategy="ema_cross")
+    again, created = services.run_create(owner=user, instrument=btc, interval="1h", strategy="ema_cross",
+                                         params={"fast": 12})  # same as the defaults
+    assert not created and again.pk == first.pk
+    theirs, created = services.run_create(owner=other_user, instrument=btc, interval="1h", strategy="ema_cross")
+    theirs.refresh_from_db()
+    assert created and theirs.reused and theirs.status == JobStatus.SUCCEEDED
+    assert theirs.result_id == BacktestRun.objects.get(pk=first.pk).result_id
+    assert BacktestResult.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_changed_data_or_costs_give_a_new_result(sync_jobs, user, btc):
+    services.run_create(owner=user, instrument=btc, interval="1h", strategy="buy_hold")
+    _, created = services.run_create(owner=user, instrument=btc, interval="1h", strategy="buy_hold", commission_bps=5)
+    assert created
+    from backtest.models import PriceBar
+    bar = PriceBar.objects.filter(instrument=btc).order_by("-open_time").first()
+    bar.close *= 1.01
+    bar.save()
+    _, created = services.run_create(owner=user, instrument=btc, interval="1h", strategy="buy_hold")
+    assert created
+    assert BacktestResult.objects.count() == 3
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "kwargs, field",
+    [
+        ({"strategy": "nope"}, "strategy"),
+        ({"strategy": "sma_cross", "params": {"fast": 50, "slow": 20}}, "params"),
+        ({"strategy": "sma_cross", "params": {"fast": "x"}}, "params"),
+        ({"strategy": "sma_cross", "params": {"bogus": 1}}, "params"),
+        ({"strategy": "sma_cross", "params": [1, 2]}, "params"),
+        ({"strategy": "sma_cross", "interval": "5m"}, "interval"),
+        ({"strategy": "sma_cross", "interval": "1d"}, "start"),  # no daily bars
+        ({"strategy": "sma_cross", "commission_bps": -1}, "commission_bps"),
+    ],
+)
+def test_run_rejects_bad_input_with_a_field_message(user, btc, kwargs, field):
+    args = {"owner": user, "instrument": btc, "interval": "1h", **kwargs}
+    with pytest.raises(ValidationError) as exc:
+        services.run_create(**args)
+    assert field in exc.value.message_dict
+
+
+@pytest.mark.django_db
+def test_sweep_runs_every_combination_and_streams_results(sync_jobs, user, btc, aapl):
+    sweep = services.sweep_create(
+        owner=user, instruments=[btc], interval="1h", strategy="sma_cross",
+        grid={"fast": {"start": 5, "stop": 25, "step": 5}, "slow": [20, 50, 100]},
+    )
+    sweep.refresh_from_db()
+    assert sweep.status == JobStatus.SUCCEEDED, sweep.error
+    # fast=20,25 with slow=20 break the fast < slow rule
+    assert sweep.skipped == 2 and sweep.combos == 13 and sweep.done == 13
+    assert SweepResult.objects.filter(sweep=sweep).count() == 13
+    events = JobEvent.objects.filter(job_kind="backtest.sweep", job_id=sweep.pk, kind="result")
+    assert sorted(e.data["seq"] for e in events) == list(range(1, 14))
+    assert all("sharpe" in e.data["metrics"] for e in events)
+
+
+@pytest.mark.django_db
+def test_sweep_sample_and_cap(user, btc, settings, monkeypatch):
+    from backtest import conf
+
+    monkeypatch.setattr(conf, "SWEEP_MAX_COMBOS", 50)
+    grid = {"fast": list(range(2, 30)), "slow": list(range(31, 60))}
+    with pytest.raises(ValidationError) as exc:
+        services.sweep_create(owner=user, instruments=[btc], interval="1h", strategy="sma_cross", grid=grid)
+    assert "limit is 50" in str(exc.value)
+    sweep = services.sweep_create(owner=user, instruments=[btc], interval="1h", strategy="sma_cross", grid=grid,
+                                  sample=20, seed=3)
+    again = services.sweep_create(owner=user, instruments=[btc], interval="1h", strategy="sma_cross", grid=grid,
+                                  sample=20, seed=3)
+    assert sweep.combos == 20 and sweep.param_sets == again.param_sets
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "grid, message",
+    [
+        ({}, "at least one parameter"),
+        ({"fast": []}, "at least one value"),
+        ({"fast": {"start": 1, "stop": 5}}, "start, stop and step"),
+        ({"nope": [1]}, "Unknown parameter"),
+        ({"fast": [1]}, "at least 2"),
+        ({"fast": [40], "slow": [10]}, "No parameter set"),
+    ],
+)
+def test_sweep_grid_errors(user, btc, grid, message):
+    with pytest.raises(ValidationError) as exc:
+        services.sweep_create(owner=user, instruments=[btc], interval="1h", strategy="sma_cross", grid=grid)
+    assert message in str(exc.value)
+
+
+@pytest.mark.django_db
+def test_sweep_cancel_stops_it(user, btc, monkeypatch):
+    """Cancel requested while running: the job stops at its next batch and keeps what it stored."""
+    from backtest import tasks
+    from core import services as core_services
+
+    sweep = services.sweep_create(owner=user, instruments=[btc], interval="1h", strategy="sma_cross",
+                                  grid={"fast": list(range(2, 22)), "slow": [30, 60]})
+    original = core_services.job_progress
+    calls = {"n": 0}
+
+    def progress_then_cancel(*, job, fraction=None, message=None):
+        original(job=job, fraction=fraction, message=message)
+        calls["n"] += 1
+        if calls["n"] == 2:  # after the first stored batch
+            core_services.job_cancel(job=Sweep.objects.get(pk=job.pk), by=user)
+
+    monkeypatch.setattr(services, "job_progress", progress_then_cancel)
+    monkeypatch.setattr(services, "sweep_execute", functools.partial(services.sweep_execute, flush_rows=5))
+    tasks.sweep_execute(sweep.pk)
+    sweep.refresh_from_db()
+    assert sweep.status == JobStatus.CANCELLED
+    assert sweep.results.count() == 5 and sweep.done == 5
+
+
+@pytest.mark.django_db
+def test_cancel_before_start(user, btc):
+    from backtest import tasks
+    from core.services import job_cancel
+
+    sweep = services.sweep_create(owner=user, instruments=[btc], interval="1h", strategy="sma_cross",
+                                  grid={"fast": [5, 10]})
+    job_cancel(job=sweep, by=user)
+    tasks.sweep_execute(sweep.pk)
+    sweep.refresh_from_db()
+    assert sweep.status == JobStatus.CANCELLED and sweep.results.count() == 0

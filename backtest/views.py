@@ -1,0 +1,216 @@
+"""HTMX pages: overview, instrument charts, runs, sweeps. Thin: forms in, services/selectors out."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from backtest import charts, selectors, services
+from backtest.engine import SEMANTICS
+from backtest.forms import HeatmapForm, RunForm, SortForm, SweepForm
+from backtest.metrics import METRICS
+from backtest.models import Interval
+from backtest.strategies import STRATEGIES
+from core.permissions import get_visible_or_404
+from core.services import job_cancel
+
+STOP_POLLING = 286
+
+
+def _service_errors_to_form(form, exc: ValidationError) -> None:
+    if hasattr(exc, "error_dict"):
+        for field, errors in exc.message_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+    else:
+        form.add_error(None, exc.messages)
+
+
+def _strategy_schemas() -> str:
+    return json.dumps({k: s.schema() for k, s in STRATEGIES.items()})
+
+
+@login_required
+def index(request):
+    return render(request, "backtest/index.html", {
+        "latest": selectors.latest_prices(interval=request.GET.get("interval", "1h") if request.GET.get("interval") in Interval.values else "1h"),
+        "coverage": selectors.bar_coverage(),
+        "runs": selectors.run_list(user=request.user)[:10],
+        "sweeps": selectors.sweep_list(user=request.user)[:10],
+        "strategies": [s.schema() for s in STRATEGIES.values()],
+        "intervals": Interval.values,
+    })
+
+
+@login_required
+def instrument_detail(request, symbol: str):
+    instrument = selectors.instrument_get(symbol=symbol)
+    if instrument is None:
+        raise Http404("Unknown instrument.")
+    interval = request.GET.get("interval", "1h")
+    if interval not in Interval.values:
+        interval = "1h"
+    bars = selectors.bars_load(instrument=instrument, interval=interval)
+    spec = charts.price_chart(time=bars.time, close=bars.close, symbol=instrument.symbol, interval=interval) if len(bars) else None
+    return render(request, "backtest/instrument.html", {
+        "instrument": instrument, "interval": interval, "intervals": Interval.values,
+        "stats": selectors.instrument_stats(instrument=instrument, interval=interval), "spec": spec,
+    })
+
+
+# --- runs ------------------------------------------------------------------------------------
+
+
+@login_required
+def run_list(request):
+    return render(request, "backtest/run_list.html", {"runs": selectors.run_list(user=request.user)[:200]})
+
+
+@login_required
+def run_new(request):
+    form = RunForm(request.POST or None, initial={"params": json.dumps(STRATEGIES["sma_cross"].defaults()), **request.GET.dict()})
+    if request.method == "POST" and form.is_valid():
+        data = dict(form.cleaned_data)
+        try:
+            run, created = services.run_create(owner=request.user, **data)
+        except ValidationError as exc:
+            _service_errors_to_form(form, exc)
+        else:
+            if not created:
+                messages.info(request, "You already ran this exact backtest; here is its result.")
+            return redirect("backtest:backtestrun_detail", pk=run.pk)
+    return render(request, "backtest/run_new.html", {"form": form, "schemas": _strategy_schemas()})
+
+
+def _run_context(run) -> dict:
+    context = {"run": run, "semantics": SEMANTICS, "metrics_meta": METRICS}
+    result = run.result
+    if result is None:
+        return context
+    time = np.asarray(result.equity.get("t", []), dtype=np.int64)
+    equity = np.asarray(result.equity.get("equity", []), dtype=float)
+    bars = selectors.bars_load(instrument=run.instrument, interval=run.interval, start=result.data_start, end=result.data_end)
+    close = bars.close if len(bars) == len(time) else None
+    specs = {"drawdown": charts.drawdown_chart(time=time, equity=equity)}
+    if close is not None:
+        specs["equity"] = charts.equity_chart(time=time, equity=equity, close=close, warmup=result.warmup,
+                                              initial_cash=result.initial_cash)
+        specs["trades"] = charts.trades_chart(time=time, close=close, trades=result.trades)
+    metric_rows = [
+        {"key": k, "label": label, "unit": unit, "value": result.metrics.get(k)}
+        for k, (label, unit, _) in METRICS.items()
+    ]
+    return context | {"result": result, "specs": specs, "metric_rows": metric_rows,
+                      "trades": result.trades[-500:], "trades_total": len(result.trades)}
+
+
+@login_required
+def run_detail(request, pk: int):
+    run = get_visible_or_404(selectors.run_list(user=request.user), request.user, pk)
+    context = _run_context(run) if run.is_finished else {"run": run}
+    if request.htmx:
+        response = render(request, "backtest/partials/run_body.html", context)
+        if run.is_finished:
+            response.status_code = 200
+            response["HX-Refresh"] = "true"  # full page once: charts and scripts load cleanly
+        return response
+    return render(request, "backtest/run_detail.html", context)
+
+
+# --- sweeps -----------------------------------------------------------------------------------
+
+
+@login_required
+def sweep_list(request):
+    return render(request, "backtest/sweep_list.html", {"sweeps": selectors.sweep_list(user=request.user)[:200]})
+
+
+@login_required
+def sweep_new(request):
+    form = SweepForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = dict(form.cleaned_data)
+        data["instruments"] = list(data["instruments"])
+        data["seed"] = data.get("seed") or 0
+        try:
+            sweep = services.sweep_create(owner=request.user, **data)
+        except ValidationError as exc:
+            _service_errors_to_form(form, exc)
+        else:
+            return redirect("backtest:sweep_detail", pk=sweep.pk)
+    return render(request, "backtest/sweep_new.html", {"form": form, "schemas": _strategy_schemas()})
+
+
+def _sweep_table_context(request, sweep) -> dict:
+    sort_form = SortForm(request.GET or None)
+    metric, order = "sharpe", "desc"
+    if sort_form.is_valid():
+        metric = sort_form.cleaned_data.get("sort") or metric
+        order = sort_form.cleaned_data.get("order") or order
+    rows = selectors.sweep_results_sorted(sweep=sweep, metric=metric, descending=order == "desc", limit=100)
+    columns = ["return_pct", "sharpe", "sortino", "calmar", "cagr_pct", "max_drawdown_pct", "win_rate_pct",
+               "profit_factor", "sqn", "trades", "exposure_pct"]
+    return {
+        "sweep": sweep, "rows": rows, "sort": metric, "order": order, "sort_form": sort_form,
+        "param_names": list(sweep.param_sets[0]) if sweep.param_sets else [],
+        "columns": [(c, METRICS[c][0]) for c in columns],
+    }
+
+
+@login_required
+def sweep_detail(request, pk: int):
+    sweep = get_visible_or_404(selectors.sweep_list(user=request.user), request.user, pk)
+    context = _sweep_table_context(request, sweep)
+    varied = [k for k, v in sweep.grid.items() if isinstance(v, dict) or (isinstance(v, list) and len(v) > 1)]
+    context["heatmap_form"] = HeatmapForm(params=varied or context["param_names"])
+    context["live_metrics"] = [(c, METRICS[c][0]) for c in services.LIVE_METRICS]
+    if request.htmx and request.GET.get("part") == "table":
+        return render(request, "backtest/partials/sweep_table.html", context)
+    return render(request, "backtest/sweep_detail.html", context)
+
+
+@login_required
+def sweep_heatmap(request, pk: int):
+    sweep = get_visible_or_404(selectors.sweep_list(user=request.user), request.user, pk)
+    params = list(sweep.param_sets[0]) if sweep.param_sets else []
+    form = HeatmapForm(request.GET, params=params)
+    spec, error = None, ""
+    if form.is_valid():
+        d = form.cleaned_data
+        cells = selectors.sweep_heatmap(sweep=sweep, x=d["x"], y=d["y"], metric=d["metric"])
+        if cells:
+            spec = charts.heatmap_chart(cells=cells, x=d["x"], y=d["y"], metric=d["metric"])
+        else:
+            error = "No results with a value for this metric yet."
+    else:
+        error = "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items())
+    return render(request, "backtest/partials/heatmap.html", {"spec": spec, "error": error})
+
+
+@login_required
+@require_POST
+def sweep_cancel(request, pk: int):
+    sweep = get_visible_or_404(selectors.sweep_list(user=request.user), request.user, pk)
+    if not sweep.is_finished:
+        job_cancel(job=sweep, by=request.user)
+        messages.info(request, "Cancelling the sweep…")
+    return redirect("backtest:sweep_detail", pk=sweep.pk)
+
+
+@login_required
+@require_POST
+def sweep_result_open(request, pk: int, seq: int):
+    sweep = get_visible_or_404(selectors.sweep_list(user=request.user), request.user, pk)
+    row = get_object_or_404(sweep.results.select_related("instrument"), seq=seq)
+    try:
+        run, _ = services.sweep_result_open(owner=request.user, sweep=sweep, result=row)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect("backtest:sweep_detail", pk=sweep.pk)
+    return redirect("backtest:backtestrun_detail", pk=run.pk)

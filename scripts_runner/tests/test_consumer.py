@@ -1,0 +1,93 @@
+"""The live-log websocket: replay, resume after a seq, ownership."""
+
+import pytest
+from channels.testing import WebsocketCommunicator
+from rest_framework.authtoken.models import Token
+
+from config.asgi import application
+from core import services as core_services
+from scripts_runner import services
+from scripts_runner.logsink import PendingLine
+from scripts_runner.runner import LogWriter
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def finished_run(user):
+    services.access_set(user=user, run=True)
+    script = services.script_create(owner=user, name="s.py", code=b"print(1)\n")
+    run = services.run_create(script=script, user=user)
+    core_services.job_start(job=run)
+    writer = LogWriter(run)
+    writer.write([PendingLine("stdout", "a"), PendingLine("stdout", "b")], output_bytes=4, truncated=False)
+    writer.write([PendingLine("stderr", "c")], output_bytes=6, truncated=False)
+    writer.write([PendingLine("stdout", "d")], output_bytes=8, truncated=False)
+    core_services.job_succeed(job=run, message="done", exit_code=0, end_reason="exited")
+    return run
+
+
+async def _read_all(communicator):
+    messages = []
+    while True:
+        message = await communicator.receive_json_from(timeout=5)
+        messages.append(message)
+        if message["type"] == "end":
+            return messages
+
+
+def _connect(path, token):
+    return WebsocketCommunicator(application, f"{path}?token={token}" if "?" not in path else f"{path}&token={token}")
+
+
+def test_replay_then_resume_after_seq(user, finished_run):
+    token = Token.objects.create(user=user).key
+
+    async def scenario():
+        communicator = _connect(f"/ws/scripts/runs/{finished_run.pk}/", token)
+        connected, _ = await communicator.connect()
+        assert connected
+        messages = await _read_all(communicator)
+        await communicator.disconnect()
+        resumed = _connect(f"/ws/scripts/runs/{finished_run.pk}/?after=2", token)
+        assert (await resumed.connect())[0]
+        later = await _read_all(resumed)
+        await resumed.disconnect()
+        return messages, later
+
+    import asyncio
+
+    messages, later = asyncio.run(scenario())
+    events = [m for m in messages if m["type"] == "event"]
+    assert [(e["seq"], e["data"]["stream"], e["data"]["lines"], e["data"]["first_line"]) for e in events] == [
+        (1, "stdout", ["a", "b"], 1), (2, "stderr", ["c"], 3), (3, "stdout", ["d"], 4),
+    ]
+    status = [m for m in messages if m["type"] == "status"][-1]["job"]
+    assert status["status"] == "succeeded" and status["exit_code"] == 0 and status["end_reason"] == "exited"
+    assert [m["seq"] for m in later if m["type"] == "event"] == [3]
+
+
+@pytest.mark.parametrize("who, code", [("other", 4403), ("anonymous", 4401)])
+def test_other_user_is_refused(user, other_user, finished_run, who, code):
+    import asyncio
+
+    token = Token.objects.create(user=other_user).key if who == "other" else "nope"
+
+    async def scenario():
+        communicator = _connect(f"/ws/scripts/runs/{finished_run.pk}/", token)
+        connected, close_code = await communicator.connect()
+        return connected, close_code
+
+    connected, close_code = asyncio.run(scenario())
+    assert not connected and close_code == code
+
+
+def test_unknown_run_is_not_found(user):
+    import asyncio
+
+    token = Token.objects.create(user=user).key
+
+    async def scenario():
+        return await _connect("/ws/scripts/runs/999999/", token).connect()
+
+    assert asyncio.run(scenario()) == (False, 4404)

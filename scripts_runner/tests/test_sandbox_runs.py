@@ -1,0 +1,306 @@
+"""Real sandboxed runs (bubblewrap, real subprocesses), executed inline by this process as the worker.
+
+The end-to-end tests in tests/e2e/ run the same scripts through a real
+django-q2 worker process; these cover the limits and the isolation quickly.
+"""
+
+import os
+import socket
+import threading
+import time
+
+import pytest
+from django.conf import settings
+
+from core.models import JobStatus
+from core.testing import wait_until
+from scripts_runner import sandbox, services
+from scripts_runner.models import EndReason, LogChunk, ScriptRun
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def log_lines(run, stream=None):
+    lines = []
+    for chunk in LogChunk.objects.filter(run=run).order_by("seq"):
+        if stream is None or chunk.stream == stream:
+            lines.extend(chunk.lines())
+    return lines
+
+
+def test_hello_with_args_env_and_packages(runner, execute):
+    code = (
+        "import os, sys\n"
+        "import pandas\n"
+        "print('args', sys.argv[1:])\n"
+        "print('env', os.environ.get('GREETING'), os.environ.get('DJANGO_SETTINGS_MODULE'))\n"
+        "print('cwd', os.getcwd())\n"
+    )
+    run = execute(runner, code, args=["one", "two words"], env={"GREETING": "hi"})
+    assert run.status == JobStatus.SUCCEEDED, run.error
+    assert run.exit_code == 0 and run.end_reason == EndReason.EXITED
+    assert run.sandboxed and not run.network
+    assert log_lines(run) == ["args ['one', 'two words']", "env hi None", "cwd /sandbox"]
+    assert run.started_at and run.finished_at and run.duration.total_seconds() >= 0
+
+
+def test_heavy_output_stored_in_order_with_stderr_marked(runner, execute):
+    code = (
+        "import sys\n"
+        "for i in range(60000):\n"
+        "    print(f'line {i}')\n"
+        "    if i % 5000 == 0:\n"
+        "        print(f'warn {i}', file=sys.stderr)\n"
+    )
+    run = execute(runner, code)
+    assert run.status == JobStatus.SUCCEEDED
+    out = log_lines(run, "stdout")
+    assert out == [f"line {i}" for i in range(60000)]
+    assert log_lines(run, "stderr") == [f"warn {i}" for i in range(0, 60000, 5000)]
+    seqs = list(LogChunk.objects.filter(run=run).order_by("seq").values_list("seq", "first_line", "line_count"))
+    assert [s for s, _, _ in seqs] == list(range(1, len(seqs) + 1))
+    # first_line numbers are contiguous across chunks
+    expected = 1
+    for _, first, count in seqs:
+        assert first == expected
+        expected += count
+    assert run.output_lines == 60000 + 12 == expected - 1
+
+
+def test_exit_code_and_signal(runner, execute):
+    run = execute(runner, "import sys\nprint('bye')\nsys.exit(3)\n")
+    assert run.status == JobStatus.FAILED and run.exit_code == 3 and run.end_reason == EndReason.EXITED
+    run = execute(runner, "import os, signal\nos.kill(os.getpid(), signal.SIGSEGV)\n", name="segv.py")
+    assert run.status == JobStatus.FAILED and run.exit_code == 128 + 11
+
+
+def test_uncaught_exception_goes_to_stderr(runner, execute):
+    run = execute(runner, "raise ValueError('bad row 7')\n")
+    assert run.status == JobStatus.FAILED and run.exit_code == 1
+    assert log_lines(run, "stderr")[-1] == "ValueError: bad row 7"
+
+
+def test_wall_time_limit(runner, execute, settings):
+    settings.SCRIPTS_RUNNER_WALL_SECONDS = 1
+    run = execute(runner, "import time\nprint('start', flush=True)\nwhile True:\n    time.sleep(0.1)\n")
+    assert run.status == JobStatus.FAILED and run.end_reason == EndReason.TIMED_OUT
+    assert "wall-time limit" in log_lines(run, "system")[-1]
+
+
+def test_cpu_limit(runner, execute, settings):
+    settings.SCRIPTS_RUNNER_CPU_SECONDS = 1
+    run = execute(runner, "while True:\n    pass\n")
+    assert run.status == JobStatus.FAILED and run.end_reason == EndReason.CPU_LIMIT
+    assert run.exit_code in (128 + 24, 128 + 9)
+
+
+def test_infinite_output_hits_the_cap(runner, execute, settings):
+    settings.SCRIPTS_RUNNER_OUTPUT_BYTES = 200_000
+    run = execute(runner, "while True:\n    print('x' * 100)\n")
+    assert run.status == JobStatus.FAILED and run.end_reason == EndReason.OUTPUT_LIMIT
+    assert run.truncated and run.output_bytes == 200_000
+    assert "output limit" in log_lines(run)[-1]
+
+
+def test_long_line_truncated_with_marker(runner, execute, settings):
+    settings.SCRIPTS_RUNNER_LINE_BYTES = 1000
+    run = execute(runner, "print('a' * 5000)\nprint('after')\n")
+    assert run.status == JobStatus.SUCCEEDED
+    lines = log_lines(run)
+    assert lines[0].startswith("a" * 1000) and lines[0].endswith("[line truncated at 1,000 bytes]")
+    assert lines[1] == "after" and run.truncated
+
+
+def test_memory_bomb_ends_out_of_memory(runner, execute, settings):
+    settings.SCRIPTS_RUNNER_MEMORY_BYTES = 512 * 1024 * 1024
+    run = execute(runner, "blocks = []\nwhile True:\n    blocks.append(bytearray(32 * 1024 * 1024))\n")
+    assert run.status == JobStatus.FAILED and run.end_reason == EndReason.OUT_OF_MEMORY
+
+
+def test_fork_bomb_is_contained(runner, execute, settings):
+    settings.SCRIPTS_RUNNER_PROCESSES = 32
+    settings.SCRIPTS_RUNNER_WALL_SECONDS = 20
+    code = (
+        "import os, time\n"
+        "n = 0\n"
+        "try:\n"
+        "    while n < 10000:\n"
+        "        if os.fork() == 0:\n"
+        "            time.sleep(30)\n"
+        "            os._exit(0)\n"
+        "        n += 1\n"
+        "except OSError as exc:\n"
+        "    print('refused after', n, flush=True)\n"
+    )
+    run = execute(runner, code)
+    lines = log_lines(run, "stdout")
+    assert lines and lines[0].startswith("refused after")
+    assert int(lines[0].split()[-1]) < 32
+    assert run.status == JobStatus.SUCCEEDED  # the main process exited; the sandbox took the children with it
+
+
+def test_filesystem_is_isolated(runner, execute):
+    project_file = os.path.join(settings.BASE_DIR, "manage.py")
+    code = (
+        "import os\n"
+        f"for path in ['/etc/passwd', {project_file!r}, {str(settings.MEDIA_ROOT)!r}, '/root/.bashrc',\n"
+        f"             {str(settings.VAR_DIR)!r}]:\n"
+        "    print('exists' if os.path.exists(path) else 'absent', path)\n"
+        "for path in ['/usr/evil', '/evil', '/venv/evil', '/venv/lib/evil']:\n"
+        "    try:\n"
+        "        open(path, 'w').write('x')\n"
+        "        print('wrote', path)\n"
+        "    except OSError:\n"
+        "        print('refused', path)\n"
+        "open('mine.txt', 'w').write('ok')\n"
+        "open('/tmp/t.txt', 'w').write('ok')\n"
+        "print('own dir and /tmp writable')\n"
+        "print('uid', os.getuid(), 'env', sorted(os.environ))\n"
+    )
+    run = execute(runner, code)
+    assert run.status == JobStatus.SUCCEEDED, log_lines(run)
+    lines = log_lines(run)
+    assert all(line.startswith("absent") for line in lines[:5]), lines
+    assert all(line.startswith("refused") for line in lines[5:9]), lines[5:9]
+    assert lines[9] == "own dir and /tmp writable"
+    assert "SECRET" not in lines[10] and "DJANGO" not in lines[10] and lines[10].startswith("uid 1000")
+
+
+@pytest.fixture
+def listener():
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(5)
+    server.settimeout(10)
+    yield server.getsockname()[1]
+    server.close()
+
+
+NET_CODE = (
+    "import socket, sys\n"
+    "try:\n"
+    "    socket.create_connection(('127.0.0.1', int(sys.argv[1])), timeout=3).close()\n"
+    "    print('connected')\n"
+    "except OSError as exc:\n"
+    "    print('refused', type(exc).__name__)\n"
+)
+
+
+def test_network_refused_without_permission(runner, execute, listener):
+    run = execute(runner, NET_CODE, args=[str(listener)])
+    assert not run.network
+    assert log_lines(run)[0].startswith("refused")
+
+
+def test_network_allowed_with_permission(runner, execute, listener):
+    services.access_set(user=runner, network=True)
+    run = execute(runner, NET_CODE, args=[str(listener)])
+    assert run.network
+    assert log_lines(run) == ["connected"]
+
+
+STUBBORN = (
+    "import os, signal, sys, time\n"
+    "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+    "if os.fork() == 0:\n"
+    "    os.setsid()\n"
+    "    signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+    "    while True:\n"
+    "        time.sleep(0.05)\n"
+    "print('ready', flush=True)\n"
+    "while True:\n"
+    "    time.sleep(0.05)\n"
+)
+
+
+def test_cancel_kills_stubborn_script_and_its_setsid_child(runner, make_script):
+    from scripts_runner import runner as runner_module
+
+    script = make_script(runner, STUBBORN)
+    run = services.run_create(script=script, user=runner)
+    seen = {}
+
+    def cancel_when_ready():
+        wait_until(lambda: LogChunk.objects.filter(run=run, text__contains="ready").exists(), timeout=20)
+        seen["pids"] = sandbox.descendants(os.getpid())
+        services.run_cancel(run=ScriptRun.objects.get(pk=run.pk), by=runner)
+
+    thread = threading.Thread(target=cancel_when_ready)
+    thread.start()
+    runner_module.run_execute(pk=run.pk)
+    thread.join()
+    run.refresh_from_db()
+    assert run.status == JobStatus.CANCELLED and run.end_reason == EndReason.CANCELLED
+    assert run.cancelled_by == runner and run.exit_code == 128 + 9
+    assert len(seen["pids"]) >= 3  # bwrap, sandbox init, script, its child
+
+    def gone(pid):
+        try:
+            with open(f"/proc/{pid}/stat") as fh:
+                return fh.read().split(")")[-1].split()[0] == "Z"
+        except OSError:
+            return True
+
+    wait_until(lambda: all(gone(pid) for pid in seen["pids"]), timeout=5, message="sandbox processes gone")
+
+
+def test_cancel_of_queued_run_never_starts(runner, make_script):
+    from scripts_runner import runner as runner_module
+
+    run = services.run_create(script=make_script(runner, "print(1)\n"), user=runner)
+    services.run_cancel(run=run, by=runner)
+    runner_module.run_execute(pk=run.pk)
+    run.refresh_from_db()
+    assert run.status == JobStatus.CANCELLED and run.end_reason == EndReason.CANCELLED and run.started_at is None
+
+
+def test_sandbox_unavailable_refuses_runs_unless_allowed(runner, make_script, settings):
+    from django.core.exceptions import ValidationError
+
+    settings.SCRIPTS_RUNNER_BWRAP = "/nonexistent/bwrap"
+    sandbox.probe.cache_clear()
+    try:
+        script = make_script(runner, "print('plain')\n")
+        with pytest.raises(ValidationError, match="sandbox is not available"):
+            services.run_create(script=script, user=runner)
+        settings.SCRIPTS_RUNNER_ALLOW_UNSANDBOXED = True
+        run = services.run_create(script=script, user=runner)
+        assert not run.sandboxed
+        from scripts_runner import runner as runner_module
+
+        runner_module.run_execute(pk=run.pk)
+        run.refresh_from_db()
+        assert run.status == JobStatus.SUCCEEDED and log_lines(run) == ["plain"]
+    finally:
+        sandbox.probe.cache_clear()
+
+
+def test_recovery_marks_lost_run_worker_lost(runner, make_script):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from core import services as core_services
+
+    run = services.run_create(script=make_script(runner, "print(1)\n"), user=runner)
+    assert core_services.job_start(job=run)
+    ScriptRun.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now() - timedelta(minutes=10))
+    counts = core_services.jobs_recover(stale_seconds=60)
+    run.refresh_from_db()
+    assert counts["worker_lost"] >= 1
+    assert run.status == JobStatus.FAILED and run.end_reason == EndReason.WORKER_LOST
+    assert run.end_description == "Worker lost"
+
+
+def test_run_never_requeued_by_recovery(runner, make_script):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from core import services as core_services
+
+    run = services.run_create(script=make_script(runner, "print(1)\n"), user=runner)
+    ScriptRun.objects.filter(pk=run.pk).update(task_id="vanished", created_at=timezone.now() - timedelta(minutes=10))
+    core_services.jobs_recover(stale_seconds=60)
+    run.refresh_from_db()
+    assert run.status == JobStatus.FAILED  # not re-queued: scripts may not be safe to run twice

@@ -1,0 +1,144 @@
+"""Script runs through a real django-q2 worker and a real ASGI server.
+
+Covers what only real processes show: live lines over the websocket in order,
+cancel of a stubborn process tree with the worker free at once, and recovery
+after the worker is killed mid-run.
+"""
+
+import asyncio
+import json
+import os
+import time
+import uuid
+
+import pytest
+import websockets
+from rest_framework.authtoken.models import Token
+
+from core import services as core_services
+from core.models import JobStatus
+from core.testing import wait_until
+from scripts_runner import services
+from scripts_runner.models import EndReason, LogChunk, ScriptRun
+
+pytestmark = pytest.mark.e2e
+
+
+def marker_processes(marker: str) -> list[int]:
+    """Live (non-zombie) processes whose command line carries `marker`."""
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/cmdline", "rb") as fh:
+                cmdline = fh.read()
+            with open(f"/proc/{name}/stat", "rb") as fh:
+                state = fh.read().rsplit(b")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if marker.encode() in cmdline and state != b"Z":
+            found.append(int(name))
+    return found
+
+
+async def collect(url: str, timeout: float = 60.0) -> list[dict]:
+    received = []
+    async with websockets.connect(url, open_timeout=10, max_size=None) as ws:
+        deadline = time.monotonic() + timeout
+        while True:
+            message = json.loads(await asyncio.wait_for(ws.recv(), timeout=deadline - time.monotonic()))
+            received.append(message)
+            if message["type"] == "end":
+                return received
+
+
+@pytest.fixture
+def alice(user):
+    services.access_set(user=user, run=True)
+    return user
+
+
+def start(user, code: str, *, args=None, name="job.py") -> ScriptRun:
+    script = services.script_create(owner=user, name=name, code=code.encode())
+    return services.run_create(script=script, user=user, args=args)
+
+
+def test_heavy_output_arrives_in_order_over_websocket(live_platform, alice):
+    code = (
+        "import sys\n"
+        "for i in range(20000):\n"
+        "    print(f'line {i}')\n"
+        "    if i % 2000 == 0:\n"
+        "        print(f'warn {i}', file=sys.stderr)\n"
+    )
+    run = start(alice, code)
+    token = Token.objects.create(user=alice).key
+    messages = asyncio.run(collect(f"{live_platform.ws_url}/ws/scripts/runs/{run.pk}/?token={token}"))
+    events = [m for m in messages if m["type"] == "event"]
+    assert [e["seq"] for e in events] == list(range(1, len(events) + 1)), live_platform.output()
+    stdout = [line for e in events if e["data"]["stream"] == "stdout" for line in e["data"]["lines"]]
+    stderr = [line for e in events if e["data"]["stream"] == "stderr" for line in e["data"]["lines"]]
+    assert stdout == [f"line {i}" for i in range(20000)]
+    assert stderr == [f"warn {i}" for i in range(0, 20000, 2000)]
+    final = [m for m in messages if m["type"] == "status"][-1]["job"]
+    assert final["status"] == "succeeded" and final["exit_code"] == 0
+
+
+STUBBORN = (
+    "import os, signal, sys, time\n"
+    "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+    "if os.fork() == 0:\n"
+    "    os.setsid()\n"
+    "    if os.fork() == 0:\n"
+    "        while True:\n"
+    "            time.sleep(0.05)\n"
+    "    while True:\n"
+    "        time.sleep(0.05)\n"
+    "print('ready', flush=True)\n"
+    "while True:\n"
+    "    time.sleep(0.05)\n"
+)
+
+
+def test_cancel_kills_process_tree_and_worker_takes_next_run(live_platform, alice, auth_client):
+    marker = f"marker-{uuid.uuid4().hex}"
+    run = start(alice, STUBBORN, args=[marker])
+    wait_until(lambda: LogChunk.objects.filter(run=run, text="ready").exists(), timeout=30,
+               message="script ready\n" + live_platform.output())
+    assert len(marker_processes(marker)) >= 4  # bwrap, sandbox init, script, its setsid child (+ grandchild)
+    client = auth_client(alice)
+    assert client.post(f"/api/runs/{run.pk}/cancel/").status_code == 202
+    wait_until(lambda: not marker_processes(marker), timeout=10, message="sandbox processes gone")
+    wait_until(lambda: ScriptRun.objects.get(pk=run.pk).is_finished, timeout=10)
+    run.refresh_from_db()
+    assert run.status == JobStatus.CANCELLED and run.end_reason == EndReason.CANCELLED
+    assert run.cancelled_by == alice and run.exit_code == 137
+    # The worker is free: the next run starts and finishes.
+    nxt = start(alice, "print('next')\n", name="next.py")
+    wait_until(lambda: ScriptRun.objects.get(pk=nxt.pk).is_finished, timeout=30, message=live_platform.output())
+    nxt.refresh_from_db()
+    assert nxt.status == JobStatus.SUCCEEDED
+
+
+def test_worker_killed_mid_run_is_recovered_as_worker_lost(live_platform, alice):
+    marker = f"marker-{uuid.uuid4().hex}"
+    code = "import time\nprint('ready', flush=True)\nwhile True:\n    time.sleep(0.1)\n"
+    run = start(alice, code, args=[marker])
+    wait_until(lambda: LogChunk.objects.filter(run=run, text="ready").exists(), timeout=30,
+               message="script ready\n" + live_platform.output())
+    live_platform.stop_worker()
+    # The sandbox dies with its worker (--die-with-parent): nothing is left running.
+    wait_until(lambda: not marker_processes(marker), timeout=10, message="sandbox died with the worker")
+    assert ScriptRun.objects.get(pk=run.pk).status == JobStatus.RUNNING
+    time.sleep(1.5)
+    counts = core_services.jobs_recover(stale_seconds=1)
+    run.refresh_from_db()
+    assert counts["worker_lost"] >= 1
+    assert run.status == JobStatus.FAILED and run.end_reason == EndReason.WORKER_LOST
+    assert run.end_description == "Worker lost"
+    # Not re-run: no other run of this script exists, and the run stays failed once the worker is back.
+    live_platform.start_worker()
+    time.sleep(1)
+    run.refresh_from_db()
+    assert run.status == JobStatus.FAILED and ScriptRun.objects.filter(script=run.script).count() == 1

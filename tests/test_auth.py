@@ -1,0 +1,171 @@
+"""Login, tokens, rate limit, sign-up switch and the activity log."""
+
+import pytest
+from django.test import override_settings
+from django.urls import reverse
+from rest_framework.authtoken.models import Token
+
+from accounts.models import ActivityEvent
+from core.testing import PASSWORD
+
+UA = "pytest-browser/1.0"
+
+
+def login(client, login_value, password=PASSWORD):
+    return client.post(
+        reverse("account_login"), {"login": login_value, "password": password},
+        HTTP_USER_AGENT=UA, REMOTE_ADDR="10.1.2.3",
+    )
+
+
+@pytest.mark.parametrize("login_value", ["alice", "alice@example.com"])
+def test_login_with_username_or_email_is_logged(client, user, login_value):
+    response = login(client, login_value)
+    assert response.status_code == 302
+    event = ActivityEvent.objects.get(kind=ActivityEvent.Kind.LOGIN)
+    assert event.user == user and event.ip == "10.1.2.3" and event.user_agent == UA
+    assert client.get(reverse("core:dashboard")).status_code == 200
+
+
+def test_failed_login_is_logged_with_ip(client, user):
+    response = login(client, "alice", "wrong-password")
+    assert response.status_code == 200
+    assert "not correct" in response.content.decode()
+    event = ActivityEvent.objects.get(kind=ActivityEvent.Kind.LOGIN_FAILED)
+    assert event.username == "alice" and event.ip == "10.1.2.3" and event.user_agent == UA
+
+
+def test_logout_is_logged(client, user):
+    login(client, "alice")
+    client.post(reverse("account_logout"))
+    assert ActivityEvent.objects.filter(kind=ActivityEvent.Kind.LOGOUT, user=user).exists()
+    assert client.get(reverse("core:dashboard")).status_code == 302
+
+
+def test_own_password_change_is_logged(client, user):
+    client.force_login(user)
+    response = client.post(
+        reverse("account_change_password"),
+        {"oldpassword": PASSWORD, "password1": "Brand-new-pass-31", "password2": "Brand-new-pass-31"},
+    )
+    assert response.status_code == 302
+    user.refresh_from_db()
+    assert user.check_password("Brand-new-pass-31")
+    assert ActivityEvent.objects.filter(kind=ActivityEvent.Kind.PASSWORD_CHANGED, user=user).exists()
+
+
+@override_settings(ACCOUNT_RATE_LIMITS={"login_failed": "100/m/ip,3/5m/key"})
+def test_repeated_failures_lock_out_even_the_right_password(client, user):
+    for _ in range(3):
+        login(client, "alice", "wrong-password")
+    response = login(client, "alice", PASSWORD)
+    assert response.status_code in (200, 429)
+    assert "Too many failed login attempts" in response.content.decode()
+    assert "_auth_user_id" not in client.session
+    assert ActivityEvent.objects.filter(kind=ActivityEvent.Kind.LOCKOUT, username="alice").exists()
+
+
+@override_settings(ACCOUNT_RATE_LIMITS={"login_failed": "100/m/ip,3/5m/key"})
+def test_api_token_login_shares_the_rate_limit(api_client, user):
+    for _ in range(3):
+        assert api_client.post("/api/auth/token/", {"username": "alice", "password": "nope"}).status_code == 400
+    response = api_client.post("/api/auth/token/", {"username": "alice", "password": PASSWORD})
+    assert response.status_code == 429
+    assert "Too many failed login attempts" in response.json()["detail"]
+
+
+def test_signup_is_off_by_default(client, db):
+    response = client.get(reverse("account_signup"))
+    assert "Sign Up Closed" in response.content.decode() or response.status_code == 403
+
+
+@override_settings(ACCOUNT_ALLOW_SIGNUP=True)
+def test_signup_can_be_turned_on(client, db):
+    response = client.post(
+        reverse("account_signup"),
+        {"username": "newcomer", "email": "n@example.com", "password1": "Newcomer-pass-8", "password2": "Newcomer-pass-8"},
+    )
+    assert response.status_code == 302
+    from accounts.models import User
+
+    assert User.objects.get(username="newcomer").role == "user"
+
+
+def test_google_login_offered_only_when_configured(client, db, settings):
+    assert "Google" not in client.get(reverse("account_login")).content.decode()
+    settings.SOCIALACCOUNT_PROVIDERS = {
+        "google": {"APPS": [{"client_id": "id-123", "secret": "s", "key": ""}], "SCOPE": ["email"]}
+    }
+    assert "Google" in client.get(reverse("account_login")).content.decode()
+
+
+# --- API tokens ----------------------------------------------------------------------------
+
+
+def test_token_by_username_and_email_then_revoke(api_client, user):
+    first = api_client.post("/api/auth/token/", {"username": "alice", "password": PASSWORD}, format="json")
+    assert first.status_code == 200
+    key = first.json()["token"]
+    assert first.json()["is_admin"] is False
+    again = api_client.post("/api/auth/token/", {"username": "alice@example.com", "password": PASSWORD}, format="json")
+    assert again.json()["token"] == key
+    assert ActivityEvent.objects.filter(kind=ActivityEvent.Kind.TOKEN_CREATED, user=user).count() == 1
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
+    assert api_client.get("/api/health/").status_code in (200, 503)
+    assert api_client.delete("/api/auth/token/").status_code == 204
+    assert not Token.objects.filter(key=key).exists()
+    assert ActivityEvent.objects.filter(kind=ActivityEvent.Kind.TOKEN_REVOKED, user=user).exists()
+    assert api_client.get("/api/health/").status_code == 401
+
+
+def test_token_login_errors_are_json(api_client, user):
+    missing = api_client.post("/api/auth/token/", {}, format="json")
+    assert missing.status_code == 400 and set(missing.json()) == {"username", "password"}
+    wrong = api_client.post("/api/auth/token/", {"username": "alice", "password": "x"}, format="json")
+    assert wrong.status_code == 400 and "not correct" in wrong.json()["detail"]
+    garbage = api_client.post("/api/auth/token/", "{not json", content_type="application/json")
+    assert garbage.status_code == 400
+
+
+def test_every_endpoint_needs_authentication(api_client, db):
+    for path in ["/api/health/", "/api/users/", "/api/users/1/", "/api/auth/token/"]:
+        response = api_client.get(path)
+        assert response.status_code in (401, 405), path
+    assert api_client.delete("/api/auth/token/").status_code == 401
+
+
+def test_token_survives_in_database(user):
+    from accounts import services
+
+    token, created = services.token_get_or_create(user=user)
+    assert created
+    assert Token.objects.get(user=user).key == token.key
+
+
+def test_token_page_create_replace_revoke(client, user):
+    client.force_login(user)
+    client.post(reverse("accounts:token"), {"action": "create"})
+    first = Token.objects.get(user=user).key
+    assert first in client.get(reverse("accounts:token")).content.decode()
+    client.post(reverse("accounts:token"), {"action": "regenerate"})
+    second = Token.objects.get(user=user).key
+    assert second != first
+    client.post(reverse("accounts:token"), {"action": "revoke"})
+    assert not Token.objects.filter(user=user).exists()
+
+
+def test_dashboard_lists_only_own_jobs(client, user, other_user):
+    from core.models import WorkerCheck
+
+    mine = WorkerCheck.objects.create(owner=user)
+    theirs = WorkerCheck.objects.create(owner=other_user)
+    client.force_login(user)
+    jobs = client.get(reverse("core:dashboard")).context["jobs"]
+    assert mine in jobs and theirs not in jobs
+
+
+def test_health_page_is_staff_only(client, user, admin_user):
+    client.force_login(user)
+    assert client.get(reverse("core:health")).status_code == 302
+    client.force_login(admin_user)
+    assert client.get(reverse("core:health")).status_code == 200

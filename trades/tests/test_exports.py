@@ -1,0 +1,296 @@
+"""Export jobs: files vs pandas, dedupe/attach, slots, cancel, retention, Range downloads, ownership."""
+
+import gzip
+import hashlib
+import io
+import os
+import threading
+import time
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+from django.core.files.storage import default_storage
+from django.db import connection
+
+from core.models import JobStatus
+from trades import conf, services, tasks
+from trades.models import Export
+from trades.params import ExportParams
+
+# Exports read on their own database connection (so progress commits show live while
+# the read streams): the test data must be committed, hence transactional tests.
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def request_export(user, **fields):
+    params = ExportParams(**fields)
+    return services.export_request(user=user, params=params)
+
+
+def run_export(export):
+    tasks.export_run(export.pk)
+    export.refresh_from_db()
+    return export
+
+
+def read_file(export) -> bytes:
+    with default_storage.open(export.file_name, "rb") as fh:
+        return fh.read()
+
+
+def visible_files() -> list[str]:
+    root = os.path.join(default_storage.location, conf.EXPORT_DIR)
+    found = []
+    for dirpath, _dirs, files in os.walk(root):
+        found += [os.path.join(dirpath, f) for f in files]
+    return found
+
+
+@pytest.mark.parametrize("fmt", ["csv", "csv_gz", "parquet"])
+def test_export_file_matches_pandas(trades_frame, user, fmt):
+    result = request_export(user, exchanges=(10, 12), sizelow=1, sizehigh=5000, operations=("PRICE*SIZE",),
+                            sortby="price_desc", format=fmt)
+    assert result.outcome == "created"
+    export = run_export(result.export)
+    assert export.status == JobStatus.SUCCEEDED, export.error
+    data = read_file(export)
+    assert hashlib.sha256(data).hexdigest() == export.sha256
+    assert len(data) == export.size_bytes
+    if fmt == "parquet":
+        got = pq.read_table(io.BytesIO(data)).to_pandas()
+    else:
+        got = pd.read_csv(io.BytesIO(gzip.decompress(data) if fmt == "csv_gz" else data))
+    exp = trades_frame[trades_frame["exchange_id"].isin([10, 12]) & trades_frame["size"].between(1, 5000)]
+    exp = exp.sort_values(["price", "id"], ascending=False)
+    assert export.rows_written == len(exp) == len(got)
+    assert got.columns.tolist()[-1] == "PRICE*SIZE"
+    assert got["price"].tolist() == exp["price"].tolist()
+    assert got["participant_timestamp"].tolist() == exp["participant_timestamp"].tolist()
+    assert (got["PRICE*SIZE"] - exp["price"].to_numpy() * exp["size"].to_numpy()).abs().max() < 1e-6
+
+
+def test_dedupe_attach_and_existing(trades_data, user, other_user):
+    first = request_export(user, exchanges=(12,))
+    assert first.outcome == "created"
+    again = request_export(user, exchanges=(12,))
+    assert again.outcome == "attached" and again.export.pk == first.export.pk
+    # same request by someone else is a different export
+    assert request_export(other_user, exchanges=(12,)).export.pk != first.export.pk
+    run_export(first.export)
+    done = request_export(user, exchanges=(12,))
+    assert done.outcome == "existing" and done.export.pk == first.export.pk
+    # a different request (format) is a new job
+    assert request_export(user, exchanges=(12,), format="parquet").outcome == "created"
+
+
+def test_missing_file_means_a_new_export(trades_data, user):
+    export = run_export(request_export(user, exchanges=(12,)).export)
+    default_storage.delete(export.file_name)
+    result = request_export(user, exchanges=(12,))
+    assert result.outcome == "created"
+    export.refresh_from_db()
+    assert export.expired_at is not None
+
+
+def test_cancel_while_running_leaves_no_file(trades_data, user, monkeypatch):
+    from trades import writers
+
+    monkeypatch.setattr(writers, "_COPY_BUFFER", 4096)  # PostgreSQL COPY reports per buffer
+    monkeypatch.setattr(conf, "EXPORT_BATCH_ROWS", 200)
+    monkeypatch.setattr(conf, "EXPORT_PROGRESS_SECONDS", 0.0)
+    export = request_export(user).export
+    original = services._Progress.__call__
+    calls = {"n": 0}
+
+    def cancelling(self, rows):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            services.export_cancel(export=Export.objects.get(pk=self.export.pk), by=user)
+        return original(self, rows)
+
+    monkeypatch.setattr(services._Progress, "__call__", cancelling)
+    export = run_export(export)
+    assert export.status == JobStatus.CANCELLED
+    assert export.file_name == "" and export.slot is None
+    assert visible_files() == []
+    partial = os.path.join(default_storage.location, conf.EXPORT_DIR, str(user.pk), ".partial")
+    assert not os.path.exists(partial) or os.listdir(partial) == []
+
+
+def test_failed_export_leaves_no_file(trades_data, user, monkeypatch):
+    from trades import writers
+
+    def explode(**kwargs):
+        kwargs["target"].write(b"half a file")
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(writers, "write_export", explode)
+    export = run_export(request_export(user).export)
+    assert export.status == JobStatus.FAILED and "disk on fire" in export.error
+    assert visible_files() == []
+
+
+def test_cancel_queued_export(trades_data, user):
+    export = request_export(user).export
+    services.export_cancel(export=export, by=user)
+    export = run_export(export)
+    assert export.status == JobStatus.CANCELLED
+
+
+def test_exports_wait_for_a_free_slot(trades_data, user, make_user, monkeypatch):
+    monkeypatch.setattr(conf, "EXPORT_CONCURRENCY", 1)
+    holder = request_export(user, exchanges=(10,)).export
+    Export.objects.filter(pk=holder.pk).update(status=JobStatus.RUNNING, slot=0)
+    waiting = request_export(user, exchanges=(12,)).export
+    thread = threading.Thread(target=lambda: (tasks.export_run(waiting.pk), connection.close()))
+    thread.start()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        waiting.refresh_from_db()
+        if waiting.message == "Waiting for a free export slot":
+            break
+        time.sleep(0.05)
+    assert waiting.message == "Waiting for a free export slot" and waiting.status == JobStatus.RUNNING
+    Export.objects.filter(pk=holder.pk).update(status=JobStatus.SUCCEEDED, slot=None)
+    thread.join(timeout=30)
+    waiting.refresh_from_db()
+    assert waiting.status == JobStatus.SUCCEEDED and waiting.slot is None
+
+
+def test_two_exports_run_at_once_with_two_slots(trades_data, user, monkeypatch):
+    from trades import writers
+
+    monkeypatch.setattr(writers, "_COPY_BUFFER", 4096)
+    monkeypatch.setattr(conf, "EXPORT_CONCURRENCY", 2)
+    monkeypatch.setattr(conf, "EXPORT_BATCH_ROWS", 100)
+    monkeypatch.setattr(conf, "EXPORT_PROGRESS_SECONDS", 0.0)
+    barrier = threading.Barrier(2, timeout=20)
+    original = services._Progress.__call__
+    met = {}
+
+    def meet(self, rows):
+        if self.export.pk not in met:
+            met[self.export.pk] = Export.objects.get(pk=self.export.pk).slot
+            barrier.wait()  # both exports are inside their writers at the same moment
+        return original(self, rows)
+
+    monkeypatch.setattr(services._Progress, "__call__", meet)
+    exports = [request_export(user, exchanges=(x,)).export for x in (10, 12)]
+    threads = [threading.Thread(target=lambda pk=e.pk: (tasks.export_run(pk), connection.close())) for e in exports]
+    [t.start() for t in threads]
+    [t.join(timeout=60) for t in threads]
+    assert sorted(met.values()) == [0, 1]
+    assert all(Export.objects.get(pk=e.pk).status == JobStatus.SUCCEEDED for e in exports)
+
+
+def test_retention_latest_per_user_and_most_recent_users(trades_data, make_user, monkeypatch, auth_client):
+    monkeypatch.setattr(conf, "EXPORT_KEEP_PER_USER", 1)
+    monkeypatch.setattr(conf, "EXPORT_KEEP_USERS", 2)
+    u1, u2, u3 = make_user("u1"), make_user("u2"), make_user("u3")
+    old = run_export(request_export(u1, exchanges=(10,)).export)
+    new = run_export(request_export(u1, exchanges=(12,)).export)
+    old.refresh_from_db()
+    assert old.expired_at is not None and not default_storage.exists(old.file_name)
+    assert new.is_available and default_storage.exists(new.file_name)
+    run_export(request_export(u2, exchanges=(10,)).export)
+    run_export(request_export(u3, exchanges=(10,)).export)  # u1 is now the least recent user
+    new.refresh_from_db()
+    assert new.expired_at is not None and not default_storage.exists(new.file_name)
+    response = auth_client(u1).get("/api/trades/exports/latest/")
+    assert response.status_code == 404
+    assert "expired" in response.json()["detail"] and "retention" in response.json()["detail"]
+    response = auth_client(u1).get(f"/api/trades/exports/{new.pk}/download/")
+    assert response.status_code == 404 and "retention" in response.json()["detail"]
+    assert auth_client(u3).get("/api/trades/exports/latest/").status_code == 200
+
+
+def test_retention_max_age(trades_data, user, monkeypatch):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    export = run_export(request_export(user).export)
+    Export.objects.filter(pk=export.pk).update(finished_at=timezone.now() - timedelta(hours=5))
+    monkeypatch.setattr(conf, "EXPORT_MAX_AGE_HOURS", 1.0)
+    assert services.exports_retention_apply() == 1
+    export.refresh_from_db()
+    assert export.expired_at is not None
+
+
+# --- downloads with Range --------------------------------------------------------------------
+
+
+@pytest.fixture
+def finished_export(trades_data, user):
+    return run_export(request_export(user, operations=("PRICE*SIZE",), sortby="time_asc").export)
+
+
+def body(response) -> bytes:
+    return b"".join(response.streaming_content) if response.streaming else response.content
+
+
+def test_range_resume_of_a_cut_download(finished_export, auth_client, user):
+    client = auth_client(user)
+    url = f"/api/trades/exports/{finished_export.pk}/download/"
+    full = client.get(url)
+    assert full.status_code == 200 and full["Accept-Ranges"] == "bytes"
+    etag = full["ETag"]
+    data = body(full)
+    cut = data[: len(data) // 3]  # the connection broke here
+    rest = client.get(url, HTTP_RANGE=f"bytes={len(cut)}-", HTTP_IF_RANGE=etag)
+    assert rest.status_code == 206
+    assert rest["Content-Range"] == f"bytes {len(cut)}-{len(data) - 1}/{len(data)}"
+    resumed = cut + body(rest)
+    assert hashlib.sha256(resumed).hexdigest() == finished_export.sha256 == hashlib.sha256(data).hexdigest()
+
+
+def test_range_edge_cases(finished_export, auth_client, user):
+    client = auth_client(user)
+    url = f"/api/trades/exports/{finished_export.pk}/download/"
+    size = finished_export.size_bytes
+    assert body(client.get(url, HTTP_RANGE="bytes=0-9")) == read_file(finished_export)[:10]
+    tail = client.get(url, HTTP_RANGE="bytes=-5")
+    assert tail.status_code == 206 and body(tail) == read_file(finished_export)[-5:]
+    beyond = client.get(url, HTTP_RANGE=f"bytes={size}-")
+    assert beyond.status_code == 416 and beyond["Content-Range"] == f"bytes */{size}"
+    stale = client.get(url, HTTP_RANGE="bytes=10-", HTTP_IF_RANGE='"some-other-version"')
+    assert stale.status_code == 200 and len(body(stale)) == size
+    garbage = client.get(url, HTTP_RANGE="bytes=abc")
+    assert garbage.status_code == 200
+
+
+def test_page_download_supports_range_too(finished_export, client, user):
+    client.force_login(user)
+    response = client.get(f"/trades/exports/{finished_export.pk}/download/", HTTP_RANGE="bytes=5-")
+    assert response.status_code == 206
+    assert "attachment" in response["Content-Disposition"]
+
+
+# --- ownership (negative tests) ---------------------------------------------------------------
+
+
+def test_other_users_cannot_see_download_or_cancel(finished_export, auth_client, other_user, user, client):
+    other = auth_client(other_user)
+    pk = finished_export.pk
+    assert other.get(f"/api/trades/exports/{pk}/").status_code == 404
+    assert other.get(f"/api/trades/exports/{pk}/download/").status_code == 404
+    assert other.post(f"/api/trades/exports/{pk}/cancel/").status_code == 404
+    assert pk not in [e["id"] for e in other.get("/api/trades/exports/").json()]
+    assert other.get("/api/trades/exports/latest/").status_code == 404
+    client.force_login(other_user)
+    assert client.get(f"/trades/exports/{pk}/").status_code == 404
+    assert client.get(f"/trades/exports/{pk}/download/").status_code == 404
+    assert client.post(f"/trades/exports/{pk}/cancel/").status_code == 404
+
+
+def test_staff_can_see_and_download(finished_export, auth_client, admin_user):
+    staff = auth_client(admin_user)
+    assert staff.get(f"/api/trades/exports/{finished_export.pk}/").status_code == 200
+    assert staff.get(f"/api/trades/exports/{finished_export.pk}/download/").status_code == 200
+
+
+def test_anonymous_is_refused(finished_export, api_client, client):
+    assert api_client.get(f"/api/trades/exports/{finished_export.pk}/download/").status_code in (401, 403)
+    assert api_client.post("/api/trades/exports/", {}, format="json").status_code in (401, 403)
+    assert client.get(f"/trades/exports/{finished_export.pk}/download/").status_code == 302
