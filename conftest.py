@@ -284,8 +284,10 @@ def live_platform(_live_platform_session, transactional_db, settings):
 # --- browser --------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def _browser():
+    # Function scope: Playwright's sync API keeps an event loop on this thread
+    # while it runs, which would break asyncio.run() in later tests.
     if not os.path.exists(CHROMIUM):
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(f"Chromium not found at {CHROMIUM}; CI requires the browser tests to run")

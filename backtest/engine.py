@@ -53,9 +53,23 @@ class Bars:
     low: np.ndarray
     close: np.ndarray
     volume: np.ndarray
+    # Per-series values every backtest's metrics need; computed once (see `prepared`).
+    _prepared: dict | None = field(default=None, repr=False, compare=False)
 
     def __len__(self) -> int:
         return len(self.close)
+
+    def prepared(self) -> dict:
+        """Index of each UTC day's last bar and the close log returns (shared by a sweep's runs)."""
+        if self._prepared is None:
+            day = self.time // 86400
+            with np.errstate(divide="ignore", invalid="ignore"):
+                market_log = np.log(self.close[1:] / self.close[:-1])
+            self._prepared = {
+                "day_ends": np.r_[np.flatnonzero(np.diff(day) != 0), len(day) - 1],
+                "market_log": market_log,
+            }
+        return self._prepared
 
     def head(self, count: int) -> Bars:
         """The first `count` bars (what was known at the close of bar `count - 1`)."""
@@ -134,7 +148,8 @@ class EngineResult:
 def held_positions(target: np.ndarray, warmup: int) -> np.ndarray:
     """The position held during each bar: the decision of the previous bar's close."""
     n = len(target)
-    decided = np.nan_to_num(np.asarray(target, dtype=float)).copy()
+    decided = np.asarray(target, dtype=float).copy()
+    decided[np.isnan(decided)] = 0.0
     decided[: min(n, warmup + 1)] = 0.0  # first decision on the bar after warm-up
     held = np.zeros(n)
     held[1:] = decided[:-1]
@@ -148,15 +163,17 @@ def simulate(bars: Bars, target: np.ndarray, warmup: int, costs: Costs) -> Engin
     changes = np.flatnonzero(np.diff(held, prepend=0.0) != 0)
 
     rate, slip = costs.commission_bps / 1e4, costs.slippage_bps / 1e4
-    opens, closes = bars.open, bars.close
+    # Plain Python floats in the loop: numpy scalars are several times slower here.
+    fill_opens = bars.open[changes].tolist()
+    wants = held[changes].tolist()
     cash = float(costs.initial_cash)
     size = entry_price = entry_commission = 0.0
     entry_bar = -1
-    ev_bar, ev_cash, ev_size, ev_entry = [], [], [], []
+    ev_bar = changes.tolist()
+    ev_cash, ev_size, ev_entry = [], [], []
     rows: list[tuple] = []
-    for j in changes:
-        price = opens[j]
-        want = held[j]
+    fractional = costs.fractional
+    for j, price, want in zip(ev_bar, fill_opens, wants):
         if size:
             side = 1.0 if size > 0 else -1.0
             exit_price = price * (1 - side * slip)
@@ -170,16 +187,16 @@ def simulate(bars: Bars, target: np.ndarray, warmup: int, costs: Costs) -> Engin
         if want and cash > 0:
             fill = price * (1 + want * slip)
             per_unit = fill + (_ALMOST_ONE * fill * rate) / _ALMOST_ONE
-            units = cash * _ALMOST_ONE / per_unit if costs.fractional else float(int(cash * _ALMOST_ONE // per_unit))
+            units = cash * _ALMOST_ONE / per_unit if fractional else float(int(cash * _ALMOST_ONE // per_unit))
             if units > 0:
                 entry_commission = units * fill * rate
                 cash -= entry_commission
                 size, entry_price, entry_bar = want * units, fill, j
-        ev_bar.append(j)
         ev_cash.append(cash)
         ev_size.append(size)
         ev_entry.append(entry_price)
 
+    closes = bars.close
     equity = _mark_to_market(n, closes, costs.initial_cash, ev_bar, ev_cash, ev_size, ev_entry)
     broke = np.flatnonzero(equity <= 0)
     if len(broke):  # out of money: close at that close, stop trading
@@ -222,11 +239,11 @@ def _value_at(k, ev_bar, values):
 def _mark_to_market(n, closes, initial_cash, ev_bar, ev_cash, ev_size, ev_entry) -> np.ndarray:
     if not ev_bar:
         return np.full(n, float(initial_cash))
-    # Which event is in force at each bar (-1 before the first).
-    which = np.searchsorted(np.asarray(ev_bar), np.arange(n), side="right") - 1
-    cash = np.concatenate([[float(initial_cash)], ev_cash])[which + 1]
-    size = np.concatenate([[0.0], ev_size])[which + 1]
-    entry = np.concatenate([[0.0], ev_entry])[which + 1]
+    # Each event holds from its bar to the next event's bar; before the first, only cash.
+    lengths = np.diff(np.asarray([0] + ev_bar + [n]))
+    cash = np.repeat(np.asarray([float(initial_cash)] + ev_cash), lengths)
+    size = np.repeat(np.asarray([0.0] + ev_size), lengths)
+    entry = np.repeat(np.asarray([0.0] + ev_entry), lengths)
     return cash + size * (closes - entry)
 
 
@@ -246,6 +263,6 @@ def run_backtest(
     result = simulate(bars, target, warmup, costs)
     result.metrics = metrics_mod.compute_metrics(
         time=bars.time, equity=result.equity, close=bars.close, trades=result.trades,
-        warmup=result.warmup, annual_days=annual_days,
+        warmup=result.warmup, annual_days=annual_days, **bars.prepared(),
     )
     return result

@@ -85,7 +85,9 @@ def _ceil_days(seconds: float, unit: float) -> float:
 
 def drawdown_episodes(dd: np.ndarray, time: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(durations in seconds, peak drawdowns) of each drawdown episode."""
-    zeros = np.unique(np.r_[np.flatnonzero(dd == 0), len(dd) - 1])
+    zeros = np.flatnonzero(dd == 0)
+    if not len(zeros) or zeros[-1] != len(dd) - 1:
+        zeros = np.r_[zeros, len(dd) - 1]
     prev, cur = zeros[:-1], zeros[1:]
     keep = cur > prev + 1
     if not keep.any():
@@ -103,8 +105,19 @@ def _clean(value):
     return value if math.isfinite(value) else None
 
 
+def _beta(eq_log: np.ndarray, mkt_log: np.ndarray) -> float:
+    """cov(eq, mkt) / var(mkt), as np.cov computes them (ddof 1)."""
+    n = len(eq_log)
+    if n < 2:
+        return math.nan
+    xm = eq_log - eq_log.mean()
+    ym = mkt_log - mkt_log.mean()
+    return float(np.dot(xm, ym) / np.dot(ym, ym))
+
+
 def compute_metrics(
-    *, time: np.ndarray, equity: np.ndarray, close: np.ndarray, trades, warmup: int, annual_days: int
+    *, time: np.ndarray, equity: np.ndarray, close: np.ndarray, trades, warmup: int, annual_days: int,
+    day_ends: np.ndarray | None = None, market_log: np.ndarray | None = None,
 ) -> dict:
     n = len(equity)
     tail = time[-100:]
@@ -117,11 +130,12 @@ def compute_metrics(
 
     pl, ret = trades.pnl, trades.return_pct
     n_trades = len(pl)
-    have_position = np.zeros(n + 1, dtype=np.int64)
     if n_trades:
-        np.add.at(have_position, trades.entry_bar, 1)
-        np.add.at(have_position, trades.exit_bar + 1, -1)
-    exposure = float((np.cumsum(have_position[:n]) > 0).mean() * 100) if n else math.nan
+        starts = np.bincount(trades.entry_bar, minlength=n + 1)
+        stops = np.bincount(trades.exit_bar + 1, minlength=n + 1)
+        exposure = float((np.cumsum(starts[:n] - stops[:n]) > 0).mean() * 100)
+    else:
+        exposure = 0.0
 
     duration_s = float(time[-1] - time[0])
     out: dict = {
@@ -138,9 +152,10 @@ def compute_metrics(
     out["buy_hold_return_pct"] = float((close[-1] - base) / base * 100)
 
     # Last equity of each UTC day, then day-over-day returns.
-    day = time // 86400
-    last_of_day = np.r_[np.flatnonzero(np.diff(day) != 0), n - 1]
-    daily = equity[last_of_day]
+    if day_ends is None:
+        day = time // 86400
+        day_ends = np.r_[np.flatnonzero(np.diff(day) != 0), n - 1]
+    daily = equity[day_ends]
     with np.errstate(divide="ignore", invalid="ignore"):
         day_returns = daily[1:] / daily[:-1] - 1
     day_returns = day_returns[~np.isnan(day_returns)]
@@ -161,11 +176,8 @@ def compute_metrics(
         out["calmar"] = annualized / (max_dd or math.nan)
 
         eq_log = np.log(equity[1:] / equity[:-1])
-        mkt_log = np.log(close[1:] / close[:-1])
-        beta = math.nan
-        if len(eq_log) > 1:
-            cov = np.cov(eq_log, mkt_log)
-            beta = float(cov[0, 1] / cov[1, 1])
+        mkt_log = market_log if market_log is not None else np.log(close[1:] / close[:-1])
+        beta = _beta(eq_log, mkt_log)
     out["alpha_pct"] = out["return_pct"] - beta * out["buy_hold_return_pct"]
     out["beta"] = beta
     out["max_drawdown_pct"] = -max_dd * 100

@@ -133,8 +133,10 @@ class FetchedFile(models.Model):
 class Record(models.Model):
     """One sales line with its payment method (rd5000 joined with rd5500 on tnsc)."""
 
-    job = models.ForeignKey(FetchJob, on_delete=models.CASCADE, related_name="records")
-    branch = models.ForeignKey(Branch, on_delete=models.CASCADE, related_name="records")
+    # No single-column FK indexes: the (work_date, branch, pos) index serves every lookup and the
+    # day replacement, and each index slows the bulk load (see bench/etl_load.py).
+    job = models.ForeignKey(FetchJob, on_delete=models.CASCADE, related_name="records", db_index=False)
+    branch = models.ForeignKey(Branch, on_delete=models.CASCADE, related_name="records", db_index=False)
     pos = models.PositiveSmallIntegerField()
     work_date = models.DateField()
     line_no = models.IntegerField()
@@ -150,8 +152,7 @@ class Record(models.Model):
     class Meta:
         ordering = ["work_date", "branch_id", "pos", "line_no"]
         indexes = [
-            models.Index(fields=["branch", "pos", "work_date"], name="etl_record_day_idx"),
-            models.Index(fields=["work_date"], name="etl_record_date_idx"),
+            models.Index(fields=["work_date", "branch", "pos"], name="etl_record_date_day_idx"),
             models.Index(fields=["item_code"], name="etl_record_item_idx"),
         ]
 

@@ -1,15 +1,16 @@
-"""Turning two byte pipes into ordered, capped log lines, flushed in batches."""
+"""Turning two byte pipes into ordered, capped log lines, handed out in blocks.
+
+Lines are split and decoded a whole read at a time (not line by line in
+Python), which keeps up with a script printing hundreds of thousands of lines.
+"""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
 
-
-@dataclass
-class PendingLine:
-    stream: str
-    text: str
+# (stream, lines) — consecutive lines of one stream, in order.
+Block = tuple[str, list[str]]
 
 
 @dataclass
@@ -17,7 +18,7 @@ class LogSink:
     """Splits raw pipe data into lines, caps line length and total output.
 
     `feed` never blocks and never touches the database; `take` hands the
-    pending lines to whoever writes them.
+    pending blocks to whoever writes them.
     """
 
     max_bytes: int
@@ -26,26 +27,49 @@ class LogSink:
     total_lines: int = 0
     over_cap: bool = False
     truncated: bool = False
-    pending: list[PendingLine] = field(default_factory=list)
+    pending: list[Block] = field(default_factory=list)
+    pending_lines: int = 0
     oldest_pending: float | None = None
-    _partial: dict[str, bytearray] = field(default_factory=lambda: {"stdout": bytearray(), "stderr": bytearray()})
-    _skipping: dict[str, bool] = field(default_factory=lambda: {"stdout": False, "stderr": False})
     stderr_tail: list[str] = field(default_factory=list)
+    _partial: dict[str, bytes] = field(default_factory=lambda: {"stdout": b"", "stderr": b""})
+    _skipping: dict[str, bool] = field(default_factory=lambda: {"stdout": False, "stderr": False})
 
-    def _emit(self, stream: str, raw: bytes | bytearray, *, marker: str = "") -> None:
-        text = bytes(raw).decode("utf-8", errors="replace")
-        if marker:
-            text += marker
+    def _add(self, stream: str, lines: list[str]) -> None:
+        if not lines:
+            return
         if self.oldest_pending is None:
             self.oldest_pending = time.monotonic()
-        self.pending.append(PendingLine(stream, text))
-        self.total_lines += 1
+        if self.pending and self.pending[-1][0] == stream:
+            self.pending[-1][1].extend(lines)
+        else:
+            self.pending.append((stream, list(lines)))
+        self.pending_lines += len(lines)
+        self.total_lines += len(lines)
         if stream == "stderr":
-            self.stderr_tail.append(text[:500])
-            del self.stderr_tail[:-5]
+            self.stderr_tail = (self.stderr_tail + [line[:500] for line in lines[-5:]])[-5:]
 
     def system(self, text: str) -> None:
-        self._emit("system", text.encode())
+        self._add("system", [text])
+
+    def _decode(self, parts: list[bytes]) -> list[str]:
+        if max(map(len, parts)) > self.max_line:
+            lines = []
+            for part in parts:
+                if len(part) > self.max_line:
+                    self.truncated = True
+                    text = part[: self.max_line].decode("utf-8", errors="replace")
+                    lines.append(f"{text} [line truncated at {self.max_line:,} bytes]")
+                else:
+                    lines.append(part.decode("utf-8", errors="replace"))
+        else:
+            # Newline is ASCII, so decoding the joined lines equals decoding each one.
+            text = b"\n".join(parts).decode("utf-8", errors="replace")
+            lines = text.split("\n")
+            if "\r" not in text:
+                return lines
+        if any(line.endswith("\r") for line in lines):
+            lines = [line[:-1] if line.endswith("\r") else line for line in lines]
+        return lines
 
     def feed(self, stream: str, data: bytes) -> None:
         if self.over_cap or not data:
@@ -55,46 +79,32 @@ class LogSink:
             data = data[:room]
             self.over_cap = True
         self.total_bytes += len(data)
-        partial = self._partial[stream]
-        start = 0
-        while True:
-            end = data.find(b"\n", start)
-            if end < 0:
-                break
-            if self._skipping[stream]:
-                self._skipping[stream] = False
-                partial.clear()
-            else:
-                partial += data[start:end]
-                self._emit_line(stream, partial)
-                partial.clear()
-            start = end + 1
-        if not self._skipping[stream]:
-            partial += data[start:]
-            if len(partial) > self.max_line:
-                self._emit_line(stream, partial)
-                partial.clear()
-                self._skipping[stream] = True
+        parts = (self._partial[stream] + data).split(b"\n")
+        tail = parts.pop()
+        if parts and self._skipping[stream]:
+            parts.pop(0)  # the rest of a line already cut at max_line
+            self._skipping[stream] = False
+        if self._skipping[stream]:
+            tail = b""
+        elif len(tail) > self.max_line:
+            parts.append(tail)
+            tail = b""
+            self._skipping[stream] = True
+        self._partial[stream] = tail
+        if parts:
+            self._add(stream, self._decode(parts))
         if self.over_cap:
             self.close()
             self.system(f"[output limit of {self.max_bytes:,} bytes reached: the run was stopped]")
 
-    def _emit_line(self, stream: str, line: bytearray) -> None:
-        if len(line) > self.max_line:
-            self.truncated = True
-            self._emit(stream, line[: self.max_line], marker=f" [line truncated at {self.max_line:,} bytes]")
-        else:
-            if line.endswith(b"\r"):
-                line = line[:-1]
-            self._emit(stream, line)
-
     def close(self) -> None:
         """End of output: whatever is left without a newline is a line too."""
-        for stream, partial in self._partial.items():
-            if partial and not self._skipping[stream]:
-                self._emit_line(stream, partial)
-            partial.clear()
+        for stream in ("stdout", "stderr"):
+            tail = self._partial[stream]
+            if tail and not self._skipping[stream]:
+                self._add(stream, self._decode([tail]))
+            self._partial[stream] = b""
 
-    def take(self) -> list[PendingLine]:
-        lines, self.pending, self.oldest_pending = self.pending, [], None
-        return lines
+    def take(self) -> list[Block]:
+        blocks, self.pending, self.oldest_pending, self.pending_lines = self.pending, [], None, 0
+        return blocks

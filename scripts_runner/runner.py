@@ -9,6 +9,7 @@ sandbox with SIGTERM then SIGKILL. It never signals the worker itself.
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import selectors
@@ -23,40 +24,32 @@ from django.utils import timezone
 
 from core import services as core_services
 from scripts_runner import conf, sandbox
-from scripts_runner.logsink import LogSink, PendingLine
+from scripts_runner.logsink import Block, LogSink
 from scripts_runner.models import EndReason, LogChunk, ScriptRun
 
 logger = logging.getLogger(__name__)
 
 IDLE_FLUSH_SECONDS = 0.03
+READ_BYTES = 256 * 1024
+PIPE_BYTES = 1024 * 1024
+BATCH_PAUSE_SECONDS = 0.005
+F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 
 
 class RunGone(Exception):
     """The run row was deleted while it ran (its script was deleted)."""
 
 
-def chunk_rows(*, run: ScriptRun, lines: list[PendingLine], first_seq: int, first_line: int) -> list[LogChunk]:
+def chunk_rows(*, run: ScriptRun, blocks: list[Block], first_seq: int, first_line: int) -> list[LogChunk]:
+    """One row per block (consecutive lines of one stream), numbered in order."""
     rows: list[LogChunk] = []
-    group: list[str] = []
-    stream = None
     line_no = first_line
-
-    def close_group() -> None:
-        nonlocal line_no
-        if group:
-            rows.append(
-                LogChunk(run=run, seq=first_seq + len(rows), stream=stream, first_line=line_no,
-                         line_count=len(group), text="\n".join(group))
-            )
-            line_no += len(group)
-            group.clear()
-
-    for line in lines:
-        if line.stream != stream:
-            close_group()
-            stream = line.stream
-        group.append(line.text)
-    close_group()
+    for stream, lines in blocks:
+        if not lines:
+            continue
+        rows.append(LogChunk(run=run, seq=first_seq + len(rows), stream=stream, first_line=line_no,
+                             line_count=len(lines), text="\n".join(lines)))
+        line_no += len(lines)
     return rows
 
 
@@ -67,14 +60,15 @@ class LogWriter:
         self.lines = run.output_lines
         self.last_flush = 0.0
 
-    def write(self, lines: list[PendingLine], *, output_bytes: int, truncated: bool) -> None:
+    def write(self, blocks: list[Block], *, output_bytes: int, truncated: bool) -> None:
         self.last_flush = time.monotonic()
-        if not lines:
+        rows = chunk_rows(run=self.run, blocks=blocks, first_seq=self.seq + 1, first_line=self.lines + 1)
+        if not rows:
             return
-        rows = chunk_rows(run=self.run, lines=lines, first_seq=self.seq + 1, first_line=self.lines + 1)
+        count = sum(row.line_count for row in rows)
         with transaction.atomic():
             updated = ScriptRun.objects.filter(pk=self.run.pk).update(
-                event_seq=self.seq + len(rows), output_lines=F("output_lines") + len(lines),
+                event_seq=self.seq + len(rows), output_lines=F("output_lines") + count,
                 output_bytes=output_bytes, truncated=truncated, heartbeat_at=timezone.now(),
             )
             if not updated:
@@ -82,7 +76,7 @@ class LogWriter:
             LogChunk.objects.bulk_create(rows)
             core_services.job_ring(job=self.run)
         self.seq += len(rows)
-        self.lines += len(lines)
+        self.lines += count
 
 
 def _cancel_state(run: ScriptRun) -> bool | None:
@@ -161,6 +155,10 @@ def _supervise(*, run, proc, launch, sink: LogSink, writer: LogWriter) -> None:
     streams = {proc.stdout.fileno(): "stdout", proc.stderr.fileno(): "stderr"}
     for fd in streams:
         os.set_blocking(fd, False)
+        try:  # a roomy pipe lets the script keep writing while we batch reads
+            fcntl.fcntl(fd, F_SETPIPE_SZ, PIPE_BYTES)
+        except OSError:
+            pass
         selector.register(fd, selectors.EVENT_READ)
     open_fds = set(streams)
 
@@ -180,14 +178,16 @@ def _supervise(*, run, proc, launch, sink: LogSink, writer: LogWriter) -> None:
     try:
         while True:
             got_data = False
+            read_bytes = 0
             if open_fds:
                 for key, _ in selector.select(timeout=0.02):
                     try:
-                        data = os.read(key.fd, 65536)
+                        data = os.read(key.fd, READ_BYTES)
                     except BlockingIOError:
                         continue
                     if data:
                         got_data = True
+                        read_bytes += len(data)
                         sink.feed(streams[key.fd], data)
                     else:
                         selector.unregister(key.fd)
@@ -214,7 +214,7 @@ def _supervise(*, run, proc, launch, sink: LogSink, writer: LogWriter) -> None:
                 kill_at = None
 
             if sink.pending and (
-                len(sink.pending) >= flush_lines
+                sink.pending_lines >= flush_lines
                 or now - sink.oldest_pending >= flush_seconds
                 or (not got_data and now - writer.last_flush >= IDLE_FLUSH_SECONDS)
             ):
@@ -222,6 +222,10 @@ def _supervise(*, run, proc, launch, sink: LogSink, writer: LogWriter) -> None:
 
             if not open_fds and proc.poll() is not None:
                 break
+            if got_data and read_bytes < READ_BYTES // 4:
+                # A trickle of small writes (an unbuffered script printing fast): let
+                # the pipe fill a little instead of waking once per line.
+                time.sleep(BATCH_PAUSE_SECONDS)
     except BaseException:
         sandbox.signal_tree(proc, signal.SIGKILL, include_root=True)
         sandbox.cgroup_kill(launch.cgroup)

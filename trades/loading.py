@@ -154,6 +154,15 @@ def _read_frame(path: str) -> pd.DataFrame:
     return pd.read_csv(path, dtype=str, keep_default_na=False, compression="infer")
 
 
+def _exact_int(column: pd.Series) -> pd.Series:
+    """Nanosecond timestamps need all 19 digits: never pass them through float64."""
+    if pd.api.types.is_integer_dtype(column):
+        return column.astype("Int64")
+    text = column.astype(str).str.strip()
+    ok = text.str.fullmatch(r"\d{1,19}")
+    return text.where(ok, None).astype("Int64")
+
+
 def _clean(raw: pd.DataFrame, report: LoadReport) -> pd.DataFrame:
     missing = [c for c in ("ticker", "exchange", "participant_timestamp", "price", "size") if c not in raw.columns]
     if missing:
@@ -162,7 +171,7 @@ def _clean(raw: pd.DataFrame, report: LoadReport) -> pd.DataFrame:
         {
             "ticker": raw["ticker"].astype(str).str.strip().str.upper(),
             "exchange_id": pd.to_numeric(raw["exchange"], errors="coerce"),
-            "participant_timestamp": pd.to_numeric(raw["participant_timestamp"], errors="coerce"),
+            "participant_timestamp": _exact_int(raw["participant_timestamp"]),
             "price": pd.to_numeric(raw["price"], errors="coerce"),
             "size": pd.to_numeric(raw["size"], errors="coerce"),
         }

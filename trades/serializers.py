@@ -27,40 +27,37 @@ def min_date() -> date:
     return date.fromisoformat(conf.MIN_DATE)
 
 
-class FiniteFloatField(serializers.FloatField):
+class BlankIsNullMixin:
+    """An empty form input means "no bound", like null."""
+
+    def run_validation(self, data=serializers.empty):
+        if isinstance(data, str) and not data.strip():
+            data = None
+        return super().run_validation(data)
+
+
+class FiniteFloatField(BlankIsNullMixin, serializers.FloatField):
     default_error_messages = {"invalid": "Enter a number.", "not_finite": "Enter a finite number."}
 
     def to_internal_value(self, data):
-        if isinstance(data, str) and not data.strip():
-            return None
         value = super().to_internal_value(data)
         if not math.isfinite(value):
             self.fail("not_finite")
         return value
 
 
-class OptionalIntegerField(serializers.IntegerField):
+class OptionalIntegerField(BlankIsNullMixin, serializers.IntegerField):
     default_error_messages = {"invalid": "Enter a whole number."}
 
-    def to_internal_value(self, data):
-        if isinstance(data, str) and not data.strip():
-            return None
-        return super().to_internal_value(data)
 
-
-class OptionalDateField(serializers.DateField):
+class OptionalDateField(BlankIsNullMixin, serializers.DateField):
     default_error_messages = {"invalid": "Enter a date as YYYY-MM-DD."}
-
-    def to_internal_value(self, data):
-        if isinstance(data, str) and not data.strip():
-            return None
-        return super().to_internal_value(data)
 
 
 class ExpressionField(serializers.Field):
     """`{"expression": "PRICE*2"}` or just `"PRICE*2"` → normalized text."""
 
-    default_error_messages = {"invalid": "Give each operation as {\"expression\": \"...\"}."}
+    default_error_messages = {"invalid": "Give each operation as an object with an expression text, e.g. {{\"expression\": \"PRICE*SIZE\"}}."}
 
     def to_internal_value(self, data):
         if isinstance(data, dict):

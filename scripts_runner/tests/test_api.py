@@ -7,7 +7,6 @@ from core.models import JobStatus
 from scripts_runner import services
 from scripts_runner.models import LogChunk, Script, ScriptRun
 from scripts_runner.runner import LogWriter
-from scripts_runner.logsink import PendingLine
 
 pytestmark = pytest.mark.django_db
 
@@ -95,7 +94,7 @@ def alice_run(user):
     script = services.script_create(owner=user, name="secret.py", code=b"print('secret')\n")
     services.access_set(user=user, run=True)
     run = services.run_create(script=script, user=user)
-    LogWriter(run).write([PendingLine("stdout", "secret line")], output_bytes=12, truncated=False)
+    LogWriter(run).write([("stdout", ["secret line"])], output_bytes=12, truncated=False)
     return script, run
 
 
@@ -176,7 +175,7 @@ def test_start_run_validates_input(auth_client, user, payload, field):
 def test_log_text_and_after(auth_client, user, alice_run):
     script, run = alice_run
     writer = LogWriter(ScriptRun.objects.get(pk=run.pk))
-    writer.write([PendingLine("stderr", "oops"), PendingLine("stdout", "more")], output_bytes=20, truncated=False)
+    writer.write([("stderr", ["oops"]), ("stdout", ["more"])], output_bytes=20, truncated=False)
     client = auth_client(user)
     text = client.get(f"/api/runs/{run.pk}/log/")
     assert text.status_code == 200 and text["Content-Type"].startswith("text/plain")

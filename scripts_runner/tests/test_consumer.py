@@ -7,7 +7,6 @@ from rest_framework.authtoken.models import Token
 from config.asgi import application
 from core import services as core_services
 from scripts_runner import services
-from scripts_runner.logsink import PendingLine
 from scripts_runner.runner import LogWriter
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -20,9 +19,9 @@ def finished_run(user):
     run = services.run_create(script=script, user=user)
     core_services.job_start(job=run)
     writer = LogWriter(run)
-    writer.write([PendingLine("stdout", "a"), PendingLine("stdout", "b")], output_bytes=4, truncated=False)
-    writer.write([PendingLine("stderr", "c")], output_bytes=6, truncated=False)
-    writer.write([PendingLine("stdout", "d")], output_bytes=8, truncated=False)
+    writer.write([("stdout", ["a", "b"])], output_bytes=4, truncated=False)
+    writer.write([("stderr", ["c"])], output_bytes=6, truncated=False)
+    writer.write([("stdout", ["d"])], output_bytes=8, truncated=False)
     core_services.job_succeed(job=run, message="done", exit_code=0, end_reason="exited")
     return run
 

@@ -5,7 +5,6 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from scripts_runner import services
-from scripts_runner.logsink import PendingLine
 from scripts_runner.models import Script, ScriptRun
 from scripts_runner.runner import LogWriter
 
@@ -55,7 +54,7 @@ def test_run_form_and_run_page(client, user):
     run = ScriptRun.objects.get()
     assert response.status_code == 302 and response["Location"] == run.get_absolute_url()
     assert run.args == ["a", "b c"] and run.env == {"X": "1"}
-    LogWriter(run).write([PendingLine("stdout", "out <1>"), PendingLine("stderr", "err 2")], output_bytes=9,
+    LogWriter(run).write([("stdout", ["out <1>"]), ("stderr", ["err 2"])], output_bytes=9,
                          truncated=False)
     page = client.get(run.get_absolute_url())
     assert page.status_code == 200

@@ -1,0 +1,128 @@
+"""A parameter sweep of 1,000 SMA-crossover combinations over 10,000 hourly bars.
+
+Times the same code path the sweep job uses (`run_backtest` with a shared
+indicator cache, one process), then the whole job (`services.sweep_execute`:
+engine + storing 1,000 results + streaming events) on a throwaway SQLite
+database. Reports peak memory. Target: under 10 s on the 2-core machine.
+
+Anchor: one backtest of the sweep, timed alone; the sweep figure is also given
+as a ratio to 1,000 × that anchor.
+
+Run: .venv/bin/python bench/backtest_sweep.py
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import sys
+import tempfile
+import time
+import tracemalloc
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+BARS, FAST, SLOW = 10_000, range(2, 52), range(60, 260, 10)  # 50 × 20 = 1,000 combinations
+
+
+def engine_sweep():
+    from backtest.engine import Bars, Costs, run_backtest
+    from backtest.indicators import IndicatorCache
+    from backtest.strategies import STRATEGIES
+    from backtest.synthetic import synthetic_bars
+
+    bars = Bars.from_frame(synthetic_bars(n=BARS, interval_seconds=3600, seed=1, start_price=30_000))
+    strategy = STRATEGIES["sma_cross"]
+    costs = Costs(commission_bps=10)
+    combos = [{"fast": f, "slow": s, "allow_short": False} for f in FAST for s in SLOW]
+    assert len(combos) == 1000
+
+    run_backtest(bars=bars, strategy=strategy, params=combos[0], costs=costs, annual_days=365)  # warm imports
+    t0 = time.perf_counter()
+    run_backtest(bars=bars, strategy=strategy, params=combos[500], costs=costs, annual_days=365)
+    anchor = time.perf_counter() - t0
+
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    t0 = time.perf_counter()
+    cache = IndicatorCache()
+    best = None
+    for params in combos:
+        result = run_backtest(bars=bars, strategy=strategy, params=params, costs=costs, annual_days=365, cache=cache)
+        sharpe = result.metrics["sharpe"]
+        if sharpe is not None and (best is None or sharpe > best[0]):
+            best = (sharpe, params)
+    elapsed = time.perf_counter() - t0
+    rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # The Python-heap peak of the loop, on a second (slower, traced) pass over 100 sets.
+    tracemalloc.start()
+    for params in combos[:100]:
+        run_backtest(bars=bars, strategy=strategy, params=params, costs=costs, annual_days=365, cache=cache)
+    _, traced_peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return anchor, elapsed, (rss_before, rss_after, traced_peak), best
+
+
+def job_sweep():
+    tmp = tempfile.mkdtemp(prefix="bench_backtest_")
+    os.environ["DATABASE_URL"] = f"sqlite:///{tmp}/bench.sqlite3"
+    os.environ["PLATFORM_VAR_DIR"] = tmp
+    os.environ.pop("REDIS_URL", None)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    import logging
+
+    import django
+
+    django.setup()
+    logging.disable(logging.WARNING)
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    from accounts.models import User
+    from backtest import market_services, services
+    from backtest.models import Sweep
+
+    owner = User.objects.create(username="bench")
+    btc = market_services.instrument_create(symbol="BTCUSDT", kind="crypto", exchange="BINANCE")
+    market_services.bars_generate(instrument=btc, interval="1h", bars=BARS, seed=1, start_price=30_000)
+    from django.db import transaction
+
+    with transaction.atomic():  # keep django-q2 from being called: enqueue happens on commit
+        sweep = services.sweep_create(
+            owner=owner, instruments=[btc], interval="1h", strategy="sma_cross",
+            grid={"fast": list(FAST), "slow": list(SLOW)},
+        )
+        transaction.set_rollback(False)
+    Sweep.objects.filter(pk=sweep.pk).update(status="running")
+    sweep.refresh_from_db()
+    t0 = time.perf_counter()
+    services.sweep_execute(sweep)
+    elapsed = time.perf_counter() - t0
+    sweep.refresh_from_db()
+    return elapsed, sweep
+
+
+def main():
+    anchor, engine_s, peak, best = engine_sweep()
+    print(f"data: {BARS:,} hourly bars, SMA crossover, 1,000 parameter sets (fast 2..51 × slow 60..250), one process")
+    print(f"anchor: one backtest                 : {anchor * 1000:8.2f} ms")
+    print(f"engine sweep, 1,000 backtests        : {engine_s:8.2f} s  (target < 10 s; "
+          f"{engine_s / (1000 * anchor):.2f}× of 1,000 × anchor, shared indicator cache)")
+    rss_before, rss_after, traced = peak
+    print(f"  per backtest                       : {engine_s:8.2f} ms")
+    print(f"  peak RSS of the process            : {rss_after:8.1f} MiB (before the sweep {rss_before:.1f} MiB)")
+    print(f"  Python heap peak during runs       : {traced / 2**20:8.1f} MiB (tracemalloc)")
+    print(f"  best Sharpe {best[0]:.3f} at {best[1]}")
+    try:
+        job_s, sweep = job_sweep()
+    except Exception as exc:  # the engine figure stands alone when Django cannot start
+        print(f"job sweep skipped: {exc}")
+        return
+    print(f"whole sweep job (engine + 1,000 stored results + live events, SQLite): {job_s:.2f} s "
+          f"({sweep.done} done, status {sweep.status}); ratio to engine-only {job_s / engine_s:.2f}×")
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak resident memory of the process  : {rss:8.1f} MiB")
+
+
+if __name__ == "__main__":
+    main()

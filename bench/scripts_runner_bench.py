@@ -1,0 +1,313 @@
+"""Script runner benchmarks: output throughput, live latency, cancel latency, sandbox start.
+
+Run from the project root:  .venv/bin/python bench/scripts_runner_bench.py [--quick]
+
+Sets up its own SQLite database under var/bench_scripts_runner/ and starts its
+own ASGI server and django-q2 worker (embedded mode, and Redis mode when
+REDIS_URL or redis://127.0.0.1:6379 answers). Every figure is printed with its
+ratio against the anchor measured in the same run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+BASE = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(BASE))
+VAR = BASE / "var" / "bench_scripts_runner"
+QUICK = "--quick" in sys.argv
+LINES = 50_000 if QUICK else 500_000
+
+shutil.rmtree(VAR, ignore_errors=True)
+VAR.mkdir(parents=True)
+os.environ.pop("DATABASE_URL", None)
+os.environ.pop("REDIS_URL", None)
+os.environ["PLATFORM_VAR_DIR"] = str(VAR)
+os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+os.environ["LOG_LEVEL"] = "WARNING"
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.core.management import call_command  # noqa: E402
+from rest_framework.authtoken.models import Token  # noqa: E402
+
+from accounts.models import User  # noqa: E402
+from scripts_runner import runner, sandbox, services  # noqa: E402
+from scripts_runner.models import LogChunk, ScriptRun  # noqa: E402
+
+
+def pct(values, q):
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def redis_url() -> str | None:
+    url = "redis://127.0.0.1:6379/14"
+    try:
+        import redis
+
+        redis.Redis.from_url(url).ping()
+        redis.Redis.from_url(url).flushdb()
+        return url
+    except Exception:
+        return None
+
+
+class Platform:
+    """uvicorn + qcluster on the bench database (optionally with Redis)."""
+
+    def __init__(self, redis: str | None):
+        self.port = free_port()
+        self.env = dict(os.environ, PYTHONUNBUFFERED="1", DJANGO_DEBUG="true")
+        self.env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        if redis:
+            self.env["REDIS_URL"] = redis
+        self.logs = tempfile.mkdtemp(prefix="sr-bench-")
+        self.procs = [
+            subprocess.Popen(
+                [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1", "--port",
+                 str(self.port), "--ws", "websockets", "--lifespan", "off", "--log-level", "warning"],
+                cwd=BASE, env=self.env, stdout=open(f"{self.logs}/web.log", "wb"), stderr=subprocess.STDOUT,
+                start_new_session=True),
+            subprocess.Popen(
+                [sys.executable, "manage.py", "qcluster"], cwd=BASE, env=self.env,
+                stdout=open(f"{self.logs}/worker.log", "wb"), stderr=subprocess.STDOUT, start_new_session=True),
+        ]
+        deadline = time.monotonic() + 60
+        import urllib.request
+
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{self.port}/accounts/login/", timeout=2)
+                break
+            except OSError:
+                time.sleep(0.2)
+        time.sleep(1.5)  # let the worker cluster come up
+
+    def stop(self):
+        for proc in self.procs:
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+
+
+def make_user() -> tuple[User, str]:
+    user = User.objects.create_user("bench", "bench@example.com", "correct-Horse-9")
+    services.access_set(user=user, run=True)
+    user = User.objects.get(pk=user.pk)
+    return user, Token.objects.create(user=user).key
+
+
+def new_run(user, code: str, *, args=None) -> ScriptRun:
+    script = services.script_create(owner=user, name=f"b{uuid.uuid4().hex[:8]}.py", code=code.encode())
+    return services.run_create(script=script, user=user, args=args)
+
+
+# --- 1. throughput ------------------------------------------------------------------
+
+THROUGHPUT = f"for i in range({LINES}):\n    print(f'line {{i}}')\n"
+
+
+def bench_throughput(user):
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "t.py"
+        path.write_text(THROUGHPUT)
+        anchors = []
+        for _ in range(3):
+            with open(Path(tmp) / "out.txt", "wb") as out:
+                t0 = time.perf_counter()
+                subprocess.run([sys.executable, "-I", "-u", str(path)], stdout=out, check=True)
+                anchors.append(time.perf_counter() - t0)
+        anchor = min(anchors)
+        expected = hashlib.sha256((Path(tmp) / "out.txt").read_bytes()).hexdigest()
+    # The worker's code path, run inline in this process (no queue wait in the figure).
+    script = services.script_create(owner=user, name="throughput.py", code=THROUGHPUT.encode())
+    run = services.run_create(script=script, user=user)
+    ScriptRun.objects.filter(pk=run.pk).update(task_id="bench-inline")
+    t0 = time.perf_counter()
+    runner.run_execute(pk=run.pk)
+    took = time.perf_counter() - t0
+    run.refresh_from_db()
+    digest = hashlib.sha256()
+    count = 0
+    for chunk in LogChunk.objects.filter(run=run).order_by("seq").iterator(chunk_size=500):
+        digest.update((chunk.text + "\n").encode())
+        count += chunk.line_count
+    ok = count == LINES and digest.hexdigest() == expected
+    chunks = LogChunk.objects.filter(run=run).count()
+    print(f"throughput: {LINES:,} lines, anchor (python -u > file) {anchor:.3f} s")
+    print(f"throughput: platform run {took:.3f} s, ratio {took / anchor:.2f}x (target <= 2x); "
+          f"stored {count:,} lines in {chunks} chunks, checksum {'OK' if ok else 'MISMATCH'}; status {run.status}")
+
+
+# --- 2. live latency ---------------------------------------------------------------------
+
+LATENCY = (
+    "import time\n"
+    "time.sleep(1.0)\n"
+    "for i in range(200):\n"
+    "    print(f'{i} {time.time():.6f}', flush=True)\n"
+    "    time.sleep(0.02)\n"
+)
+
+
+async def _ws_latencies(url: str) -> list[float]:
+    import websockets
+
+    latencies = []
+    async with websockets.connect(url, open_timeout=10, max_size=None) as ws:
+        while True:
+            message = json.loads(await asyncio.wait_for(ws.recv(), timeout=60))
+            now = time.time()
+            if message["type"] == "event":
+                for line in message["data"]["lines"]:
+                    parts = line.split()
+                    if len(parts) == 2:
+                        latencies.append(now - float(parts[1]))
+            elif message["type"] == "end":
+                return latencies
+
+
+def bench_latency(user, token, mode: str, redis: str | None):
+    platform = Platform(redis)
+    try:
+        run = new_run(user, LATENCY)
+        url = f"ws://127.0.0.1:{platform.port}/ws/scripts/runs/{run.pk}/?token={token}"
+        lat = asyncio.run(_ws_latencies(url))
+    finally:
+        platform.stop()
+    target = 0.3 if mode == "redis" else 1.2
+    p50, p95 = statistics.median(lat) * 1000, pct(lat, 95) * 1000
+    print(f"latency ({mode}): {len(lat)} lines, p50 {p50:.0f} ms, p95 {p95:.0f} ms; "
+          f"p95/target {p95 / (target * 1000):.2f} (target p95 < {target * 1000:.0f} ms)")
+    return platform
+
+
+# --- 3. cancel latency and sandbox start ---------------------------------------------------
+
+STUBBORN = (
+    "import os, signal, time\n"
+    "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+    "if os.fork() == 0:\n"
+    "    os.setsid()\n"
+    "    while True:\n"
+    "        time.sleep(0.05)\n"
+    "print('ready', flush=True)\n"
+    "while True:\n"
+    "    time.sleep(0.05)\n"
+)
+
+
+def marker_alive(marker: bytes) -> bool:
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/cmdline", "rb") as fh:
+                if marker not in fh.read():
+                    continue
+            with open(f"/proc/{name}/stat", "rb") as fh:
+                if fh.read().rsplit(b")", 1)[1].split()[0] != b"Z":
+                    return True
+        except OSError:
+            continue
+    return False
+
+
+def bench_cancel(user, token, rounds: int):
+    import urllib.request
+
+    platform = Platform(None)
+    latencies, next_start = [], []
+    try:
+        for _ in range(rounds):
+            marker = f"m{uuid.uuid4().hex}"
+            run = new_run(user, STUBBORN, args=[marker])
+            deadline = time.monotonic() + 30
+            while not LogChunk.objects.filter(run=run, text="ready").exists():
+                if time.monotonic() > deadline:
+                    raise RuntimeError("run did not start:\n" + Path(platform.logs, "worker.log").read_text()[-3000:])
+                time.sleep(0.01)
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{platform.port}/api/runs/{run.pk}/cancel/", method="POST",
+                headers={"Authorization": f"Token {token}"})
+            t0 = time.perf_counter()
+            urllib.request.urlopen(request, timeout=10).read()
+            while marker_alive(marker.encode()):
+                time.sleep(0.002)
+            latencies.append(time.perf_counter() - t0)
+            while not ScriptRun.objects.get(pk=run.pk).is_finished:
+                time.sleep(0.005)
+    finally:
+        platform.stop()
+    p50, p95 = statistics.median(latencies), pct(latencies, 95)
+    print(f"cancel: {rounds} runs (script ignores SIGTERM, child called setsid): request -> process tree gone "
+          f"p50 {p50 * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms; p95/target {p95:.2f} (target < 1 s)")
+
+
+def bench_sandbox_start(rounds: int = 20):
+    plain, boxed = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        launch = sandbox.prepare(run_dir=Path(tmp), script_name="n.py", code=b"pass\n", args=[], env={},
+                                 network=False, sandboxed=True)
+        for _ in range(rounds):
+            t0 = time.perf_counter()
+            subprocess.run([sys.executable, "-I", "-c", "pass"], check=True)
+            plain.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            proc = sandbox.start(launch)
+            proc.communicate()
+            sandbox.cgroup_remove(launch.cgroup)
+            boxed.append(time.perf_counter() - t0)
+    p_plain, p_boxed = statistics.median(plain), statistics.median(boxed)
+    print(f"sandbox start: python -I (anchor) p50 {p_plain * 1000:.0f} ms, sandboxed run p50 {p_boxed * 1000:.0f} ms; "
+          f"overhead {(p_boxed - p_plain) * 1000:.0f} ms per run, ratio {p_boxed / p_plain:.2f}x")
+
+
+def main():
+    call_command("migrate", verbosity=0)
+    user, token = make_user()
+    ok, error = sandbox.probe()
+    print(f"sandbox: {'bubblewrap ' + str(sandbox.bwrap_binary()) if ok else 'UNAVAILABLE: ' + error}; "
+          f"pids cgroup: {sandbox.host_cgroup_root() or 'none'}")
+    bench_sandbox_start()
+    bench_throughput(user)
+    bench_latency(user, token, "embedded", None)
+    redis = redis_url()
+    if redis:
+        bench_latency(user, token, "redis", redis)
+    else:
+        print("latency (redis): skipped, no Redis on 127.0.0.1:6379")
+    bench_cancel(user, token, rounds=5 if QUICK else 20)
+
+
+if __name__ == "__main__":
+    main()
