@@ -63,6 +63,16 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+# redis-py 8 made socket_timeout default to 5 s, which breaks channels_redis's blocking
+# receive (redis/redis-py#4091, django/channels_redis#422). Until config/settings.py
+# sets it, the Redis figures use this override for the server and worker processes.
+(VAR / "scripts_runner_bench_settings.py").write_text(
+    "from config.settings import *  # noqa\n"
+    "if REDIS_URL:\n"
+    "    CHANNEL_LAYERS['default']['CONFIG']['hosts'] = [{'address': REDIS_URL, 'socket_timeout': None}]\n"
+)
+
+
 def redis_url() -> str | None:
     url = "redis://127.0.0.1:6379/14"
     try:
@@ -84,6 +94,8 @@ class Platform:
         self.env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
         if redis:
             self.env["REDIS_URL"] = redis
+            self.env["DJANGO_SETTINGS_MODULE"] = "scripts_runner_bench_settings"
+            self.env["PYTHONPATH"] = str(VAR)
         self.logs = tempfile.mkdtemp(prefix="sr-bench-")
         self.procs = [
             subprocess.Popen(

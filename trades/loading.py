@@ -115,7 +115,8 @@ def add_deltas(frame: pd.DataFrame, previous: dict[str, tuple[int, float]] | Non
     """Sort by ticker/time and compute del_t (ns) and del_p against the previous trade of the ticker."""
     frame = frame.sort_values(["ticker", "participant_timestamp"], kind="stable").reset_index(drop=True)
     grouped = frame.groupby("ticker", sort=False)
-    frame["del_t"] = grouped["participant_timestamp"].diff().astype("Int64")
+    # Int64 (not int64): a plain diff goes through float64 and loses nanoseconds.
+    frame["del_t"] = frame["participant_timestamp"].astype("Int64").groupby(frame["ticker"], sort=False).diff()
     frame["del_p"] = grouped["price"].diff().round(8)
     if previous:
         first = ~frame["ticker"].duplicated()

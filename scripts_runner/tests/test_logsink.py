@@ -37,6 +37,6 @@ def test_output_cap_stops_with_marker():
     sink.feed("stdout", b"0123456789\n0123456789\n0123456789\n")
     sink.feed("stdout", b"more\n")
     lines = lines_of(sink)
-    assert lines[:2] == [("stdout", "0123456789"), ("stdout", "0123456789")]
+    assert lines[:2] == [("stdout", "0123456789"), ("stdout", "012345678")]  # cut at exactly 20 bytes
     assert lines[-1][0] == "system" and "output limit of 20 bytes" in lines[-1][1]
     assert sink.over_cap and sink.total_bytes == 20

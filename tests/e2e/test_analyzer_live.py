@@ -1,0 +1,86 @@
+"""An API client against the real server and worker: upload by token, watch the answer stream, reconnect and resume."""
+
+import asyncio
+import json
+
+import httpx
+import pytest
+import websockets
+from rest_framework.authtoken.models import Token
+
+from analyzer.models import Message
+
+pytestmark = pytest.mark.e2e
+
+CSV = "date,symbol,qty,price\n" + "".join(
+    f"2024-0{1 + i % 3}-{1 + i % 28:02d},{['AAPL', 'MSFT', 'GOOG'][i % 3]},{i % 17},{100 + i % 50}\n" for i in range(500)
+)
+
+
+async def events_until_done(ws, *, stop_after: str | None = None, timeout: float = 60) -> list[dict]:
+    seen = []
+    while True:
+        message = json.loads(await asyncio.wait_for(ws.recv(), timeout=timeout))
+        seen.append(message)
+        if message["event"] == "done" or message["event"] == stop_after:
+            return seen
+
+
+def test_upload_stream_reconnect_resume(live_platform, user):
+    token = Token.objects.create(user=user).key
+    headers = {"Authorization": f"Token {token}"}
+    response = httpx.post(f"{live_platform.url}/api/analyzer/upload/", headers=headers,
+                          files={"file": ("trades.csv", CSV.encode(), "text/csv")}, timeout=60)
+    assert response.status_code == 201, response.text
+    session_id = response.json()["session_id"]
+    ws_url = f"{live_platform.ws_url}/ws/analyzer/sessions/{session_id}/?token={token}"
+
+    async def scenario():
+        # The auto-analysis started with the upload; read part of it, drop the connection…
+        async with websockets.connect(ws_url, open_timeout=10) as ws:
+            first = await events_until_done(ws, stop_after="plot")
+        last_seq = first[-1]["seq"]
+        # …and reconnect: only what was missed comes, in order, up to `done`.
+        async with websockets.connect(f"{ws_url}&after={last_seq}", open_timeout=10) as ws:
+            rest = await events_until_done(ws)
+            await ws.send(json.dumps({"type": "message", "text": "average price by symbol"}))
+            answer = await events_until_done(ws)
+        return first, rest, answer
+
+    first, rest, answer = asyncio.run(scenario())
+    seqs = [m["seq"] for m in first + rest]
+    assert seqs == list(range(1, len(seqs) + 1)), live_platform.output()
+    assert rest[-1]["event"] == "done" and rest[-1]["data"]["status"] == "succeeded"
+    assert sum(1 for m in first + rest if m["event"] == "plot") == 3
+    assert answer[0]["event"] == "user" and answer[-1]["event"] == "done"
+    result = next(m for m in answer if m["event"] == "query_result")
+    assert {r["symbol"] for r in result["data"]["result"]} == {"AAPL", "MSFT", "GOOG"}
+    assert any(m["event"] == "session_update" for m in answer)
+
+    detail = httpx.get(f"{live_platform.url}/api/analyzer/sessions/{session_id}/", headers=headers).json()
+    assert [m["seq"] for m in detail["messages"]] == list(range(1, Message.objects.filter(
+        session_id=session_id).count() + 1))
+    assert detail["running"] is False
+
+
+def test_websocket_refuses_other_users(live_platform, user, other_user):
+    token = Token.objects.create(user=user).key
+    response = httpx.post(f"{live_platform.url}/api/analyzer/upload/", headers={"Authorization": f"Token {token}"},
+                          files={"file": ("t.csv", CSV.encode(), "text/csv")}, data={"auto_analyze": "false"})
+    session_id = response.json()["session_id"]
+    intruder = Token.objects.create(user=other_user).key
+
+    async def attempt():
+        url = f"{live_platform.ws_url}/ws/analyzer/sessions/{session_id}/?token={intruder}"
+        try:
+            async with websockets.connect(url, open_timeout=10) as ws:
+                await asyncio.wait_for(ws.recv(), timeout=5)
+        except websockets.exceptions.ConnectionClosed as exc:
+            return exc.rcvd.code if exc.rcvd else None
+        except websockets.exceptions.InvalidStatus as exc:
+            return exc.response.status_code
+        return "open"
+
+    assert asyncio.run(attempt()) in (4404, 403)
+    assert httpx.get(f"{live_platform.url}/api/analyzer/sessions/{session_id}/",
+                     headers={"Authorization": f"Token {intruder}"}).status_code == 404
