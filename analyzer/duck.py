@@ -1,7 +1,8 @@
 """DuckDB for untrusted SQL: a locked-down connection over one session's Parquet file.
 
 The model's (or user's) SQL is hostile. Each query gets a fresh in-memory
-connection whose only table is the view `data` over the session's own file;
+connection whose only table is the view `data` over the session's own DuckDB
+file (attached read-only);
 external access is disabled except that file (`allowed_paths`), the
 configuration is locked, memory and threads are capped, a timer interrupts
 long queries, and only a single SELECT/WITH statement is accepted (checked by
@@ -98,7 +99,8 @@ def rows_as_dicts(names: list[str], rows: list[tuple]) -> list[dict]:
 
 
 def sandbox_connect(*, data_path: str, memory_limit: str | None = None, threads: int | None = None):
-    """An in-memory DuckDB connection whose only reachable file is `data_path`, exposed as `data`."""
+    """An in-memory DuckDB connection whose only reachable file is the session's database `data_path`
+    (attached read-only), its table exposed as the view `data`."""
     con = duckdb.connect(
         ":memory:",
         config={
@@ -109,7 +111,8 @@ def sandbox_connect(*, data_path: str, memory_limit: str | None = None, threads:
         },
     )
     try:
-        con.execute(f"CREATE VIEW {TABLE} AS SELECT * FROM read_parquet({sql_literal(data_path)})")
+        con.execute(f"ATTACH {sql_literal(data_path)} AS src (READ_ONLY)")
+        con.execute(f"CREATE VIEW {TABLE} AS SELECT * FROM src.{TABLE}")
         con.execute(f"SET allowed_paths = [{sql_literal(data_path)}]")
         con.execute("SET enable_external_access = false")
         con.execute("SET lock_configuration = true")

@@ -28,7 +28,7 @@ class AnalysisSession(models.Model):
     file_size = models.BigIntegerField(default=0)
     storage_dir = models.CharField(max_length=255, help_text="Folder in the default storage")
     original_name = models.CharField(max_length=255, blank=True, default="", help_text="Storage name of the original")
-    data_name = models.CharField(max_length=255, help_text="Storage name of the Parquet file queried")
+    data_name = models.CharField(max_length=255, help_text="Storage name of the DuckDB database file queried")
     row_count = models.BigIntegerField(default=0)
     column_count = models.IntegerField(default=0)
     columns = models.JSONField(default=list, help_text="[{name, type}]")

@@ -24,7 +24,7 @@ def session_get(*, user, pk) -> AnalysisSession:
         raise Http404("Not found.")
     try:
         return AnalysisSession.objects.get(pk=int(pk), owner=user)
-    except (AnalysisSession.DoesNotExist, ValueError, TypeError):
+    except (AnalysisSession.DoesNotExist, ValueError, TypeError, OverflowError):
         raise Http404("Not found.") from None
 
 
@@ -50,7 +50,7 @@ def session_running_answer(*, session: AnalysisSession) -> Answer | None:
 def message_with_rows(*, session: AnalysisSession, message_id) -> Message:
     try:
         return Message.objects.get(pk=int(message_id), session=session, kind=Message.Kind.QUERY_RESULT)
-    except (Message.DoesNotExist, ValueError, TypeError):
+    except (Message.DoesNotExist, ValueError, TypeError, OverflowError):
         raise Http404("Not found.") from None
 
 

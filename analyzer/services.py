@@ -22,7 +22,7 @@ from analyzer.agent.base import Provider, ProviderError
 from analyzer.agent.context import DataContext
 from analyzer.agent.loop import AgentLoop, AnswerStopped
 from analyzer.agent.tools import AUTO_ANALYSIS_PROMPT, SYSTEM_PROMPT
-from analyzer.ingest import CSV_EXTENSIONS, IngestError, file_extension, ingest
+from analyzer.ingest import IngestError, file_extension, ingest
 from analyzer.models import AnalysisSession, Answer, Message
 from core import services as core_services
 from core.models import JobStatus
@@ -75,23 +75,21 @@ def session_create_from_upload(*, owner, upload, auto_analyze: bool = True) -> A
         raise ValidationError({"file": f"The file is too large ({size:,} bytes); the limit is "
                                        f"{conf.MAX_UPLOAD_BYTES:,} bytes."})
     folder = f"{conf.STORAGE_PREFIX}/{uuid.uuid4().hex}"
-    data_name = f"{folder}/data.parquet"
+    data_name = f"{folder}/data.duckdb"
     original_name = ""
     started = time.monotonic()
     try:
-        if ext in CSV_EXTENSIONS:
-            temp_path = getattr(upload, "temporary_file_path", None)
-            if temp_path is not None and not conf.KEEP_ORIGINAL:
-                # Large uploads already sit in a temporary file: parse it in place, no copy.
-                src = temp_path()
-            else:
-                original_name = default_storage.save(f"{folder}/original{ext}", upload)
-                src = default_storage.path(original_name)
-            result = ingest(src=src, filename=filename, data_dst=default_storage.path(data_name))
+        temp_path = getattr(upload, "temporary_file_path", None)
+        if temp_path is not None and not conf.KEEP_ORIGINAL:
+            # Large uploads already sit in a temporary file: read it in place, no copy.
+            src = temp_path()
         else:
-            saved = default_storage.save(data_name, upload)
-            result = ingest(src=default_storage.path(saved), filename=filename, data_dst=default_storage.path(saved))
-            data_name = saved
+            original_name = default_storage.save(f"{folder}/original{ext}", upload)
+            src = default_storage.path(original_name)
+        result = ingest(src=src, filename=filename, data_dst=default_storage.path(data_name))
+        if original_name and not conf.KEEP_ORIGINAL:
+            default_storage.delete(original_name)
+            original_name = ""
     except IngestError as exc:
         _remove_folder(folder)
         raise ValidationError({"file": str(exc)}) from None

@@ -6,8 +6,8 @@ calls one service or selector.
 
 from __future__ import annotations
 
-from django.core.exceptions import ValidationError as DjangoValidationError
-from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import PageNumberPagination
@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 
 from backtest import selectors, services
 from backtest.metrics import METRICS
-from backtest.models import BacktestRun, Instrument, InstrumentKind, Interval, Sweep
+from backtest.models import Instrument, InstrumentKind, Interval
 from backtest.serializers import run_data, sweep_data
 from backtest.strategies import STRATEGIES
 from core.permissions import get_visible_or_404
@@ -55,6 +55,7 @@ class InstrumentListApi(APIView):
         kind = serializers.ChoiceField(choices=InstrumentKind.values, required=False)
         active = serializers.BooleanField(required=False, allow_null=True, default=None)
 
+    @extend_schema(parameters=[FilterInput], responses=OpenApiTypes.OBJECT, operation_id="market_instruments_list")
     def get(self, request):
         params = self.FilterInput(data=request.query_params)
         params.is_valid(raise_exception=True)
@@ -83,6 +84,7 @@ class PriceListApi(APIView):
         end = serializers.DateTimeField(required=False, default=None)
         limit = serializers.IntegerField(min_value=1, max_value=MAX_PRICE_ROWS, default=5_000)
 
+    @extend_schema(parameters=[FilterInput], responses=OpenApiTypes.OBJECT, operation_id="market_prices_list")
     def get(self, request):
         params = self.FilterInput(data=request.query_params)
         params.is_valid(raise_exception=True)
@@ -104,6 +106,7 @@ class LatestPriceApi(APIView):
         interval = serializers.ChoiceField(choices=Interval.values, default="1h")
         kind = serializers.ChoiceField(choices=InstrumentKind.values, required=False, default=None)
 
+    @extend_schema(parameters=[FilterInput], responses=OpenApiTypes.OBJECT, operation_id="market_latest_list")
     def get(self, request):
         params = self.FilterInput(data=request.query_params)
         params.is_valid(raise_exception=True)
@@ -115,6 +118,7 @@ class StatsApi(APIView):
         symbol = serializers.CharField(max_length=32, required=False)
         interval = serializers.ChoiceField(choices=Interval.values, default="1h")
 
+    @extend_schema(parameters=[FilterInput], responses=OpenApiTypes.OBJECT, operation_id="market_stats_list")
     def get(self, request):
         params = self.FilterInput(data=request.query_params)
         params.is_valid(raise_exception=True)
@@ -129,6 +133,7 @@ class StatsApi(APIView):
 
 
 class StrategyListApi(APIView):
+    @extend_schema(responses=OpenApiTypes.OBJECT, operation_id="backtest_strategies_list")
     def get(self, request):
         return Response({
             "results": [s.schema() for s in STRATEGIES.values()],
@@ -141,11 +146,13 @@ class RunListCreateApi(APIView):
         symbol = serializers.CharField(max_length=32)
         params = serializers.DictField(required=False, default=dict)
 
+    @extend_schema(responses=OpenApiTypes.OBJECT, operation_id="backtest_runs_list")
     def get(self, request):
         paginator = PageNumberPagination()
         page = paginator.paginate_queryset(selectors.run_list(user=request.user), request, view=self)
         return paginator.get_paginated_response([run_data(r) for r in page])
 
+    @extend_schema(request=RunInput, responses={201: OpenApiTypes.OBJECT, 200: OpenApiTypes.OBJECT}, operation_id="backtest_runs_create")
     def post(self, request):
         body = self.RunInput(data=request.data)
         body.is_valid(raise_exception=True)
@@ -160,6 +167,7 @@ class RunListCreateApi(APIView):
 
 
 class RunDetailApi(APIView):
+    @extend_schema(responses=OpenApiTypes.OBJECT, operation_id="backtest_runs_retrieve")
     def get(self, request, pk: int):
         run = get_visible_or_404(selectors.run_list(user=request.user), request.user, pk)
         equity = request.query_params.get("equity") in ("1", "true", "yes")
@@ -176,11 +184,13 @@ class SweepListCreateApi(APIView):
         sample = serializers.IntegerField(required=False, allow_null=True, min_value=1, default=None)
         seed = serializers.IntegerField(required=False, default=0, min_value=0, max_value=2**31 - 1)
 
+    @extend_schema(responses=OpenApiTypes.OBJECT, operation_id="backtest_sweeps_list")
     def get(self, request):
         paginator = PageNumberPagination()
         page = paginator.paginate_queryset(selectors.sweep_list(user=request.user), request, view=self)
         return paginator.get_paginated_response([sweep_data(s) for s in page])
 
+    @extend_schema(request=SweepInput, responses={201: OpenApiTypes.OBJECT}, operation_id="backtest_sweeps_create")
     def post(self, request):
         body = self.SweepInput(data=request.data)
         body.is_valid(raise_exception=True)
@@ -197,6 +207,7 @@ class SweepDetailApi(APIView):
         order = serializers.ChoiceField(choices=["asc", "desc"], default="desc")
         limit = serializers.IntegerField(min_value=1, max_value=10_000, default=50)
 
+    @extend_schema(parameters=[ResultsInput], responses=OpenApiTypes.OBJECT, operation_id="backtest_sweeps_retrieve")
     def get(self, request, pk: int):
         sweep = get_visible_or_404(selectors.sweep_list(user=request.user), request.user, pk)
         params = self.ResultsInput(data=request.query_params)
@@ -209,6 +220,7 @@ class SweepDetailApi(APIView):
 
 
 class SweepCancelApi(APIView):
+    @extend_schema(request=None, responses={202: OpenApiTypes.OBJECT, 409: OpenApiTypes.OBJECT}, operation_id="backtest_sweeps_cancel")
     def post(self, request, pk: int):
         sweep = get_visible_or_404(selectors.sweep_list(user=request.user), request.user, pk)
         if sweep.is_finished:

@@ -1,6 +1,6 @@
 """Vega-Lite specs built with altair: prices, equity vs buy & hold, drawdown, trades, heatmaps.
 
-Data is inlined (`alt.Data(values=...)`) and long series are thinned to at most
+Data is attached as named datasets and long series are thinned to at most
 `conf.CHART_MAX_POINTS` points, keeping each bucket's low and high so that
 peaks and drawdowns stay visible.
 """
@@ -31,6 +31,14 @@ def thin_indices(values: np.ndarray, max_points: int | None = None) -> np.ndarra
     return np.array(sorted(keep))
 
 
+def _spec(chart, **datasets: list[dict]) -> dict:
+    """The Vega-Lite dict, with rows attached as named datasets after conversion
+    (altair would otherwise walk and validate every row: seconds for a long series)."""
+    spec = chart.to_dict(validate=False)
+    spec["datasets"] = datasets
+    return spec
+
+
 def _iso_ms(seconds) -> list[int]:
     return [int(s) * 1000 for s in seconds]
 
@@ -38,12 +46,12 @@ def _iso_ms(seconds) -> list[int]:
 def price_chart(*, time: np.ndarray, close: np.ndarray, symbol: str, interval: str) -> dict:
     idx = thin_indices(close)
     values = [{"t": t, "close": float(c)} for t, c in zip(_iso_ms(time[idx]), close[idx])]
-    chart = alt.Chart(alt.Data(values=values)).mark_line(strokeWidth=1.2).encode(
+    chart = alt.Chart(alt.Data(name="main")).mark_line(strokeWidth=1.2).encode(
         x=alt.X("t:T", title="Time (UTC)"),
         y=alt.Y("close:Q", title="Close", scale=alt.Scale(zero=False)),
         tooltip=[alt.Tooltip("t:T", format="%Y-%m-%d %H:%M"), alt.Tooltip("close:Q", format=",.4f")],
     ).properties(title=f"{symbol} · {interval} close", width="container", height=300)
-    return chart.to_dict()
+    return _spec(chart, main=values)
 
 
 def equity_chart(*, time: np.ndarray, equity: np.ndarray, close: np.ndarray, warmup: int, initial_cash: float) -> dict:
@@ -52,13 +60,13 @@ def equity_chart(*, time: np.ndarray, equity: np.ndarray, close: np.ndarray, war
     ts = _iso_ms(time[idx])
     values = [{"t": t, "series": "Strategy", "value": float(v)} for t, v in zip(ts, equity[idx])]
     values += [{"t": t, "series": "Buy & hold", "value": float(v)} for t, v in zip(ts, buy_hold[idx])]
-    chart = alt.Chart(alt.Data(values=values)).mark_line(strokeWidth=1.3).encode(
+    chart = alt.Chart(alt.Data(name="main")).mark_line(strokeWidth=1.3).encode(
         x=alt.X("t:T", title="Time (UTC)"),
         y=alt.Y("value:Q", title="Equity", scale=alt.Scale(zero=False)),
         color=alt.Color("series:N", title=None, legend=alt.Legend(orient="top")),
         tooltip=[alt.Tooltip("t:T", format="%Y-%m-%d %H:%M"), "series:N", alt.Tooltip("value:Q", format=",.2f")],
     ).properties(title="Equity vs buy & hold", width="container", height=280)
-    return chart.to_dict()
+    return _spec(chart, main=values)
 
 
 def drawdown_chart(*, time: np.ndarray, equity: np.ndarray) -> dict:
@@ -67,12 +75,12 @@ def drawdown_chart(*, time: np.ndarray, equity: np.ndarray) -> dict:
     dd = np.nan_to_num(dd)
     idx = thin_indices(dd)
     values = [{"t": t, "drawdown": float(v)} for t, v in zip(_iso_ms(time[idx]), dd[idx])]
-    chart = alt.Chart(alt.Data(values=values)).mark_area(color="#c62828", opacity=0.55, line=True).encode(
+    chart = alt.Chart(alt.Data(name="main")).mark_area(color="#c62828", opacity=0.55, line=True).encode(
         x=alt.X("t:T", title="Time (UTC)"),
         y=alt.Y("drawdown:Q", title="Drawdown %"),
         tooltip=[alt.Tooltip("t:T", format="%Y-%m-%d %H:%M"), alt.Tooltip("drawdown:Q", format=".2f")],
     ).properties(title="Drawdown", width="container", height=180)
-    return chart.to_dict()
+    return _spec(chart, main=values)
 
 
 def trades_chart(*, time: np.ndarray, close: np.ndarray, trades: list[dict], max_trades: int = 400) -> dict:
@@ -86,10 +94,10 @@ def trades_chart(*, time: np.ndarray, close: np.ndarray, trades: list[dict], max
                       "pnl": tr["pnl"]})
         marks.append({"t": tr["exit_time"] * 1000, "price": tr["exit_price"], "what": "Sell" if long else "Cover",
                       "pnl": tr["pnl"]})
-    base = alt.Chart(alt.Data(values=prices)).mark_line(strokeWidth=1, color="#607d8b").encode(
+    base = alt.Chart(alt.Data(name="prices")).mark_line(strokeWidth=1, color="#607d8b").encode(
         x=alt.X("t:T", title="Time (UTC)"), y=alt.Y("close:Q", title="Price", scale=alt.Scale(zero=False)),
     )
-    points = alt.Chart(alt.Data(values=marks)).mark_point(filled=True, size=45).encode(
+    points = alt.Chart(alt.Data(name="marks")).mark_point(filled=True, size=45).encode(
         x="t:T", y="price:Q",
         shape=alt.Shape("what:N", title=None, scale=alt.Scale(
             domain=["Buy", "Sell", "Sell short", "Cover"],
@@ -100,15 +108,15 @@ def trades_chart(*, time: np.ndarray, close: np.ndarray, trades: list[dict], max
                  alt.Tooltip("pnl:Q", format=",.2f", title="Trade P&L")],
     )
     title = "Trades on price" + (f" (last {max_trades})" if len(trades) > max_trades else "")
-    return (base + points).properties(title=title, width="container", height=300).to_dict()
+    return _spec((base + points).properties(title=title, width="container", height=300), prices=prices, marks=marks)
 
 
 def heatmap_chart(*, cells: list[dict], x: str, y: str, metric: str) -> dict:
     label = METRICS.get(metric, (metric,))[0]
-    chart = alt.Chart(alt.Data(values=cells)).mark_rect().encode(
+    chart = alt.Chart(alt.Data(name="main")).mark_rect().encode(
         x=alt.X(f"{x}:O", title=x),
         y=alt.Y(f"{y}:O", title=y, sort="descending"),
         color=alt.Color(f"{metric}:Q", title=label, scale=alt.Scale(scheme="redyellowgreen")),
         tooltip=[f"{x}:O", f"{y}:O", alt.Tooltip(f"{metric}:Q", format=",.3f", title=label)],
     ).properties(title=f"{label} by {x} × {y} (best over other parameters)", width="container", height=320)
-    return chart.to_dict()
+    return _spec(chart, main=cells)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import math
 import random
 import time
 from typing import Any
@@ -203,12 +204,12 @@ def _expand_values(strategy: Strategy, name: str, spec: Any) -> list:
             lo, hi, step = (float(spec[k]) for k in ("start", "stop", "step"))
         except (KeyError, TypeError, ValueError):
             raise ValueError("A range needs numeric start, stop and step.") from None
-        if step <= 0 or hi < lo:
-            raise ValueError("A range needs step > 0 and stop >= start.")
-        count = int((hi - lo) / step + 1e-9) + 1
-        if count > 1000:
+        if not all(math.isfinite(v) for v in (lo, hi, step)) or step <= 0 or hi < lo:
+            raise ValueError("A range needs finite numbers, step > 0 and stop >= start.")
+        count = (hi - lo) / step + 1
+        if not math.isfinite(count) or count > 1000:
             raise ValueError("A range may hold at most 1000 values.")
-        spec = [lo + i * step for i in range(count)]
+        spec = [lo + i * step for i in range(int(count + 1e-9))]
     elif not isinstance(spec, list):
         spec = [spec]
     if not spec:
@@ -239,8 +240,8 @@ def sweep_param_sets(*, strategy: Strategy, grid: dict, sample: int | None, seed
     for values in axes.values():
         size *= len(values)
     limit = conf.SWEEP_MAX_COMBOS
-    if size > 1_000_000:
-        raise ValidationError({"grid": f"The grid has {size:,} points; at most 1,000,000 can be sampled."})
+    if size > 200_000:
+        raise ValidationError({"grid": f"The grid has {size:,} points; at most 200,000 can be sampled."})
     if size > limit and not sample:
         raise ValidationError({"grid": f"The grid has {size:,} parameter sets; the limit is {limit:,}. "
                                        "Narrow it or set a random sample size."})

@@ -1,6 +1,6 @@
 """Script runner benchmarks: output throughput, live latency, cancel latency, sandbox start.
 
-Run from the project root:  .venv/bin/python bench/scripts_runner_bench.py [--quick]
+Run from the project root:  .venv/bin/python bench/scripts_runner_bench.py [--quick] [--only=start,throughput,latency,cancel]
 
 Sets up its own SQLite database under var/bench_scripts_runner/ and starts its
 own ASGI server and django-q2 worker (embedded mode, and Redis mode when
@@ -29,6 +29,11 @@ BASE = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE))
 VAR = BASE / "var" / "bench_scripts_runner"
 QUICK = "--quick" in sys.argv
+ONLY = next((a.split("=", 1)[1].split(",") for a in sys.argv if a.startswith("--only=")), None)
+
+
+def wanted(section: str) -> bool:
+    return ONLY is None or section in ONLY
 LINES = 50_000 if QUICK else 500_000
 
 shutil.rmtree(VAR, ignore_errors=True)
@@ -138,9 +143,17 @@ def make_user() -> tuple[User, str]:
     return user, Token.objects.create(user=user).key
 
 
-def new_run(user, code: str, *, args=None) -> ScriptRun:
+def new_run(platform: "Platform", token: str, user, code: str, *, args=None) -> ScriptRun:
+    """Start a run through the server's API, so it is queued on that server's broker."""
+    import urllib.request
+
     script = services.script_create(owner=user, name=f"b{uuid.uuid4().hex[:8]}.py", code=code.encode())
-    return services.run_create(script=script, user=user, args=args)
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{platform.port}/api/scripts/{script.pk}/runs/", method="POST",
+        data=json.dumps({"args": args or []}).encode(),
+        headers={"Authorization": f"Token {token}", "Content-Type": "application/json"})
+    body = json.loads(urllib.request.urlopen(request, timeout=30).read())
+    return ScriptRun.objects.get(pk=body["id"])
 
 
 # --- 1. throughput ------------------------------------------------------------------
@@ -211,7 +224,7 @@ async def _ws_latencies(url: str) -> list[float]:
 def bench_latency(user, token, mode: str, redis: str | None):
     platform = Platform(redis)
     try:
-        run = new_run(user, LATENCY)
+        run = new_run(platform, token, user, LATENCY)
         url = f"ws://127.0.0.1:{platform.port}/ws/scripts/runs/{run.pk}/?token={token}"
         lat = asyncio.run(_ws_latencies(url))
     finally:
@@ -262,7 +275,7 @@ def bench_cancel(user, token, rounds: int):
     try:
         for _ in range(rounds):
             marker = f"m{uuid.uuid4().hex}"
-            run = new_run(user, STUBBORN, args=[marker])
+            run = new_run(platform, token, user, STUBBORN, args=[marker])
             deadline = time.monotonic() + 30
             while not LogChunk.objects.filter(run=run, text="ready").exists():
                 if time.monotonic() > deadline:
@@ -305,20 +318,26 @@ def bench_sandbox_start(rounds: int = 20):
 
 
 def main():
+    # A terminated bench still stops the server and worker it started (finally blocks).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     call_command("migrate", verbosity=0)
     user, token = make_user()
     ok, error = sandbox.probe()
     print(f"sandbox: {'bubblewrap ' + str(sandbox.bwrap_binary()) if ok else 'UNAVAILABLE: ' + error}; "
           f"pids cgroup: {sandbox.host_cgroup_root() or 'none'}")
-    bench_sandbox_start()
-    bench_throughput(user)
-    bench_latency(user, token, "embedded", None)
-    redis = redis_url()
-    if redis:
-        bench_latency(user, token, "redis", redis)
-    else:
-        print("latency (redis): skipped, no Redis on 127.0.0.1:6379")
-    bench_cancel(user, token, rounds=5 if QUICK else 20)
+    if wanted("start"):
+        bench_sandbox_start()
+    if wanted("throughput"):
+        bench_throughput(user)
+    if wanted("latency"):
+        bench_latency(user, token, "embedded", None)
+        redis = redis_url()
+        if redis:
+            bench_latency(user, token, "redis", redis)
+        else:
+            print("latency (redis): skipped, no Redis on 127.0.0.1:6379")
+    if wanted("cancel"):
+        bench_cancel(user, token, rounds=5 if QUICK else 20)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
+from drf_spectacular.utils import OpenApiTypes, extend_schema
 
 from core.permissions import get_visible_or_404
 from etl import conf, selectors, services
@@ -120,6 +121,7 @@ class FetchApi(APIView):
         def validate(self, attrs):
             return _check_range(attrs, start="date", end="end_date")
 
+    @extend_schema(request=Input, responses={200: OpenApiTypes.OBJECT, 202: OpenApiTypes.OBJECT})
     def post(self, request):
         data = self.Input(data=request.data)
         data.is_valid(raise_exception=True)
@@ -142,6 +144,7 @@ class JobFilter(serializers.Serializer):
 
 
 class JobListApi(APIView):
+    @extend_schema(parameters=[JobFilter], responses=JobOutput(many=True))
     def get(self, request):
         filters = JobFilter(data=request.query_params)
         filters.is_valid(raise_exception=True)
@@ -153,17 +156,20 @@ def _job(pk) -> FetchJob:
 
 
 class JobDetailApi(APIView):
+    @extend_schema(responses=JobDetailOutput)
     def get(self, request, pk: int):
         return Response(JobDetailOutput(_job(pk)).data)
 
 
 class JobRetryApi(APIView):
+    @extend_schema(request=None, responses={202: JobOutput})
     def post(self, request, pk: int):
         job = services.fetch_retry(user=request.user, job=_job(pk))
         return Response(JobOutput(job).data, status=status.HTTP_202_ACCEPTED)
 
 
 class JobCancelApi(APIView):
+    @extend_schema(request=None, responses={202: JobOutput})
     def post(self, request, pk: int):
         job = services.fetch_cancel(user=request.user, job=_job(pk))
         return Response(JobOutput(job).data, status=status.HTTP_202_ACCEPTED)
@@ -187,6 +193,7 @@ def _calendar(v: dict) -> dict:
 
 
 class MissingApi(APIView):
+    @extend_schema(parameters=[MissingFilter], responses=OpenApiTypes.OBJECT)
     def get(self, request):
         filters = MissingFilter(data=request.query_params)
         filters.is_valid(raise_exception=True)
@@ -232,6 +239,7 @@ class MissingRunApi(APIView):
             attrs["cells"] = cells
             return attrs
 
+    @extend_schema(request=Input, responses={200: OpenApiTypes.OBJECT, 202: OpenApiTypes.OBJECT})
     def post(self, request):
         data = self.Input(data=request.data)
         data.is_valid(raise_exception=True)
@@ -267,9 +275,11 @@ class BranchSerializer(serializers.ModelSerializer):
 
 
 class BranchListApi(APIView):
+    @extend_schema(responses=BranchSerializer(many=True))
     def get(self, request):
         return paginated(self, request, selectors.branch_list(), BranchSerializer)
 
+    @extend_schema(request=BranchSerializer, responses={200: BranchSerializer, 201: BranchSerializer})
     def post(self, request):
         """Upsert by code (administrators only)."""
         data = BranchSerializer(data=request.data)
@@ -313,6 +323,7 @@ class TestParseApi(APIView):
                 raise serializers.ValidationError(f"The sample is larger than {conf.TEST_PARSE_MAX_BYTES} bytes.")
             return value
 
+    @extend_schema(request={"multipart/form-data": Input}, responses=OpenApiTypes.OBJECT)
     def post(self, request, pk: int):
         branch = get_object_or_404(Branch, pk=pk)
         data = self.Input(data=request.data)
@@ -337,6 +348,7 @@ class FileFilter(serializers.Serializer):
 
 
 class FileListApi(APIView):
+    @extend_schema(parameters=[FileFilter], responses=FileOutput(many=True))
     def get(self, request):
         filters = FileFilter(data=request.query_params)
         filters.is_valid(raise_exception=True)
@@ -354,6 +366,7 @@ def file_response(field, filename: str) -> FileResponse:
 
 
 class FileDownloadApi(APIView):
+    @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
     def get(self, request, pk: int):
         stored = get_object_or_404(FetchedFile, pk=pk)
         return file_response(stored.file, stored.filename)
@@ -401,6 +414,7 @@ def filters_for_storage(v: dict) -> dict:
 
 
 class RecordListApi(APIView):
+    @extend_schema(parameters=[RecordFilter], responses=RecordOutput(many=True))
     def get(self, request):
         filters = RecordFilter(data=request.query_params)
         filters.is_valid(raise_exception=True)
@@ -422,9 +436,11 @@ class ExportOutput(serializers.ModelSerializer):
 class RecordExportApi(APIView):
     """Queue a CSV export of the filtered records (e.g. ?year=2025 for one combined file of the year)."""
 
+    @extend_schema(parameters=[RecordFilter], request=None, responses={202: ExportOutput})
     def get(self, request):
         return self.post(request)
 
+    @extend_schema(parameters=[RecordFilter], request=None, responses={202: ExportOutput})
     def post(self, request):
         params = request.query_params if request.method == "GET" else (request.data or request.query_params)
         filters = RecordFilter(data=params)
@@ -434,11 +450,13 @@ class RecordExportApi(APIView):
 
 
 class ExportDetailApi(APIView):
+    @extend_schema(responses=ExportOutput)
     def get(self, request, pk: int):
         return Response(ExportOutput(get_visible_or_404(RecordExport.objects.all(), request.user, pk)).data)
 
 
 class ExportDownloadApi(APIView):
+    @extend_schema(responses={(200, "text/csv"): OpenApiTypes.BINARY})
     def get(self, request, pk: int):
         export = get_visible_or_404(RecordExport.objects.all(), request.user, pk)
         if not export.file:

@@ -86,7 +86,7 @@ def ensure_demo(*, stdout, queue: bool = True) -> None:
         for pos in POS_NUMBERS:
             for offset in range(QUEUE_DAYS):
                 day = yesterday - timedelta(days=offset)
-                if branch.opened_on and day < branch.opened_on:
+                if not branch.expects_data(day):
                     continue
                 _job, now = services.fetch_request(user=owner, branch=branch, pos=pos, work_date=day)
                 queued += int(now)

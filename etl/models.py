@@ -76,6 +76,26 @@ class Branch(models.Model):
     def get_absolute_url(self) -> str:
         return reverse("etl:branch_edit", args=[self.pk])
 
+    def closed_days(self) -> set:
+        from datetime import date
+
+        days = set()
+        for value in self.closed_dates or []:
+            try:
+                days.add(date.fromisoformat(str(value)))
+            except ValueError:
+                continue
+        return days
+
+    def expects_data(self, day, *, today=None, closed: set | None = None) -> bool:
+        """Whether the terminals should have exported files for `day` (open, not closed, not in the future)."""
+        if today is not None and day > today:
+            return False
+        if self.opened_on and day < self.opened_on:
+            return False
+        return day.weekday() not in (self.closed_weekdays or []) and day not in (
+            self.closed_days() if closed is None else closed)
+
 
 class FetchJob(Job):
     """Fetch, select, store, parse and load one branch × POS × day. One row per day, re-run in place."""
@@ -133,10 +153,15 @@ class FetchedFile(models.Model):
 class Record(models.Model):
     """One sales line with its payment method (rd5000 joined with rd5500 on tnsc)."""
 
-    # No single-column FK indexes: the (work_date, branch, pos) index serves every lookup and the
-    # day replacement, and each index slows the bulk load (see bench/etl_load.py).
-    job = models.ForeignKey(FetchJob, on_delete=models.CASCADE, related_name="records", db_index=False)
-    branch = models.ForeignKey(Branch, on_delete=models.CASCADE, related_name="records", db_index=False)
+    # Records are a fact table written only by `etl.loading.records_replace` (keys taken from an
+    # existing job). No single-column FK indexes and no database FK constraints: the
+    # (work_date, branch, pos) index serves every lookup and the day replacement, while each
+    # index and the per-row deferred FK triggers more than halve the COPY rate (bench/etl_load.py).
+    # Deleting a job or branch still cascades (Django's collector does it, not the database).
+    job = models.ForeignKey(FetchJob, on_delete=models.CASCADE, related_name="records", db_index=False,
+                            db_constraint=False)
+    branch = models.ForeignKey(Branch, on_delete=models.CASCADE, related_name="records", db_index=False,
+                               db_constraint=False)
     pos = models.PositiveSmallIntegerField()
     work_date = models.DateField()
     line_no = models.IntegerField()

@@ -218,13 +218,10 @@ def _splitter(delimiter: str):
     return split
 
 
-def _data_lines(text: str, cfg: dict):
-    """(line number, line) of the non-empty lines after the header rows."""
-    skip = cfg["skip_header_rows"]
-    for number, line in enumerate(text.splitlines(), start=1):
-        if number <= skip or not line.strip():
-            continue
-        yield number, line
+def _numbered_lines(raw: bytes, cfg: dict) -> tuple[list[str], int, bool]:
+    """All lines, the index of the first data line, whether any line may hold undecodable bytes."""
+    text = decode(raw, cfg)
+    return text.splitlines(), cfg["skip_header_rows"], ("\ufffd" in text or "\x00" in text)
 
 
 def _needed_fields(cfg: dict, filetype: str) -> int:
@@ -233,12 +230,12 @@ def _needed_fields(cfg: dict, filetype: str) -> int:
 
 def count_data_rows(raw: bytes, cfg: dict, filetype: str) -> int:
     """Rows that look complete (enough fields, decodable): the measure of a file version."""
-    text = decode(raw, cfg)
     needed = _needed_fields(cfg, filetype)
     split = _splitter(cfg["delimiter"])
+    lines, first, check_bytes = _numbered_lines(raw, cfg)
     count = 0
-    for _number, line in _data_lines(text, cfg):
-        if "\ufffd" in line or "\x00" in line:
+    for line in lines[first:]:
+        if not line or line.isspace() or (check_bytes and ("\ufffd" in line or "\x00" in line)):
             continue
         if len(split(line)) >= needed:
             count += 1
@@ -246,12 +243,24 @@ def count_data_rows(raw: bytes, cfg: dict, filetype: str) -> int:
 
 
 class _Numbers:
-    def __init__(self, cfg: dict):
+    """Text → Decimal with the branch's separators; memoised (POS files repeat prices and quantities)."""
+
+    def __init__(self, cfg: dict, quantum: Decimal, limit: Decimal):
         self.decimal_comma = cfg["decimal_comma"]
         self.thousands = cfg["thousands_separator"]
+        self.quantum, self.limit = quantum, limit
+        self.cache: dict[str, Decimal] = {}
 
-    def __call__(self, text: str, quantum: Decimal, limit: Decimal) -> Decimal:
-        text = text.strip().replace(" ", "")
+    def __call__(self, raw: str) -> Decimal:
+        value = self.cache.get(raw)
+        if value is None:
+            value = self._parse(raw)
+            if len(self.cache) < 200_000:
+                self.cache[raw] = value
+        return value
+
+    def _parse(self, raw: str) -> Decimal:
+        text = raw.strip().replace(" ", "")
         if self.thousands:
             text = text.replace(self.thousands, "")
         if self.decimal_comma:
@@ -259,9 +268,9 @@ class _Numbers:
         if text.startswith("+"):
             text = text[1:]
         value = Decimal(text)
-        if not value.is_finite() or abs(value) >= limit:
+        if not value.is_finite() or abs(value) >= self.limit:
             raise InvalidOperation
-        return value.quantize(quantum)
+        return value.quantize(self.quantum)
 
 
 def _make_item_cleaner(cfg: dict):
@@ -269,16 +278,23 @@ def _make_item_cleaner(cfg: dict):
     prefixes = tuple(cleaning.get("strip_item_prefixes") or ())
     zeros = cleaning.get("strip_leading_zeros", False)
     upper = cleaning.get("uppercase_item_code", True)
+    cache: dict[str, str] = {}
 
-    def clean(code: str) -> str:
-        code = code.strip()
+    def clean(raw: str) -> str:
+        code = cache.get(raw)
+        if code is not None:
+            return code
+        code = raw.strip()
         for prefix in prefixes:
             if code.startswith(prefix):
                 code = code[len(prefix):].lstrip(" -_")
                 break
         if zeros:
             code = code.lstrip("0") or "0"
-        return code.upper() if upper else code
+        code = code.upper() if upper else code
+        if len(cache) < 200_000:
+            cache[raw] = code
+        return code
 
     return clean
 
@@ -290,63 +306,75 @@ def parse_sales(raw: bytes, cfg: dict, *, keep_examples: int = 20) -> ParseResul
     i_tnsc, i_date, i_item, i_qty, i_amount = (cols[k] for k in ("tnsc", "date", "item_code", "quantity", "amount"))
     i_time, i_dept = cols.get("time"), cols.get("department")
     needed = _needed_fields(cfg, SALES)
-    split = _splitter(cfg["delimiter"])
-    number = _Numbers(cfg)
+    delimiter = cfg["delimiter"]
+    split = _splitter(delimiter)
+    quantity_of = _Numbers(cfg, MILLI, QUANTITY_LIMIT)
+    amount_of = _Numbers(cfg, CENT, AMOUNT_LIMIT)
     clean_item = _make_item_cleaner(cfg)
     date_fmt, time_fmt = cfg["date_format"], cfg["time_format"]
+    max_tnsc, max_item, max_dept = MAX_LEN["tnsc"], MAX_LEN["item_code"], MAX_LEN["department"]
     dates: dict[str, date] = {}
     times: dict[str, time] = {}
     rows = result.rows
-    for line_no, line in _data_lines(decode(raw, cfg), cfg):
-        result.data_lines += 1
-        if "\ufffd" in line or "\x00" in line:
-            result.reject(line_no, "undecodable bytes", line, keep_examples)
+    append = rows.append
+    reject = result.reject
+    lines, first, check_bytes = _numbered_lines(raw, cfg)
+    data_lines = 0
+    for index in range(first, len(lines)):
+        line = lines[index]
+        if not line or line.isspace():
             continue
-        parts = split(line)
+        data_lines += 1
+        line_no = index + 1
+        if check_bytes and ("\ufffd" in line or "\x00" in line):
+            reject(line_no, "undecodable bytes", line, keep_examples)
+            continue
+        parts = line.split(delimiter) if '"' not in line else split(line)
         if len(parts) < needed:
-            result.reject(line_no, f"expected at least {needed} fields, got {len(parts)}", line, keep_examples)
+            reject(line_no, f"expected at least {needed} fields, got {len(parts)}", line, keep_examples)
             continue
         tnsc = parts[i_tnsc].strip()
         if not tnsc:
-            result.reject(line_no, "empty transaction number", line, keep_examples)
+            reject(line_no, "empty transaction number", line, keep_examples)
             continue
-        text = parts[i_date].strip()
+        text = parts[i_date]
         sale_date = dates.get(text)
         if sale_date is None:
             try:
-                sale_date = dates[text] = datetime.strptime(text, date_fmt).date()
+                sale_date = dates[text] = datetime.strptime(text.strip(), date_fmt).date()
             except ValueError:
-                result.reject(line_no, f"bad date {text[:30]!r} (expected {date_fmt})", line, keep_examples)
+                reject(line_no, f"bad date {text.strip()[:30]!r} (expected {date_fmt})", line, keep_examples)
                 continue
         sale_time = None
         if i_time is not None:
-            text = parts[i_time].strip()
+            text = parts[i_time]
             sale_time = times.get(text)
             if sale_time is None:
                 try:
-                    sale_time = times[text] = datetime.strptime(text, time_fmt).time()
+                    sale_time = times[text] = datetime.strptime(text.strip(), time_fmt).time()
                 except ValueError:
-                    result.reject(line_no, f"bad time {text[:30]!r} (expected {time_fmt})", line, keep_examples)
+                    reject(line_no, f"bad time {text.strip()[:30]!r} (expected {time_fmt})", line, keep_examples)
                     continue
         item = clean_item(parts[i_item])
         if not item:
-            result.reject(line_no, "empty item code", line, keep_examples)
+            reject(line_no, "empty item code", line, keep_examples)
             continue
         department = parts[i_dept].strip() if i_dept is not None else ""
         try:
-            quantity = number(parts[i_qty], MILLI, QUANTITY_LIMIT)
+            quantity = quantity_of(parts[i_qty])
         except (InvalidOperation, ValueError):
-            result.reject(line_no, f"bad quantity {parts[i_qty].strip()[:30]!r}", line, keep_examples)
+            reject(line_no, f"bad quantity {parts[i_qty].strip()[:30]!r}", line, keep_examples)
             continue
         try:
-            amount = number(parts[i_amount], CENT, AMOUNT_LIMIT)
+            amount = amount_of(parts[i_amount])
         except (InvalidOperation, ValueError):
-            result.reject(line_no, f"bad amount {parts[i_amount].strip()[:30]!r}", line, keep_examples)
+            reject(line_no, f"bad amount {parts[i_amount].strip()[:30]!r}", line, keep_examples)
             continue
-        if len(tnsc) > MAX_LEN["tnsc"] or len(item) > MAX_LEN["item_code"] or len(department) > MAX_LEN["department"]:
-            result.reject(line_no, "a field is longer than allowed", line, keep_examples)
+        if len(tnsc) > max_tnsc or len(item) > max_item or len(department) > max_dept:
+            reject(line_no, "a field is longer than allowed", line, keep_examples)
             continue
-        rows.append((line_no, tnsc, sale_date, sale_time, item, department, quantity, amount))
+        append((line_no, tnsc, sale_date, sale_time, item, department, quantity, amount))
+    result.data_lines = data_lines
     return result
 
 
@@ -357,11 +385,16 @@ def parse_payments(raw: bytes, cfg: dict, *, keep_examples: int = 20) -> ParseRe
     i_tnsc, i_method, i_amount = cols["tnsc"], cols["payment_method"], cols.get("amount")
     needed = _needed_fields(cfg, PAYMENTS)
     split = _splitter(cfg["delimiter"])
-    number = _Numbers(cfg)
+    number = _Numbers(cfg, CENT, AMOUNT_LIMIT)
     mapping = cfg["cleaning"].get("payment_method_map") or {}
-    for line_no, line in _data_lines(decode(raw, cfg), cfg):
+    lines, first, check_bytes = _numbered_lines(raw, cfg)
+    for index in range(first, len(lines)):
+        line = lines[index]
+        if not line or line.isspace():
+            continue
+        line_no = index + 1
         result.data_lines += 1
-        if "\ufffd" in line or "\x00" in line:
+        if check_bytes and ("\ufffd" in line or "\x00" in line):
             result.reject(line_no, "undecodable bytes", line, keep_examples)
             continue
         parts = split(line)
@@ -379,7 +412,7 @@ def parse_payments(raw: bytes, cfg: dict, *, keep_examples: int = 20) -> ParseRe
         amount = None
         if i_amount is not None:
             try:
-                amount = number(parts[i_amount], CENT, AMOUNT_LIMIT)
+                amount = number(parts[i_amount])
             except (InvalidOperation, ValueError):
                 result.reject(line_no, f"bad amount {parts[i_amount].strip()[:30]!r}", line, keep_examples)
                 continue

@@ -25,7 +25,7 @@ from etl.parsing import (
     FILE_TYPES, PARSER_VERSION, PAYMENTS, SALES, combine, count_data_rows, effective_config, filetype_of,
     parse_payments, parse_sales,
 )
-from etl.sources import FileTooLarge, source_for
+from etl.sources import FileTooLarge, SourceError, source_for
 
 
 class PipelineError(Exception):
@@ -231,6 +231,10 @@ def fetch_job_execute(job: FetchJob) -> None:
                     _store_file(job, candidate, chosen=False)
                 except Exception:  # keeping evidence must not hide the real error
                     pass
+        if isinstance(exc, (SourceError, PipelineError)):
+            # Expected failures (host down, nothing usable): a clear message, no traceback noise.
+            core_services.job_fail(job=job, error=f"{type(exc).__name__}: {exc}", message=str(exc)[:500], counts=counts)
+            return
         raise
     finally:
         if source is not None:

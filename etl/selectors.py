@@ -105,14 +105,6 @@ _FROM_JOB = {
 }
 
 
-def _expected(branch: Branch, day: date, today: date, closed: set[date]) -> bool:
-    if day > today:
-        return False
-    if branch.opened_on and day < branch.opened_on:
-        return False
-    return day.weekday() not in branch.closed_weekdays and day not in closed
-
-
 def missing_calendar(*, start: date, end: date, branches: list[Branch] | None = None) -> dict:
     """State of every branch × POS × day in [start, end]: done, missing, failed, running, not_expected.
 
@@ -132,13 +124,8 @@ def missing_calendar(*, start: date, end: date, branches: list[Branch] | None = 
     rows = []
     totals = dict.fromkeys(CELL_STATES, 0)
     for branch in branches:
-        closed = set()
-        for value in branch.closed_dates or []:
-            try:
-                closed.add(date.fromisoformat(str(value)))
-            except ValueError:
-                continue
-        expected = [_expected(branch, day, today, closed) for day in days]
+        closed = branch.closed_days()
+        expected = [branch.expects_data(day, today=today, closed=closed) for day in days]
         for pos in POS_NUMBERS:
             cells = []
             for day, is_expected in zip(days, expected):

@@ -174,7 +174,7 @@ def daily_fetch(*, work_date: date | None = None) -> int:
     day = work_date or timezone.localdate() - timedelta(days=1)
     count = 0
     for branch in Branch.objects.filter(is_active=True):
-        if branch.opened_on and day < branch.opened_on:
+        if not branch.expects_data(day):
             continue
         for pos in POS_NUMBERS:
             _job, now = fetch_request(user=owner, branch=branch, pos=pos, work_date=day,

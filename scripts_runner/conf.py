@@ -81,11 +81,11 @@ def flush_lines() -> int:
 
 
 def cancel_poll_seconds() -> float:
-    return _get("SCRIPTS_RUNNER_CANCEL_POLL_SECONDS", _env.float, 0.1)
+    return _get("SCRIPTS_RUNNER_CANCEL_POLL_SECONDS", _env.float, 0.05)
 
 
 def kill_grace_seconds() -> float:
-    return _get("SCRIPTS_RUNNER_KILL_GRACE_SECONDS", _env.float, 0.4)
+    return _get("SCRIPTS_RUNNER_KILL_GRACE_SECONDS", _env.float, 0.3)
 
 
 def pids_cgroup() -> str:

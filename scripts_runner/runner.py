@@ -2,7 +2,7 @@
 
 Reads both pipes without blocking (one selector loop), writes log lines to the
 database in ordered chunks (every `flush_seconds`, every `flush_lines` lines,
-or sooner when the script goes quiet), checks the cancel flag every
+and at most 50 ms after the previous write), checks the cancel flag every
 `cancel_poll_seconds`, enforces wall time and the output cap, and stops the
 sandbox with SIGTERM then SIGKILL. It never signals the worker itself.
 """
@@ -29,7 +29,9 @@ from scripts_runner.models import EndReason, LogChunk, ScriptRun
 
 logger = logging.getLogger(__name__)
 
-IDLE_FLUSH_SECONDS = 0.03
+# Pending lines are written at most this long after the previous write: low
+# latency for a trickle of lines, at most ~20 transactions a second.
+MIN_FLUSH_INTERVAL = 0.05
 READ_BYTES = 256 * 1024
 PIPE_BYTES = 1024 * 1024
 BATCH_PAUSE_SECONDS = 0.005
@@ -216,7 +218,7 @@ def _supervise(*, run, proc, launch, sink: LogSink, writer: LogWriter) -> None:
             if sink.pending and (
                 sink.pending_lines >= flush_lines
                 or now - sink.oldest_pending >= flush_seconds
-                or (not got_data and now - writer.last_flush >= IDLE_FLUSH_SECONDS)
+                or now - writer.last_flush >= MIN_FLUSH_INTERVAL
             ):
                 writer.write(sink.take(), output_bytes=sink.total_bytes, truncated=sink.truncated or sink.over_cap)
 

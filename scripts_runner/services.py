@@ -101,7 +101,6 @@ def sandbox_status() -> tuple[bool, str]:
     )
 
 
-@transaction.atomic
 def run_create(*, script: Script, user, args: list[str] | None = None, env: dict[str, str] | None = None) -> ScriptRun:
     if script.owner_id != user.pk:
         raise PermissionDenied("You can only run your own scripts.")
@@ -109,17 +108,19 @@ def run_create(*, script: Script, user, args: list[str] | None = None, env: dict
         raise PermissionDenied("You do not have permission to run scripts; ask an administrator.")
     args = validate_args(args)
     env = validate_env(env)
+    # Probed outside the transaction: the first probe starts a process.
     ok, error = sandbox_status()
     if not ok:
         raise ValidationError({"non_field_errors": error})
     sandboxed = sandbox.probe()[0]
-    run = ScriptRun(
-        owner=user, script=script, args=args, env=env, network=user.has_perm(NETWORK_PERMISSION),
-        sandboxed=sandboxed, script_sha256=script.sha256,
-    )
-    run.full_clean()
-    run.save()
-    core_services.job_enqueue(job=run)
+    with transaction.atomic():
+        run = ScriptRun(
+            owner=user, script=script, args=args, env=env, network=user.has_perm(NETWORK_PERMISSION),
+            sandboxed=sandboxed, script_sha256=script.sha256,
+        )
+        run.full_clean()
+        run.save()
+        core_services.job_enqueue(job=run)
     return run
 
 

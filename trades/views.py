@@ -62,7 +62,7 @@ def _ns_to_text(value) -> str:
 def index(request):
     exchanges = list(selectors.exchange_list().values("id", "name", "acronym", "mic"))
     context = {
-        "exchanges_json": json.dumps(exchanges),
+        "exchanges_json": exchanges,
         "tickers": selectors.ticker_list(),
         "min_date": conf.MIN_DATE,
         "max_date": dj_timezone.now().date().isoformat(),

@@ -404,9 +404,10 @@ class BuiltinProvider(Provider):
         plan = Plan(summarize=summarize).query(sql, f"{what} by {g['name']}")
         if temporal:
             return plan.plot(f"{what.capitalize()} by {g['name']}", sql, line_spec(g["name"], label))
-        plot_sql = f"{sql} LIMIT 50"
-        return plan.plot(f"{what.capitalize()} by {g['name']}" + (" (top 50)" if self.context.profile_of(g["name"]).get("distinct", 0) > 50 else ""),
-                         plot_sql, bar_spec(g["name"], label))
+        # Few groups: the chart reuses the query's rows; many: it shows the largest 50.
+        many = self.context.profile_of(g["name"]).get("distinct", 51) > 50
+        return plan.plot(f"{what.capitalize()} by {g['name']}" + (" (top 50)" if many else ""),
+                         f"{sql} LIMIT 50" if many else sql, bar_spec(g["name"], label))
 
     def distribution(self, col: dict) -> Plan:
         name = col["name"]

@@ -7,6 +7,7 @@ SQL goes to the locked-down DuckDB sandbox, plot specs are validated data.
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -81,6 +82,7 @@ class AgentLoop:
         self.deadline = time.monotonic() + (deadline_seconds or conf.ANSWER_TIMEOUT_SECONDS)
         self.plot_failures = 0
         self.outcome = LoopOutcome()
+        self.results: dict[str, duck.QueryResult] = {}
 
     # --- guards ---------------------------------------------------------------------
     def stop_requested(self) -> bool:
@@ -150,11 +152,28 @@ class AgentLoop:
         return "Finished.", True
 
     def _query(self, sql: str, max_rows: int | None = None) -> duck.QueryResult:
-        return duck.run_query(
+        """Run (or reuse, when the same SQL already ran in this answer) one sandboxed query."""
+        limit = conf.RESULT_ROWS_KEPT if max_rows is None else max_rows
+        cached = self.results.get(sql.strip())
+        limited = re.match(r"^(.*\S)\s+LIMIT\s+(\d+)\s*;?$", sql.strip(), re.DOTALL | re.IGNORECASE)
+        if cached is None and limited and limited.group(1) in self.results:
+            # "<an earlier query> LIMIT n": the first n rows of that result.
+            cached = self.results[limited.group(1)]
+            limit = min(limit, int(limited.group(2)))
+            cached = duck.QueryResult(columns=cached.columns, rows=cached.rows[:limit], truncated=False,
+                                      seconds=0.0, sql=sql.strip()) if len(cached.rows) >= limit or not \
+                cached.truncated else None
+        if cached is not None and (len(cached.rows) >= limit or not cached.truncated):
+            return duck.QueryResult(columns=cached.columns, rows=cached.rows[:limit],
+                                    truncated=cached.truncated or len(cached.rows) > limit,
+                                    seconds=0.0, sql=cached.sql)
+        result = duck.run_query(
             data_path=self.context.data_path, sql=sql, max_rows=max_rows,
             timeout=min(conf.QUERY_TIMEOUT_SECONDS, max(1.0, self.deadline - time.monotonic())),
             cancel_check=self.sink.should_stop,
         )
+        self.results[sql.strip()] = result
+        return result
 
     def tool_generate_query(self, args: dict) -> tuple[str, bool]:
         sql = str(args.get("sql") or "")

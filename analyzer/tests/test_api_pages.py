@@ -204,3 +204,13 @@ def test_auto_analysis_then_restore_via_page(client, user, sync_jobs):
     session = AnalysisSession.objects.get()
     html = client.get(session.get_absolute_url()).content.decode()
     assert '"event": "plot"' in html and '"running": false' in html
+
+
+def test_huge_ids_are_404_not_500(auth_client, user, client):
+    api = auth_client(user)
+    huge = 10**30
+    assert api.get(f"/api/analyzer/sessions/{huge}/").status_code == 404
+    assert api.delete(f"/api/analyzer/sessions/{huge}/").status_code == 404
+    assert api.get(f"/api/analyzer/sessions/{huge}/results/{huge}.csv").status_code == 404
+    client.force_login(user)
+    assert client.get(f"/analyzer/sessions/{huge}/").status_code == 404

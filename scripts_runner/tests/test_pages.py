@@ -113,3 +113,15 @@ def test_staff_run_list_shows_all_runs(client, user, admin_user, django_assert_m
     with django_assert_max_num_queries(8):
         page = client.get(reverse("scripts_runner:run_list"))
     assert page.content.count(b"many.py") == 5
+
+
+def test_demo_is_idempotent(root_user):
+    import io
+
+    from scripts_runner.demo import ensure_demo
+
+    out = io.StringIO()
+    ensure_demo(stdout=out)
+    ensure_demo(stdout=out)
+    assert Script.objects.filter(owner=root_user).count() == 3
+    assert "3 demo script(s)" in out.getvalue() and "0 demo script(s)" in out.getvalue()

@@ -221,9 +221,14 @@ def test_cancel_kills_stubborn_script_and_its_setsid_child(runner, make_script):
     seen = {}
 
     def cancel_when_ready():
-        wait_until(lambda: LogChunk.objects.filter(run=run, text__contains="ready").exists(), timeout=20)
-        seen["pids"] = sandbox.descendants(os.getpid())
-        services.run_cancel(run=ScriptRun.objects.get(pk=run.pk), by=runner)
+        from django.db import connection
+
+        try:
+            wait_until(lambda: LogChunk.objects.filter(run=run, text__contains="ready").exists(), timeout=20)
+            seen["pids"] = sandbox.descendants(os.getpid())
+            services.run_cancel(run=ScriptRun.objects.get(pk=run.pk), by=runner)
+        finally:
+            connection.close()
 
     thread = threading.Thread(target=cancel_when_ready)
     thread.start()

@@ -45,7 +45,7 @@ def test_upload_analyze_ask_reload_history(live_platform, browser_page, login_pa
     page.wait_for_selector("[data-testid=assistant-message].finished", timeout=60000)
     page.wait_for_function("document.querySelectorAll('[data-testid=plot][data-rendered=\"1\"]').length >= 3")
     assert "has 300 rows and 5 columns" in page.inner_text("[data-testid=chat-log]")
-    assert page.locator("[data-testid=plot] svg").count() >= 3
+    assert page.locator("[data-testid=plot] svg.marks").count() >= 3
 
     page.fill("[data-testid=chat-input]", "sum of qty by symbol")
     page.click("[data-testid=chat-send]")
@@ -54,7 +54,7 @@ def test_upload_analyze_ask_reload_history(live_platform, browser_page, login_pa
                            timeout=60000)
     answer = page.locator("[data-testid=assistant-message]").nth(1)
     assert answer.locator("[data-testid=query-result] tbody tr").count() == 4
-    answer.locator("[data-testid=plot][data-rendered='1'] svg").wait_for()
+    answer.locator("[data-testid=plot][data-rendered='1'] svg.marks").wait_for()
     assert "The total of qty by symbol" in answer.inner_text()
     assert answer.locator("[data-testid=download-csv]").get_attribute("href").endswith(".csv")
     page.wait_for_function("document.getElementById('session-title').textContent.includes('Sum of qty by symbol')")

@@ -142,3 +142,19 @@ def test_worker_killed_mid_run_is_recovered_as_worker_lost(live_platform, alice)
     time.sleep(1)
     run.refresh_from_db()
     assert run.status == JobStatus.FAILED and ScriptRun.objects.filter(script=run.script).count() == 1
+
+
+def test_delete_script_cancels_its_running_run_first(live_platform, alice, auth_client):
+    marker = f"marker-{uuid.uuid4().hex}"
+    run = start(alice, STUBBORN, args=[marker])
+    wait_until(lambda: LogChunk.objects.filter(run=run, text="ready").exists(), timeout=30,
+               message="script ready\n" + live_platform.output())
+    response = auth_client(alice).delete(f"/api/scripts/{run.script_id}/")
+    assert response.status_code == 204
+    wait_until(lambda: not marker_processes(marker), timeout=10, message="sandbox processes gone")
+    assert not ScriptRun.objects.filter(pk=run.pk).exists()
+    assert not LogChunk.objects.filter(run_id=run.pk).exists()
+    # The worker is free for the next run.
+    nxt = start(alice, "print('after delete')\n", name="after.py")
+    wait_until(lambda: ScriptRun.objects.get(pk=nxt.pk).is_finished, timeout=30, message=live_platform.output())
+    assert ScriptRun.objects.get(pk=nxt.pk).status == JobStatus.SUCCEEDED

@@ -1,0 +1,24 @@
+import io
+
+import pytest
+
+from analyzer import demo
+from analyzer.models import AnalysisSession
+
+pytestmark = pytest.mark.django_db
+
+
+def test_demo_is_idempotent(root_user):
+    out = io.StringIO()
+    demo.ensure_demo(stdout=out)
+    demo.ensure_demo(stdout=out)
+    session = AnalysisSession.objects.get()
+    assert session.owner == root_user and session.row_count == 2000
+    assert session.answers.filter(mode="auto_analyze").count() == 1
+    assert "demo session present" in out.getvalue()
+
+
+def test_demo_without_root_does_nothing():
+    out = io.StringIO()
+    demo.ensure_demo(stdout=out)
+    assert not AnalysisSession.objects.exists() and "no root account" in out.getvalue()

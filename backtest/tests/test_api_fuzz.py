@@ -1,0 +1,47 @@
+"""Property-based requests (from the OpenAPI schema) to the backtest and market endpoints: never a 500."""
+
+import pytest
+import schemathesis
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
+from hypothesis import HealthCheck, given, settings
+from rest_framework.authtoken.models import Token
+
+from config.wsgi import application
+
+EXAMPLES = 25
+
+
+@pytest.fixture
+def token(db, make_user, btc):
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield Token.objects.create(user=make_user("fuzzer")).key
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
+
+
+def test_backtest_api_never_errors(token, monkeypatch):
+    from backtest import services
+
+    monkeypatch.setattr(services, "job_enqueue", lambda **kw: None)  # no worker here; creation is what is fuzzed
+    schema = schemathesis.openapi.from_wsgi("/api/schema/", application)
+    failures, operations = [], 0
+    for result in schema.get_all_operations():
+        operation = result.ok()
+        if not operation.path.startswith(("/api/backtest/", "/api/market/")):
+            continue
+        operations += 1
+
+        @given(case=operation.as_strategy())
+        @settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,
+                  suppress_health_check=list(HealthCheck))
+        def run(case):
+            response = case.call(headers={"Authorization": f"Token {token}"})
+            if response.status_code >= 500:
+                failures.append(f"{case.method} {case.formatted_path} {case.query!r} -> {response.status_code}: "
+                                f"{case.body!r:.300}")
+
+        run()
+    assert operations == 12
+    assert not failures, "\n".join(failures[:20])

@@ -1,0 +1,240 @@
+"""Trade export speed and memory, printed as ratios against anchors measured in the same run.
+
+    .venv/bin/python bench/trades_export.py                      # PostgreSQL, 5 M trades
+    .venv/bin/python bench/trades_export.py --rows 20000000      # grow the table to 20 M, run again
+    .venv/bin/python bench/trades_export.py --sqlite --rows 2000000
+
+PostgreSQL: database `bench_trades` on 127.0.0.1:5432 (user postgres, trust auth), created here.
+SQLite: var/bench_trades.sqlite3. The table is generated once with `generate_trades` and reused.
+
+The workload: a filtered export (2 of several exchanges, a price range, a size range, a date
+range, 2 expressions) to CSV, sorted by time.
+  anchor        bare `COPY (the same SELECT) TO STDOUT` into a file (PostgreSQL), or a bare
+                sqlite3 cursor + csv.writer (SQLite): the physical limit of the database
+  export job    our job, run by `tasks.export_run` in a separate worker-like process; rows/s
+                from the job's own started/finished times; its peak RSS
+  old approach  the old tool: ORM rows iterated, expressions evaluated per row, csv.writer
+                (measured on the first OLD_ROWS rows of the same query: a rate)
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import subprocess
+import sys
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+PG_URL = "postgres://postgres@127.0.0.1:5432/bench_trades"
+
+
+def setup_env(args) -> None:
+    if args.sqlite:
+        os.environ["DATABASE_URL"] = f"sqlite:///{ROOT / 'var' / 'bench_trades.sqlite3'}"
+    else:
+        import psycopg
+
+        with psycopg.connect("host=127.0.0.1 port=5432 user=postgres dbname=postgres", autocommit=True) as conn:
+            if not conn.execute("SELECT 1 FROM pg_database WHERE datname = 'bench_trades'").fetchone():
+                conn.execute("CREATE DATABASE bench_trades")
+        os.environ["DATABASE_URL"] = PG_URL
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    os.environ["PLATFORM_MEDIA_ROOT"] = str(ROOT / "var" / "bench_media")
+    os.environ["TRADES_EXPORT_KEEP_USERS"] = "50"
+    import django
+
+    django.setup()
+
+
+def ensure_data(rows: int, tickers: int, days: int) -> int:
+    from django.core.management import call_command
+
+    from trades.loading import trades_generate
+    from trades.models import Trade
+
+    call_command("migrate", verbosity=0)
+    have = Trade.objects.count()
+    if have < rows:
+        missing = rows - have
+        print(f"generating {missing:,} trades (table has {have:,}) ...", flush=True)
+        started = time.perf_counter()
+        # New rows continue the history of the same tickers over earlier days.
+        trades_generate(tickers=tickers, days=days, rows=missing, seed=have + 1)
+        print(f"  done in {time.perf_counter() - started:.0f} s", flush=True)
+    return Trade.objects.count()
+
+
+def workload(days: int):
+    from trades.loading import trading_days
+    from trades.params import ExportParams
+
+    window = trading_days(days=days)
+    return ExportParams(
+        exchanges=(10, 12),
+        pricelow=20.0,
+        pricehigh=400.0,
+        sizelow=5,
+        sizehigh=5000,
+        datelow=window[len(window) // 5],
+        datehigh=window[-1],
+        operations=("PRICE*SIZE", "(PRICE-1)^2/SIZE"),
+        sortby="time_desc",
+        format="csv",
+    )
+
+
+def anchor_pg(select, path: Path) -> tuple[int, float]:
+    from django.db import connection
+
+    raw = connection.Database.connect(**connection.get_connection_params())
+    rows = 0
+    started = time.perf_counter()
+    with raw, raw.cursor() as cur, open(path, "wb", buffering=1 << 20) as out:
+        with cur.copy(f"COPY ({select.sql}) TO STDOUT WITH (FORMAT csv)", select.params) as copy:
+            for chunk in copy:
+                out.write(chunk)
+                rows += 1
+    return rows, time.perf_counter() - started
+
+
+def anchor_sqlite(select, path: Path) -> tuple[int, float]:
+    import sqlite3
+
+    from django.db import connection
+
+    from trades.expressions import safe_pow
+
+    raw = sqlite3.connect(connection.settings_dict["NAME"])
+    raw.create_function("trades_pow", 2, safe_pow, deterministic=True)
+    rows = 0
+    started = time.perf_counter()
+    with open(path, "w", newline="", buffering=1 << 20) as out:
+        writer = csv.writer(out, lineterminator="\n")
+        cur = raw.execute(select.sql.replace("%s", "?"), select.params)
+        while batch := cur.fetchmany(50_000):
+            writer.writerows(batch)
+            rows += len(batch)
+    raw.close()
+    return rows, time.perf_counter() - started
+
+
+WORKER = """
+import os, resource, sys, django
+django.setup()
+from trades.tasks import export_run
+export_run(int(sys.argv[1]))
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def run_job(user, params) -> dict:
+    from trades import services
+    from trades.models import Export
+
+    Export.objects.filter(owner=user, signature=params.signature(owner_id=user.pk)).delete()
+    export = services.export_request(user=user, params=params).export
+    # The job runs where a worker would: in another process (its peak RSS is what we report).
+    out = subprocess.run([sys.executable, "-c", WORKER, str(export.pk)], cwd=ROOT, env=dict(os.environ),
+                         capture_output=True, text=True, check=True)
+    rss_kb = int(out.stdout.strip().splitlines()[-1])
+    export.refresh_from_db()
+    if export.status != "succeeded":
+        raise SystemExit(f"export failed: {export.error}")
+    seconds = (export.finished_at - export.started_at).total_seconds()
+    return {"rows": export.rows_written, "seconds": seconds, "rss_mb": rss_kb / 1024, "bytes": export.size_bytes}
+
+
+def old_approach(params, path: Path, limit: int) -> tuple[int, float]:
+    """The old tool: ORM objects iterated, derived columns evaluated per row, csv.writer."""
+    from trades import expressions
+    from trades.models import Trade
+    from trades.params import day_start_ns
+
+    trees = [expressions.parse(text) for text in params.operations]
+    qs = Trade.objects.filter(
+        exchange_id__in=params.exchanges, price__gte=params.pricelow, price__lte=params.pricehigh,
+        size__gte=params.sizelow, size__lte=params.sizehigh,
+        participant_timestamp__gte=day_start_ns(params.datelow),
+        participant_timestamp__lt=day_start_ns(params.datehigh + timedelta(days=1)),
+    ).order_by("-participant_timestamp", "-id")[:limit]
+    rows = 0
+    started = time.perf_counter()
+    with open(path, "w", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(params.columns)
+        for t in qs.iterator(chunk_size=10_000):
+            extra = [expressions.evaluate(tree, price=t.price, size=t.size) for tree in trees]
+            writer.writerow([t.ticker, t.exchange_id, t.participant_timestamp, t.price, t.size, t.del_t, t.del_p,
+                             *extra])
+            rows += 1
+    return rows, time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=5_000_000, help="trades in the table (generated once)")
+    parser.add_argument("--sqlite", action="store_true")
+    parser.add_argument("--tickers", type=int, default=12)
+    parser.add_argument("--days", type=int, default=40)
+    parser.add_argument("--old-rows", type=int, default=300_000)
+    parser.add_argument("--no-parquet", action="store_true")
+    args = parser.parse_args()
+    setup_env(args)
+
+    from dataclasses import replace
+
+    from django.db import connection
+
+    from accounts.models import User
+    from trades import selectors
+
+    total = ensure_data(args.rows, args.tickers, args.days)
+    vendor = connection.vendor
+    user, _ = User.objects.get_or_create(username="bench_trades", defaults={"email": "bench_trades@example.com"})
+    params = workload(args.days)
+    select = selectors.export_select(params=params)
+    scratch = ROOT / "var" / "bench_tmp"
+    scratch.mkdir(parents=True, exist_ok=True)
+    print(f"\n== trades export bench: {vendor}, table {total:,} trades ==")
+    print(f"workload: exchanges {params.exchanges}, price {params.pricelow}-{params.pricehigh}, size "
+          f"{params.sizelow}-{params.sizehigh}, {params.datelow}..{params.datehigh}, {list(params.operations)}, "
+          f"sorted {params.sortby}")
+    anchor = anchor_pg if vendor == "postgresql" else anchor_sqlite
+    anchor(select, scratch / "warmup.csv")  # warm the cache for everyone alike
+    a_rows, a_secs = anchor(select, scratch / "anchor.csv")
+    a_rate = a_rows / a_secs
+    name = "bare COPY TO STDOUT → file" if vendor == "postgresql" else "bare sqlite3 cursor + csv.writer"
+    print(f"anchor  {name:<38} {a_rows:>10,} rows {a_secs:7.2f} s {a_rate:>12,.0f} rows/s  (1.00)")
+
+    job = run_job(user, params)
+    j_rate = job["rows"] / job["seconds"]
+    print(f"ours    {'export job, CSV':<38} {job['rows']:>10,} rows {job['seconds']:7.2f} s {j_rate:>12,.0f} rows/s"
+          f"  ({j_rate / a_rate:.2f} of the anchor)   worker peak RSS {job['rss_mb']:.0f} MB")
+    assert job["rows"] == a_rows, (job["rows"], a_rows)
+
+    gz = run_job(user, replace(params, format="csv_gz"))
+    g_rate = gz["rows"] / gz["seconds"]
+    print(f"ours    {'export job, CSV gzip':<38} {gz['rows']:>10,} rows {gz['seconds']:7.2f} s {g_rate:>12,.0f} rows/s"
+          f"  ({g_rate / a_rate:.2f} of the anchor)   worker peak RSS {gz['rss_mb']:.0f} MB")
+    if not args.no_parquet:
+        pq = run_job(user, replace(params, format="parquet"))
+        p_rate = pq["rows"] / pq["seconds"]
+        print(f"ours    {'export job, Parquet':<38} {pq['rows']:>10,} rows {pq['seconds']:7.2f} s "
+              f"{p_rate:>12,.0f} rows/s  ({p_rate / a_rate:.2f} of the anchor)   worker peak RSS {pq['rss_mb']:.0f} MB")
+
+    o_rows, o_secs = old_approach(params, scratch / "old.csv", args.old_rows)
+    o_rate = o_rows / o_secs
+    print(f"old     {'ORM rows + csv.writer (first rows)':<38} {o_rows:>10,} rows {o_secs:7.2f} s "
+          f"{o_rate:>12,.0f} rows/s  (ours is {j_rate / o_rate:.1f}x faster)")
+    for f in scratch.iterdir():
+        f.unlink()
+
+
+if __name__ == "__main__":
+    main()
