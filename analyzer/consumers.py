@@ -18,6 +18,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.core.exceptions import ValidationError
 from django.db import close_old_connections
+from django.http import Http404
 
 from analyzer import selectors, services
 from analyzer.models import Answer
@@ -76,6 +77,9 @@ class SessionChatConsumer(AsyncJsonWebsocketConsumer):
                 await database_sync_to_async(self._stop)()
             else:
                 raise ValidationError({"type": "Unknown message type: use message, auto_analyze or stop."})
+        except Http404:
+            await self.close(code=CLOSE_NOT_FOUND)
+            return
         except ValidationError as exc:
             messages = exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
             text = " ".join(m for values in messages.values() for m in values)

@@ -1,4 +1,4 @@
-"""DuckDB for untrusted SQL: a locked-down connection over one session's Parquet file.
+"""DuckDB for untrusted SQL: a locked-down connection over one session's own database file.
 
 The model's (or user's) SQL is hostile. Each query gets a fresh in-memory
 connection whose only table is the view `data` over the session's own DuckDB

@@ -80,9 +80,12 @@ class HeatmapForm(forms.Form):
     y = forms.ChoiceField(choices=[])
     metric = forms.ChoiceField(choices=[(k, v[0]) for k, v in METRICS.items()], initial="sharpe")
 
-    def __init__(self, *args, params: list[str], **kwargs):
+    instrument = forms.TypedChoiceField(choices=[], required=False, coerce=int, empty_value=None)
+
+    def __init__(self, *args, params: list[str], instruments=(), **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["x"].choices = self.fields["y"].choices = [(p, p) for p in params]
+        self.fields["instrument"].choices = [("", "best of all instruments")] + [(i.pk, i.symbol) for i in instruments]
         if params:
             self.fields["x"].initial = params[0]
             self.fields["y"].initial = params[1] if len(params) > 1 else params[0]

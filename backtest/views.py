@@ -168,7 +168,7 @@ def sweep_detail(request, pk: int):
     sweep = get_visible_or_404(selectors.sweep_list(user=request.user), request.user, pk)
     context = _sweep_table_context(request, sweep)
     varied = [k for k, v in sweep.grid.items() if isinstance(v, dict) or (isinstance(v, list) and len(v) > 1)]
-    context["heatmap_form"] = HeatmapForm(params=varied or context["param_names"])
+    context["heatmap_form"] = HeatmapForm(params=varied or context["param_names"], instruments=sweep.instruments.all())
     context["live_metrics"] = [(c, METRICS[c][0]) for c in services.LIVE_METRICS]
     if request.htmx and request.GET.get("part") == "table":
         return render(request, "backtest/partials/sweep_table.html", context)
@@ -179,11 +179,12 @@ def sweep_detail(request, pk: int):
 def sweep_heatmap(request, pk: int):
     sweep = get_visible_or_404(selectors.sweep_list(user=request.user), request.user, pk)
     params = list(sweep.param_sets[0]) if sweep.param_sets else []
-    form = HeatmapForm(request.GET, params=params)
+    form = HeatmapForm(request.GET, params=params, instruments=sweep.instruments.all())
     spec, error = None, ""
     if form.is_valid():
         d = form.cleaned_data
-        cells = selectors.sweep_heatmap(sweep=sweep, x=d["x"], y=d["y"], metric=d["metric"])
+        cells = selectors.sweep_heatmap(sweep=sweep, x=d["x"], y=d["y"], metric=d["metric"],
+                                        instrument_id=d.get("instrument"))
         if cells:
             spec = charts.heatmap_chart(cells=cells, x=d["x"], y=d["y"], metric=d["metric"])
         else:

@@ -4,9 +4,9 @@ Run from the project root: `.venv/bin/python bench/analyzer_upload.py [--size-mb
 
 Figures (each phase in its own child process so peak RSS is per phase):
   anchor   DuckDB alone: count + SUMMARIZE of the CSV (same threads/memory limit)
-  ingest   analyzer.ingest.ingest(): sniff, validate, convert to Parquet, profile, 500-row preview
+  ingest   analyzer.ingest.ingest(): sniff, validate, load into a DuckDB file, profile, 500-row preview
   ratio    ingest ÷ anchor (target ≤ 1.5), peak RSS of the ingest process (target < 1.5 GB)
-  query    a typical aggregate over the CSV vs over the converted Parquet (before/after conversion)
+  query    a typical aggregate over the CSV (before), a Parquet copy, and the session's DuckDB file (after)
   answer   the built-in analyst answering "sum of qty by symbol" end to end (plan, query, chart, validation)
 """
 
@@ -87,9 +87,9 @@ print("RESULT " + json.dumps({{"seconds": time.monotonic() - t, "rows": n, "self
 INGEST = PRELUDE + """
 from analyzer.ingest import ingest
 t = time.monotonic()
-r = ingest(src={csv!r}, filename="trades.csv", data_dst={parquet!r})
+r = ingest(src={csv!r}, filename="trades.csv", data_dst={datafile!r})
 elapsed = time.monotonic() - t
-open({parquet!r} + ".json", "w").write(json.dumps({{"columns": r.columns, "profile": r.profile, "rows": r.row_count}}))
+open({datafile!r} + ".json", "w").write(json.dumps({{"columns": r.columns, "profile": r.profile, "rows": r.row_count}}))
 print("RESULT " + json.dumps({{"seconds": elapsed, "rows": r.row_count, "columns": len(r.columns),
                   "rejected": r.detection.get("rejected_rows"), "self_rss_mb": rss()}}))
 """
@@ -101,16 +101,20 @@ sql = "SELECT symbol, sum(qty) AS sum_qty FROM {{src}} GROUP BY 1 ORDER BY 2 DES
 con = duckdb.connect(config={{"threads": conf.DUCKDB_THREADS, "memory_limit": conf.DUCKDB_MEMORY_LIMIT}})
 con.execute("SET enable_progress_bar = false")
 t = time.monotonic(); con.execute(sql.format(src="read_csv({csv!r})")).fetchall(); csv_s = time.monotonic() - t
-t = time.monotonic(); duck.run_query(data_path={parquet!r}, sql=sql.format(src="data")); pq_s = time.monotonic() - t
-print("RESULT " + json.dumps({{"csv_seconds": csv_s, "parquet_seconds": pq_s, "self_rss_mb": rss()}}))
+con.execute("COPY (SELECT * FROM read_csv({csv!r})) TO '{csv}.parquet' (FORMAT parquet)")
+t = time.monotonic(); con.execute(sql.format(src="read_parquet('{csv}.parquet')")).fetchall(); pq_s = time.monotonic() - t
+os.unlink("{csv}.parquet")
+t = time.monotonic(); duck.run_query(data_path={datafile!r}, sql=sql.format(src="data")); db_s = time.monotonic() - t
+print("RESULT " + json.dumps({{"csv_seconds": csv_s, "parquet_seconds": pq_s, "duckdb_seconds": db_s,
+                              "self_rss_mb": rss()}}))
 """
 
 ANSWER = PRELUDE + """
 from analyzer.agent.builtin import BuiltinProvider
 from analyzer.agent.context import DataContext
 from analyzer.agent.loop import AgentLoop
-info = json.load(open({parquet!r} + ".json"))
-ctx = DataContext(filename="trades.csv", data_path={parquet!r}, row_count=info["rows"], columns=info["columns"],
+info = json.load(open({datafile!r} + ".json"))
+ctx = DataContext(filename="trades.csv", data_path={datafile!r}, row_count=info["rows"], columns=info["columns"],
                   profile=info["profile"],
                   sample_rows=[], detection={{}})
 class Sink:
@@ -131,27 +135,28 @@ def main() -> None:
     args = parser.parse_args()
     DATA_DIR.mkdir(parents=True, exist_ok=True)
     csv = DATA_DIR / f"trades_{args.size_mb}mb.csv"
-    parquet = DATA_DIR / f"trades_{args.size_mb}mb.parquet"
+    datafile = DATA_DIR / f"trades_{args.size_mb}mb.duckdb"
     if not csv.exists():
         print(f"generating {csv} …", flush=True)
         make_csv(csv, args.size_mb)
     size_mb = csv.stat().st_size / 1024 / 1024
     print(f"file: {csv.name}, {size_mb:,.0f} MB")
-    fmt = {"root": str(ROOT), "csv": str(csv), "parquet": str(parquet)}
+    fmt = {"root": str(ROOT), "csv": str(csv), "datafile": str(datafile)}
     anchor = child(ANCHOR.format(**fmt))
     print(f"anchor  DuckDB count + SUMMARIZE of the CSV: {anchor['seconds']:.2f} s "
           f"({anchor['rows']:,} rows, peak RSS {anchor['self_rss_mb']:.0f} MB)")
     ingest = child(INGEST.format(**fmt))
     ratio = ingest["seconds"] / anchor["seconds"]
-    print(f"ingest  validate + convert to Parquet + profile + preview: {ingest['seconds']:.2f} s "
+    print(f"ingest  validate + load into DuckDB file + profile + preview: {ingest['seconds']:.2f} s "
           f"({ingest['rows']:,} rows × {ingest['columns']} columns, {ingest['rejected']} rejected)")
     print(f"ratio   ingest / anchor = {ratio:.2f}  (target ≤ 1.5)  {'OK' if ratio <= 1.5 else 'OVER'}")
     print(f"memory  ingest process peak RSS = {ingest['self_rss_mb']:.0f} MB  (target < 1536 MB)  "
           f"{'OK' if ingest['self_rss_mb'] < 1536 else 'OVER'}")
-    print(f"        Parquet size {parquet.stat().st_size / 1024 / 1024:,.0f} MB")
+    print(f"        DuckDB file size {datafile.stat().st_size / 1024 / 1024:,.0f} MB")
     query = child(QUERY.format(**fmt))
-    print(f"query   sum(qty) by symbol over the CSV: {query['csv_seconds']:.2f} s; over the Parquet "
-          f"(sandboxed): {query['parquet_seconds']:.2f} s; speed-up ×{query['csv_seconds'] / query['parquet_seconds']:.1f}")
+    print(f"query   sum(qty) by symbol — over the CSV: {query['csv_seconds']:.2f} s; over a Parquet copy: "
+          f"{query['parquet_seconds']:.2f} s; over the session's DuckDB file (sandboxed, as the analyst runs it): "
+          f"{query['duckdb_seconds']:.2f} s; speed-up vs CSV ×{query['csv_seconds'] / query['duckdb_seconds']:.1f}")
     answer = child(ANSWER.format(**fmt))
     print(f"answer  built-in analyst, 'sum of qty by symbol' (query + chart + validation): {answer['seconds']:.2f} s "
           f"(target < 2 s) {'OK' if answer['seconds'] < 2 else 'OVER'}; events {answer['events']}")

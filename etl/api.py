@@ -18,6 +18,8 @@ from etl.models import POS_NUMBERS, Branch, FetchedFile, FetchJob, FileSource, R
 
 # --- shared fields ------------------------------------------------------------------
 
+MAX_ID = 2**63 - 1
+
 
 class BranchField(serializers.SlugRelatedField):
     """A branch given by its code (or its numeric id)."""
@@ -342,8 +344,8 @@ class TestParseApi(APIView):
 
 
 class FileFilter(serializers.Serializer):
-    job = serializers.IntegerField(required=False, min_value=1)
-    job_id = serializers.IntegerField(required=False, min_value=1)
+    job = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID)
+    job_id = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID)
     branch = BranchField(required=False)
 
 

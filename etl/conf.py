@@ -27,6 +27,10 @@ HTTP_RETRIES = env.int("ETL_HTTP_RETRIES", default=3)
 HTTP_BACKOFF = env.float("ETL_HTTP_BACKOFF", default=0.5)
 # Requests per second per remote host (per worker process); 0 = unlimited.
 HTTP_RATE_LIMIT = env.float("ETL_HTTP_RATE_LIMIT", default=5.0)
+# Automatic re-runs of a job that failed on a transient error (host down, 5xx, timeout)
+# after its HTTP retries, and the first delay in seconds (doubled each time).
+JOB_AUTO_RETRIES = env.int("ETL_JOB_AUTO_RETRIES", default=2)
+JOB_RETRY_BACKOFF = env.int("ETL_JOB_RETRY_BACKOFF", default=60)
 # How many rejected rows a job keeps as examples (all are counted).
 REJECT_EXAMPLES = env.int("ETL_REJECT_EXAMPLES", default=20)
 # Rows per INSERT batch on databases without COPY.

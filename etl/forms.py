@@ -87,6 +87,8 @@ def parse_cell(value: str) -> tuple[int, int, date]:
         raise forms.ValidationError(f"{value[:40]!r} is not a calendar cell.") from None
     if cell[1] not in (1, 2):
         raise forms.ValidationError("POS must be 1 or 2.")
+    if not 0 < cell[0] < 2**63:
+        raise forms.ValidationError(f"{value[:40]!r} is not a calendar cell.")
     return cell
 
 

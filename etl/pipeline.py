@@ -25,7 +25,7 @@ from etl.parsing import (
     FILE_TYPES, PARSER_VERSION, PAYMENTS, SALES, combine, count_data_rows, effective_config, filetype_of,
     parse_payments, parse_sales,
 )
-from etl.sources import FileTooLarge, SourceError, source_for
+from etl.sources import FileTooLarge, SourceError, TransientSourceError, source_for
 
 
 class PipelineError(Exception):
@@ -103,6 +103,22 @@ def _remove_older_files(job: FetchJob) -> None:
                 pass
 
     transaction.on_commit(unlink)
+
+
+def schedule_auto_retry(job: FetchJob):
+    """Queue a delayed re-run after a transient failure, with exponential backoff; None when exhausted."""
+    if job.attempt_count > conf.JOB_AUTO_RETRIES:
+        return None
+    from datetime import timedelta
+
+    from django.utils import timezone
+    from django_q.models import Schedule
+    from django_q.tasks import schedule
+
+    retry_at = timezone.now() + timedelta(seconds=conf.JOB_RETRY_BACKOFF * 2 ** (job.attempt_count - 1))
+    schedule("etl.tasks.fetch_job_auto_retry", job.pk, job.attempt_count, name=f"etl: auto retry {job.pk}/{job.attempt_count}",
+             schedule_type=Schedule.ONCE, next_run=retry_at, repeats=1)
+    return retry_at
 
 
 def _set(job: FetchJob, **fields) -> None:
@@ -233,7 +249,13 @@ def fetch_job_execute(job: FetchJob) -> None:
                     pass
         if isinstance(exc, (SourceError, PipelineError)):
             # Expected failures (host down, nothing usable): a clear message, no traceback noise.
-            core_services.job_fail(job=job, error=f"{type(exc).__name__}: {exc}", message=str(exc)[:500], counts=counts)
+            message = str(exc)
+            if isinstance(exc, TransientSourceError):
+                retry_at = schedule_auto_retry(job)
+                if retry_at:
+                    counts["auto_retry_at"] = retry_at.isoformat()
+                    message += f" — retrying automatically at {retry_at:%H:%M:%S}"
+            core_services.job_fail(job=job, error=f"{type(exc).__name__}: {exc}", message=message[:500], counts=counts)
             return
         raise
     finally:

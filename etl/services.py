@@ -128,6 +128,18 @@ def fetch_retry(*, user, job: FetchJob) -> FetchJob:
     return job
 
 
+@transaction.atomic
+def fetch_auto_retry(*, pk: int, attempt: int) -> bool:
+    """The delayed re-run after a transient failure; a no-op if anyone touched the job since."""
+    job = FetchJob.objects.select_for_update().select_related("branch").filter(pk=pk).first()
+    if job is None or job.status != JobStatus.FAILED or job.attempt_count != attempt:
+        return False
+    audit_add(action=AuditLog.Action.RETRY, actor=None, job=job,
+              detail={"automatic": True, "after_attempt": attempt, "previous_error": job.error[:500]})
+    _requeue(job=job, force=job.force)
+    return True
+
+
 def fetch_cancel(*, user, job: FetchJob) -> FetchJob:
     job = FetchJob.objects.select_related("branch").get(pk=job.pk)
     if not can_manage(user, job):

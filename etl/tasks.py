@@ -9,6 +9,10 @@ def fetch_job_run(pk: int) -> None:
     job_execute(model=FetchJob, pk=pk, body=pipeline.fetch_job_execute)
 
 
+def fetch_job_auto_retry(pk: int, attempt: int) -> bool:
+    return services.fetch_auto_retry(pk=pk, attempt=attempt)
+
+
 def record_export_run(pk: int) -> None:
     job_execute(model=RecordExport, pk=pk, body=services.record_export_execute)
 

@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from core import services as core_services
 from scripts_runner import conf, sandbox
+from scripts_runner.doorbell import RunDoorbell
 from scripts_runner.logsink import Block, LogSink
 from scripts_runner.models import EndReason, LogChunk, ScriptRun
 
@@ -165,9 +166,12 @@ def _supervise(*, run, proc, launch, sink: LogSink, writer: LogWriter) -> None:
     open_fds = set(streams)
 
     stop_reason = ""
-    stop_by = None
     kill_at: float | None = None
     next_cancel_check = 0.0
+    bell = None
+    if RunDoorbell.available():
+        bell = RunDoorbell(core_services.job_group(kind=run.kind, pk=run.pk))
+        bell.start()
 
     def request_stop(reason: str) -> None:
         nonlocal stop_reason, kill_at
@@ -200,7 +204,12 @@ def _supervise(*, run, proc, launch, sink: LogSink, writer: LogWriter) -> None:
 
             if sink.over_cap and not stop_reason:
                 request_stop(EndReason.OUTPUT_LIMIT)
-            if now >= next_cancel_check:
+            # Our own log writes ring the same group, so a bell only brings the next
+            # check forward to at most every 20 ms.
+            if now >= next_cancel_check or (bell is not None and bell.rung.is_set()
+                                            and now >= next_cancel_check - poll + 0.02):
+                if bell is not None:
+                    bell.rung.clear()
                 next_cancel_check = now + poll
                 state = _cancel_state(run)
                 if state is None:
@@ -235,6 +244,8 @@ def _supervise(*, run, proc, launch, sink: LogSink, writer: LogWriter) -> None:
         raise
     finally:
         selector.close()
+        if bell is not None:
+            bell.stop()
 
     returncode = proc.wait()
     sandbox.cgroup_kill(launch.cgroup)

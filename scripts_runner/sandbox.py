@@ -18,6 +18,7 @@ import functools
 import logging
 import os
 import resource
+import shutil
 import signal
 import subprocess
 import sys
@@ -295,11 +296,35 @@ def cgroup_remove(path: str | None) -> None:
     logger.warning("pids cgroup %s still busy", path)
 
 
+def _exec_chain(launch: Launch) -> list[str] | None:
+    """argv that joins the cgroup and sets the limits by exec (no Python between fork and exec).
+
+    `preexec_fn` is unsafe in a threaded worker (a lock held by another thread at
+    fork time can deadlock the child); `sh` + util-linux `prlimit` do the same job
+    and exec into bwrap, so `proc.pid` is the sandbox's outer process.
+    """
+    prlimit = shutil.which("prlimit")
+    if prlimit is None:
+        return None
+    lim = launch.limits
+    argv = [
+        prlimit, "--core=0:0", f"--cpu={lim.cpu_seconds}:{lim.cpu_seconds + 2}",
+        f"--as={lim.memory_bytes}:{lim.memory_bytes}", f"--nofile={lim.open_files}:{lim.open_files}",
+        f"--fsize={lim.file_bytes}:{lim.file_bytes}", f"--nproc={lim.processes}:{lim.processes}", "--",
+        *launch.argv,
+    ]
+    if launch.cgroup:
+        argv = ["/bin/sh", "-c", 'echo $$ > "$1" && shift && exec "$@"', "sh",
+                os.path.join(launch.cgroup, "cgroup.procs"), *argv]
+    return argv
+
+
 def start(launch: Launch) -> subprocess.Popen:
     launch.cgroup = _cgroup_create(launch.limits)
+    chain = _exec_chain(launch)
     try:
         return subprocess.Popen(
-            launch.argv,
+            chain or launch.argv,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -307,7 +332,7 @@ def start(launch: Launch) -> subprocess.Popen:
             env=launch.env,
             close_fds=True,
             start_new_session=True,
-            preexec_fn=_make_preexec(launch.limits, launch.cgroup),
+            preexec_fn=None if chain else _make_preexec(launch.limits, launch.cgroup),
         )
     except Exception:
         cgroup_remove(launch.cgroup)

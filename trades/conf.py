@@ -13,9 +13,11 @@ EXPORT_MAX_AGE_HOURS = env.float("TRADES_EXPORT_MAX_AGE_HOURS", default=0.0)  # 
 # Storage folder of export files (inside the default storage).
 EXPORT_DIR = env.str("TRADES_EXPORT_DIR", default="trades/exports")
 # gzip level of the "CSV gzip" format (1 fastest .. 9 smallest).
-EXPORT_GZIP_LEVEL = env.int("TRADES_EXPORT_GZIP_LEVEL", default=6)
+EXPORT_GZIP_LEVEL = env.int("TRADES_EXPORT_GZIP_LEVEL", default=1)
 # Rows per batch when streaming with a cursor (SQLite, Parquet).
 EXPORT_BATCH_ROWS = env.int("TRADES_EXPORT_BATCH_ROWS", default=50_000)
+# PostgreSQL work_mem of the export's reading session ("" keeps the server default).
+EXPORT_WORK_MEM = env.str("TRADES_EXPORT_WORK_MEM", default="256MB")
 # Seconds between two progress writes (also the cancellation check interval).
 EXPORT_PROGRESS_SECONDS = env.float("TRADES_EXPORT_PROGRESS_SECONDS", default=0.5)
 # Preview: rows per page and the cap of the estimated count.

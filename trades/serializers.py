@@ -7,6 +7,7 @@ import re
 from datetime import date
 
 from django.utils import timezone
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from trades import conf, expressions
@@ -54,6 +55,10 @@ class OptionalDateField(BlankIsNullMixin, serializers.DateField):
     default_error_messages = {"invalid": "Enter a date as YYYY-MM-DD."}
 
 
+@extend_schema_field(
+    {"type": "object", "properties": {"expression": {"type": "string", "example": "PRICE*SIZE"}},
+     "required": ["expression"]}
+)
 class ExpressionField(serializers.Field):
     """`{"expression": "PRICE*2"}` or just `"PRICE*2"` → normalized text."""
 

@@ -152,7 +152,7 @@ def export_build(export: Export) -> None:
         job_raise_if_cancelled(job=export)
         job_progress(job=export, fraction=0.0, message="Writing rows")
         name = writers.export_storage_name(owner_id=export.owner_id, pk=export.pk, extension=FORMAT_EXTENSIONS[export.format])
-        target = writers.AtomicExportFile(name)
+        target = writers.AtomicExportFile(name, tag=str(export.pk))
         select = selectors.export_select(params=params)
         progress = _Progress(export, estimate)
         rows = writers.write_export(params=params, select=select, target=target, on_progress=progress)
@@ -177,6 +177,7 @@ def export_build(export: Export) -> None:
 def export_cleanup_after_loss(*, export: Export) -> None:
     """Called by the recovery pass when the worker of a running export vanished."""
     _slot_release(export=export)
+    writers.partial_files_remove(owner_id=export.owner_id, tag=str(export.pk))
 
 
 # --- retention ------------------------------------------------------------------

@@ -57,11 +57,9 @@ def _ns_to_text(value) -> str:
     return f"{stamp}.{nanos:09d}"
 
 
-@login_required
-@require_GET
-def index(request):
+def _index_context(request) -> dict:
     exchanges = list(selectors.exchange_list().values("id", "name", "acronym", "mic"))
-    context = {
+    return {
         "exchanges_json": exchanges,
         "tickers": selectors.ticker_list(),
         "min_date": conf.MIN_DATE,
@@ -73,7 +71,19 @@ def index(request):
         "exports": selectors.export_list(user=request.user).filter(owner=request.user)[:10],
         "max_operations": 5,
     }
-    return render(request, "trades/index.html", context)
+
+
+@login_required
+@require_GET
+def index(request):
+    return render(request, "trades/index.html", _index_context(request))
+
+
+def _preview_response(request, context: dict):
+    """HTMX gets the fragment; a plain form post (no JavaScript) gets the whole page around it."""
+    if request.htmx:
+        return render(request, "trades/partials/preview.html", context)
+    return render(request, "trades/index.html", {**_index_context(request), "preview": context})
 
 
 @login_required
@@ -94,20 +104,19 @@ def expression_check(request):
 def preview(request):
     serializer = PreviewRequestSerializer(data=_form_data(request.POST))
     if not serializer.is_valid():
-        return render(request, "trades/partials/preview.html", {"errors": _errors(serializer)})
+        return _preview_response(request, {"errors": _errors(serializer)})
     params = serializer.to_params()
     try:
         page = selectors.export_preview(params=params, cursor=serializer.validated_data.get("cursor") or None)
     except selectors.CursorError as exc:
-        return render(request, "trades/partials/preview.html", {"errors": [("Page", str(exc))]})
+        return _preview_response(request, {"errors": [("Page", str(exc))]})
     time_columns = {"participant_timestamp", "bucket_start"}
     shown = [
         [_ns_to_text(v) if page["columns"][i] in time_columns else v for i, v in enumerate(row)]
         for row in page["rows"]
     ]
-    return render(
-        request, "trades/partials/preview.html",
-        {"page": page, "rows": shown, "cursor": serializer.validated_data.get("cursor") or ""},
+    return _preview_response(
+        request, {"page": page, "rows": shown, "cursor": serializer.validated_data.get("cursor") or ""}
     )
 
 
@@ -121,6 +130,8 @@ def export_start(request):
         result = services.export_request(user=request.user, params=serializer.to_params())
     except services.ExportConflict as exc:
         return render(request, "trades/partials/export_status.html", {"errors": [("Export", str(exc))]})
+    if not request.htmx:
+        return redirect("trades:export_detail", pk=result.export.pk)
     return render(
         request, "trades/partials/export_status.html",
         {"export": result.export, "outcome": result.outcome, "export_json": json.dumps(_export_json(result.export))},

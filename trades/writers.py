@@ -38,7 +38,7 @@ _COPY_BUFFER = 1 << 20
 class AtomicExportFile:
     """A binary sink that hashes what it writes and appears in storage only on `commit()`."""
 
-    def __init__(self, name: str):
+    def __init__(self, name: str, *, tag: str = ""):
         self.name = name
         self.sha = hashlib.sha256()
         self.size = 0
@@ -52,7 +52,7 @@ class AtomicExportFile:
         else:
             partial_dir = settings.FILE_UPLOAD_TEMP_DIR
         os.makedirs(partial_dir, exist_ok=True)
-        self.tmp_path = os.path.join(partial_dir, f"{uuid.uuid4().hex}.part")
+        self.tmp_path = os.path.join(partial_dir, f"{tag}{'-' if tag else ''}{uuid.uuid4().hex}.part")
         self._fh = open(self.tmp_path, "wb", buffering=_COPY_BUFFER)  # noqa: SIM115
 
     # file-like protocol used by gzip / pyarrow
@@ -143,25 +143,58 @@ def pg_reader():
     params = connection.get_connection_params()
     raw = connection.Database.connect(**params)
     try:
+        if conf.EXPORT_WORK_MEM:
+            # Room for the ORDER BY / GROUP BY sort in memory instead of temp files.
+            raw.execute("SELECT set_config('work_mem', %s, false)", [conf.EXPORT_WORK_MEM])
         yield raw
     finally:
         raw.close()
 
 
 def _copy_csv(*, select: SelectSQL, sink, on_progress: ProgressFn) -> int:
-    """COPY … TO STDOUT: the server sends one message per row; gather them into 1 MB writes."""
+    """COPY … TO STDOUT read at the libpq level.
+
+    The server sends one CopyData message per row; psycopg's `Copy` iterator costs a
+    few microseconds of Python per row, `PGconn.get_copy_data` about a tenth of that,
+    which keeps the export at the speed of the database's own COPY. Rows are gathered
+    into 1 MB writes.
+    """
+    from psycopg import ClientCursor, errors, pq
+
     rows = 0
-    copy_sql = f"COPY ({select.sql}) TO STDOUT WITH (FORMAT csv)"
     buffer = bytearray()
-    with pg_reader() as raw, raw.cursor() as cursor:
-        with cursor.copy(copy_sql, select.params) as copy:
-            for chunk in copy:
-                buffer += chunk
+    with pg_reader() as raw:
+        raw.commit()
+        query = ClientCursor(raw).mogrify(f"COPY ({select.sql}) TO STDOUT WITH (FORMAT csv)", select.params)
+        pgconn = raw.pgconn
+        pgconn.send_query(query.encode())
+        result = pgconn.get_result()
+        if result is None or result.status != pq.ExecStatus.COPY_OUT:
+            message = result.error_message.decode(errors="replace") if result is not None else "no result"
+            raise errors.OperationalError(f"COPY did not start: {message}")
+        finished = False
+        try:
+            while True:
+                nbytes, data = pgconn.get_copy_data(0)  # blocking: one row
+                if nbytes == -1:
+                    break
+                if nbytes == -2:
+                    raise errors.OperationalError(pgconn.error_message.decode(errors="replace"))
+                buffer += data
                 rows += 1
                 if len(buffer) >= _COPY_BUFFER:
                     sink.write(bytes(buffer))
                     buffer.clear()
                     on_progress(rows)
+            finished = True
+        finally:
+            if not finished:  # cancelled or failed: stop the server's work, drain the stream
+                pgconn.get_cancel().cancel()
+                while pgconn.get_copy_data(0)[0] >= 0:
+                    pass
+            while (result := pgconn.get_result()) is not None:
+                if finished and result.status != pq.ExecStatus.COMMAND_OK:
+                    raise errors.OperationalError(result.error_message.decode(errors="replace"))
     if buffer:
         sink.write(bytes(buffer))
     on_progress(rows)
@@ -243,9 +276,41 @@ def _parquet_schema(params: ExportParams):
     return pa.schema(fields)
 
 
+def _write_parquet_pg(*, params: ExportParams, select: SelectSQL, target: AtomicExportFile, on_progress) -> int:
+    """PostgreSQL → Parquet: COPY to a scratch CSV at database speed, then Arrow's streaming
+    CSV reader (C++) turns it into row groups; memory stays at one block."""
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    schema = _parquet_schema(params)
+    with tempfile.NamedTemporaryFile(dir=settings.FILE_UPLOAD_TEMP_DIR, suffix=".csv") as scratch:
+        rows = _copy_csv(select=select, sink=scratch, on_progress=on_progress)
+        scratch.flush()
+        if rows == 0:
+            writer = pq.ParquetWriter(target, schema, compression="zstd")
+            writer.close()
+            return 0
+        reader = pacsv.open_csv(
+            scratch.name,
+            read_options=pacsv.ReadOptions(column_names=schema.names, block_size=4 << 20),
+            convert_options=pacsv.ConvertOptions(column_types={f.name: f.type for f in schema}),
+        )
+        writer = pq.ParquetWriter(target, schema, compression="zstd")
+        try:
+            for batch in reader:
+                writer.write_batch(batch)
+        finally:
+            writer.close()
+    target.flush()
+    return rows
+
+
 def _write_parquet(*, params: ExportParams, select: SelectSQL, target: AtomicExportFile, on_progress) -> int:
     import pyarrow as pa
     import pyarrow.parquet as pq
+
+    if connection.vendor == "postgresql":
+        return _write_parquet_pg(params=params, select=select, target=target, on_progress=on_progress)
 
     schema = _parquet_schema(params)
     rows = 0
@@ -271,5 +336,17 @@ def export_storage_name(*, owner_id: int, pk: int, extension: str) -> str:
     return str(PurePosixPath(conf.EXPORT_DIR) / str(int(owner_id)) / f"export-{int(pk)}-{uuid.uuid4().hex[:8]}.{extension}")
 
 
-def scratch_dir() -> str:
-    return tempfile.gettempdir()
+def partial_files_remove(*, owner_id: int, tag: str) -> int:
+    """Delete temporary files a crashed export left behind (its worker was killed)."""
+    name = export_storage_name(owner_id=owner_id, pk=0, extension="x")
+    try:
+        folder = os.path.join(os.path.dirname(default_storage.path(name)), ".partial")
+    except NotImplementedError:
+        folder = settings.FILE_UPLOAD_TEMP_DIR
+    removed = 0
+    if os.path.isdir(folder):
+        for entry in os.listdir(folder):
+            if entry.startswith(f"{tag}-") and entry.endswith(".part"):
+                os.remove(os.path.join(folder, entry))
+                removed += 1
+    return removed

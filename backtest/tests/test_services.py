@@ -158,3 +158,28 @@ def test_cancel_before_start(user, btc):
     tasks.sweep_execute(sweep.pk)
     sweep.refresh_from_db()
     assert sweep.status == JobStatus.CANCELLED and sweep.results.count() == 0
+
+
+@pytest.mark.django_db
+def test_sweep_over_two_instruments_and_heatmap(sync_jobs, user, btc, client):
+    from backtest import market_services, selectors
+
+    eth = market_services.instrument_create(symbol="ETHUSDT", kind="crypto", exchange="BINANCE")
+    market_services.bars_generate(instrument=eth, interval="1h", bars=800, seed=9, start_price=2000)
+    sweep = services.sweep_create(owner=user, instruments=[btc, eth], interval="1h", strategy="sma_cross",
+                                  grid={"fast": [5, 10], "slow": [30, 60, 90]})
+    sweep.refresh_from_db()
+    assert sweep.total == 12 and sweep.results.count() == 12
+    assert {r.instrument.symbol for r in sweep.results.all()} == {"BTCUSDT", "ETHUSDT"}
+    all_cells = selectors.sweep_heatmap(sweep=sweep, x="fast", y="slow", metric="sharpe")
+    eth_cells = selectors.sweep_heatmap(sweep=sweep, x="fast", y="slow", metric="sharpe", instrument_id=eth.pk)
+    assert len(all_cells) == len(eth_cells) == 6
+    eth_values = {r.metrics["sharpe"] for r in sweep.results.filter(instrument=eth)}
+    assert {c["sharpe"] for c in eth_cells} == eth_values
+    assert all(c["sharpe"] >= e["sharpe"] for c, e in zip(
+        sorted(all_cells, key=lambda c: (c["fast"], c["slow"])), sorted(eth_cells, key=lambda c: (c["fast"], c["slow"]))))
+    client.force_login(user)
+    page = client.get(f"/backtest/sweeps/{sweep.pk}/heatmap/", {"x": "fast", "y": "slow", "metric": "sharpe",
+                                                               "instrument": eth.pk})
+    assert b'id="spec-heatmap"' in page.content
+    assert b"Instrument" in client.get(f"/backtest/sweeps/{sweep.pk}/").content

@@ -159,3 +159,30 @@ def test_directory_source(user, pos_root, task_queue):
     assert job.status == JobStatus.SUCCEEDED, job.error
     assert job.records_written == 25
     assert any(f.get("rejected") and f["name"] == "rd5000_link.csv" for f in job.file_list)
+
+
+def test_transient_failure_schedules_automatic_retry_with_backoff(user, old_branch, pos_root, pos_host, task_queue,
+                                                                  monkeypatch):
+    from django_q.models import Schedule
+
+    from etl import tasks
+
+    monkeypatch.setattr(conf, "JOB_AUTO_RETRIES", 1)
+    write_demo_day(pos_root, branch="B01", pos=1, day=DAY, old=True, lines=15)
+    pos_host.faults["status"] = 502
+    job = run(user, old_branch, task_queue)
+    assert job.status == JobStatus.FAILED and "retrying automatically" in job.message
+    scheduled = Schedule.objects.get(func="etl.tasks.fetch_job_auto_retry")
+    assert scheduled.schedule_type == Schedule.ONCE and scheduled.args == f"({job.pk}, 1)"
+    pos_host.faults.clear()
+    assert tasks.fetch_job_auto_retry(job.pk, 1) is True
+    assert tasks.fetch_job_auto_retry(job.pk, 1) is False  # already re-queued: no double run
+    task_queue.run()
+    job.refresh_from_db()
+    assert job.status == JobStatus.SUCCEEDED and job.attempt_count == 2
+    assert job.audit.filter(action="retry", actor=None, detail__automatic=True).exists()
+    # Attempts exhausted: the failure stays for a person to look at.
+    pos_host.faults["status"] = 502
+    job = run(user, old_branch, task_queue, force=True)
+    assert job.status == JobStatus.FAILED and "retrying" not in job.message
+    assert Schedule.objects.filter(func="etl.tasks.fetch_job_auto_retry").count() == 1

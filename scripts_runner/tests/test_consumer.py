@@ -90,3 +90,27 @@ def test_unknown_run_is_not_found(user):
         return await _connect("/ws/scripts/runs/999999/", token).connect()
 
     assert asyncio.run(scenario()) == (False, 4404)
+
+
+def test_owner_can_cancel_over_the_websocket(user, other_user):
+    import asyncio
+
+    from scripts_runner.models import ScriptRun
+
+    services.access_set(user=user, run=True)
+    script = services.script_create(owner=user, name="w.py", code=b"print(1)\n")
+    run = services.run_create(script=script, user=user)
+    core_services.job_start(job=run)
+    token = Token.objects.create(user=user).key
+
+    async def scenario():
+        communicator = _connect(f"/ws/scripts/runs/{run.pk}/", token)
+        assert (await communicator.connect())[0]
+        await communicator.receive_json_from(timeout=5)  # first status
+        await communicator.send_json_to({"type": "cancel"})
+        await asyncio.sleep(0.5)
+        await communicator.disconnect()
+
+    asyncio.run(scenario())
+    run = ScriptRun.objects.get(pk=run.pk)
+    assert run.cancel_requested and run.cancelled_by == user

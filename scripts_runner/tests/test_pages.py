@@ -125,3 +125,28 @@ def test_demo_is_idempotent(root_user):
     ensure_demo(stdout=out)
     assert Script.objects.filter(owner=root_user).count() == 3
     assert "3 demo script(s)" in out.getvalue() and "0 demo script(s)" in out.getvalue()
+
+
+def test_admin_sees_and_stops_another_users_run_page(client, user, admin_user):
+    services.access_set(user=user, run=True)
+    script = services.script_create(owner=user, name="theirs.py", code=b"print(1)\n")
+    run = services.run_create(script=script, user=user)
+    client.force_login(admin_user)
+    page = client.get(run.get_absolute_url())
+    assert page.status_code == 200 and b"theirs.py (alice)" in page.content
+    assert client.get(script.get_absolute_url()).status_code == 404  # the code stays private
+    response = client.post(reverse("scripts_runner:run_cancel", args=[run.pk]))
+    assert response.status_code == 302
+    run.refresh_from_db()
+    assert run.status == "cancelled" and run.cancelled_by == admin_user
+
+
+def test_index_query_count_does_not_grow_with_scripts(client, user, django_assert_max_num_queries):
+    services.access_set(user=user, run=True)
+    for i in range(8):
+        script = services.script_create(owner=user, name=f"s{i}.py", code=b"print(1)\n")
+        services.run_create(script=script, user=user)
+    client.force_login(user)
+    with django_assert_max_num_queries(8):
+        page = client.get(reverse("scripts_runner:index"))
+    assert page.content.count(b"status-queued") == 8

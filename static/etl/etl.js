@@ -49,19 +49,20 @@
 
   let tableSocket = null;
   function bindJobsTable(root) {
-    const table = root.querySelector ? root.querySelector("[data-live-jobs]") : null;
+    const table = root.querySelector("[data-live-jobs]:not([data-bound])");
     if (!table) return;
+    table.dataset.bound = "1";
     if (tableSocket) tableSocket.close();
     const ids = (table.dataset.liveJobs || "").split(",").filter(Boolean);
     tableSocket = watch(ids, updateJobRow);
   }
 
   function bindCalendar(root) {
-    const watcher = root.querySelector ? root.querySelector("[data-watch-jobs]") : null;
-    if (watcher) {
+    root.querySelectorAll("[data-watch-jobs]:not([data-bound])").forEach((watcher) => {
+      watcher.dataset.bound = "1";
       const ids = (watcher.dataset.watchJobs || "").split(",").filter(Boolean);
       watch(ids, (job) => { updateCell(job); updateJobRow(job); });
-    }
+    });
   }
 
   document.addEventListener("click", (event) => {
@@ -87,6 +88,6 @@
 
   function init(root) { bindJobsTable(root); bindCalendar(root); updateSelectedCount(); }
   document.addEventListener("DOMContentLoaded", () => init(document));
-  document.addEventListener("htmx:afterSwap", (event) => init(event.detail.target.parentNode || document));
+  document.addEventListener("htmx:afterSettle", () => init(document));
   window.etlLive = { watch, updateJobRow, updateCell };
 })();

@@ -154,8 +154,12 @@ def test_preview_fragment_and_errors(trades_data, page):
 
 @pytest.mark.django_db(transaction=True)
 def test_export_start_and_resume_fragments(trades_data, page, sync_jobs):
-    html = page.post("/trades/exports/start/", {"exchanges": ["12"], "format": "csv_gz"}).content.decode()
+    html = page.post("/trades/exports/start/", {"exchanges": ["12"], "format": "csv_gz"},
+                     HTTP_HX_REQUEST="true").content.decode()
     assert 'data-testid="export-progress"' in html
+    # without JavaScript the form lands on the export's page
+    plain = page.post("/trades/exports/start/", {"exchanges": ["12"], "format": "csv_gz"})
+    assert plain.status_code == 302 and "/trades/exports/" in plain["Location"]
     resume = page.get("/trades/exports/resume/", HTTP_HX_REQUEST="true").content.decode()
     assert "data-autodownload" in resume
 
@@ -174,3 +178,8 @@ def test_export_list_page_query_count(trades_data, page, user, django_assert_max
         export_request(user=user, params=ExportParams(exchanges=(ex,)))
     with django_assert_max_num_queries(8):
         assert page.get("/trades/exports/").status_code == 200
+
+
+def test_preview_without_javascript_renders_the_whole_page(trades_data, page):
+    html = page.post("/trades/preview/", {"exchanges": ["12"]}).content.decode()
+    assert "<html" in html and 'data-testid="preview-table"' in html and 'id="query-form"' in html

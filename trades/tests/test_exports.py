@@ -294,3 +294,20 @@ def test_anonymous_is_refused(finished_export, api_client, client):
     assert api_client.get(f"/api/trades/exports/{finished_export.pk}/download/").status_code in (401, 403)
     assert api_client.post("/api/trades/exports/", {}, format="json").status_code in (401, 403)
     assert client.get(f"/trades/exports/{finished_export.pk}/download/").status_code == 302
+
+
+def test_worker_lost_cleans_slot_and_partial_file(trades_data, user):
+    from trades import writers
+
+    export = request_export(user).export
+    Export.objects.filter(pk=export.pk).update(status=JobStatus.RUNNING, slot=0)
+    leftover = writers.AtomicExportFile(
+        writers.export_storage_name(owner_id=user.pk, pk=export.pk, extension="csv"), tag=str(export.pk)
+    )
+    leftover.write(b"half")
+    leftover.flush()
+    export.refresh_from_db()
+    export.on_worker_lost()  # what core's recovery pass calls
+    export.refresh_from_db()
+    assert export.slot is None
+    assert not os.path.exists(leftover.tmp_path)
