@@ -1,3 +1,1 @@
-from django.urls import path
-
-websocket_urlpatterns: list = []
+websocket_urlpatterns: list = []  # sweeps and runs stream through core's generic /ws/jobs/<kind>/<pk>/

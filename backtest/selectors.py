@@ -144,7 +144,9 @@ def latest_prices(*, interval: str = "1h", kind: str | None = None) -> list[dict
 
 
 def run_list(*, user) -> QuerySet[BacktestRun]:
-    return visible_to(BacktestRun.objects.select_related("instrument", "result", "owner"), user)
+    # The equity curve and trade list are large: loaded only when a detail reads them.
+    qs = BacktestRun.objects.select_related("instrument", "result", "owner").defer("result__equity", "result__trades")
+    return visible_to(qs, user)
 
 
 def sweep_list(*, user) -> QuerySet[Sweep]:

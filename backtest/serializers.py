@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 from django.urls import reverse
 
 from backtest.engine import SEMANTICS
@@ -48,7 +49,10 @@ def result_data(result: BacktestResult, *, equity: bool = False) -> dict:
         "compute_ms": result.compute_ms,
     }
     if equity:
-        data["equity"] = result.equity
+        values = np.asarray(result.equity.get("equity", []), dtype=float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            drawdown = np.nan_to_num((values / np.maximum.accumulate(values) - 1) * 100) if len(values) else values
+        data["equity"] = {**result.equity, "drawdown_pct": [round(float(x), 6) for x in drawdown]}
     return data
 
 

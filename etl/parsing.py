@@ -296,7 +296,20 @@ def _make_item_cleaner(cfg: dict):
             cache[raw] = code
         return code
 
+    clean.cache = cache
     return clean
+
+
+def _time_parser(fmt: str):
+    """strptime is slow; the common '%H:%M:%S' goes through the C `time.fromisoformat`."""
+    if fmt == "%H:%M:%S":
+        def parse(text: str) -> time:
+            text = text.strip()
+            if len(text) != 8 or text[2] != ":" or text[5] != ":" or not text.replace(":", "").isdigit():
+                raise ValueError(text)
+            return time.fromisoformat(text)
+        return parse
+    return lambda text: datetime.strptime(text.strip(), fmt).time()
 
 
 def parse_sales(raw: bytes, cfg: dict, *, keep_examples: int = 20) -> ParseResult:
@@ -310,8 +323,11 @@ def parse_sales(raw: bytes, cfg: dict, *, keep_examples: int = 20) -> ParseResul
     split = _splitter(delimiter)
     quantity_of = _Numbers(cfg, MILLI, QUANTITY_LIMIT)
     amount_of = _Numbers(cfg, CENT, AMOUNT_LIMIT)
+    quantities, amounts = quantity_of.cache, amount_of.cache
     clean_item = _make_item_cleaner(cfg)
+    item_cache = clean_item.cache
     date_fmt, time_fmt = cfg["date_format"], cfg["time_format"]
+    parse_time = _time_parser(time_fmt)
     max_tnsc, max_item, max_dept = MAX_LEN["tnsc"], MAX_LEN["item_code"], MAX_LEN["department"]
     dates: dict[str, date] = {}
     times: dict[str, time] = {}
@@ -351,25 +367,32 @@ def parse_sales(raw: bytes, cfg: dict, *, keep_examples: int = 20) -> ParseResul
             sale_time = times.get(text)
             if sale_time is None:
                 try:
-                    sale_time = times[text] = datetime.strptime(text.strip(), time_fmt).time()
+                    sale_time = times[text] = parse_time(text)
                 except ValueError:
                     reject(line_no, f"bad time {text.strip()[:30]!r} (expected {time_fmt})", line, keep_examples)
                     continue
-        item = clean_item(parts[i_item])
+        raw_item = parts[i_item]
+        item = item_cache.get(raw_item)
+        if item is None:
+            item = clean_item(raw_item)
         if not item:
             reject(line_no, "empty item code", line, keep_examples)
             continue
         department = parts[i_dept].strip() if i_dept is not None else ""
-        try:
-            quantity = quantity_of(parts[i_qty])
-        except (InvalidOperation, ValueError):
-            reject(line_no, f"bad quantity {parts[i_qty].strip()[:30]!r}", line, keep_examples)
-            continue
-        try:
-            amount = amount_of(parts[i_amount])
-        except (InvalidOperation, ValueError):
-            reject(line_no, f"bad amount {parts[i_amount].strip()[:30]!r}", line, keep_examples)
-            continue
+        quantity = quantities.get(parts[i_qty])
+        if quantity is None:
+            try:
+                quantity = quantity_of(parts[i_qty])
+            except (InvalidOperation, ValueError):
+                reject(line_no, f"bad quantity {parts[i_qty].strip()[:30]!r}", line, keep_examples)
+                continue
+        amount = amounts.get(parts[i_amount])
+        if amount is None:
+            try:
+                amount = amount_of(parts[i_amount])
+            except (InvalidOperation, ValueError):
+                reject(line_no, f"bad amount {parts[i_amount].strip()[:30]!r}", line, keep_examples)
+                continue
         if len(tnsc) > max_tnsc or len(item) > max_item or len(department) > max_dept:
             reject(line_no, "a field is longer than allowed", line, keep_examples)
             continue

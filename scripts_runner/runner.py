@@ -95,12 +95,12 @@ def _classify(*, exit_code: int, stop_reason: str, sink: LogSink, cpu_limit: int
         return EndReason.EXITED
     if exit_code == 128 + signal.SIGXCPU or (exit_code == 128 + signal.SIGKILL and cpu_used >= cpu_limit):
         return EndReason.CPU_LIMIT
-    if exit_code == 128 + signal.SIGXFSZ:
+    if exit_code == 128 + signal.SIGXFSZ or any("[Errno 27] File too large" in line for line in sink.stderr_tail):
+        # Python ignores SIGXFSZ, so the write fails with EFBIG instead of a signal.
         return EndReason.FILE_SIZE
+    # The address-space limit makes allocations fail, which Python reports as MemoryError.
+    # (A SIGKILL we did not send is left as "exited 137": a script may kill itself too.)
     if any(line.startswith("MemoryError") for line in sink.stderr_tail[-3:]):
-        return EndReason.OUT_OF_MEMORY
-    if exit_code == 128 + signal.SIGKILL:
-        # Killed without our asking and not by the CPU limit: the kernel's OOM killer.
         return EndReason.OUT_OF_MEMORY
     return EndReason.EXITED
 

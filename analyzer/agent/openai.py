@@ -8,6 +8,7 @@ fragments, ended by `data: [DONE]`. Closing the stream aborts the call.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable
 
@@ -38,10 +39,17 @@ class OpenAIProvider(Provider):
         text_parts: list[str] = []
         calls: dict[int, dict] = {}
         last_check = 0.0
+        stopped = threading.Event()
+        finished = threading.Event()
         try:
             with httpx.Client(timeout=httpx.Timeout(self.timeout, connect=10.0)) as client:
                 with client.stream("POST", f"{self.base_url}/chat/completions", json=body,
                                    headers=self._headers()) as response:
+                    # While the server is silent (a model "thinking" before its first token), a stop must
+                    # still end the call: a watchdog closes the stream, which unblocks the read.
+                    watchdog = threading.Thread(target=self._watch, args=(response, should_stop, stopped, finished),
+                                                daemon=True)
+                    watchdog.start()
                     if response.status_code >= 400:
                         detail = response.read().decode("utf-8", "replace")[:500]
                         raise ProviderError(f"The LLM endpoint answered HTTP {response.status_code}: {detail}")
@@ -78,13 +86,37 @@ class OpenAIProvider(Provider):
                                     slot["name"] += function["name"]
                                 if function.get("arguments"):
                                     slot["arguments"] += function["arguments"]
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.StreamError) as exc:
+            if stopped.is_set():
+                return Turn(text="".join(text_parts))
             raise ProviderError(f"Could not reach the LLM endpoint at {self.base_url}: {exc}") from None
+        finally:
+            finished.set()
+        if stopped.is_set():
+            return Turn(text="".join(text_parts))
         tool_calls = [
             ToolCall(id=slot["id"] or f"call_{index}", name=slot["name"], arguments=slot["arguments"])
             for index, slot in sorted(calls.items())
         ]
         return Turn(text="".join(text_parts), tool_calls=tool_calls)
+
+    @staticmethod
+    def _watch(response, should_stop, stopped: threading.Event, finished: threading.Event) -> None:
+        from django.db import connection
+
+        try:
+            while not finished.wait(0.25):
+                if should_stop():
+                    stopped.set()
+                    try:
+                        response.close()
+                    except Exception:  # closing from another thread may race with the reader; either ends it
+                        pass
+                    return
+        except Exception:
+            pass
+        finally:
+            connection.close()  # this thread's own database connection (used by should_stop)
 
     def title(self, *, filename: str, question: str, answer_text: str) -> str:
         body = {

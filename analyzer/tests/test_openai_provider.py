@@ -197,3 +197,25 @@ def test_history_is_sent_but_not_the_whole_file(trades_session, user, use_fake, 
     assert [m["role"] for m in second[1:]] == ["user", "assistant", "user"]
     assert second[1]["content"] == "first question" and second[2]["content"].strip() == "First answer."
     assert len(json.dumps(second)) < 20_000 and rows[:30] not in json.dumps(second)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_stop_while_the_model_is_silent(trades_session, user, use_fake):
+    # The server sends nothing for 20 s (a model still reading its prompt); stop must not wait for it.
+    silent = [("delay", 20.0)] + text_turn("too late")
+    with FakeOpenAI([silent]) as server:
+        use_fake(server)
+        answer = services.answer_request(session=trades_session, user=user, text="think hard")
+        thread = _run_in_thread(answer.pk)
+        deadline = time.monotonic() + 10
+        while not Message.objects.filter(answer=answer, kind="status").exists():
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        time.sleep(0.5)
+        stopped_at = time.monotonic()
+        services.answer_stop(session=trades_session, user=user)
+        thread.join(timeout=15)
+        assert not thread.is_alive() and time.monotonic() - stopped_at < 4
+    answer.refresh_from_db()
+    assert answer.status == "cancelled"
+    assert Message.objects.filter(answer=answer).order_by("-seq").first().data["status"] == "cancelled"

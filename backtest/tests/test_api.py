@@ -79,7 +79,10 @@ def test_run_create_dedupe_and_detail(sync_jobs, auth_client, user, btc):
     second = client.post("/api/backtest/runs/", payload, format="json")
     assert second.status_code == 200 and second.json()["id"] == body["id"] and second.json()["deduplicated"]
     detail = client.get(f"/api/backtest/runs/{body['id']}/", {"equity": "1"}).json()
-    assert len(detail["result"]["equity"]["equity"]) == 2000
+    curve = detail["result"]["equity"]
+    assert len(curve["equity"]) == len(curve["t"]) == len(curve["drawdown_pct"]) == 2000
+    assert min(curve["drawdown_pct"]) == pytest.approx(detail["result"]["metrics"]["max_drawdown_pct"], abs=1e-4)
+    assert "equity" not in client.get(f"/api/backtest/runs/{body['id']}/").json()["result"]
     listing = client.get("/api/backtest/runs/").json()
     assert listing["count"] == 1 and listing["results"][0]["metrics"]["trades"] > 0
 
@@ -170,3 +173,21 @@ def test_sweep_input_errors(auth_client, user, btc, payload, field):
     assert response.status_code == 400, response.content
     assert field in response.json()
     assert BacktestRun.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_run_lists_do_not_grow_queries_with_runs(sync_jobs, auth_client, client, user, btc, django_assert_max_num_queries):
+    for fast in (5, 6, 7, 8):
+        services.run_create(owner=user, instrument=btc, interval="1h", strategy="sma_cross", params={"fast": fast})
+    api = auth_client(user)
+    with django_assert_max_num_queries(6):
+        assert api.get("/api/backtest/runs/").json()["count"] == 4
+    client.force_login(user)
+    with django_assert_max_num_queries(8):
+        assert client.get("/backtest/runs/").status_code == 200
+    for _ in range(2):
+        services.sweep_create(owner=user, instruments=[btc], interval="1h", strategy="sma_cross", grid={"fast": [5]})
+    with django_assert_max_num_queries(6):
+        assert api.get("/api/backtest/sweeps/").json()["count"] == 2
+    with django_assert_max_num_queries(8):
+        assert client.get("/backtest/sweeps/").status_code == 200

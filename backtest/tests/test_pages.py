@@ -126,3 +126,14 @@ def test_cancel_from_the_page(browser, user, btc):
     assert response.status_code == 302
     sweep.refresh_from_db()
     assert sweep.status == "cancelled"
+
+
+@pytest.mark.django_db
+def test_run_page_survives_changed_bars(sync_jobs, browser, user, btc):
+    from backtest.models import PriceBar
+
+    run, _ = services.run_create(owner=user, instrument=btc, interval="1h", strategy="buy_hold")
+    PriceBar.objects.filter(instrument=btc).order_by("open_time")[:1].get().delete()
+    page = browser.get(reverse("backtest:backtestrun_detail", args=[run.pk]))
+    assert page.status_code == 200 and b"have changed since this result" in page.content
+    assert b'id="spec-drawdown"' in page.content and b'id="spec-equity"' not in page.content

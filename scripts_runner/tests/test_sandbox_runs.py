@@ -309,3 +309,24 @@ def test_run_never_requeued_by_recovery(runner, make_script):
     core_services.jobs_recover(stale_seconds=60)
     run.refresh_from_db()
     assert run.status == JobStatus.FAILED  # not re-queued: scripts may not be safe to run twice
+
+
+def test_file_size_limit(runner, execute, settings):
+    settings.SCRIPTS_RUNNER_FILE_BYTES = 1024 * 1024
+    run = execute(runner, "with open('big.bin', 'wb') as fh:\n    fh.write(b'x' * (2 * 1024 * 1024))\n")
+    assert run.status == JobStatus.FAILED and run.end_reason == EndReason.FILE_SIZE
+
+
+def test_open_files_limit(runner, execute, settings):
+    settings.SCRIPTS_RUNNER_OPEN_FILES = 32
+    code = (
+        "handles = []\n"
+        "try:\n"
+        "    for i in range(1000):\n"
+        "        handles.append(open(f'f{i}', 'w'))\n"
+        "except OSError as exc:\n"
+        "    print('refused after', len(handles), exc.errno)\n"
+    )
+    run = execute(runner, code)
+    line = log_lines(run)[0]
+    assert line.startswith("refused after") and int(line.split()[2]) < 32 and line.endswith(" 24")

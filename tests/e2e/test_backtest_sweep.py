@@ -6,11 +6,9 @@ import time
 
 import pytest
 import websockets
-from rest_framework.authtoken.models import Token
 
 from backtest import market_services
 from backtest.models import BacktestRun, Sweep
-from core.testing import wait_until
 
 pytestmark = pytest.mark.e2e
 
