@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
 import math
 import random
@@ -240,8 +239,8 @@ def sweep_param_sets(*, strategy: Strategy, grid: dict, sample: int | None, seed
     for values in axes.values():
         size *= len(values)
     limit = conf.SWEEP_MAX_COMBOS
-    if size > 200_000:
-        raise ValidationError({"grid": f"The grid has {size:,} points; at most 200,000 can be sampled."})
+    if size > 10_000_000:
+        raise ValidationError({"grid": f"The grid has {size:,} points; at most 10,000,000 can be sampled."})
     if size > limit and not sample:
         raise ValidationError({"grid": f"The grid has {size:,} parameter sets; the limit is {limit:,}. "
                                        "Narrow it or set a random sample size."})
@@ -249,19 +248,32 @@ def sweep_param_sets(*, strategy: Strategy, grid: dict, sample: int | None, seed
         raise ValidationError({"sample": f"The sample size must be between 1 and {limit:,}."})
     defaults = strategy.defaults()
     names = list(axes)
-    points = list(itertools.product(*(axes[n] for n in names)))
+
+    def point(index: int) -> dict:
+        """The grid point with this index (mixed radix over the axes; the last axis varies fastest)."""
+        chosen = {}
+        for name in reversed(names):
+            index, digit = divmod(index, len(axes[name]))
+            chosen[name] = axes[name][digit]
+        return {**defaults, **{name: chosen[name] for name in names}}
+
+    if sample and sample < size:
+        # Random grid points, drawn without building the grid; extra draws cover points the rules drop.
+        candidates = random.Random(seed).sample(range(size), min(size, max(4 * sample, sample + 1000)))
+    else:
+        sample, candidates = None, range(size)
     valid, dropped = [], 0
-    for point in points:
-        params = {**defaults, **dict(zip(names, point))}
+    for index in candidates:
+        params = point(index)
         if strategy.check(params):
             dropped += 1
             continue
         valid.append(params)
+        if sample and len(valid) == sample:
+            break
     if not valid:
         raise ValidationError({"grid": "No parameter set in this grid satisfies the strategy's rules "
                                        "(e.g. fast < slow)."})
-    if sample and sample < len(valid):
-        valid = random.Random(seed).sample(valid, sample)
     return valid, dropped
 
 

@@ -41,6 +41,7 @@ class _Handler(BaseHTTPRequestHandler):
         host = self.server
         with host.lock:
             host.requests.append(self.path)
+            host.auth_headers.append(self.headers.get("Authorization", ""))
             faults = host.faults
             if faults.get("fail_next", 0) > 0:
                 faults["fail_next"] -= 1
@@ -87,6 +88,7 @@ class PosHostServer(ThreadingHTTPServer):
         self.root = Path(root)
         self.faults: dict = {}
         self.requests: list[str] = []
+        self.auth_headers: list[str] = []
         self.lock = threading.Lock()
         self.thread = threading.Thread(target=self.serve_forever, daemon=True, name="pos-host")
 

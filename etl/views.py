@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -18,6 +20,7 @@ from etl.forms import (
     BranchForm, CellsForm, FetchForm, JobFilterForm, MissingForm, RecordFilterForm, TestParseForm, YearExportForm,
 )
 from etl.models import POS_NUMBERS, Branch, FetchedFile, FetchJob, RecordExport
+from etl.parsing import effective_config
 
 STOP_POLLING = 286
 
@@ -236,7 +239,10 @@ def branch_edit(request, pk: int):
             messages.success(request, f"Branch {branch.code} saved.")
             return redirect("etl:branch_list")
     parse_form = TestParseForm(initial={"is_new_branch": branch.is_new_branch, "parser_config": branch.parser_config})
+    effective = json.dumps(effective_config(is_new_branch=branch.is_new_branch, overrides=branch.parser_config),
+                           indent=2, ensure_ascii=False)
     return render(request, "etl/branch_form.html", {"form": form, "branch": branch, "parse_form": parse_form,
+                                                     "effective_config": effective,
                                                      "audit": selectors.audit_list(branch=branch, limit=20)})
 
 

@@ -8,6 +8,7 @@ fragments, ended by `data: [DONE]`. Closing the stream aborts the call.
 from __future__ import annotations
 
 import json
+import queue
 import threading
 import time
 from collections.abc import Callable
@@ -34,89 +35,87 @@ class OpenAIProvider(Provider):
             headers["Authorization"] = f"Bearer {self.api_key}"
         return headers
 
-    def complete(self, *, messages, tools, on_text: Callable[[str], None], should_stop: Callable[[], bool]) -> Turn:
-        body = {"model": self.model, "messages": messages, "tools": tools, "stream": True, "temperature": 0}
-        text_parts: list[str] = []
-        calls: dict[int, dict] = {}
-        last_check = 0.0
-        stopped = threading.Event()
-        finished = threading.Event()
+    def _read_stream(self, body: dict, lines: queue.Queue, abandon: threading.Event) -> None:
+        """Reader thread: puts ("line", text) items, then ("end", None) or ("error", ProviderError)."""
         try:
             with httpx.Client(timeout=httpx.Timeout(self.timeout, connect=10.0)) as client:
                 with client.stream("POST", f"{self.base_url}/chat/completions", json=body,
                                    headers=self._headers()) as response:
-                    # While the server is silent (a model "thinking" before its first token), a stop must
-                    # still end the call: a watchdog closes the stream, which unblocks the read.
-                    watchdog = threading.Thread(target=self._watch, args=(response, should_stop, stopped, finished),
-                                                daemon=True)
-                    watchdog.start()
                     if response.status_code >= 400:
                         detail = response.read().decode("utf-8", "replace")[:500]
-                        raise ProviderError(f"The LLM endpoint answered HTTP {response.status_code}: {detail}")
+                        lines.put(("error", ProviderError(
+                            f"The LLM endpoint answered HTTP {response.status_code}: {detail}")))
+                        return
                     for line in response.iter_lines():
-                        now = time.monotonic()
-                        if now - last_check > 0.3:
-                            last_check = now
-                            if should_stop():
-                                break  # leaving the block closes the stream: the server stops generating
-                        line = line.strip()
-                        if not line.startswith("data:"):
-                            continue
-                        payload = line[5:].strip()
-                        if payload == "[DONE]":
-                            break
-                        try:
-                            chunk = json.loads(payload)
-                        except json.JSONDecodeError:
-                            raise ProviderError(f"The LLM endpoint sent malformed data: {payload[:200]}") from None
-                        if chunk.get("error"):
-                            raise ProviderError(f"The LLM endpoint reported an error: {chunk['error']}")
-                        for choice in chunk.get("choices") or []:
-                            delta = choice.get("delta") or {}
-                            if delta.get("content"):
-                                text_parts.append(delta["content"])
-                                on_text(delta["content"])
-                            for fragment in delta.get("tool_calls") or []:
-                                slot = calls.setdefault(int(fragment.get("index", 0)),
-                                                        {"id": "", "name": "", "arguments": ""})
-                                if fragment.get("id"):
-                                    slot["id"] = fragment["id"]
-                                function = fragment.get("function") or {}
-                                if function.get("name"):
-                                    slot["name"] += function["name"]
-                                if function.get("arguments"):
-                                    slot["arguments"] += function["arguments"]
-        except (httpx.HTTPError, httpx.StreamError) as exc:
-            if stopped.is_set():
-                return Turn(text="".join(text_parts))
-            raise ProviderError(f"Could not reach the LLM endpoint at {self.base_url}: {exc}") from None
+                        if abandon.is_set():
+                            return  # leaving the block closes the stream: the server stops generating
+                        lines.put(("line", line))
+            lines.put(("end", None))
+        except httpx.HTTPError as exc:
+            lines.put(("error", ProviderError(f"Could not reach the LLM endpoint at {self.base_url}: {exc}")))
+        except Exception as exc:  # never leave the caller waiting
+            lines.put(("error", ProviderError(f"The LLM call failed: {type(exc).__name__}: {exc}")))
+
+    def complete(self, *, messages, tools, on_text: Callable[[str], None], should_stop: Callable[[], bool]) -> Turn:
+        body = {"model": self.model, "messages": messages, "tools": tools, "stream": True, "temperature": 0}
+        text_parts: list[str] = []
+        calls: dict[int, dict] = {}
+        # The HTTP read happens in a reader thread so that a stop (or the answer's time limit) is noticed
+        # within a fraction of a second even while the server sends nothing (a model still reading its prompt).
+        lines: queue.Queue = queue.Queue()
+        abandon = threading.Event()
+        threading.Thread(target=self._read_stream, args=(body, lines, abandon), daemon=True).start()
+        last_check = time.monotonic()
+        try:
+            while True:
+                try:
+                    kind, value = lines.get(timeout=0.25)
+                except queue.Empty:
+                    if should_stop():
+                        return Turn(text="".join(text_parts))
+                    continue
+                if kind == "error":
+                    raise value
+                if kind == "end":
+                    break
+                now = time.monotonic()
+                if now - last_check > 0.3:
+                    last_check = now
+                    if should_stop():
+                        return Turn(text="".join(text_parts))
+                line = value.strip()
+                if not line.startswith("data:"):
+                    continue
+                payload = line[5:].strip()
+                if payload == "[DONE]":
+                    break
+                try:
+                    chunk = json.loads(payload)
+                except json.JSONDecodeError:
+                    raise ProviderError(f"The LLM endpoint sent malformed data: {payload[:200]}") from None
+                if chunk.get("error"):
+                    raise ProviderError(f"The LLM endpoint reported an error: {chunk['error']}")
+                for choice in chunk.get("choices") or []:
+                    delta = choice.get("delta") or {}
+                    if delta.get("content"):
+                        text_parts.append(delta["content"])
+                        on_text(delta["content"])
+                    for fragment in delta.get("tool_calls") or []:
+                        slot = calls.setdefault(int(fragment.get("index", 0)), {"id": "", "name": "", "arguments": ""})
+                        if fragment.get("id"):
+                            slot["id"] = fragment["id"]
+                        function = fragment.get("function") or {}
+                        if function.get("name"):
+                            slot["name"] += function["name"]
+                        if function.get("arguments"):
+                            slot["arguments"] += function["arguments"]
         finally:
-            finished.set()
-        if stopped.is_set():
-            return Turn(text="".join(text_parts))
+            abandon.set()
         tool_calls = [
             ToolCall(id=slot["id"] or f"call_{index}", name=slot["name"], arguments=slot["arguments"])
             for index, slot in sorted(calls.items())
         ]
         return Turn(text="".join(text_parts), tool_calls=tool_calls)
-
-    @staticmethod
-    def _watch(response, should_stop, stopped: threading.Event, finished: threading.Event) -> None:
-        from django.db import connection
-
-        try:
-            while not finished.wait(0.25):
-                if should_stop():
-                    stopped.set()
-                    try:
-                        response.close()
-                    except Exception:  # closing from another thread may race with the reader; either ends it
-                        pass
-                    return
-        except Exception:
-            pass
-        finally:
-            connection.close()  # this thread's own database connection (used by should_stop)
 
     def title(self, *, filename: str, question: str, answer_text: str) -> str:
         body = {

@@ -22,6 +22,11 @@ def _schema() -> dict:
     return v6.schema.load_schema()
 
 
+def schema_warm() -> None:
+    """Load the schema and run one validation (builds jsonschema's caches) ahead of the first answer."""
+    plot_spec_build(spec={"mark": "point"}, rows=[{"x": 1}], columns=["x"], title="warm-up")
+
+
 def _encoding_fields(spec: dict) -> list[str]:
     fields = []
     for key in ("encoding",):

@@ -70,7 +70,8 @@ def test_api_requires_authentication(api_client):
     assert api_client.post("/api/analyzer/upload/", {"file": csv_file()}, format="multipart").status_code in (401, 403)
 
 
-def test_list_detail_restore_and_delete(auth_client, user, trades_session, media_root):
+def test_list_detail_restore_and_delete(auth_client, user, trades_session, media_root,
+                                        django_capture_on_commit_callbacks):
     ask(trades_session, user, "sum of qty by symbol")
     client = auth_client(user)
     listing = client.get("/api/analyzer/sessions/").json()
@@ -83,11 +84,11 @@ def test_list_detail_restore_and_delete(auth_client, user, trades_session, media
     assert detail["running"] is False and detail["websocket"] == f"/ws/analyzer/sessions/{trades_session.pk}/"
     folder = media_root / trades_session.storage_dir
     assert folder.exists()
-    from django.test.utils import CaptureQueriesContext  # noqa: F401
-
-    response = client.delete(f"/api/analyzer/sessions/{trades_session.pk}/")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.delete(f"/api/analyzer/sessions/{trades_session.pk}/")
     assert response.status_code == 204
     assert not AnalysisSession.objects.exists() and not Message.objects.exists()
+    assert not folder.exists()
 
 
 def test_list_query_count_does_not_grow(auth_client, user, django_assert_max_num_queries):

@@ -148,3 +148,22 @@ def test_scheduled_fetch_is_off_by_default_and_covers_active_crypto(fake_binance
     market_services.instrument_create(symbol="OLDUSDT", kind="crypto", exchange="BINANCE", active=False)
     reports = tasks.fetch_active()
     assert [r["symbol"] for r in reports] == ["BTCUSDT"] and reports[0]["created"] == AVAILABLE
+
+
+@pytest.mark.django_db
+def test_fetch_bars_command(fake_binance, btc, monkeypatch):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    fake = fake_binance(throttle_first=1, retry_after="0")
+    monkeypatch.setattr(conf, "BINANCE_URL", fake.url)
+    monkeypatch.setattr(conf, "FETCH_PAUSE", 0)
+    out = StringIO()
+    call_command("fetch_bars", "--symbol", "BTCUSDT", "--max-calls", "2", stdout=out)
+    assert "BTCUSDT 1h: 2 pages, 2000 new, 0 updated, 1 retries" in out.getvalue()
+    err = StringIO()
+    monkeypatch.setattr(conf, "BINANCE_URL", "http://127.0.0.1:9")
+    monkeypatch.setattr(conf, "FETCH_RETRIES", 0)
+    call_command("fetch_bars", stdout=StringIO(), stderr=err)
+    assert "BTCUSDT: Binance request failed" in err.getvalue()

@@ -183,3 +183,19 @@ def test_sweep_over_two_instruments_and_heatmap(sync_jobs, user, btc, client):
                                                                "instrument": eth.pk})
     assert b'id="spec-heatmap"' in page.content
     assert b"Instrument" in client.get(f"/backtest/sweeps/{sweep.pk}/").content
+
+
+def test_sampling_a_huge_grid_does_not_build_it():
+    from backtest.strategies import STRATEGIES
+
+    grid = {"fast": {"start": 2, "stop": 500, "step": 1}, "slow": {"start": 3, "stop": 1002, "step": 1},
+            "allow_short": [True, False]}  # ~1 million points
+    sets, dropped = services.sweep_param_sets(strategy=STRATEGIES["sma_cross"], grid=grid, sample=300, seed=1)
+    assert len(sets) == 300 and all(p["fast"] < p["slow"] for p in sets)
+    assert len({tuple(sorted(p.items())) for p in sets}) == 300
+    again, _ = services.sweep_param_sets(strategy=STRATEGIES["sma_cross"], grid=grid, sample=300, seed=1)
+    assert again == sets
+    full, dropped = services.sweep_param_sets(strategy=STRATEGIES["sma_cross"], grid={"fast": [5, 10], "slow": [8, 20]},
+                                              sample=None, seed=0)
+    assert full == [{"fast": 5, "slow": 8, "allow_short": False}, {"fast": 5, "slow": 20, "allow_short": False},
+                    {"fast": 10, "slow": 20, "allow_short": False}] and dropped == 1

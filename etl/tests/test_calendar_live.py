@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from core import services as core_services
 from core.models import JobStatus
-from etl import selectors, services
+from etl import selectors
 from etl.models import Branch, FetchJob
 
 pytestmark = [pytest.mark.django_db]

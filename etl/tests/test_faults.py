@@ -186,3 +186,38 @@ def test_transient_failure_schedules_automatic_retry_with_backoff(user, old_bran
     job = run(user, old_branch, task_queue, force=True)
     assert job.status == JobStatus.FAILED and "retrying" not in job.message
     assert Schedule.objects.filter(func="etl.tasks.fetch_job_auto_retry").count() == 1
+
+
+def test_plain_text_listing_and_credentials(user, old_branch, pos_root, pos_host, task_queue):
+    import base64
+
+    write_demo_day(pos_root, branch="B01", pos=1, day=DAY, old=True, lines=12)
+    FileSource.objects.filter(pk=old_branch.source_id).update(
+        listing_format=FileSource.ListingFormat.TEXT, list_url_template=pos_host.list_template + "?format=text",
+        username="etl", password="s3cret")
+    job = run(user, old_branch, task_queue)
+    assert job.status == JobStatus.SUCCEEDED, job.error
+    assert job.records_written == 12
+    expected = "Basic " + base64.b64encode(b"etl:s3cret").decode()
+    assert pos_host.auth_headers and set(pos_host.auth_headers) == {expected}
+
+
+def test_rate_limit_spaces_requests_per_host(monkeypatch):
+    from etl import sources
+
+    clock = {"now": 100.0}
+    slept = []
+    monkeypatch.setattr(sources.time_module, "monotonic", lambda: clock["now"])
+    monkeypatch.setattr(sources.time_module, "sleep", lambda seconds: slept.append(round(seconds, 3)))
+    monkeypatch.setattr(sources, "_next_slot", {})
+    for _ in range(4):
+        sources._rate_wait("pos.example:80", 4.0)
+    sources._rate_wait("other.example:80", 4.0)
+    assert slept == [0.25, 0.5, 0.75]  # the other host is not held back
+
+
+def test_url_templates_only_fill_known_placeholders():
+    from etl.sources import fill_template
+
+    url = fill_template("https://h/{branch}/{name}?x={branch.__class__}&p={pos}", branch="B 1/..", name="a b.csv", pos="1")
+    assert url == "https://h/B%201%2F../a%20b.csv?x={branch.__class__}&p=1"

@@ -61,3 +61,20 @@ def test_idempotent_and_force(user, old_branch, pos_root, task_queue):
     finished = AuditLog.objects.get(job=job, action=AuditLog.Action.FINISHED)
     assert finished.detail == {"force": True, "records_before": 60, "records_after": 60}
     assert FetchJob.objects.count() == 1
+
+
+def test_rejected_rows_are_reported_on_the_job(user, old_branch, pos_root, task_queue):
+    folder = pos_root / "B01" / "1" / "20250304"
+    folder.mkdir(parents=True)
+    header = "TNSC;DATE;HEURE;RAYON;ARTICLE;QTE;MONTANT\r\n"
+    good = "".join(f"{i};04/03/2025;10:00:{i:02d};Épicerie;PLU{i};1;2,50\r\n" for i in range(1, 31))
+    bad = "31;99/03/2025;10:00:00;X;PLU1;1;1,00\r\n32;04/03/2025;10:00:00;X;PLU1;un;1,00\r\n"
+    (folder / "rd5000_20250304_2300.csv").write_bytes((header + good + bad).encode("cp1252"))
+    (folder / "rd5500_20250304_2300.csv").write_bytes(b"TNSC;DATE;MODE;MONTANT\r\n1;04/03/2025;CARD;2,50\r\nbroken\r\n")
+    job, _ = fetch(user, old_branch, task_queue)
+    assert job.status == JobStatus.SUCCEEDED, job.error
+    assert job.records_written == 30
+    assert job.counts["parsed"] == 30 and job.counts["rejected"] == 3 and job.counts["unpaid_lines"] == 29
+    reasons = [(e["filetype"], e["line"], e["reason"].split(" ")[0]) for e in job.rejected_examples]
+    assert reasons == [("rd5000", 32, "bad"), ("rd5000", 33, "bad"), ("rd5500", 3, "expected")]
+    assert "3 rejected row(s)" in job.message

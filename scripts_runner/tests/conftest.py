@@ -14,6 +14,24 @@ def _runner_dirs(settings, tmp_path):
     settings.SCRIPTS_RUNNER_RUN_ROOT = str(tmp_path / "runs")
 
 
+def require_sandbox() -> None:
+    """Skip (fail on CI) when bubblewrap cannot start here, e.g. user namespaces disabled."""
+    import os
+
+    from scripts_runner import sandbox
+
+    ok, error = sandbox.probe()
+    if not ok:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"the script sandbox cannot start on this CI host: {error}")
+        pytest.skip(f"the script sandbox cannot start here: {error}")
+
+
+@pytest.fixture
+def sandbox_available():
+    require_sandbox()
+
+
 @pytest.fixture
 def runner(user):
     """The user holds the permission to run scripts."""

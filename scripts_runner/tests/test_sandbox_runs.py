@@ -17,7 +17,7 @@ from core.testing import wait_until
 from scripts_runner import sandbox, services
 from scripts_runner.models import EndReason, LogChunk, ScriptRun
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("sandbox_available")]
 
 
 def log_lines(run, stream=None):

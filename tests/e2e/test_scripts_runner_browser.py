@@ -9,6 +9,13 @@ from scripts_runner.models import EndReason, ScriptRun
 
 pytestmark = pytest.mark.e2e
 
+
+@pytest.fixture(autouse=True)
+def _sandbox_available():
+    from scripts_runner.tests.conftest import require_sandbox
+
+    require_sandbox()
+
 CODE = b"""import sys, time
 print('starting', flush=True)
 print('a warning', file=sys.stderr, flush=True)

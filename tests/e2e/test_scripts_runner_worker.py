@@ -24,6 +24,13 @@ from scripts_runner.models import EndReason, LogChunk, ScriptRun
 pytestmark = pytest.mark.e2e
 
 
+@pytest.fixture(autouse=True)
+def _sandbox_available():
+    from scripts_runner.tests.conftest import require_sandbox
+
+    require_sandbox()
+
+
 def marker_processes(marker: str) -> list[int]:
     """Live (non-zombie) processes whose command line carries `marker`."""
     found = []
