@@ -31,19 +31,21 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-PG_URL = "postgres://postgres@127.0.0.1:5432/bench_trades"
+PG_HOST = "postgres://postgres@127.0.0.1:5432/"
 
 
 def setup_env(args) -> None:
     if args.sqlite:
-        os.environ["DATABASE_URL"] = f"sqlite:///{ROOT / 'var' / 'bench_trades.sqlite3'}"
+        os.environ["DATABASE_URL"] = f"sqlite:///{ROOT / 'var' / (args.db_name + '.sqlite3')}"
     else:
         import psycopg
 
+        from psycopg import sql
+
         with psycopg.connect("host=127.0.0.1 port=5432 user=postgres dbname=postgres", autocommit=True) as conn:
-            if not conn.execute("SELECT 1 FROM pg_database WHERE datname = 'bench_trades'").fetchone():
-                conn.execute("CREATE DATABASE bench_trades")
-        os.environ["DATABASE_URL"] = PG_URL
+            if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [args.db_name]).fetchone():
+                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(args.db_name)))
+        os.environ["DATABASE_URL"] = PG_HOST + args.db_name
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     os.environ["PLATFORM_MEDIA_ROOT"] = str(ROOT / "var" / "bench_media")
     os.environ["TRADES_EXPORT_KEEP_USERS"] = "50"
@@ -195,6 +197,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=5_000_000, help="trades in the table (generated once)")
     parser.add_argument("--sqlite", action="store_true")
+    parser.add_argument("--db-name", default="bench_trades", help="PostgreSQL database (bench_trades*)")
     parser.add_argument("--tickers", type=int, default=12)
     parser.add_argument("--days", type=int, default=40)
     parser.add_argument("--old-rows", type=int, default=300_000)

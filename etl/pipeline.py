@@ -148,7 +148,7 @@ def _set(job: FetchJob, **fields) -> None:
 def fetch_job_execute(job: FetchJob) -> None:
     job = FetchJob.objects.select_related("branch", "branch__source").get(pk=job.pk)
     _set(job, attempt_count=job.attempt_count + 1, processor_version=PARSER_VERSION,
-         file_list=[], chosen_files={}, counts={}, rejected_examples=[], records_written=None)
+         file_list=[], chosen_files={}, counts={}, rejected_examples=[])
     branch = job.branch
     cfg = effective_config(is_new_branch=branch.is_new_branch, overrides=branch.parser_config)
     counts = {"listed": 0, "listing_rejected": 0, "downloaded": 0, "download_problems": 0, "bytes": 0,

@@ -110,9 +110,26 @@ def _children_cpu() -> float:
     return usage.children_user + usage.children_system
 
 
+def _sweep_run_dirs(root) -> None:
+    """Remove run directories a killed worker left behind (only ones older than any run can live)."""
+    horizon = time.time() - conf.wall_seconds() - 600
+    try:
+        entries = list(os.scandir(root))
+    except OSError:
+        return
+    for entry in entries:
+        try:
+            if entry.is_dir(follow_symlinks=False) and entry.stat(follow_symlinks=False).st_mtime < horizon:
+                shutil.rmtree(entry.path, ignore_errors=True)
+        except OSError:
+            continue
+
+
 def run_body(run: ScriptRun) -> None:
     """Execute one run; finishes the job itself with the right status and end reason."""
     from django.core.files.storage import default_storage
+
+    _sweep_run_dirs(conf.run_root())
 
     script = run.script
     with default_storage.open(script.file.name, "rb") as fh:

@@ -140,7 +140,7 @@ def test_sweep_cancel_stops_it(user, btc, monkeypatch):
             core_services.job_cancel(job=Sweep.objects.get(pk=job.pk), by=user)
 
     monkeypatch.setattr(services, "job_progress", progress_then_cancel)
-    monkeypatch.setattr(services, "sweep_execute", functools.partial(services.sweep_execute, flush_rows=5))
+    monkeypatch.setattr(services, "sweep_execute", functools.partial(services.sweep_execute, flush_rows=5, flush_seconds=3600))
     tasks.sweep_execute(sweep.pk)
     sweep.refresh_from_db()
     assert sweep.status == JobStatus.CANCELLED

@@ -136,3 +136,25 @@ def test_choose_skips_empty_and_problem_files():
     assert best is None and "empty" in reason
     best, reason = choose_file([])
     assert best is None and "no file" in reason
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=150, deadline=None)
+@given(raw=st.binary(max_size=600), new=st.booleans())
+def test_hostile_bytes_never_raise(raw, new):
+    cfg = NEW if new else OLD
+    for parse, ftype in ((parse_sales, "rd5000"), (parse_payments, "rd5500")):
+        result = parse(raw, cfg)
+        assert len(result.rows) + result.rejected == result.data_lines
+        assert count_data_rows(raw, cfg, ftype) >= 0
+
+
+@settings(max_examples=150, deadline=None)
+@given(line=st.text(alphabet=st.sampled_from(list('0123456789;,./:- "+eEaN')), max_size=80))
+def test_hostile_lines_are_parsed_or_rejected(line):
+    raw = ("header\n" + line + "\n").encode()
+    result = parse_sales(raw, OLD)
+    assert len(result.rows) + result.rejected == result.data_lines

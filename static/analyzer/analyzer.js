@@ -215,7 +215,7 @@
         case "plot": {
           const box = this.block(m.answer_id);
           const target = el("div", { class: "plot", "data-testid": "plot" });
-          const wrap = el("div", { class: "block" }, [el("strong", { text: d.title || "Chart" }), target,
+          const wrap = el("div", { class: "block" }, [target,
             el("details", {}, [el("summary", { text: "SQL and spec" }), el("pre", { text: d.sql || "" }),
               el("pre", { text: JSON.stringify(Object.assign({}, d.vega_lite_spec, { data: { values: `(${(d.vega_lite_spec.data && d.vega_lite_spec.data.values || []).length} rows)` } }), null, 2) })])]);
           box.appendChild(wrap);
