@@ -292,7 +292,7 @@ def _write_parquet_pg(*, params: ExportParams, select: SelectSQL, target: Atomic
             return 0
         reader = pacsv.open_csv(
             scratch.name,
-            read_options=pacsv.ReadOptions(column_names=schema.names, block_size=4 << 20),
+            read_options=pacsv.ReadOptions(column_names=schema.names, block_size=4 << 20, use_threads=False),
             convert_options=pacsv.ConvertOptions(column_types={f.name: f.type for f in schema}),
         )
         writer = pq.ParquetWriter(target, schema, compression="zstd")

@@ -142,3 +142,28 @@ def test_record_export_page(client, user, other_user, fetched, task_queue):
     login(client, other_user)
     assert client.get(reverse("etl:recordexport_download", args=[export.pk])).status_code == 404
     assert client.get(reverse("etl:recordexport_detail", args=[export.pk])).status_code == 404
+
+
+def test_job_actions_on_pages_respect_ownership(client, user, other_user, admin_user, fetched, task_queue):
+    login(client, other_user)
+    assert client.post(reverse("etl:job_action", args=[fetched.pk, "force"])).status_code == 403
+    page = client.get(reverse("etl:fetchjob_detail", args=[fetched.pk])).content.decode()
+    assert "Force refetch" not in page
+    client.logout()
+    login(client, user)
+    assert "Force refetch" in client.get(reverse("etl:fetchjob_detail", args=[fetched.pk])).content.decode()
+    response = client.post(reverse("etl:job_action", args=[fetched.pk, "force"]))
+    assert response.status_code == 302
+    assert client.post(reverse("etl:job_action", args=[fetched.pk, "nonsense"])).status_code == 404
+    task_queue.run()
+    fetched.refresh_from_db()
+    assert fetched.status == JobStatus.SUCCEEDED and fetched.attempt_count == 2
+    live = client.get(reverse("etl:fetchjob_detail", args=[fetched.pk]) + "?fragment=live", HTTP_HX_REQUEST="true")
+    assert live.status_code == 286  # finished: htmx stops polling
+
+
+def test_records_api_query_count_is_flat(auth_client, user, fetched, django_assert_max_num_queries):
+    client = auth_client(user)
+    with django_assert_max_num_queries(6):
+        body = client.get("/api/etl/records/?page_size=30").json()
+    assert len(body["results"]) == 30
