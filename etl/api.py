@@ -332,8 +332,10 @@ class TestParseApi(APIView):
         data.is_valid(raise_exception=True)
         v = data.validated_data
         config = v.get("parser_config")
+        # A form post omitting the checkbox reads as False; only an explicit value overrides the branch kind.
+        given_kind = "is_new_branch" in request.data and v.get("is_new_branch") is not None
         preview = services.branch_test_parse(
-            is_new_branch=branch.is_new_branch if v.get("is_new_branch") is None else v["is_new_branch"],
+            is_new_branch=v["is_new_branch"] if given_kind else branch.is_new_branch,
             parser_config=branch.parser_config if config is None else config,
             filetype=v["filetype"], raw=v["file"].read(),
         )

@@ -276,31 +276,52 @@ def _parquet_schema(params: ExportParams):
     return pa.schema(fields)
 
 
+class _ParquetRowGroups:
+    """A sink for COPY's CSV bytes (always whole rows): every ~8 MB is parsed by Arrow's
+    CSV reader (C++) and written as one row group. Memory stays at one batch."""
+
+    def __init__(self, writer, schema, batch_bytes: int = 8 << 20):
+        import pyarrow.csv as pacsv
+
+        self.writer, self.schema, self.batch_bytes = writer, schema, batch_bytes
+        self.pending: list[bytes] = []
+        self.size = 0
+        self.read_options = pacsv.ReadOptions(column_names=schema.names, use_threads=False, block_size=batch_bytes * 2)
+        self.convert_options = pacsv.ConvertOptions(column_types={f.name: f.type for f in schema})
+
+    def write(self, data: bytes) -> int:
+        self.pending.append(data)
+        self.size += len(data)
+        if self.size >= self.batch_bytes:
+            self.flush_batch()
+        return len(data)
+
+    def flush_batch(self) -> None:
+        import pyarrow as pa
+        import pyarrow.csv as pacsv
+
+        if not self.size:
+            return
+        data = b"".join(self.pending)
+        self.pending, self.size = [], 0
+        table = pacsv.read_csv(pa.py_buffer(data), read_options=self.read_options,
+                               convert_options=self.convert_options)
+        self.writer.write_table(table.cast(self.schema))
+
+
 def _write_parquet_pg(*, params: ExportParams, select: SelectSQL, target: AtomicExportFile, on_progress) -> int:
-    """PostgreSQL → Parquet: COPY to a scratch CSV at database speed, then Arrow's streaming
-    CSV reader (C++) turns it into row groups; memory stays at one block."""
-    import pyarrow.csv as pacsv
+    """PostgreSQL → Parquet at COPY speed: the COPY stream is cut at row boundaries into
+    row groups converted by Arrow's C++ CSV parser (no Python work per row)."""
     import pyarrow.parquet as pq
 
     schema = _parquet_schema(params)
-    with tempfile.NamedTemporaryFile(dir=settings.FILE_UPLOAD_TEMP_DIR, suffix=".csv") as scratch:
-        rows = _copy_csv(select=select, sink=scratch, on_progress=on_progress)
-        scratch.flush()
-        if rows == 0:
-            writer = pq.ParquetWriter(target, schema, compression="zstd")
-            writer.close()
-            return 0
-        reader = pacsv.open_csv(
-            scratch.name,
-            read_options=pacsv.ReadOptions(column_names=schema.names, block_size=4 << 20, use_threads=False),
-            convert_options=pacsv.ConvertOptions(column_types={f.name: f.type for f in schema}),
-        )
-        writer = pq.ParquetWriter(target, schema, compression="zstd")
-        try:
-            for batch in reader:
-                writer.write_batch(batch)
-        finally:
-            writer.close()
+    writer = pq.ParquetWriter(target, schema, compression="zstd")
+    try:
+        sink = _ParquetRowGroups(writer, schema)
+        rows = _copy_csv(select=select, sink=sink, on_progress=on_progress)
+        sink.flush_batch()
+    finally:
+        writer.close()
     target.flush()
     return rows
 

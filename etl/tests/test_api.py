@@ -189,3 +189,14 @@ def test_daily_schedule_queues_yesterday(root_user, old_branch, new_branch, task
     from django_q.models import Schedule
 
     assert Schedule.objects.filter(func="etl.tasks.daily_fetch").count() == 1
+
+
+def test_test_parse_uses_the_branch_kind_unless_told(auth_client, user, new_branch):
+    sample = "tnsc,date,time,item_code,department,quantity,amount\n1,2025-01-02,10:00:00,A1,X,1,2.50\n"
+    client = auth_client(user)
+    url = f"/api/etl/branches/{new_branch.pk}/test-parse/"
+    body = client.post(url, {"file": SimpleUploadedFile("s.csv", sample.encode())}, format="multipart").json()
+    assert body["parsed"] == 1 and body["config"]["delimiter"] == ","
+    body = client.post(url, {"file": SimpleUploadedFile("s.csv", sample.encode()), "is_new_branch": "false"},
+                       format="multipart").json()
+    assert body["parsed"] == 0 and body["rejected"] == 1 and body["config"]["delimiter"] == ";"
