@@ -44,21 +44,40 @@ def _fresh_cache():
     cache.clear()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _drop_leftover_connections(django_db_setup, django_db_blocker):
+    """Before the test database is dropped, end other sessions on it (server and
+    worker processes, consumer threads), so PostgreSQL lets it go."""
+    yield
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return
+    with django_db_blocker.unblock():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+
+
 # --- figures printed at the end of the run -----------------------------------------------
 
-_REPORT_LINES: list[str] = []
-
-
 @pytest.fixture
-def report():
-    """`report("latency ... ms")`: a line shown in the run's closing summary."""
-    return _REPORT_LINES.append
+def report(request):
+    """`report("latency ... ms")`: a line shown in the run's closing summary (works under xdist too)."""
+    return lambda line: request.node.user_properties.append(("figure", line))
 
 
 def pytest_terminal_summary(terminalreporter):
-    if _REPORT_LINES:
+    lines = []
+    for reports in terminalreporter.stats.values():
+        for rep in reports:
+            if getattr(rep, "when", None) == "call":
+                lines.extend(value for key, value in getattr(rep, "user_properties", []) if key == "figure")
+    if lines:
         terminalreporter.section("measured figures")
-        for line in _REPORT_LINES:
+        for line in lines:
             terminalreporter.write_line(line)
 
 

@@ -202,6 +202,7 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=40)
     parser.add_argument("--old-rows", type=int, default=300_000)
     parser.add_argument("--no-parquet", action="store_true")
+    parser.add_argument("--repeat", type=int, default=3, help="interleaved runs of anchor and job; best kept")
     args = parser.parse_args()
     setup_env(args)
 
@@ -225,19 +226,31 @@ def main() -> None:
           f"sorted {params.sortby}")
     anchor = anchor_pg if vendor == "postgresql" else anchor_sqlite
     anchor(select, scratch / "warmup.csv")  # warm the cache for everyone alike
-    a_rows, a_secs = anchor(select, scratch / "anchor.csv")
+    # The machine is shared: run the anchors and our job interleaved, keep the best of each.
+    from trades import conf
+
+    best: dict[str, tuple] = {}
+    for _ in range(max(1, args.repeat)):
+        runs = {"anchor": lambda: anchor(select, scratch / "anchor.csv")}
+        if vendor == "postgresql":
+            runs["anchor_wm"] = lambda: anchor_pg(select, scratch / "anchor2.csv", work_mem=conf.EXPORT_WORK_MEM)
+        runs["ours"] = lambda: run_job(user, params)
+        for key, run in runs.items():
+            result = run()
+            seconds = result["seconds"] if isinstance(result, dict) else result[1]
+            if key not in best or seconds < best[key][0]:
+                best[key] = (seconds, result)
+    a_secs, (a_rows, _s) = best["anchor"]
     a_rate = a_rows / a_secs
     name = "bare COPY (psql \\copy) → file" if vendor == "postgresql" else "bare sqlite3 cursor + csv.writer"
+    print(f"(best of {max(1, args.repeat)} interleaved runs each)")
     print(f"anchor  {name:<38} {a_rows:>10,} rows {a_secs:7.2f} s {a_rate:>12,.0f} rows/s  (1.00)")
     if vendor == "postgresql":
-        from trades import conf
-
-        t_rows, t_secs = anchor_pg(select, scratch / "anchor2.csv", work_mem=conf.EXPORT_WORK_MEM)
+        t_secs, (t_rows, _s) = best["anchor_wm"]
         t_rate = t_rows / t_secs
         print(f"anchor  {'same, with our work_mem ' + conf.EXPORT_WORK_MEM:<38} {t_rows:>10,} rows {t_secs:7.2f} s "
               f"{t_rate:>12,.0f} rows/s  ({t_rate / a_rate:.2f})")
-
-    job = run_job(user, params)
+    job = best["ours"][1]
     j_rate = job["rows"] / job["seconds"]
     print(f"ours    {'export job, CSV':<38} {job['rows']:>10,} rows {job['seconds']:7.2f} s {j_rate:>12,.0f} rows/s"
           f"  ({j_rate / a_rate:.2f} of the anchor)   worker peak RSS {job['rss_mb']:.0f} MB")

@@ -278,9 +278,13 @@ def _parquet_schema(params: ExportParams):
 
 class _ParquetRowGroups:
     """A sink for COPY's CSV bytes (always whole rows): every ~8 MB is parsed by Arrow's
-    CSV reader (C++) and written as one row group. Memory stays at one batch."""
+    CSV reader (C++) and written as one row group, on a helper thread so that parsing
+    overlaps the COPY (Arrow releases the GIL). At most two batches wait: memory stays flat."""
 
     def __init__(self, writer, schema, batch_bytes: int = 8 << 20):
+        import queue
+        import threading
+
         import pyarrow.csv as pacsv
 
         self.writer, self.schema, self.batch_bytes = writer, schema, batch_bytes
@@ -288,25 +292,43 @@ class _ParquetRowGroups:
         self.size = 0
         self.read_options = pacsv.ReadOptions(column_names=schema.names, use_threads=False, block_size=batch_bytes * 2)
         self.convert_options = pacsv.ConvertOptions(column_types={f.name: f.type for f in schema})
+        self.queue: queue.Queue = queue.Queue(maxsize=2)
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._convert, name="parquet-row-groups", daemon=True)
+        self.thread.start()
 
-    def write(self, data: bytes) -> int:
-        self.pending.append(data)
-        self.size += len(data)
-        if self.size >= self.batch_bytes:
-            self.flush_batch()
-        return len(data)
-
-    def flush_batch(self) -> None:
+    def _convert(self) -> None:
         import pyarrow as pa
         import pyarrow.csv as pacsv
 
-        if not self.size:
-            return
-        data = b"".join(self.pending)
+        while (data := self.queue.get()) is not None:
+            if self.error is not None:
+                continue
+            try:
+                table = pacsv.read_csv(pa.py_buffer(data), read_options=self.read_options,
+                                       convert_options=self.convert_options)
+                self.writer.write_table(table.cast(self.schema))
+            except BaseException as exc:  # reported by the writing thread
+                self.error = exc
+
+    def write(self, data: bytes) -> int:
+        if self.error is not None:
+            raise self.error
+        self.pending.append(data)
+        self.size += len(data)
+        if self.size >= self.batch_bytes:
+            self.queue.put(b"".join(self.pending))
+            self.pending, self.size = [], 0
+        return len(data)
+
+    def close(self, *, complete: bool) -> None:
+        if complete and self.size:
+            self.queue.put(b"".join(self.pending))
         self.pending, self.size = [], 0
-        table = pacsv.read_csv(pa.py_buffer(data), read_options=self.read_options,
-                               convert_options=self.convert_options)
-        self.writer.write_table(table.cast(self.schema))
+        self.queue.put(None)
+        self.thread.join()
+        if complete and self.error is not None:
+            raise self.error
 
 
 def _write_parquet_pg(*, params: ExportParams, select: SelectSQL, target: AtomicExportFile, on_progress) -> int:
@@ -316,11 +338,13 @@ def _write_parquet_pg(*, params: ExportParams, select: SelectSQL, target: Atomic
 
     schema = _parquet_schema(params)
     writer = pq.ParquetWriter(target, schema, compression="zstd")
+    sink = _ParquetRowGroups(writer, schema)
+    complete = False
     try:
-        sink = _ParquetRowGroups(writer, schema)
         rows = _copy_csv(select=select, sink=sink, on_progress=on_progress)
-        sink.flush_batch()
+        complete = True
     finally:
+        sink.close(complete=complete)
         writer.close()
     target.flush()
     return rows
