@@ -229,6 +229,8 @@ class MissingRunApi(APIView):
             cells = []
             if attrs.get("branches_missing"):
                 codes = set(attrs["branches_missing"])
+                if any("\x00" in code for code in codes):
+                    raise serializers.ValidationError({"branches_missing": "Branch codes cannot contain NUL characters."})
                 branches = {b.code: b for b in Branch.objects.filter(code__in=codes)}
                 if codes - set(branches):
                     raise serializers.ValidationError(
