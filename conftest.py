@@ -26,6 +26,7 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 from core.testing import PASSWORD, free_port, wait_until  # noqa: F401  (re-exported for tests)
 BASE_DIR = Path(__file__).resolve().parent
+LIVE_QUEUE = f"live{os.getpid()}"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
@@ -249,6 +250,9 @@ def _live_platform_session(django_db_setup, django_db_blocker, tmp_path_factory)
             "DATABASE_URL": database_url(),
             "PLATFORM_MEDIA_ROOT": media,
             "Q_CLUSTER_NAME": dj_settings.Q_CLUSTER["name"],
+            # The live worker reads its own queue: tasks queued by tests that
+            # don't use it (and run jobs inline themselves) are never taken.
+            "Q_QUEUE_NAME": LIVE_QUEUE,
             "DJANGO_DEBUG": "true",
             "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
             "PYTHONUNBUFFERED": "1",
@@ -292,9 +296,12 @@ def _live_platform_session(django_db_setup, django_db_blocker, tmp_path_factory)
 
 
 @pytest.fixture
-def live_platform(_live_platform_session, transactional_db, settings):
+def live_platform(_live_platform_session, transactional_db, settings, monkeypatch):
     """A real ASGI server and a real worker cluster sharing the test database."""
+    from django_q.conf import Conf
+
     settings.MEDIA_ROOT = _live_platform_session.media_root
+    monkeypatch.setattr(Conf, "CLUSTER_NAME", LIVE_QUEUE)
     if _live_platform_session.processes[1].poll() is not None:
         _live_platform_session.start_worker()
     yield _live_platform_session

@@ -149,6 +149,10 @@ Q_CLUSTER = {
     "label": "Background tasks",
     "poll": 0.1,
 }
+# A queue of its own within the same cluster name (the name also keys task
+# signing); the tests give their server/worker processes one.
+if env.str("Q_QUEUE_NAME", default=""):
+    Q_CLUSTER["cluster_name"] = env.str("Q_QUEUE_NAME")
 if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
 else:
