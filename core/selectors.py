@@ -1,5 +1,11 @@
+import asyncio
+import uuid
 from datetime import timedelta
 
+from asgiref.sync import async_to_sync
+from channels.layers import DEFAULT_CHANNEL_LAYER, channel_layers
+
+from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
@@ -24,6 +30,28 @@ def job_counts(*, user) -> dict[str, int]:
     return counts
 
 
+LAYER_TIMEOUT = 3
+
+
+async def _channel_layer_roundtrip() -> tuple[str, bool]:
+    """Send a ping to a fresh channel and read it back, on a layer instance of our own.
+
+    The shared layer keeps per-event-loop receive state for the consumers of this process;
+    a probe must neither disturb it nor hang on it, so it gets its own connection and a timeout.
+    """
+    layer = channel_layers.make_backend(DEFAULT_CHANNEL_LAYER)
+    backend = type(layer).__name__
+    name = "health.%s" % uuid.uuid4().hex
+    try:
+        await layer.send(name, {"type": "health.ping"})
+        message = await asyncio.wait_for(layer.receive(name), timeout=LAYER_TIMEOUT)
+        return backend, message.get("type") == "health.ping"
+    finally:
+        close = getattr(layer, "close_pools", None)
+        if close is not None:
+            await close()
+
+
 def health_status() -> dict:
     result: dict = {}
     try:
@@ -34,17 +62,13 @@ def health_status() -> dict:
     except Exception as exc:
         result["database"] = {"ok": False, "error": str(exc)}
 
-    from asgiref.sync import async_to_sync
-    from channels.layers import get_channel_layer
-
-    layer = get_channel_layer()
+    layer_backend = settings.CHANNEL_LAYERS[DEFAULT_CHANNEL_LAYER]["BACKEND"].rsplit(".", 1)[-1]
     try:
-        name = async_to_sync(layer.new_channel)()
-        async_to_sync(layer.send)(name, {"type": "health.ping"})
-        received = async_to_sync(layer.receive)(name)
-        result["channel_layer"] = {"ok": received.get("type") == "health.ping", "backend": type(layer).__name__}
+        _, received = async_to_sync(_channel_layer_roundtrip)()
+        result["channel_layer"] = {"ok": received, "backend": layer_backend}
     except Exception as exc:
-        result["channel_layer"] = {"ok": False, "backend": type(layer).__name__, "error": str(exc)}
+        error = "no reply within %s s" % LAYER_TIMEOUT if isinstance(exc, TimeoutError) else str(exc)
+        result["channel_layer"] = {"ok": False, "backend": layer_backend, "error": error}
 
     fresh_after = timezone.now() - timedelta(seconds=30)
     try:
