@@ -24,7 +24,7 @@ import pytest
 # test makes around it are still plain synchronous calls.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
-from core.testing import PASSWORD, free_port, wait_until  # noqa: F401  (re-exported for tests)
+from core.testing import PASSWORD, clear_own_cache, free_port, wait_until  # noqa: F401  (re-exported for tests)
 BASE_DIR = Path(__file__).resolve().parent
 LIVE_QUEUE = f"live{os.getpid()}"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -38,11 +38,16 @@ def _media_root(settings, tmp_path):
 @pytest.fixture(autouse=True)
 def _fresh_cache():
     """Rate-limit counters and other cached state never leak between tests."""
+    _clear_cache()
+    yield
+    _clear_cache()
+
+
+def _clear_cache():
+    from django.conf import settings as dj_settings
     from django.core.cache import cache
 
-    cache.clear()
-    yield
-    cache.clear()
+    clear_own_cache(cache, dj_settings.CACHES["default"])
 
 
 @pytest.fixture(scope="session", autouse=True)

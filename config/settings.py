@@ -113,16 +113,30 @@ AUTH_USER_MODEL = "accounts.User"
 
 # --- redis: channel layer, broker, cache --------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
+# The cluster (= queue) name also namespaces the cache and channel-layer keys, so
+# deployments (and parallel test runs, which get a name of their own; pytest sets
+# PYTEST_VERSION) can share one Redis without taking or wiping each other's data.
+_default_cluster = f"test{os.getpid()}" if os.environ.get("PYTEST_VERSION") else "platform"
+Q_CLUSTER_NAME = env.str("Q_CLUSTER_NAME", default=_default_cluster)
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             # redis-py 8 times out idle socket reads after 5 s by default,
             # which would drop every quiet websocket consumer.
-            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": None}]},
+            "CONFIG": {
+                "hosts": [{"address": REDIS_URL, "socket_timeout": None}],
+                "prefix": f"asgi-{Q_CLUSTER_NAME}",
+            },
         }
     }
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": Q_CLUSTER_NAME,
+        }
+    }
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
@@ -130,10 +144,6 @@ else:
 # --- background jobs (django-q2) ----------------------------------------------
 JOB_TIMEOUT = env.int("JOB_TIMEOUT", default=2 * 3600)
 JOB_HEARTBEAT_STALE_SECONDS = env.int("JOB_HEARTBEAT_STALE_SECONDS", default=60)
-# Test runs get a cluster (= queue) name of their own so parallel runs sharing
-# one Redis never take each other's tasks; pytest sets PYTEST_VERSION.
-_default_cluster = f"test{os.getpid()}" if os.environ.get("PYTEST_VERSION") else "platform"
-Q_CLUSTER_NAME = env.str("Q_CLUSTER_NAME", default=_default_cluster)
 Q_CLUSTER = {
     "name": Q_CLUSTER_NAME,
     "workers": env.int("Q_WORKERS", default=4),

@@ -21,3 +21,19 @@ def wait_until(predicate, *, timeout: float = 10.0, interval: float = 0.05, mess
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+
+
+def clear_own_cache(cache, config: dict) -> None:
+    """Clear the cache keys of this deployment (or test run) only.
+
+    On Redis, `cache.clear()` is FLUSHDB: it would also wipe the task queue, the channel-layer
+    messages and the cache of everyone else sharing the server (e.g. the other test process).
+    """
+    prefix = config.get("KEY_PREFIX")
+    if not prefix or "redis" not in config["BACKEND"].lower():
+        cache.clear()
+        return
+    client = cache._cache.get_client(write=True)
+    keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
+    if keys:
+        client.delete(*keys)

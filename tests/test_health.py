@@ -44,3 +44,55 @@ def test_a_layer_that_never_answers_is_reported_down_not_hung(monkeypatch, admin
     assert response.status_code == 503
     layer = response.json()["channel_layer"]
     assert layer["ok"] is False and layer["error"] == "no reply within 0.3 s"
+
+
+def test_clearing_the_test_cache_leaves_other_redis_data_alone():
+    """Parallel test processes share one Redis: clearing one's cache must not FLUSHDB the other's
+    queue, channel messages or cache (that once made a health probe wait forever)."""
+    import os
+
+    import redis
+    from django.core.cache.backends.redis import RedisCache
+
+    from core.testing import clear_own_cache
+
+    url = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
+    mine = {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url, "KEY_PREFIX": "ownA"}
+    theirs = dict(mine, KEY_PREFIX="ownB")
+    cache_a = RedisCache(url, {"KEY_PREFIX": "ownA"})
+    cache_b = RedisCache(url, {"KEY_PREFIX": "ownB"})
+    raw = redis.Redis.from_url(url)
+    try:
+        cache_a.set("counter", 1)
+        cache_b.set("counter", 2)
+        raw.set("asgi-other:queue", "x")
+        clear_own_cache(cache_a, mine)
+        assert cache_a.get("counter") is None
+        assert cache_b.get("counter") == 2
+        assert raw.get("asgi-other:queue") == b"x"
+    finally:
+        clear_own_cache(cache_b, theirs)
+        raw.delete("asgi-other:queue")
+
+
+def test_redis_keys_are_namespaced_by_the_cluster_name(settings):
+    """With Redis configured, the cache and the channel layer share the queue's namespace."""
+    import importlib
+    import os
+
+    from config import settings as settings_module
+
+    old = {k: os.environ.get(k) for k in ("REDIS_URL", "Q_CLUSTER_NAME")}
+    os.environ.update({"REDIS_URL": "redis://127.0.0.1:6379/0", "Q_CLUSTER_NAME": "deploy7"})
+    try:
+        fresh = importlib.reload(settings_module)
+        assert fresh.CACHES["default"]["KEY_PREFIX"] == "deploy7"
+        assert fresh.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] == "asgi-deploy7"
+        assert fresh.Q_CLUSTER["name"] == "deploy7"
+    finally:
+        for key, value in old.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        importlib.reload(settings_module)
