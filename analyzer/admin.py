@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from analyzer.models import AnalysisSession, Answer, Message
+from analyzer.models import AnalysisSession, Answer, Message, Processing
 
 
 @admin.register(AnalysisSession)
@@ -25,3 +25,11 @@ class MessageAdmin(admin.ModelAdmin):
     list_filter = ("kind",)
     raw_id_fields = ("session", "answer")
     exclude = ("rows_kept",)
+
+
+@admin.register(Processing)
+class ProcessingAdmin(admin.ModelAdmin):
+    list_display = ("id", "session", "owner", "status", "stage", "progress", "created_at", "finished_at")
+    list_filter = ("status", "stage")
+    raw_id_fields = ("session", "owner", "cancelled_by")
+    readonly_fields = ("event_seq", "task_id", "heartbeat_at")

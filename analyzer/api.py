@@ -16,7 +16,7 @@ from analyzer.serializers import (
     upload_too_large,
 )
 from analyzer.uploads import TOO_LARGE_ATTR, install_size_limit, too_large_message
-from analyzer.views_common import query_result_csv_response, session_detail_payload
+from analyzer.views_common import query_result_csv_response, session_detail_payload, upload_payload
 
 
 class UploadApi(APIView):
@@ -26,8 +26,13 @@ class UploadApi(APIView):
         install_size_limit(request)
         return super().initialize_request(request, *args, **kwargs)
 
-    @extend_schema(request=UploadInputSerializer, responses={201: UploadOutputSerializer})
+    @extend_schema(request=UploadInputSerializer, responses={202: UploadOutputSerializer})
     def post(self, request):
+        """Store the file and queue its processing; answers 202 at once with the session and its job.
+
+        Follow the job on `processing.websocket` (or poll the session): `status` becomes `ready`
+        (file info filled in, auto-analysis started) or `failed` with the reason in `error`.
+        """
         too_large = upload_too_large(request.META.get("CONTENT_LENGTH"))
         if too_large:
             return Response({"file": [too_large]}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
@@ -39,9 +44,7 @@ class UploadApi(APIView):
             owner=request.user, upload=serializer.validated_data["file"],
             auto_analyze=serializer.validated_data["auto_analyze"],
         )
-        payload = {"session_id": session.pk, "url": session.get_absolute_url(),
-                   "file": selectors.session_file_info(session=session)}
-        return Response(UploadOutputSerializer(payload).data, status=status.HTTP_201_CREATED)
+        return Response(UploadOutputSerializer(upload_payload(session=session)).data, status=status.HTTP_202_ACCEPTED)
 
 
 class SessionListApi(APIView):

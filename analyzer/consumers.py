@@ -22,7 +22,7 @@ from django.http import Http404
 
 from analyzer import selectors, services
 from analyzer.models import Answer
-from core.consumers import CLOSE_NOT_FOUND, CLOSE_UNAUTHENTICATED
+from core.consumers import CLOSE_NOT_FOUND, CLOSE_UNAUTHENTICATED, JobStreamConsumer
 
 
 class SessionChatConsumer(AsyncJsonWebsocketConsumer):
@@ -125,3 +125,22 @@ class SessionChatConsumer(AsyncJsonWebsocketConsumer):
                 continue
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), timeout=self.poll_interval)
+
+
+class SessionProcessingConsumer(JobStreamConsumer):
+    """`/ws/analyzer/sessions/<id>/processing/?after=SEQ`: the live progress of the session's upload processing.
+
+    core's generic job stream (status snapshots with progress/message/error, `stage` events, `end`),
+    reached through the session and limited to its owner — like everything of a session, staff
+    included, another user gets 4404 (the generic `/ws/jobs/analyzer.processing/<pk>/` also works).
+    Client → server `{"type": "cancel"}` stops the processing.
+    """
+
+    def get_job(self, user, **url_kwargs):
+        return selectors.processing_get(user=user, session_pk=url_kwargs.get("pk"))
+
+    def has_access(self, user, job) -> bool:
+        return job.owner_id == user.pk
+
+    def cancel(self, user, job) -> None:
+        services.processing_cancel(job=job, by=user)

@@ -37,7 +37,7 @@ def ensure_demo(*, stdout) -> None:
     if AnalysisSession.objects.filter(owner=owner, filename=DEMO_FILENAME).exists():
         stdout.write("analyzer: demo session present\n")
         return
-    # The auto-analysis is queued like after any upload; the worker answers it when it starts.
+    # Processed like any upload: the worker loads the file, then runs the auto-analysis.
     session = services.session_create_from_upload(
         owner=owner, upload=SimpleUploadedFile(DEMO_FILENAME, demo_csv(), content_type="text/csv"))
-    stdout.write(f"analyzer: demo session #{session.pk} created for {owner.username} ({session.row_count} rows)\n")
+    stdout.write(f"analyzer: demo session #{session.pk} created for {owner.username} (processing queued)\n")

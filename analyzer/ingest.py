@@ -9,6 +9,7 @@ queries read DuckDB's compressed columnar storage instead of re-parsing text
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import os
 import time
@@ -31,6 +32,27 @@ TEMPORAL_PREFIXES = ("DATE", "TIMESTAMP", "TIME")
 
 class IngestError(Exception):
     """The upload cannot be used; the message is shown to the user as is."""
+
+
+# Stages of the processing, with the fraction of the work done when each starts.
+STAGES = {
+    "sniff": (0.0, "Detecting the format (delimiter, header, encoding)…"),
+    "load": (0.05, "Loading the file into DuckDB…"),
+    "profile": (0.85, "Profiling the columns…"),
+    "save": (0.97, "Saving…"),
+}
+LOAD_END = 0.85
+
+
+class Progress:
+    """Where processing reports its stages; this one ignores them (the service passes one that writes the job)."""
+
+    def stage(self, name: str) -> None:
+        """A new stage starts (a key of STAGES). May raise to stop the processing (cancellation)."""
+
+    def watch(self, con, *, start: float, end: float):
+        """A context around one long DuckDB statement: may read `con.query_progress()` meanwhile."""
+        return contextlib.nullcontext()
 
 
 @dataclass
@@ -72,7 +94,9 @@ def _connect(path: str = ":memory:") -> duckdb.DuckDBPyConnection:
             "autoload_known_extensions": False,
         },
     )
-    con.execute("SET enable_progress_bar = false")
+    # Progress tracking on (read with con.query_progress() from another thread), never printed.
+    con.execute("SET enable_progress_bar = true")
+    con.execute("SET enable_progress_bar_print = false")
     return con
 
 
@@ -140,8 +164,9 @@ def _csv_to_table(con, *, src: str, encoding: str, decimal_comma: bool, gz: bool
     con.execute(f"CREATE TABLE data AS SELECT * FROM read_csv({sql_literal(src)}, {', '.join(options)})")
 
 
-def convert_csv(con, *, src: str, gz: bool) -> dict:
+def convert_csv(con, *, src: str, gz: bool, progress: Progress | None = None) -> dict:
     """Parse `src` (CSV, gzip-compressed when `gz`) into the table `data` of `con`; answer what was detected."""
+    progress = progress or Progress()
     head = _read_head(src, gz)
     if not head.strip():
         raise IngestError("The file is empty (it has no text, only blank lines).")
@@ -158,15 +183,18 @@ def convert_csv(con, *, src: str, gz: bool) -> dict:
                 sniffed, decimal_comma = comma, True
         except duckdb.Error:
             pass
+    progress.stage("load")
     try:
-        _csv_to_table(con, src=src, encoding=encoding, decimal_comma=decimal_comma, gz=gz)
+        with progress.watch(con, start=STAGES["load"][0], end=LOAD_END):
+            _csv_to_table(con, src=src, encoding=encoding, decimal_comma=decimal_comma, gz=gz)
     except duckdb.Error as exc:
         message = str(exc)
         if encoding == "utf-8" and "encoded" in message.lower():
             # The first megabyte was UTF-8 but a later line is not: read it as Latin-1.
             encoding = "latin-1"
             try:
-                _csv_to_table(con, src=src, encoding=encoding, decimal_comma=decimal_comma, gz=gz)
+                with progress.watch(con, start=STAGES["load"][0], end=LOAD_END):
+                    _csv_to_table(con, src=src, encoding=encoding, decimal_comma=decimal_comma, gz=gz)
             except duckdb.Error as exc2:
                 raise IngestError(f"Could not parse the CSV: {_first_line(exc2)}") from None
         else:
@@ -191,6 +219,43 @@ def convert_csv(con, *, src: str, gz: bool) -> dict:
             for line, kind, msg in samples
         ],
     }
+
+
+# --- cheap checks (in the upload request) ---------------------------------------------
+
+MAGIC_HEAD_BYTES = 64 * 1024
+GZIP_MAGIC = b"\x1f\x8b"
+PARQUET_MAGIC = b"PAR1"
+
+
+def check_magic(*, path: str, filename: str) -> None:
+    """What can be refused without parsing: extension, emptiness, magic bytes, binary data in a CSV.
+
+    Reads at most 64 KB (plus the last 4 bytes of a Parquet file); the full validation is the processing job.
+    """
+    ext = file_extension(filename)
+    if ext is None:
+        raise IngestError("Unsupported file type: upload a .csv, .csv.gz, .parquet or .pq file.")
+    size = os.path.getsize(path)
+    if size == 0:
+        raise IngestError("The file is empty.")
+    with open(path, "rb") as fh:
+        head = fh.read(MAGIC_HEAD_BYTES)
+        tail = b""
+        if ext in PARQUET_EXTENSIONS and size >= 8:
+            fh.seek(size - 4)
+            tail = fh.read(4)
+    if ext == ".csv.gz":
+        if not head.startswith(GZIP_MAGIC):
+            raise IngestError("Could not read the compressed file: it is not gzip data.")
+    elif ext in PARQUET_EXTENSIONS:
+        if not (head.startswith(PARQUET_MAGIC) and tail == PARQUET_MAGIC and size >= 12):
+            raise IngestError("Could not read the Parquet file: it does not start and end with the Parquet "
+                              "magic bytes (PAR1).")
+    else:
+        if size <= MAGIC_HEAD_BYTES and not head.strip():
+            raise IngestError("The file is empty (it has no text, only blank lines).")
+        _detect_encoding(head)  # refuses binary data (NUL bytes, control characters)
 
 
 # --- profile and preview -----------------------------------------------------------
@@ -239,14 +304,19 @@ def profile_columns(con, columns: list[dict], row_count: int) -> list[dict]:
     return profile
 
 
-def load_parquet(con, *, src: str) -> None:
+def load_parquet(con, *, src: str, progress: Progress | None = None) -> None:
+    progress = progress or Progress()
+    progress.stage("load")
     try:
-        con.execute(f"CREATE TABLE data AS SELECT * FROM read_parquet({sql_literal(src)})")
+        with progress.watch(con, start=STAGES["load"][0], end=LOAD_END):
+            con.execute(f"CREATE TABLE data AS SELECT * FROM read_parquet({sql_literal(src)})")
     except duckdb.Error as exc:
         raise IngestError(f"Could not read the Parquet file: {_first_line(exc)}") from None
 
 
-def summarize_table(con, *, detection: dict, file_format: str, started: float) -> IngestResult:
+def summarize_table(con, *, detection: dict, file_format: str, started: float,
+                    progress: Progress | None = None) -> IngestResult:
+    (progress or Progress()).stage("profile")
     columns = _describe(con)
     row_count = con.execute("SELECT count(*) FROM data").fetchone()[0]
     if not columns:
@@ -281,11 +351,13 @@ def _remove(path: str) -> None:
             os.unlink(candidate)
 
 
-def ingest(*, src: str, filename: str, data_dst: str) -> IngestResult:
+def ingest(*, src: str, filename: str, data_dst: str, progress: Progress | None = None) -> IngestResult:
     """Validate the file at `src` and load it into the DuckDB database file `data_dst` (table `data`).
 
     The database is written under a temporary name and renamed into place once complete.
+    `progress` hears each stage (and may watch the long load); it may raise to stop.
     """
+    progress = progress or Progress()
     started = time.monotonic()
     ext = file_extension(filename)
     if ext is None:
@@ -296,15 +368,18 @@ def ingest(*, src: str, filename: str, data_dst: str) -> IngestResult:
     partial = os.path.join(os.path.dirname(data_dst), ".part-" + os.path.basename(data_dst))
     _remove(partial)
     try:
+        progress.stage("sniff")
         con = _connect(partial)
         try:
             if ext in CSV_EXTENSIONS:
-                detection = convert_csv(con, src=src, gz=ext == ".csv.gz")
-                result = summarize_table(con, detection=detection, file_format="csv", started=started)
+                detection = convert_csv(con, src=src, gz=ext == ".csv.gz", progress=progress)
+                result = summarize_table(con, detection=detection, file_format="csv", started=started,
+                                         progress=progress)
             else:
-                load_parquet(con, src=src)
+                load_parquet(con, src=src, progress=progress)
                 result = summarize_table(con, detection={"format": "parquet"}, file_format="parquet",
-                                         started=started)
+                                         started=started, progress=progress)
+            progress.stage("save")
             con.execute("CHECKPOINT")
         finally:
             con.close()

@@ -124,3 +124,37 @@ class Answer(Job):
         from analyzer.services import answer_close_lost
 
         answer_close_lost(answer=self)
+
+
+class Processing(Job):
+    """The background processing of an uploaded file: sniff, validate, load into DuckDB, profile, preview.
+
+    The upload request only stores the bytes and creates the session with this job; the worker
+    does the rest and then (optionally) queues the auto-analysis. The session can be queried only
+    once this job has succeeded. Its progress and stage events stream over the generic job
+    websocket and the session's own `/ws/analyzer/sessions/<id>/processing/`.
+    """
+
+    task_func = "analyzer.tasks.processing_run"
+    # Processing starts from the stored upload and writes under a temporary name: safe to re-run.
+    requeue_safe = True
+
+    session = models.OneToOneField(AnalysisSession, on_delete=models.CASCADE, related_name="processing")
+    auto_analyze = models.BooleanField(default=True)
+    stage = models.CharField(max_length=20, blank=True, default="")
+
+    class Meta(Job.Meta):
+        verbose_name = "upload processing"
+        verbose_name_plural = "upload processings"
+
+    def job_title(self) -> str:
+        return f"Processing {self.session.filename}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("analyzer:session_detail", args=[self.session_id])
+
+    def on_worker_lost(self) -> None:
+        """Called by core's recovery pass: the job is already failed; drop the stored files."""
+        from analyzer.services import processing_close_lost
+
+        processing_close_lost(job=self)

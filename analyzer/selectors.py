@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db.models import QuerySet
 from django.http import Http404
 
-from analyzer.models import AnalysisSession, Answer, Message
+from analyzer.models import AnalysisSession, Answer, Message, Processing
 from core.models import JobStatus
 
 
@@ -13,8 +13,9 @@ def session_list(*, user) -> QuerySet[AnalysisSession]:
     """The user's own sessions, newest first (sessions are private, staff included)."""
     if not user or not user.is_authenticated:
         return AnalysisSession.objects.none()
-    return AnalysisSession.objects.filter(owner=user).only(
-        "id", "title", "filename", "created_at", "row_count", "column_count", "file_format", "file_size", "owner_id"
+    return AnalysisSession.objects.filter(owner=user).select_related("processing").only(
+        "id", "title", "filename", "created_at", "row_count", "column_count", "file_format", "file_size", "owner_id",
+        "processing__id", "processing__status", "processing__error", "processing__session_id",
     ).order_by("-created_at", "-id")
 
 
@@ -67,3 +68,39 @@ def session_file_info(*, session: AnalysisSession) -> dict:
         "detection": session.detection,
         "processing_seconds": session.processing_seconds,
     }
+
+
+def processing_websocket(*, session_id: int) -> str:
+    return f"/ws/analyzer/sessions/{int(session_id)}/processing/"
+
+
+def session_processing_info(*, session: AnalysisSession) -> dict:
+    """The session's state for pages and the API: `status` processing | ready | failed, and its job."""
+    from analyzer.services import processing_error, session_processing, session_status
+
+    job = session_processing(session=session)
+    info = {"status": session_status(session=session), "error": processing_error(job=job), "job": None}
+    if job is not None:
+        info["job"] = {
+            "id": job.pk,
+            "kind": job.kind,
+            "status": job.status,
+            "stage": job.stage,
+            "progress": job.progress,
+            "message": job.message,
+            "error": processing_error(job=job),
+            "created_at": job.created_at,
+            "started_at": job.started_at,
+            "finished_at": job.finished_at,
+            "websocket": processing_websocket(session_id=session.pk),
+            "job_websocket": f"/ws/jobs/{job.kind}/{job.pk}/",
+        }
+    return info
+
+
+def processing_get(*, user, session_pk) -> Processing | None:
+    """The processing job of the user's own session (None when unknown or someone else's)."""
+    session = session_get_for_owner(user=user, pk=session_pk)
+    if session is None:
+        return None
+    return Processing.objects.filter(session=session, owner=user).first()

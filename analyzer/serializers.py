@@ -30,10 +30,34 @@ class FileInfoSerializer(serializers.Serializer):
     processing_seconds = serializers.FloatField()
 
 
+class ProcessingSerializer(serializers.Serializer):
+    """The background job that processes an upload (sniff, validate, load, profile)."""
+
+    id = serializers.IntegerField()
+    kind = serializers.CharField()
+    status = serializers.CharField(help_text="queued | running | succeeded | failed | cancelled")
+    stage = serializers.CharField(help_text="sniff | load | profile | save | done | failed")
+    progress = serializers.FloatField()
+    message = serializers.CharField()
+    error = serializers.CharField(help_text="Why the file could not be used (empty unless failed)")
+    created_at = serializers.DateTimeField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+    websocket = serializers.CharField(help_text="Live progress: /ws/analyzer/sessions/<id>/processing/")
+    job_websocket = serializers.CharField(help_text="The same stream on the generic job websocket")
+
+
+STATUS_HELP = "processing (the upload is being processed) | ready (it can be queried) | failed (see `error`)"
+
+
 class UploadOutputSerializer(serializers.Serializer):
     session_id = serializers.IntegerField()
     url = serializers.CharField()
-    file = FileInfoSerializer()
+    status = serializers.CharField(help_text=STATUS_HELP)
+    error = serializers.CharField(allow_blank=True)
+    websocket = serializers.CharField()
+    processing = ProcessingSerializer(allow_null=True)
+    file = FileInfoSerializer(help_text="Filled in once `status` is ready (counts are 0 before)")
 
 
 class SessionListItemSerializer(serializers.Serializer):
@@ -44,6 +68,12 @@ class SessionListItemSerializer(serializers.Serializer):
     row_count = serializers.IntegerField()
     column_count = serializers.IntegerField()
     url = serializers.CharField(source="get_absolute_url")
+    status = serializers.SerializerMethodField(help_text=STATUS_HELP)
+
+    def get_status(self, session) -> str:
+        from analyzer.services import session_status
+
+        return session_status(session=session)
 
 
 class MessageSerializer(serializers.Serializer):
@@ -61,6 +91,9 @@ class SessionDetailSerializer(serializers.Serializer):
     title = serializers.CharField()
     created_at = serializers.DateTimeField()
     url = serializers.CharField()
+    status = serializers.CharField(help_text=STATUS_HELP)
+    error = serializers.CharField(allow_blank=True)
+    processing = ProcessingSerializer(allow_null=True)
     websocket = serializers.CharField()
     running = serializers.BooleanField()
     file = FileInfoSerializer()

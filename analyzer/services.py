@@ -6,15 +6,18 @@ rung after commit, so websocket consumers (in any process) pick it up.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
+import threading
 import time
 import uuid
 
 from django.core.exceptions import ValidationError
+from django.core.files.move import file_move_safe
 from django.core.files.storage import default_storage
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 
 from analyzer import conf
@@ -22,8 +25,8 @@ from analyzer.agent.base import Provider, ProviderError
 from analyzer.agent.context import DataContext
 from analyzer.agent.loop import AgentLoop, AnswerStopped
 from analyzer.agent.tools import AUTO_ANALYSIS_PROMPT, SYSTEM_PROMPT
-from analyzer.ingest import IngestError, file_extension, ingest
-from analyzer.models import AnalysisSession, Answer, Message
+from analyzer.ingest import PARQUET_EXTENSIONS, STAGES, IngestError, Progress, check_magic, file_extension, ingest
+from analyzer.models import AnalysisSession, Answer, Message, Processing
 from core import services as core_services
 from core.models import JobStatus
 
@@ -60,8 +63,33 @@ def _remove_folder(folder: str) -> None:
             default_storage.delete(f"{folder}/{name}")
 
 
+def _store_upload(*, upload, name: str) -> str:
+    """Store the uploaded bytes under `name` in the default storage; answer the storage name.
+
+    A large upload already sits in Django's temporary file (streamed there by the upload
+    handlers): it is moved into place (a rename on the same filesystem), never copied or read.
+    """
+    temp_path = getattr(upload, "temporary_file_path", None)
+    try:
+        dst = default_storage.path(name)
+    except NotImplementedError:
+        dst = None
+    if temp_path is not None and dst is not None:
+        os.makedirs(os.path.dirname(dst), exist_ok=True)
+        partial = os.path.join(os.path.dirname(dst), ".part-" + os.path.basename(dst))
+        file_move_safe(temp_path(), partial, allow_overwrite=True)
+        os.replace(partial, dst)  # atomic: a half-moved file never looks complete
+        return name
+    return default_storage.save(name, upload)
+
+
 def session_create_from_upload(*, owner, upload, auto_analyze: bool = True) -> AnalysisSession:
-    """Validate and process an uploaded file, create its session and (optionally) start the auto-analysis."""
+    """Check what is cheap (name, extension, size, magic bytes), store the bytes, create the session
+    and queue its processing job (which then starts the auto-analysis when `auto_analyze`).
+
+    Raises ValidationError (no session, no files left) for what the cheap checks refuse; everything
+    else (parsing, "no rows"…) is found by the processing job and ends it failed with the reason.
+    """
     filename = os.path.basename(str(getattr(upload, "name", "") or "")).strip()[:255]
     if not filename:
         raise ValidationError({"file": "The file has no name."})
@@ -75,21 +103,9 @@ def session_create_from_upload(*, owner, upload, auto_analyze: bool = True) -> A
         raise ValidationError({"file": f"The file is too large ({size:,} bytes); the limit is "
                                        f"{conf.MAX_UPLOAD_BYTES:,} bytes."})
     folder = f"{conf.STORAGE_PREFIX}/{uuid.uuid4().hex}"
-    data_name = f"{folder}/data.duckdb"
-    original_name = ""
-    started = time.monotonic()
     try:
-        temp_path = getattr(upload, "temporary_file_path", None)
-        if temp_path is not None and not conf.KEEP_ORIGINAL:
-            # Large uploads already sit in a temporary file: read it in place, no copy.
-            src = temp_path()
-        else:
-            original_name = default_storage.save(f"{folder}/original{ext}", upload)
-            src = default_storage.path(original_name)
-        result = ingest(src=src, filename=filename, data_dst=default_storage.path(data_name))
-        if original_name and not conf.KEEP_ORIGINAL:
-            default_storage.delete(original_name)
-            original_name = ""
+        original_name = _store_upload(upload=upload, name=f"{folder}/original{ext}")
+        check_magic(path=default_storage.path(original_name), filename=filename)
     except IngestError as exc:
         _remove_folder(folder)
         raise ValidationError({"file": str(exc)}) from None
@@ -102,27 +118,207 @@ def session_create_from_upload(*, owner, upload, auto_analyze: bool = True) -> A
                 owner=owner,
                 title=filename[:200],
                 filename=filename,
-                file_format=result.file_format,
+                file_format=AnalysisSession.Format.PARQUET if ext in PARQUET_EXTENSIONS else AnalysisSession.Format.CSV,
                 file_size=size,
                 storage_dir=folder,
                 original_name=original_name,
-                data_name=data_name,
-                row_count=result.row_count,
-                column_count=len(result.columns),
-                columns=result.columns,
-                preview=result.preview,
-                profile=result.profile,
-                detection=result.detection,
-                processing_seconds=round(time.monotonic() - started, 3),
+                data_name=f"{folder}/data.duckdb",
             )
-            session.full_clean()
+            session.full_clean(exclude=["columns", "preview", "profile", "detection"])  # filled by the job
             session.save()
-            if auto_analyze:
-                answer_request(session=session, user=owner, mode=Answer.Mode.AUTO_ANALYZE)
+            job = Processing(owner=owner, session=session, auto_analyze=bool(auto_analyze),
+                             message="Waiting for a worker…")
+            job.save()
+            core_services.job_enqueue(job=job)  # sent after the outermost commit
     except BaseException:
         _remove_folder(folder)
         raise
+    session.processing = job
     return session
+
+
+# --- upload processing (the background job) --------------------------------------------------
+
+
+class ProcessingProgress(Progress):
+    """Reports the stages of `ingest` on the job: stage event + progress, cancel check; watches the load."""
+
+    poll_seconds = 1.0
+
+    def __init__(self, job: Processing, *, threads: bool):
+        self.job = job
+        self.threads = threads  # False when running inline (tests): one DB connection only
+
+    def stage(self, name: str) -> None:
+        core_services.job_raise_if_cancelled(job=self.job)
+        fraction, message = STAGES[name]
+        Processing.objects.filter(pk=self.job.pk).update(stage=name)
+        self.job.stage = name
+        core_services.job_progress(job=self.job, fraction=fraction, message=message)
+        core_services.job_event_add(job=self.job, kind="stage", data={"stage": name, "message": message})
+
+    @contextlib.contextmanager
+    def watch(self, con, *, start: float, end: float):
+        if not self.threads:
+            yield
+            return
+        stopped = threading.Event()
+        job = self.job
+
+        def run() -> None:
+            last = -1.0
+            try:
+                while not stopped.wait(self.poll_seconds):
+                    if core_services.job_cancel_requested(job=job):
+                        con.interrupt()
+                        return
+                    percent = con.query_progress()
+                    if percent is None or percent < 0:
+                        continue
+                    fraction = start + (end - start) * min(100.0, float(percent)) / 100.0
+                    if fraction - last >= 0.01:
+                        last = fraction
+                        core_services.job_progress(job=job, fraction=fraction,
+                                                   message=f"{STAGES['load'][1]} {percent:.0f}%")
+            except Exception:
+                logger.warning("progress watcher stopped", exc_info=True)
+            finally:
+                connection.close()
+
+        watcher = threading.Thread(target=run, daemon=True, name=f"analyzer-progress-{job.pk}")
+        watcher.start()
+        try:
+            yield
+        finally:
+            stopped.set()
+            watcher.join(timeout=10)
+
+
+def _processing_inline() -> bool:
+    from django_q.conf import Conf
+
+    return bool(Conf.SYNC) or connection.in_atomic_block
+
+
+def processing_run(*, job: Processing) -> None:
+    """The job body: validate and load the stored upload, fill the session, then queue the auto-analysis.
+
+    A file that cannot be used ends the job failed with the reason (shown on the session page and in the
+    API); its stored files are removed, and the session, which cannot be queried, only shows the error.
+    """
+    session = job.session
+    progress = ProcessingProgress(job, threads=not _processing_inline())
+    started = time.monotonic()
+    try:
+        result = ingest(src=default_storage.path(session.original_name), filename=session.filename,
+                        data_dst=default_storage.path(session.data_name), progress=progress)
+    except core_services.JobCancelled:
+        processing_cleanup(session=session)
+        raise
+    except IngestError as exc:
+        if core_services.job_cancel_requested(job=job):  # the watcher interrupted DuckDB
+            processing_cleanup(session=session)
+            raise core_services.JobCancelled() from None
+        processing_fail(job=job, error=str(exc))
+        return
+    except Exception as exc:
+        logger.exception("processing of analyzer session %s failed", session.pk)
+        processing_fail(job=job, error=f"Something went wrong while processing the file ({type(exc).__name__}).")
+        return
+    original_name = session.original_name
+    keep = conf.KEEP_ORIGINAL
+    with transaction.atomic():
+        AnalysisSession.objects.filter(pk=session.pk).update(
+            file_format=result.file_format,
+            row_count=result.row_count,
+            column_count=len(result.columns),
+            columns=result.columns,
+            preview=result.preview,
+            profile=result.profile,
+            detection=result.detection,
+            processing_seconds=round(time.monotonic() - started, 3),
+            original_name=original_name if keep else "",
+        )
+        session.refresh_from_db()
+        Processing.objects.filter(pk=job.pk).update(stage="done")
+        job.stage = "done"
+        core_services.job_event_add(job=job, kind="stage", data={"stage": "done", "message": "Ready."})
+        core_services.job_succeed(job=job, message=f"{result.row_count:,} rows × {len(result.columns)} columns")
+        if not keep:
+            transaction.on_commit(lambda: default_storage.delete(original_name))
+    if job.auto_analyze:
+        try:
+            answer_request(session=session, user=job.owner, mode=Answer.Mode.AUTO_ANALYZE)
+        except ValidationError:
+            logger.warning("auto-analysis of session %s not started", session.pk, exc_info=True)
+
+
+def processing_cleanup(*, session: AnalysisSession) -> None:
+    """Remove the files of a session whose processing did not succeed (the row stays, with the error)."""
+    _remove_folder(session.storage_dir)
+    AnalysisSession.objects.filter(pk=session.pk).update(original_name="")
+    session.original_name = ""
+
+
+def processing_fail(*, job: Processing, error: str) -> None:
+    processing_cleanup(session=job.session)
+    Processing.objects.filter(pk=job.pk).update(stage="failed")
+    job.stage = "failed"
+    core_services.job_event_add(job=job, kind="stage", data={"stage": "failed", "message": error})
+    core_services.job_fail(job=job, error=error, message="Could not process the file")
+
+
+def processing_cancel(*, job: Processing, by=None) -> Processing:
+    """Stop the processing: a queued job is cancelled at once (files removed here), a running one at its next
+    check (the watcher interrupts DuckDB; the job body removes the files)."""
+    core_services.job_cancel(job=job, by=by)
+    if job.status == JobStatus.CANCELLED:
+        processing_cleanup(session=job.session)
+    return job
+
+
+def processing_after_run(*, job: Processing | None) -> None:
+    """After the task: a job that did not succeed keeps no files (also when it never ran: cancelled while queued)."""
+    if job is not None and job.status in (JobStatus.FAILED, JobStatus.CANCELLED):
+        session = AnalysisSession.objects.filter(pk=job.session_id).first()
+        if session is not None and (session.original_name or default_storage.exists(session.storage_dir)):
+            processing_cleanup(session=session)
+
+
+def processing_close_lost(*, job: Processing) -> None:
+    """The worker died while processing (core's recovery already failed the job): drop the files."""
+    processing_cleanup(session=job.session)
+
+
+def processing_error(*, job: Processing | None) -> str:
+    """The message shown to the user for a processing that did not succeed."""
+    if job is None:
+        return ""
+    if job.status == JobStatus.CANCELLED:
+        return "The processing of this file was cancelled; upload it again to analyze it."
+    if job.status == JobStatus.FAILED:
+        if job.error in ("worker lost", "task ended without running the job"):
+            return "The worker processing this file stopped; please upload it again."
+        return job.error or "The file could not be processed."
+    return ""
+
+
+def session_processing(*, session: AnalysisSession) -> Processing | None:
+    """The session's processing job (None for sessions created before processing moved to a job)."""
+    try:
+        return session.processing
+    except Processing.DoesNotExist:
+        return None
+
+
+def session_status(*, session: AnalysisSession) -> str:
+    """`processing` (queued or running), `ready` or `failed` (failed, cancelled or worker lost)."""
+    job = session_processing(session=session)
+    if job is None or job.status == JobStatus.SUCCEEDED:
+        return "ready"
+    if job.status in ACTIVE:
+        return "processing"
+    return "failed"
 
 
 def session_delete(*, session: AnalysisSession) -> None:
@@ -174,6 +370,9 @@ def answer_request(*, session: AnalysisSession, user, mode: str = Answer.Mode.ME
     with transaction.atomic():
         # Lock the session row so two sockets cannot start two answers at once.
         locked = AnalysisSession.objects.select_for_update().get(pk=session.pk)
+        refusal = session_not_ready_message(session=locked)
+        if refusal:
+            raise ValidationError({"text": refusal})
         if Answer.objects.filter(session=locked, status__in=ACTIVE).exists():
             raise ValidationError({"text": "An answer is still running: wait for it or press Stop."})
         answer = Answer(owner=user, session=locked, mode=mode, question=question, provider=conf.LLM_PROVIDER)
@@ -183,6 +382,18 @@ def answer_request(*, session: AnalysisSession, user, mode: str = Answer.Mode.ME
             message_add(session=session, answer=answer, kind=Message.Kind.USER, data={"text": question})
     core_services.job_enqueue(job=answer)  # sent after the outermost commit
     return answer
+
+
+def session_not_ready_message(*, session: AnalysisSession) -> str:
+    """Why the session cannot be asked anything yet ("" when it is ready)."""
+    status = session_status(session=session)
+    if status == "processing":
+        return "The file is still being processed: questions can be asked once it is ready."
+    if status == "failed":
+        reason = processing_error(job=session_processing(session=session))
+        return (f"This file could not be processed, so there is nothing to ask about: {reason} "
+                "Upload a corrected file to start a new session.")
+    return ""
 
 
 def answer_stop(*, session: AnalysisSession, user) -> int:

@@ -1,9 +1,14 @@
 """Thin django-q2 entry points."""
 
 from analyzer import services
-from analyzer.models import Answer
+from analyzer.models import Answer, Processing
 from core.services import job_execute
 
 
 def answer_run(pk: int) -> None:
     job_execute(model=Answer, pk=pk, body=lambda answer: services.answer_run(answer=answer))
+
+
+def processing_run(pk: int) -> None:
+    job = job_execute(model=Processing, pk=pk, body=lambda job: services.processing_run(job=job))
+    services.processing_after_run(job=job)

@@ -1,6 +1,9 @@
 """Pages: upload + history (index), one session (file, preview, profile, chat), delete, CSV download."""
 
+import json
+
 from django.contrib import messages
+from django.core.serializers.json import DjangoJSONEncoder
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import JsonResponse
@@ -12,7 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 from analyzer import conf, selectors, services
 from analyzer.serializers import upload_too_large
 from analyzer.uploads import TOO_LARGE_ATTR, install_size_limit, too_large_message
-from analyzer.views_common import query_result_csv_response, session_detail_payload
+from analyzer.views_common import query_result_csv_response, session_detail_payload, upload_payload
 
 
 def _wants_json(request) -> bool:
@@ -59,8 +62,11 @@ def upload(request):
             error = " ".join(exc.message_dict.get("file", exc.messages)) if hasattr(exc, "error_dict") else \
                 " ".join(exc.messages)
         else:
+            # The file is stored and its processing queued: go to the session page, which shows the
+            # progress live. (201, not 202, for the page's upload script, which expects it.)
             if _wants_json(request):
-                return JsonResponse({"session_id": session.pk, "url": session.get_absolute_url()}, status=201)
+                return JsonResponse(json.loads(json.dumps(upload_payload(session=session), cls=DjangoJSONEncoder)),
+                                    status=201)
             return redirect(session.get_absolute_url())
     if _wants_json(request):
         return JsonResponse({"file": [error]}, status=413 if error == too_large or error == too_large_message()
@@ -76,14 +82,26 @@ def session_detail(request, pk: int):
     context = {
         "session": session,
         "file": payload["file"],
-        "client": {
-            "id": session.pk,
-            "title": session.title,
-            "running": payload["running"],
-            "websocket": payload["websocket"],
-            "messages": payload["messages"],
-            "result_csv_url": f"/analyzer/sessions/{session.pk}/results/",
-        },
+        "status": payload["status"],
+        "error": payload["error"],
+        "processing": payload["processing"],
+    }
+    if request.htmx and request.GET.get("part") == "file":
+        # Swapped in by the page when the processing job ends (file info, preview, profile or the error).
+        return render(request, "analyzer/partials/session_file.html", context)
+    context["client"] = {
+        "id": session.pk,
+        "title": session.title,
+        "status": payload["status"],
+        "running": payload["running"],
+        "websocket": payload["websocket"],
+        "messages": payload["messages"],
+        "result_csv_url": f"/analyzer/sessions/{session.pk}/results/",
+    }
+    context["processing_client"] = {
+        "status": payload["status"],
+        "websocket": payload["processing"]["websocket"] if payload["processing"] else "",
+        "file_url": f"{session.get_absolute_url()}?part=file",
     }
     return render(request, "analyzer/session_detail.html", context)
 

@@ -10,15 +10,33 @@ from analyzer import selectors
 
 
 def session_detail_payload(*, session) -> dict:
+    state = selectors.session_processing_info(session=session)
     return {
         "id": session.pk,
         "title": session.title,
         "created_at": session.created_at,
         "url": session.get_absolute_url(),
+        "status": state["status"],
+        "error": state["error"],
+        "processing": state["job"],
         "websocket": f"/ws/analyzer/sessions/{session.pk}/",
         "running": selectors.session_running_answer(session=session) is not None,
         "file": selectors.session_file_info(session=session),
         "messages": selectors.session_messages(session=session),
+    }
+
+
+def upload_payload(*, session) -> dict:
+    """What an upload answers (API 202, page XHR): the session, its state and its processing job."""
+    state = selectors.session_processing_info(session=session)
+    return {
+        "session_id": session.pk,
+        "url": session.get_absolute_url(),
+        "status": state["status"],
+        "error": state["error"],
+        "websocket": f"/ws/analyzer/sessions/{session.pk}/",
+        "processing": state["job"],
+        "file": selectors.session_file_info(session=session),
     }
 
 

@@ -9,3 +9,11 @@ def preview_table(columns, rows):
     names = [c["name"] for c in columns]
     table = [[row.get(n) for n in names] for row in rows]
     return render_to_string("analyzer/partials/data_table.html", {"columns": columns, "rows": table})
+
+
+@register.filter
+def session_status(session) -> str:
+    """processing | ready | failed (from the session's processing job)."""
+    from analyzer.services import session_status as status_of
+
+    return status_of(session=session)

@@ -9,7 +9,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from analyzer import services, tasks
-from analyzer.models import Answer, Message
+from analyzer.models import AnalysisSession, Answer, Message
 
 SAMPLE_CSV = (
     "date,symbol,side,qty,price\n"
@@ -45,6 +45,20 @@ def gz_bytes(text: str) -> bytes:
     return buffer.getvalue()
 
 
+def process(session) -> AnalysisSession:
+    """Run the session's upload processing job the way the worker does; answer the session re-read."""
+    tasks.processing_run(session.processing.pk)
+    return AnalysisSession.objects.get(pk=session.pk)
+
+
+def create_session(owner, name: str = "trades.csv", content: bytes | str = SAMPLE_CSV, *,
+                   auto_analyze: bool = False) -> AnalysisSession:
+    """Upload through the service and process the file (as the worker would): a ready session."""
+    session = services.session_create_from_upload(owner=owner, upload=upload_of(name, content),
+                                                   auto_analyze=auto_analyze)
+    return process(session)
+
+
 def run_pending_answers() -> None:
     """Run queued answers the way the worker does (through the django-q2 task function)."""
     for pk in Answer.objects.filter(status="queued").order_by("pk").values_list("pk", flat=True):
@@ -60,6 +74,5 @@ def ask(session, user, text: str) -> list[Message]:
 
 @pytest.fixture
 def trades_session(db, user):
-    return services.session_create_from_upload(owner=user, upload=upload_of("trades.csv", SAMPLE_CSV),
-                                               auto_analyze=False)
+    return create_session(user)
 

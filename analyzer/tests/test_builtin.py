@@ -160,9 +160,12 @@ def test_title_generated_after_first_exchange(trades_session, user):
 
 
 def test_auto_analysis_overview_and_charts(user):
-    from analyzer.tests.conftest import upload_of
+    from analyzer.tests.conftest import process, upload_of
 
     session = services.session_create_from_upload(owner=user, upload=upload_of("trades.csv", SAMPLE_CSV))
+    # The auto-analysis is queued by the processing job, once the file is ready.
+    assert not Answer.objects.filter(session=session).exists()
+    session = process(session)
     assert Answer.objects.filter(session=session, mode="auto_analyze", status="queued").exists()
     run_pending_answers()
     messages = list(Message.objects.filter(session=session).order_by("seq"))

@@ -7,7 +7,7 @@ import pytest
 from django.core.files.storage import default_storage
 
 from analyzer import duck, services
-from analyzer.tests.conftest import SAMPLE_CSV, upload_of
+from analyzer.tests.conftest import SAMPLE_CSV, create_session
 
 pytestmark = pytest.mark.django_db
 
@@ -43,8 +43,7 @@ def test_with_and_trailing_comment(data_path):
     "SELECT * FROM read_parquet('{other}')",
 ])
 def test_reading_other_files_is_refused(data_path, secret_file, user, sql):
-    other = services.session_create_from_upload(owner=user, upload=upload_of("other.csv", SAMPLE_CSV),
-                                                auto_analyze=False)
+    other = create_session(user, "other.csv", SAMPLE_CSV)
     sql = sql.format(secret=secret_file, other=default_storage.path(other.data_name))
     with pytest.raises((duck.QueryFailed, duck.QueryRefused)) as info:
         duck.run_query(data_path=data_path, sql=sql)

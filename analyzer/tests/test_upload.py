@@ -1,25 +1,48 @@
-"""Upload validation and processing: what is detected, what is refused and why."""
+"""Upload validation and processing: what is detected, what is refused and why.
+
+Cheap checks (name, extension, size, magic bytes, binary data) refuse the upload at once; the
+rest is found by the background processing job, which ends failed with the reason.
+"""
 
 import pytest
 from django.core.exceptions import ValidationError
 from django.core.files.storage import default_storage
 
 from analyzer import services
-from analyzer.models import AnalysisSession
-from analyzer.tests.conftest import SAMPLE_CSV, gz_bytes, upload_of
+from analyzer.models import AnalysisSession, Answer, Processing
+from analyzer.tests.conftest import SAMPLE_CSV, create_session, gz_bytes, process, upload_of
 
 pytestmark = pytest.mark.django_db
 
 
 def create(user, name, content, **kw):
-    return services.session_create_from_upload(owner=user, upload=upload_of(name, content), auto_analyze=False, **kw)
+    """Upload and process (as the worker would): the ready session."""
+    session = create_session(user, name, content, **kw)
+    assert session.processing.status == "succeeded" and services.session_status(session=session) == "ready"
+    return session
 
 
 def refused(user, name, content) -> str:
+    """Refused by the upload request itself: no session, no job, no files."""
     with pytest.raises(ValidationError) as info:
-        create(user, name, content)
-    assert not AnalysisSession.objects.exists()
+        services.session_create_from_upload(owner=user, upload=upload_of(name, content), auto_analyze=False)
+    assert not AnalysisSession.objects.exists() and not Processing.objects.exists()
     return " ".join(info.value.message_dict["file"])
+
+
+def failed(user, name, content) -> str:
+    """Accepted by the upload, refused by the processing job: the session is failed, has no files, takes no questions."""
+    session = services.session_create_from_upload(owner=user, upload=upload_of(name, content))
+    assert session.processing.status == "queued" and services.session_status(session=session) == "processing"
+    session = process(session)
+    job = session.processing
+    assert job.status == "failed" and job.stage == "failed" and services.session_status(session=session) == "failed"
+    assert not default_storage.exists(session.storage_dir) and session.original_name == ""
+    assert not Answer.objects.filter(session=session).exists()  # no auto-analysis of a broken file
+    with pytest.raises(ValidationError, match="could not be processed") as info:
+        services.answer_request(session=session, user=user, text="How many rows are there?")
+    assert job.error in " ".join(info.value.messages)
+    return job.error
 
 
 def test_csv_upload_creates_session_with_preview_profile_and_detection(user):
@@ -68,7 +91,7 @@ def test_garbage_binary(user):
 
 
 def test_header_only(user):
-    assert refused(user, "header.csv", "a,b,c\n") == "The file has no data rows (only a header)."
+    assert failed(user, "header.csv", "a,b,c\n") == "The file has no data rows (only a header)."
 
 
 def test_semicolon_latin1_with_decimal_comma(user):
@@ -96,7 +119,7 @@ def test_ragged_rows_are_rejected_and_reported(user):
 
 def test_unparseable_csv_gives_duckdb_reason(user):
     # Every data row is malformed: nothing can be read.
-    message = refused(user, "bad.csv", "a,b\n1,2,3\n4,5,6\n7,8,9\n")
+    message = failed(user, "bad.csv", "a,b\n1,2,3\n4,5,6\n7,8,9\n")
     assert message == ("Could not parse the CSV: all 3 rows were rejected (first problem at line 2: too many columns, "
                        "Expected Number of Columns: 2 Found: 3).")
 
@@ -132,7 +155,8 @@ def test_too_large(user, monkeypatch):
 
 
 def test_failed_upload_leaves_no_files(user, media_root):
-    refused(user, "header.csv", "a,b,c\n")
+    refused(user, "garbage.csv", b"\x00\x01binary")
+    failed(user, "header.csv", "a,b,c\n")
     leftovers = [p for p in (media_root / "analyzer").rglob("*") if p.is_file()] if (media_root / "analyzer").exists() else []
     assert leftovers == []
 
@@ -145,3 +169,112 @@ def test_delete_session_removes_rows_and_files(user, media_root, django_capture_
         services.session_delete(session=session)
     assert not AnalysisSession.objects.exists()
     assert not folder.exists()
+
+
+def test_processing_reports_stages_and_progress(user):
+    from core.models import JobEvent
+
+    session = create(user, "trades.csv", SAMPLE_CSV)
+    stages = [e.data["stage"] for e in JobEvent.objects.filter(job_kind="analyzer.processing",
+                                                              job_id=session.processing.pk).order_by("seq")]
+    assert stages == ["sniff", "load", "profile", "save", "done"]
+    job = session.processing
+    assert job.progress == 1.0 and job.message == "10 rows × 5 columns" and session.processing_seconds > 0
+
+
+def test_upload_stores_the_bytes_and_queues_the_job_without_parsing(user, monkeypatch):
+    def no_parsing(**kwargs):
+        raise AssertionError("the upload request must not parse the file")
+
+    monkeypatch.setattr(services, "ingest", no_parsing)
+    session = services.session_create_from_upload(owner=user, upload=upload_of("trades.csv", SAMPLE_CSV))
+    job = session.processing
+    assert (job.status, job.owner, job.auto_analyze) == ("queued", user, True)
+    assert default_storage.open(session.original_name).read() == SAMPLE_CSV.encode()
+    assert (session.row_count, session.columns, session.preview) == (0, [], [])
+    with pytest.raises(ValidationError, match="still being processed"):
+        services.answer_request(session=session, user=user, text="How many rows are there?")
+    with pytest.raises(ValidationError, match="still being processed"):
+        services.answer_request(session=session, user=user, mode=Answer.Mode.AUTO_ANALYZE)
+
+
+def test_a_large_temporary_upload_is_moved_not_copied(user, tmp_path, settings):
+    from django.core.files.uploadedfile import TemporaryUploadedFile
+
+    settings.FILE_UPLOAD_TEMP_DIR = str(tmp_path)
+    upload = TemporaryUploadedFile("trades.csv", "text/csv", len(SAMPLE_CSV), "utf-8")
+    upload.write(SAMPLE_CSV.encode())
+    upload.flush()
+    upload.seek(0)
+    temp_path = upload.temporary_file_path()
+    inode = __import__("os").stat(temp_path).st_ino
+    session = services.session_create_from_upload(owner=user, upload=upload, auto_analyze=False)
+    stored = default_storage.path(session.original_name)
+    assert __import__("os").stat(stored).st_ino == inode  # renamed in place
+    upload.close()  # Django's cleanup of a moved temporary file is harmless
+    assert process(session).row_count == 10
+
+
+def test_cancelled_processing_leaves_a_failed_session_without_files(user):
+    from core import services as core_services
+
+    session = services.session_create_from_upload(owner=user, upload=upload_of("trades.csv", SAMPLE_CSV))
+    core_services.job_cancel(job=session.processing, by=user)
+    session = process(session)  # the worker picks it up: nothing runs, the stored bytes go
+    assert session.processing.status == "cancelled" and services.session_status(session=session) == "failed"
+    assert not default_storage.exists(session.storage_dir) and session.original_name == ""
+    with pytest.raises(ValidationError, match="cancelled"):
+        services.answer_request(session=session, user=user, text="How many rows are there?")
+
+
+def test_worker_lost_during_processing_fails_the_session_and_drops_files(user):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from core import services as core_services
+
+    session = services.session_create_from_upload(owner=user, upload=upload_of("trades.csv", SAMPLE_CSV))
+    past = timezone.now() - timedelta(hours=1)
+    Processing.objects.filter(pk=session.processing.pk).update(status="running", heartbeat_at=past, started_at=past)
+    assert core_services.jobs_recover(stale_seconds=60)["worker_lost"] >= 1
+    session = AnalysisSession.objects.get(pk=session.pk)
+    assert services.session_status(session=session) == "failed"
+    assert "worker processing this file stopped" in services.processing_error(job=session.processing)
+    assert not default_storage.exists(session.storage_dir)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_progress_watcher_reports_duckdb_progress_and_interrupts_on_cancel(user, monkeypatch):
+    """The worker-side watcher (off in inline runs): reads DuckDB's query_progress() into the job, and
+    interrupts DuckDB when the owner cancels."""
+    import duckdb
+
+    from analyzer.ingest import _connect
+    from core import services as core_services
+
+    session = services.session_create_from_upload(owner=user, upload=upload_of("trades.csv", SAMPLE_CSV))
+    job = session.processing
+    Processing.objects.filter(pk=job.pk).update(status="running")
+    monkeypatch.setattr(services.ProcessingProgress, "poll_seconds", 0.05)
+    progress = services.ProcessingProgress(job, threads=True)
+    slow = "SELECT count(DISTINCT md5(range::VARCHAR)) FROM range(6000000)"
+    seen = []
+    con = _connect()
+    real_progress = services.core_services.job_progress
+
+    def spy(**kwargs):
+        seen.append(kwargs["fraction"])
+        real_progress(**kwargs)
+
+    monkeypatch.setattr(services.core_services, "job_progress", spy)
+    with progress.watch(con, start=0.05, end=0.85):
+        con.execute(slow).fetchall()
+    assert seen and all(0.05 <= f <= 0.85 for f in seen)
+    assert Processing.objects.get(pk=job.pk).progress == seen[-1]
+
+    core_services.job_cancel(job=job, by=user)
+    with pytest.raises(duckdb.InterruptException):
+        with progress.watch(con, start=0.05, end=0.85):
+            con.execute(slow).fetchall()
+    con.close()

@@ -3,27 +3,32 @@
 import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
+from django.core.files.storage import default_storage
 from rest_framework.authtoken.models import Token
 
 from analyzer import services, tasks
 from analyzer.models import AnalysisSession, Answer
-from analyzer.tests.conftest import SAMPLE_CSV, upload_of
+from analyzer.tests.conftest import SAMPLE_CSV, create_session, upload_of
 from config.asgi import application
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
 
 def make_session(owner):
-    return services.session_create_from_upload(owner=owner, upload=upload_of("trades.csv", SAMPLE_CSV),
-                                               auto_analyze=False)
+    return create_session(owner, "trades.csv", SAMPLE_CSV)
 
 
 def token_for(user):
     return Token.objects.get_or_create(user=user)[0].key
 
 
-async def connect(session_id, *, token=None, after=None, cookie_user=None):
-    path = f"/ws/analyzer/sessions/{session_id}/"
+def upload_only(owner, name="trades.csv", content=SAMPLE_CSV):
+    """The upload request's part only: stored, processing job queued, nothing parsed."""
+    return services.session_create_from_upload(owner=owner, upload=upload_of(name, content), auto_analyze=False)
+
+
+async def connect(session_id, *, token=None, after=None, cookie_user=None, path=None):
+    path = path or f"/ws/analyzer/sessions/{session_id}/"
     query = []
     if token:
         query.append(f"token={token}")
@@ -163,3 +168,113 @@ async def test_deleting_the_session_closes_the_socket(make_user):
     output = await communicator.receive_output(timeout=5)
     assert output["type"] == "websocket.close" and output["code"] == 4404
     assert not await sync_to_async(AnalysisSession.objects.exists)()
+
+
+# --- the upload processing job: chat locked until ready, progress streamed to the owner only ------------
+
+
+async def receive_job_until_end(communicator, timeout: float = 15) -> list[dict]:
+    seen = []
+    while True:
+        message = await communicator.receive_json_from(timeout=timeout)
+        seen.append(message)
+        if message["type"] == "end":
+            return seen
+
+
+async def test_chat_is_refused_until_the_file_is_processed(make_user):
+    owner = await sync_to_async(make_user)("owner")
+    session = await sync_to_async(upload_only)(owner)
+    communicator, connected, _ = await connect(session.pk, token=await sync_to_async(token_for)(owner))
+    assert connected
+    for request in ({"type": "message", "text": "How many rows are there?"}, {"type": "auto_analyze"}):
+        await communicator.send_json_to(request)
+        refusal = await communicator.receive_json_from(timeout=5)
+        assert refusal["event"] == "error" and refusal["seq"] is None
+        assert "still being processed" in refusal["data"]["message"]
+    assert not await sync_to_async(Answer.objects.filter(session_id=session.pk).exists)()
+    await sync_to_async(tasks.processing_run)(session.processing.pk)  # the worker
+    await communicator.send_json_to({"type": "message", "text": "How many rows are there?"})
+    assert (await communicator.receive_json_from(timeout=5))["event"] == "user"
+    await communicator.disconnect()
+
+
+async def test_chat_is_refused_when_processing_failed(make_user):
+    owner = await sync_to_async(make_user)("owner")
+    session = await sync_to_async(upload_only)(owner, "header.csv", "a,b,c\n")
+    await sync_to_async(tasks.processing_run)(session.processing.pk)
+    communicator, connected, _ = await connect(session.pk, token=await sync_to_async(token_for)(owner))
+    await communicator.send_json_to({"type": "message", "text": "How many rows are there?"})
+    refusal = await communicator.receive_json_from(timeout=5)
+    assert refusal["seq"] is None and "could not be processed" in refusal["data"]["message"]
+    assert "no data rows" in refusal["data"]["message"]
+    await communicator.disconnect()
+
+
+async def test_processing_progress_streams_live_to_the_owner(make_user):
+    owner = await sync_to_async(make_user)("owner")
+    session = await sync_to_async(upload_only)(owner)
+    job_id = session.processing.pk
+    path = f"/ws/analyzer/sessions/{session.pk}/processing/"
+    communicator, connected, _ = await connect(session.pk, token=await sync_to_async(token_for)(owner), path=path)
+    assert connected
+    first = await communicator.receive_json_from(timeout=5)
+    assert first["type"] == "status" and first["job"]["status"] == "queued" and first["job"]["id"] == job_id
+    await sync_to_async(tasks.processing_run)(job_id)  # the worker
+    messages = await receive_job_until_end(communicator)
+    stages = [m["data"]["stage"] for m in messages if m["type"] == "event" and m["kind"] == "stage"]
+    assert stages == ["sniff", "load", "profile", "save", "done"]
+    final = [m for m in messages if m["type"] == "status"][-1]["job"]
+    assert (final["status"], final["progress"], final["finished"]) == ("succeeded", 1.0, True)
+    await communicator.disconnect()
+
+    # Reconnecting after the 3rd event replays only the rest, then the end.
+    communicator, connected, _ = await connect(session.pk, token=await sync_to_async(token_for)(owner), path=path,
+                                               after=3)
+    rest = await receive_job_until_end(communicator)
+    assert [m["seq"] for m in rest if m["type"] == "event"] == [4, 5]
+    await communicator.disconnect()
+
+
+async def test_failed_processing_streams_the_reason(make_user):
+    owner = await sync_to_async(make_user)("owner")
+    session = await sync_to_async(upload_only)(owner, "bad.csv", "a,b\n1,2,3\n4,5,6\n")
+    await sync_to_async(tasks.processing_run)(session.processing.pk)
+    communicator, connected, _ = await connect(session.pk, token=await sync_to_async(token_for)(owner),
+                                               path=f"/ws/analyzer/sessions/{session.pk}/processing/")
+    messages = await receive_job_until_end(communicator)
+    job = [m for m in messages if m["type"] == "status"][-1]["job"]
+    assert job["status"] == "failed" and job["error"].startswith("Could not parse the CSV: all 2 rows were rejected")
+    failed = [m for m in messages if m["type"] == "event"][-1]
+    assert failed["data"]["stage"] == "failed" and failed["data"]["message"] == job["error"]
+    await communicator.disconnect()
+
+
+async def test_processing_stream_is_the_owners_only(make_user):
+    owner = await sync_to_async(make_user)("owner")
+    intruder = await sync_to_async(make_user)("intruder")
+    staff = await sync_to_async(make_user)("staff", is_admin=True)
+    session = await sync_to_async(upload_only)(owner)
+    path = f"/ws/analyzer/sessions/{session.pk}/processing/"
+    _, connected, code = await connect(session.pk, path=path)
+    assert not connected and code == 4401
+    for other in (intruder, staff):  # a session is private, staff included
+        _, connected, code = await connect(session.pk, token=await sync_to_async(token_for)(other), path=path)
+        assert not connected and code == 4404
+    # core's generic job stream applies its own rule (owner or staff): another user is refused.
+    generic = f"/ws/jobs/analyzer.processing/{session.processing.pk}/"
+    _, connected, code = await connect(session.pk, token=await sync_to_async(token_for)(intruder), path=generic)
+    assert not connected and code == 4403
+    communicator, connected, _ = await connect(session.pk, token=await sync_to_async(token_for)(owner), path=generic)
+    assert connected and (await communicator.receive_json_from(timeout=5))["job"]["status"] == "queued"
+    await communicator.disconnect()
+    # The owner may cancel through the stream; the session then ends failed (cancelled), with no files.
+    communicator, connected, _ = await connect(session.pk, token=await sync_to_async(token_for)(owner), path=path)
+    await communicator.receive_json_from(timeout=5)
+    await communicator.send_json_to({"type": "cancel"})
+    messages = await receive_job_until_end(communicator)
+    assert [m for m in messages if m["type"] == "status"][-1]["job"]["status"] == "cancelled"
+    await communicator.disconnect()
+    fresh = await sync_to_async(AnalysisSession.objects.get)(pk=session.pk)
+    assert await sync_to_async(services.session_status)(session=fresh) == "failed"
+    assert fresh.original_name == "" and not await sync_to_async(default_storage.exists)(fresh.storage_dir)

@@ -1,4 +1,5 @@
-"""In a real browser against a real server and worker: upload, preview, auto-analysis charts, ask, reload, history."""
+"""In a real browser against a real server and worker: upload, live processing, preview, auto-analysis charts,
+ask, reload, history."""
 
 import random
 from datetime import date, timedelta
@@ -25,15 +26,39 @@ def test_upload_analyze_ask_reload_history(live_platform, browser_page, login_pa
     page.goto(live_platform.url + "/analyzer/")
     assert page.locator("[data-testid=history-empty]").is_visible()
 
-    # A file with only a header is refused with a clear message, without leaving the page.
+    # What the upload request can check cheaply is refused at once, without leaving the page.
+    binary = tmp_path / "binary.csv"
+    binary.write_bytes(b"\x00\x01\x02\x03")
+    page.set_input_files("[data-testid=upload-input]", str(binary))
+    page.wait_for_selector("[data-testid=upload-error]:not([hidden])")
+    assert "does not look like a CSV" in page.inner_text("[data-testid=upload-error]")
+
+    # A file with only a header is found by the processing job: the session page shows the reason, live.
     header_only = tmp_path / "header.csv"
     header_only.write_text("a,b,c\n")
     page.set_input_files("[data-testid=upload-input]", str(header_only))
-    page.wait_for_selector("[data-testid=upload-error]:not([hidden])")
-    assert "no data rows" in page.inner_text("[data-testid=upload-error]")
-
-    page.set_input_files("[data-testid=upload-input]", str(trades_csv(tmp_path / "trades.csv")))
     page.wait_for_url("**/analyzer/sessions/*/")
+    page.wait_for_selector("[data-testid=processing-error]", timeout=60000)
+    assert "no data rows" in page.inner_text("[data-testid=processing-error]")
+    assert page.locator("[data-testid=chat-send]").is_disabled()
+    assert page.locator("[data-testid=chat-input]").is_disabled()
+
+    # The upload answers before any processing: with the worker stopped, the page shows the queued job…
+    page.goto(live_platform.url + "/analyzer/")
+    live_platform.stop_worker()
+    try:
+        page.set_input_files("[data-testid=upload-input]", str(trades_csv(tmp_path / "trades.csv")))
+        page.wait_for_url("**/analyzer/sessions/*/")
+        page.wait_for_selector("[data-testid=processing]")
+        assert page.locator("[data-testid=chat-send]").is_disabled()
+        page.evaluate("window.__sameDocument = true")
+    finally:
+        live_platform.start_worker()
+    # …and when a worker has processed it, the result appears live (no reload), then the auto-analysis.
+    page.wait_for_selector("[data-testid=detected]", timeout=60000)
+    assert page.evaluate("window.__sameDocument === true")
+    assert page.locator("[data-testid=processing]").count() == 0
+    assert "300 rows × 5 columns" in page.inner_text("[data-testid=session-subtitle]")
     assert "comma-delimited, with header" in page.inner_text("[data-testid=detected]")
     assert page.locator("[data-testid=preview] tbody tr").count() == 300
     assert page.locator("[data-testid=profile] tbody tr").count() == 5
@@ -70,3 +95,4 @@ def test_upload_analyze_ask_reload_history(live_platform, browser_page, login_pa
     page.goto(live_platform.url + "/analyzer/")
     history = page.inner_text("[data-testid=history]")
     assert "Sum of qty by symbol" in history and "trades.csv" in history
+    assert "failed" in history and "header.csv" in history

@@ -1,4 +1,5 @@
-"""An API client against the real server and worker: upload by token, watch the answer stream, reconnect and resume."""
+"""An API client against the real server and worker: upload by token (202 + processing job), follow the processing,
+watch the answer stream, reconnect and resume."""
 
 import asyncio
 import json
@@ -30,11 +31,25 @@ async def events_until_done(ws, *, stop_after: str | None = None, timeout: float
 def test_upload_stream_reconnect_resume(live_platform, user, report):
     token = Token.objects.create(user=user).key
     headers = {"Authorization": f"Token {token}"}
+    started = time.monotonic()
     response = httpx.post(f"{live_platform.url}/api/analyzer/upload/", headers=headers,
                           files={"file": ("trades.csv", CSV.encode(), "text/csv")}, timeout=60)
-    assert response.status_code == 201, response.text
-    session_id = response.json()["session_id"]
+    upload_seconds = time.monotonic() - started
+    assert response.status_code == 202, response.text
+    body = response.json()
+    assert body["status"] == "processing" and body["processing"]["status"] in ("queued", "running")
+    session_id = body["session_id"]
     ws_url = f"{live_platform.ws_url}/ws/analyzer/sessions/{session_id}/?token={token}"
+    processing_url = f"{live_platform.ws_url}{body['processing']['websocket']}?token={token}"
+
+    async def follow_processing():
+        messages = []
+        async with websockets.connect(processing_url, open_timeout=10) as ws:
+            while True:
+                message = json.loads(await asyncio.wait_for(ws.recv(), timeout=60))
+                messages.append(message)
+                if message["type"] == "end":
+                    return messages
 
     async def scenario():
         # The auto-analysis started with the upload; read part of it, drop the connection…
@@ -50,6 +65,11 @@ def test_upload_stream_reconnect_resume(live_platform, user, report):
             elapsed = time.monotonic() - sent
         return first, rest, answer, elapsed
 
+    processing = asyncio.run(follow_processing())
+    final = [m for m in processing if m["type"] == "status"][-1]["job"]
+    assert final["status"] == "succeeded", (final, live_platform.output())
+    assert [m["data"]["stage"] for m in processing if m["type"] == "event"][-1] == "done"
+    report(f"analyzer: upload request answered in {upload_seconds * 1000:.0f} ms (202, processing queued)")
     first, rest, answer, elapsed = asyncio.run(scenario())
     report(f"analyzer: question → done over the websocket (real server + worker, built-in analyst, 500 rows): "
            f"{elapsed * 1000:.0f} ms")
@@ -75,8 +95,8 @@ def test_websocket_refuses_other_users(live_platform, user, other_user):
     session_id = response.json()["session_id"]
     intruder = Token.objects.create(user=other_user).key
 
-    async def attempt():
-        url = f"{live_platform.ws_url}/ws/analyzer/sessions/{session_id}/?token={intruder}"
+    async def attempt(path=f"/ws/analyzer/sessions/{session_id}/"):
+        url = f"{live_platform.ws_url}{path}?token={intruder}"
         try:
             async with websockets.connect(url, open_timeout=10) as ws:
                 await asyncio.wait_for(ws.recv(), timeout=5)
@@ -87,5 +107,7 @@ def test_websocket_refuses_other_users(live_platform, user, other_user):
         return "open"
 
     assert asyncio.run(attempt()) in (4404, 403)
+    # The processing stream of the session is the owner's only too.
+    assert asyncio.run(attempt(f"/ws/analyzer/sessions/{session_id}/processing/")) in (4404, 403)
     assert httpx.get(f"{live_platform.url}/api/analyzer/sessions/{session_id}/",
                      headers={"Authorization": f"Token {intruder}"}).status_code == 404
