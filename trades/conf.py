@@ -27,3 +27,7 @@ ESTIMATE_CAP = env.int("TRADES_ESTIMATE_CAP", default=1_000_000)
 MIN_DATE = env.str("TRADES_MIN_DATE", default="2015-07-01")
 # Demo data loaded once by `manage.py setup_demo` (rows; 0 disables).
 DEMO_ROWS = env.int("TRADES_DEMO_ROWS", default=200_000)
+# Tests only (never set in production): while this file exists, a running export waits before it
+# writes rows, still honouring cancellation, so that end-to-end tests can cancel a running export
+# through the real API and worker deterministically.
+EXPORT_TEST_HOLD_FILE = env.str("TRADES_EXPORT_TEST_HOLD_FILE", default="")

@@ -13,6 +13,8 @@ class ExportStreamConsumer(JobStreamConsumer):
     def snapshot(self, job):
         data = job_snapshot(job)
         data.update(
+            message=job.status_message,
+            queue_position=job.queue_position,
             rows_written=job.rows_written,
             estimated_rows=job.estimated_rows,
             size_bytes=job.size_bytes,

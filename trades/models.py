@@ -68,6 +68,9 @@ FORMAT_CONTENT_TYPES = {
 }
 
 
+WAITING_MESSAGE = "Queued — waiting for a free export slot"
+
+
 class Export(Job):
     """A background export of filtered / computed / bucketed trades to a file."""
 
@@ -87,6 +90,9 @@ class Export(Job):
     expired_at = models.DateTimeField(null=True, blank=True)
     # Concurrency slot held while running (unique: at most EXPORT_CONCURRENCY rows hold one).
     slot = models.PositiveSmallIntegerField(null=True, blank=True)
+    # Set while a queued export waits for a slot without a task (no worker held); the export
+    # that frees a slot hands it over and queues the task again (services.exports_dispatch).
+    parked_at = models.DateTimeField(null=True, blank=True)
 
     class Meta(Job.Meta):
         constraints = [
@@ -101,6 +107,23 @@ class Export(Job):
 
     def job_title(self) -> str:
         return f"Trade export #{self.pk} ({self.get_format_display()})"
+
+    @property
+    def queue_position(self) -> int | None:
+        """1-based place among the exports waiting for a free slot (None when not waiting)."""
+        if self.status != JobStatus.QUEUED or self.parked_at is None or self.slot is not None:
+            return None
+        ahead = Export.objects.filter(status=JobStatus.QUEUED, slot=None, parked_at__isnull=False).filter(
+            Q(created_at__lt=self.created_at) | Q(created_at=self.created_at, pk__lt=self.pk)
+        )
+        return ahead.count() + 1
+
+    @property
+    def status_message(self) -> str:
+        position = self.queue_position
+        if position is not None:
+            return f"{WAITING_MESSAGE} (position {position})"
+        return self.message
 
     @property
     def is_available(self) -> bool:

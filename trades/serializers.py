@@ -191,13 +191,15 @@ class ExchangeSerializer(serializers.ModelSerializer):
 class ExportSerializer(serializers.ModelSerializer):
     download_url = serializers.SerializerMethodField()
     available = serializers.BooleanField(source="is_available", read_only=True)
+    message = serializers.CharField(source="status_message", read_only=True)
+    queue_position = serializers.IntegerField(read_only=True, allow_null=True)
 
     class Meta:
         model = Export
         fields = [
             "id", "status", "progress", "message", "error", "format", "params", "estimated_rows",
             "rows_written", "size_bytes", "sha256", "created_at", "started_at", "finished_at",
-            "expired_at", "cancel_requested", "available", "download_url",
+            "expired_at", "cancel_requested", "available", "download_url", "queue_position",
         ]
         read_only_fields = fields
 

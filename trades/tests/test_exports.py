@@ -138,24 +138,127 @@ def test_cancel_queued_export(trades_data, user):
     assert export.status == JobStatus.CANCELLED
 
 
-def test_exports_wait_for_a_free_slot(trades_data, user, make_user, monkeypatch):
+@pytest.fixture
+def broker(monkeypatch):
+    """Records the tasks handed to django-q2 (no worker in these tests: the test runs them)."""
+    sent: list[tuple[str, int]] = []
+
+    def async_task(func, *args, **kwargs):
+        sent.append((func, *args))
+        return f"task-{len(sent)}"
+
+    monkeypatch.setattr("django_q.tasks.async_task", async_task)
+    return sent
+
+
+def test_waiting_export_is_parked_and_runs_when_the_slot_frees(trades_data, user, monkeypatch, broker):
+    from trades import writers
+
+    monkeypatch.setattr(writers, "_COPY_BUFFER", 4096)
+    monkeypatch.setattr(conf, "EXPORT_CONCURRENCY", 1)
+    monkeypatch.setattr(conf, "EXPORT_BATCH_ROWS", 100)
+    monkeypatch.setattr(conf, "EXPORT_PROGRESS_SECONDS", 0.0)
+    first = request_export(user, exchanges=(10,)).export
+    second = request_export(user, exchanges=(12,)).export
+    assert broker == [(Export.task_func, first.pk), (Export.task_func, second.pk)]
+    seen = {}
+    original = services._Progress.__call__
+
+    def second_task_meanwhile(self, rows):
+        if self.export.pk == first.pk and not seen:
+            # A worker picks up the second task while the first export holds the only slot:
+            # the task parks the export and returns (it holds no worker while it waits).
+            tasks.export_run(second.pk)
+            seen["second"] = Export.objects.get(pk=second.pk)
+            seen["first"] = Export.objects.get(pk=first.pk)
+        return original(self, rows)
+
+    monkeypatch.setattr(services._Progress, "__call__", second_task_meanwhile)
+    tasks.export_run(first.pk)
+    waiting = seen["second"]
+    assert seen["first"].status == JobStatus.RUNNING and seen["first"].slot == 0
+    assert waiting.status == JobStatus.QUEUED and waiting.started_at is None
+    assert waiting.slot is None and waiting.parked_at is not None
+    assert waiting.task_id == ""  # the recovery pass leaves it alone (no lost task to look for)
+    assert waiting.queue_position == 1
+    assert waiting.status_message == "Queued — waiting for a free export slot (position 1)"
+    first.refresh_from_db()
+    assert first.status == JobStatus.SUCCEEDED and first.slot is None
+    # The finished export handed its slot over and queued the second export's task again.
+    second.refresh_from_db()
+    assert second.status == JobStatus.QUEUED and second.slot == 0 and second.parked_at is None
+    assert broker[-1] == (Export.task_func, second.pk) and second.task_id == f"task-{len(broker)}"
+    tasks.export_run(second.pk)
+    second.refresh_from_db()
+    assert second.status == JobStatus.SUCCEEDED and second.slot is None and second.rows_written > 0
+    tasks.export_run(second.pk)  # a duplicate task never runs it twice
+    assert Export.objects.get(pk=second.pk).finished_at == second.finished_at
+
+
+def test_parked_exports_queue_positions_cancel_attach_and_recovery(trades_data, user, monkeypatch, broker):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from core.services import jobs_recover
+
     monkeypatch.setattr(conf, "EXPORT_CONCURRENCY", 1)
     holder = request_export(user, exchanges=(10,)).export
     Export.objects.filter(pk=holder.pk).update(status=JobStatus.RUNNING, slot=0)
-    waiting = request_export(user, exchanges=(12,)).export
-    thread = threading.Thread(target=lambda: (tasks.export_run(waiting.pk), connection.close()))
-    thread.start()
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        waiting.refresh_from_db()
-        if waiting.message == "Waiting for a free export slot":
-            break
-        time.sleep(0.05)
-    assert waiting.message == "Waiting for a free export slot" and waiting.status == JobStatus.RUNNING
+    a = request_export(user, exchanges=(12,)).export
+    b = request_export(user, exchanges=(10, 12)).export
+    tasks.export_run(a.pk)
+    tasks.export_run(b.pk)
+    a.refresh_from_db()
+    b.refresh_from_db()
+    assert (a.status, a.queue_position, b.status, b.queue_position) == (JobStatus.QUEUED, 1, JobStatus.QUEUED, 2)
+    # An identical request attaches to the parked export.
+    again = request_export(user, exchanges=(12,))
+    assert again.outcome == "attached" and again.export.pk == a.pk
+    # The recovery pass does not take a parked export for a lost task.
+    Export.objects.filter(pk__in=[a.pk, b.pk]).update(created_at=timezone.now() - timedelta(hours=1))
+    jobs_recover(stale_seconds=60)
+    assert set(Export.objects.filter(pk__in=[a.pk, b.pk]).values_list("status", flat=True)) == {JobStatus.QUEUED}
+    # A parked export can be cancelled; the next one moves up.
+    services.export_cancel(export=a, by=user)
+    a.refresh_from_db()
+    b.refresh_from_db()
+    assert a.status == JobStatus.CANCELLED and a.queue_position is None
+    assert b.queue_position == 1
+    # The holder finishes: its slot goes to b (the cancelled a is skipped).
+    sent = len(broker)
     Export.objects.filter(pk=holder.pk).update(status=JobStatus.SUCCEEDED, slot=None)
-    thread.join(timeout=30)
-    waiting.refresh_from_db()
-    assert waiting.status == JobStatus.SUCCEEDED and waiting.slot is None
+    assert services.exports_dispatch() == 1
+    b.refresh_from_db()
+    assert b.slot == 0 and broker[sent:] == [(Export.task_func, b.pk)]
+    # b is cancelled after it was handed the slot but before its task ran: the slot is freed.
+    services.export_cancel(export=b, by=user)
+    tasks.export_run(b.pk)
+    b.refresh_from_db()
+    assert b.status == JobStatus.CANCELLED and b.slot is None and b.started_at is None
+
+
+def test_free_slots_go_to_the_oldest_waiting_export(trades_data, user, monkeypatch, broker):
+    monkeypatch.setattr(conf, "EXPORT_CONCURRENCY", 1)
+    holder = request_export(user, exchanges=(10,)).export
+    Export.objects.filter(pk=holder.pk).update(status=JobStatus.RUNNING, slot=0)
+    older = request_export(user, exchanges=(12,)).export
+    tasks.export_run(older.pk)  # parked
+    newer = request_export(user, exchanges=(10, 12), format="csv_gz").export
+    # The holder ends (its hand-over not run yet) and the newer export's task arrives first.
+    Export.objects.filter(pk=holder.pk).update(status=JobStatus.SUCCEEDED, slot=None)
+    sent = len(broker)
+    tasks.export_run(newer.pk)
+    older.refresh_from_db()
+    newer.refresh_from_db()
+    assert older.slot == 0 and broker[sent:] == [(Export.task_func, older.pk)]
+    assert newer.status == JobStatus.QUEUED and newer.queue_position == 1 and newer.started_at is None
+    tasks.export_run(older.pk)
+    newer.refresh_from_db()
+    assert Export.objects.get(pk=older.pk).status == JobStatus.SUCCEEDED
+    assert newer.slot == 0 and broker[-1] == (Export.task_func, newer.pk)
+    tasks.export_run(newer.pk)
+    assert Export.objects.get(pk=newer.pk).status == JobStatus.SUCCEEDED
 
 
 def test_two_exports_run_at_once_with_two_slots(trades_data, user, monkeypatch):
