@@ -313,7 +313,7 @@ def bench_sandbox_start(rounds: int = 20):
             t0 = time.perf_counter()
             proc = sandbox.start(launch)
             proc.communicate()
-            sandbox.cgroup_remove(launch.cgroup)
+            sandbox.cgroups_remove(launch)
             boxed.append(time.perf_counter() - t0)
     p_plain, p_boxed = statistics.median(plain), statistics.median(boxed)
     print(f"sandbox start: python -I (anchor) p50 {p_plain * 1000:.0f} ms, sandboxed run p50 {p_boxed * 1000:.0f} ms; "
@@ -327,7 +327,8 @@ def main():
     user, token = make_user()
     ok, error = sandbox.probe()
     print(f"sandbox: {'bubblewrap ' + str(sandbox.bwrap_binary()) if ok else 'UNAVAILABLE: ' + error}; "
-          f"pids cgroup: {sandbox.host_cgroup_root() or 'none'}")
+          f"pids cgroup: {sandbox.host_cgroup_root() or 'none'}; memory cgroup: "
+          f"{(sandbox.memory_cgroup_root() or ('none',))[0]} ({sandbox.memory_cgroup_status['reason']})")
     if wanted("start"):
         bench_sandbox_start()
     if wanted("throughput"):

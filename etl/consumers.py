@@ -1,4 +1,12 @@
-"""Live rows of fetch jobs (jobs table, calendar cells): `/ws/etl/jobs/?ids=1,2,3`.
+"""Live ETL jobs over websockets.
+
+`/ws/etl/jobs/<id>/?after=SEQ` — one fetch job (its detail page): core's job
+stream protocol (`status` / `event` / `end`, resume after the last `seq`
+seen), open to every signed-in user since ETL jobs are the team's; the
+`status` snapshot carries the ETL columns (records, counts, attempt) and a
+`cancel` message is honoured only for the job's owner or staff.
+
+`/ws/etl/jobs/?ids=1,2,3` — live rows of many fetch jobs (jobs table, calendar cells):
 
 Same doorbell-or-poll protocol as core's job stream, for many jobs at once:
 the consumer joins each job's group, re-reads the rows when a bell rings or
@@ -21,10 +29,13 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.db import close_old_connections
 
-from core.consumers import CLOSE_UNAUTHENTICATED
+from django.core.exceptions import PermissionDenied, ValidationError
+
+from core.consumers import CLOSE_UNAUTHENTICATED, JobStreamConsumer, job_snapshot
 from core.models import FINISHED_STATUSES
 from core.services import job_group
-from etl import selectors
+from etl import selectors, services
+from etl.models import FetchJob
 
 MAX_IDS = 500
 KIND = "etl.fetchjob"
@@ -100,3 +111,35 @@ class FetchJobRowsConsumer(AsyncJsonWebsocketConsumer):
                 return
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), timeout=self.poll_interval)
+
+
+class FetchJobStreamConsumer(JobStreamConsumer):
+    """One fetch job's status and events (`listed`, `step`, `downloaded`, `chosen`, `parsed`, `result`…)."""
+
+    def get_job(self, user, **url_kwargs):
+        return FetchJob.objects.select_related("branch").filter(pk=url_kwargs.get("pk")).first()
+
+    def has_access(self, user, job) -> bool:
+        # etl/README.md "Access rules": every signed-in user sees jobs (the team's data).
+        return bool(user and user.is_authenticated)
+
+    def snapshot(self, job) -> dict:
+        data = job_snapshot(job)
+        data.update(
+            branch=job.branch.code, pos=job.pos, work_date=job.work_date.isoformat(),
+            attempt_count=job.attempt_count, force=job.force, records_written=job.records_written,
+            records_before=job.records_before, counts=job.counts,
+        )
+        return data
+
+    def cancel(self, user, job) -> None:
+        try:  # owner or staff only (services checks); others are ignored with an error frame
+            services.fetch_cancel(user=user, job=job)
+        except (PermissionDenied, ValidationError) as exc:
+            self.refused = str(exc.messages[0] if isinstance(exc, ValidationError) else exc) or "Not allowed."
+
+    async def receive_json(self, content, **kwargs):
+        self.refused = ""
+        await super().receive_json(content, **kwargs)
+        if self.refused:
+            await self.send_json({"type": "error", "error": self.refused})

@@ -145,6 +145,16 @@ def _set(job: FetchJob, **fields) -> None:
         setattr(job, key, value)
 
 
+def _event(job: FetchJob, kind: str, **data) -> None:
+    """An ordered job event (core `JobEvent`), streamed live to the job's page; tagged with the attempt."""
+    core_services.job_event_add(job=job, kind=kind, data={"attempt": job.attempt_count, **data})
+
+
+def _step(job: FetchJob, step: str, fraction: float, message: str) -> None:
+    core_services.job_progress(job=job, fraction=fraction, message=message)
+    _event(job, "step", step=step, message=message)
+
+
 def fetch_job_execute(job: FetchJob) -> None:
     job = FetchJob.objects.select_related("branch", "branch__source").get(pk=job.pk)
     _set(job, attempt_count=job.attempt_count + 1, processor_version=PARSER_VERSION,
@@ -160,7 +170,7 @@ def fetch_job_execute(job: FetchJob) -> None:
     source = None
     try:
         # 1. list
-        core_services.job_progress(job=job, fraction=0.02, message="Listing remote files")
+        _step(job, "list", 0.02, "Listing remote files")
         source = source_for(branch.source)
         listing = source.list_files(branch=branch.code, pos=job.pos, work_date=job.work_date)
         counts["listed"] = len(listing.entries)
@@ -168,17 +178,20 @@ def fetch_job_execute(job: FetchJob) -> None:
         file_list = [dict(e.as_dict(), filetype=filetype_of(e.name)) for e in listing.entries]
         file_list += [dict(r, rejected=True) for r in listing.rejected]
         _set(job, file_list=file_list)
-        core_services.job_event_add(job=job, kind="listed", data={"files": len(listing.entries), "rejected": listing.rejected})
+        _event(job, "listed", files=len(listing.entries), names=[e.name for e in listing.entries][:200],
+               rejected=listing.rejected)
         core_services.job_raise_if_cancelled(job=job)
 
         # 2. download + checksum + row count
         wanted = [e for e in listing.entries if filetype_of(e.name)]
+        _step(job, "download", 0.05, f"Downloading {len(wanted)} file(s)")
         for index, entry in enumerate(wanted, start=1):
             candidate = Candidate(name=entry.name, filetype=filetype_of(entry.name), size=entry.size, modified=entry.modified)
             candidates.append(candidate)
             if entry.size is not None and entry.size > conf.MAX_FILE_BYTES:
                 candidate.problem = f"listed as {entry.size} bytes; the cap is {conf.MAX_FILE_BYTES}"
                 counts["download_problems"] += 1
+                _event(job, "download_problem", name=entry.name, filetype=candidate.filetype, problem=candidate.problem)
                 continue
             path = Path(workdir.name) / f"{index:03d}-{entry.name}"
             try:
@@ -188,6 +201,7 @@ def fetch_job_execute(job: FetchJob) -> None:
                 candidate.problem = str(exc)
                 counts["download_problems"] += 1
                 path.unlink(missing_ok=True)
+                _event(job, "download_problem", name=entry.name, filetype=candidate.filetype, problem=candidate.problem)
                 continue
             raw = path.read_bytes()
             candidate.path, candidate.size = path, size
@@ -195,6 +209,8 @@ def fetch_job_execute(job: FetchJob) -> None:
             candidate.rows = count_data_rows(raw, cfg, candidate.filetype)
             counts["downloaded"] += 1
             counts["bytes"] += size
+            _event(job, "downloaded", name=entry.name, filetype=candidate.filetype, size=size, rows=candidate.rows,
+                   sha256=candidate.sha256, index=index, total=len(wanted))
             core_services.job_progress(job=job, fraction=0.05 + 0.45 * index / len(wanted),
                                        message=f"Downloaded {index} of {len(wanted)}: {entry.name}")
             core_services.job_raise_if_cancelled(job=job)
@@ -210,19 +226,20 @@ def fetch_job_execute(job: FetchJob) -> None:
             if best:
                 chosen[ftype] = best
         _set(job, chosen_files=chosen_files)
-        core_services.job_event_add(job=job, kind="chosen", data={t: v["chosen"] for t, v in chosen_files.items()})
+        _event(job, "chosen", chosen={t: v["chosen"] for t, v in chosen_files.items()},
+               reasons={t: v["reason"] for t, v in chosen_files.items()})
         if SALES not in chosen:
             raise PipelineError(f"No usable {SALES} file: {chosen_files[SALES]['reason']}")
         core_services.job_raise_if_cancelled(job=job)
 
         # 4. store the chosen raw files
-        core_services.job_progress(job=job, fraction=0.55, message="Storing the chosen files")
+        _step(job, "store", 0.55, "Storing the chosen files")
         for candidate in chosen.values():
             _store_file(job, candidate, chosen=True)
         core_services.job_raise_if_cancelled(job=job)
 
         # 5. parse + combine
-        core_services.job_progress(job=job, fraction=0.65, message="Parsing")
+        _step(job, "parse", 0.65, "Parsing")
         keep = conf.REJECT_EXAMPLES
         with bulk_work():
             sales = parse_sales(chosen[SALES].path.read_bytes(), cfg, keep_examples=keep)
@@ -238,10 +255,12 @@ def fetch_job_execute(job: FetchJob) -> None:
         counts["rejected"] = sales.rejected + (payments.rejected if payments else 0)
         counts["unpaid_lines"] = sum(1 for r in rows if not r[-1])
         _set(job, counts=dict(counts, http_retries=source.retries_used), rejected_examples=examples)
+        _event(job, "parsed", parsed=counts["parsed"], payments_parsed=counts["payments_parsed"],
+               rejected=counts["rejected"], unpaid_lines=counts["unpaid_lines"], records=len(rows))
         core_services.job_raise_if_cancelled(job=job)
 
         # 6. replace the day's records (last cancellation check inside the transaction)
-        core_services.job_progress(job=job, fraction=0.8, message=f"Loading {len(rows)} records")
+        _step(job, "load", 0.8, f"Loading {len(rows)} records")
         with bulk_work(), transaction.atomic():
             before, written = records_replace(job=job, rows=rows,
                                               before_write=lambda: core_services.job_raise_if_cancelled(job=job))
@@ -253,9 +272,13 @@ def fetch_job_execute(job: FetchJob) -> None:
                                         detail={"force": True, "records_before": before, "records_after": written})
             # 7. finish
             message = f"{written} records from {counts['listed']} listed file(s), {counts['rejected']} rejected row(s)"
+            # Same transaction as the status: the page never sees "succeeded" without its result.
+            _event(job, "result", status="succeeded", message=message, records_written=written,
+                   records_before=before, counts=counts)
             core_services.job_succeed(job=job, message=message, counts=counts, records_before=before,
                                       records_written=written)
     except core_services.JobCancelled:
+        _event(job, "result", status="cancelled", message="Cancelled; the previous records are unchanged")
         raise
     except Exception as exc:
         counts["http_retries"] = getattr(source, "retries_used", 0)
@@ -274,8 +297,11 @@ def fetch_job_execute(job: FetchJob) -> None:
                 if retry_at:
                     counts["auto_retry_at"] = retry_at.isoformat()
                     message += f" — retrying automatically at {retry_at:%H:%M:%S}"
+            _event(job, "result", status="failed", message=message[:500], error=f"{type(exc).__name__}: {exc}",
+                   counts=counts)
             core_services.job_fail(job=job, error=f"{type(exc).__name__}: {exc}", message=message[:500], counts=counts)
             return
+        _event(job, "result", status="failed", message="Failed", error=f"{type(exc).__name__}: {exc}", counts=counts)
         raise
     finally:
         if source is not None:

@@ -7,7 +7,7 @@ from datetime import date, timedelta
 from django.db.models import Count, QuerySet
 from django.utils import timezone
 
-from core.models import JobStatus
+from core.models import JobEvent, JobStatus
 from etl.models import POS_NUMBERS, AuditLog, Branch, FetchedFile, FetchJob, Record, RecordExport
 
 
@@ -41,6 +41,37 @@ def fetch_job_rows(*, ids: list[int]) -> list[dict]:
         {**row, "work_date": row["work_date"].isoformat(), "id": row.pop("pk")}
         for row in rows
     ]
+
+
+def describe_event(kind: str, data: dict) -> str:
+    """One line for a fetch job event (the page's JavaScript formats live events the same way)."""
+    if kind == "step":
+        return data.get("message", "")
+    if kind == "listed":
+        rejected = len(data.get("rejected") or [])
+        return f"Listed {data.get('files', 0)} file(s)" + (f", {rejected} entry(ies) rejected" if rejected else "")
+    if kind == "downloaded":
+        return (f"Downloaded {data.get('name')} ({data.get('filetype')}, {data.get('size')} bytes, "
+                f"{data.get('rows')} data rows)")
+    if kind == "download_problem":
+        return f"Skipped {data.get('name')}: {data.get('problem')}"
+    if kind == "chosen":
+        chosen = data.get("chosen") or {}
+        return "Chosen: " + ", ".join(f"{t} {n or '— none'}" for t, n in chosen.items())
+    if kind == "parsed":
+        return (f"Parsed {data.get('parsed')} sales line(s), {data.get('payments_parsed')} payment(s); "
+                f"{data.get('rejected')} rejected, {data.get('unpaid_lines')} unpaid")
+    if kind == "result":
+        return f"Result: {data.get('status')} — {data.get('message', '')}"
+    return kind
+
+
+def fetch_job_events(*, job: FetchJob, limit: int = 200) -> list[dict]:
+    """The job's latest events, oldest first, for the detail page (new ones arrive over the websocket)."""
+    rows = list(JobEvent.objects.filter(job_kind=job.kind, job_id=job.pk).order_by("-seq")[:limit])
+    rows.reverse()
+    return [{"seq": e.seq, "kind": e.kind, "data": e.data, "attempt": e.data.get("attempt"),
+             "text": describe_event(e.kind, e.data)} for e in rows]
 
 
 def fetch_job_files(*, job: FetchJob) -> QuerySet[FetchedFile]:

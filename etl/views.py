@@ -60,23 +60,26 @@ def job_list(request):
     return render(request, template, context)
 
 
-def _job_context(job: FetchJob, user) -> dict:
-    return {
+def _job_context(job: FetchJob, user, *, events: bool = True) -> dict:
+    context = {
         "job": job,
         "files": selectors.fetch_job_files(job=job),
         "audit": selectors.audit_for_job(job=job),
         "can_manage": can_manage(user, job),
     }
+    if events:
+        context["events"] = selectors.fetch_job_events(job=job)
+        context["last_seq"] = context["events"][-1]["seq"] if context["events"] else 0
+    return context
 
 
 @login_required
 def fetchjob_detail(request, pk: int):
+    """The job page. Status, progress and events arrive over `/ws/etl/jobs/<pk>/` (etl/static/etl/job_detail.js);
+    when the job ends the script fetches `?fragment=details` once (actions, candidates, files, rejects, audit)."""
     job = get_object_or_404(FetchJob.objects.select_related("branch", "owner"), pk=pk)
-    if request.htmx and request.GET.get("fragment") == "live":
-        response = render(request, "etl/job_detail.html#live", _job_context(job, request.user))
-        if job.is_finished:
-            response.status_code = STOP_POLLING
-        return response
+    if request.GET.get("fragment") == "details":
+        return render(request, "etl/job_detail.html#details", _job_context(job, request.user, events=False))
     return render(request, "etl/job_detail.html", _job_context(job, request.user))
 
 

@@ -91,3 +91,13 @@ def kill_grace_seconds() -> float:
 def pids_cgroup() -> str:
     """"auto" (find a writable pids cgroup), "" (off) or a cgroup directory."""
     return _get("SCRIPTS_RUNNER_PIDS_CGROUP", _env.str, "auto")
+
+
+def memory_cgroup() -> str:
+    """"auto" (a memory cgroup per run where the controller is writable), "" (off: rlimit only) or a directory."""
+    return _get("SCRIPTS_RUNNER_MEMORY_CGROUP", _env.str, "auto")
+
+
+def disk_bytes() -> int:
+    """Size of the run directory (`/sandbox`, a tmpfs inside the sandbox); 0 = the host directory, no limit."""
+    return _get("SCRIPTS_RUNNER_DISK_BYTES", _env.int, 256 * 1024**2)

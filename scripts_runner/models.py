@@ -34,6 +34,7 @@ class EndReason(models.TextChoices):
     CPU_LIMIT = "cpu_limit", "CPU-time limit"
     OUT_OF_MEMORY = "out_of_memory", "Out of memory"
     FILE_SIZE = "file_size", "File-size limit"
+    DISK_LIMIT = "disk_limit", "Disk limit"
     OUTPUT_LIMIT = "output_limit", "Output limit"
     WORKER_LOST = "worker_lost", "Worker lost"
     SANDBOX_ERROR = "sandbox_error", "Sandbox could not start"

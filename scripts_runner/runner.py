@@ -88,9 +88,13 @@ def _cancel_state(run: ScriptRun) -> bool | None:
     return row
 
 
-def _classify(*, exit_code: int, stop_reason: str, sink: LogSink, cpu_limit: int, cpu_used: float) -> str:
+def _classify(*, exit_code: int, stop_reason: str, sink: LogSink, cpu_limit: int, cpu_used: float,
+              oom_killed: int = 0) -> str:
     if stop_reason:
         return stop_reason
+    if oom_killed:
+        # The run's memory cgroup went over its limit and the kernel killed a process of it.
+        return EndReason.OUT_OF_MEMORY
     if exit_code == 0:
         return EndReason.EXITED
     if exit_code == 128 + signal.SIGXCPU or (exit_code == 128 + signal.SIGKILL and cpu_used >= cpu_limit):
@@ -98,6 +102,9 @@ def _classify(*, exit_code: int, stop_reason: str, sink: LogSink, cpu_limit: int
     if exit_code == 128 + signal.SIGXFSZ or any("[Errno 27] File too large" in line for line in sink.stderr_tail):
         # Python ignores SIGXFSZ, so the write fails with EFBIG instead of a signal.
         return EndReason.FILE_SIZE
+    if any("[Errno 28] No space left on device" in line for line in sink.stderr_tail):
+        # The run directory (and /tmp) are size-limited tmpfs mounts.
+        return EndReason.DISK_LIMIT
     # The address-space limit makes allocations fail, which Python reports as MemoryError.
     # (A SIGKILL we did not send is left as "exited 137": a script may kill itself too.)
     if any(line.startswith("MemoryError") for line in sink.stderr_tail[-3:]):
@@ -158,7 +165,7 @@ def run_body(run: ScriptRun) -> None:
         logger.info("run %s was deleted while running", run.pk)
     finally:
         if launch is not None:
-            sandbox.cgroup_remove(launch.cgroup)
+            sandbox.cgroups_remove(launch)
         shutil.rmtree(run_dir, ignore_errors=True)
 
 
@@ -183,6 +190,7 @@ def _supervise(*, run, proc, launch, sink: LogSink, writer: LogWriter) -> None:
     open_fds = set(streams)
 
     stop_reason = ""
+    oom_killed = 0
     kill_at: float | None = None
     next_cancel_check = 0.0
     bell = None
@@ -234,11 +242,17 @@ def _supervise(*, run, proc, launch, sink: LogSink, writer: LogWriter) -> None:
                     raise RunGone()
                 if state and not stop_reason:
                     request_stop(EndReason.CANCELLED)
+                if launch.memory_cgroup and not stop_reason:
+                    # The OOM killer took one process of the run (v1 kills one, v2 with
+                    # memory.oom.group the whole cgroup): end the whole run "out of memory".
+                    oom_killed = sandbox.oom_kills(launch)
+                    if oom_killed:
+                        request_stop(EndReason.OUT_OF_MEMORY)
             if not stop_reason and now - started > wall:
                 request_stop(EndReason.TIMED_OUT)
             if kill_at is not None and now >= kill_at:
                 sandbox.signal_tree(proc, signal.SIGKILL, include_root=True)
-                sandbox.cgroup_kill(launch.cgroup)
+                sandbox.cgroups_kill(launch)
                 kill_at = None
 
             if sink.pending and (
@@ -256,7 +270,7 @@ def _supervise(*, run, proc, launch, sink: LogSink, writer: LogWriter) -> None:
                 time.sleep(BATCH_PAUSE_SECONDS)
     except BaseException:
         sandbox.signal_tree(proc, signal.SIGKILL, include_root=True)
-        sandbox.cgroup_kill(launch.cgroup)
+        sandbox.cgroups_kill(launch)
         proc.wait()
         raise
     finally:
@@ -265,18 +279,26 @@ def _supervise(*, run, proc, launch, sink: LogSink, writer: LogWriter) -> None:
             bell.stop()
 
     returncode = proc.wait()
-    sandbox.cgroup_kill(launch.cgroup)
+    sandbox.cgroups_kill(launch)
     exit_code = 128 - returncode if returncode < 0 else returncode
     cpu_used = _children_cpu() - cpu_before
     sink.close()
+    oom_killed = oom_killed or sandbox.oom_kills(launch)
     reason = _classify(exit_code=exit_code, stop_reason=stop_reason, sink=sink,
-                       cpu_limit=launch.limits.cpu_seconds, cpu_used=cpu_used)
+                       cpu_limit=launch.limits.cpu_seconds, cpu_used=cpu_used, oom_killed=oom_killed)
     if reason == EndReason.TIMED_OUT:
         sink.system(f"[wall-time limit of {wall:g} s reached: the run was stopped]")
     elif reason == EndReason.CPU_LIMIT:
         sink.system(f"[CPU-time limit of {launch.limits.cpu_seconds} s reached]")
+    elif reason == EndReason.OUT_OF_MEMORY and oom_killed:
+        sink.system(f"[out of memory: the run's processes together used more than its memory limit of "
+                    f"{launch.limits.memory_bytes:,} bytes; the kernel's OOM killer killed {oom_killed} "
+                    f"process(es) and the run was stopped]")
     elif reason == EndReason.OUT_OF_MEMORY:
-        sink.system(f"[out of memory: the limit is {launch.limits.memory_bytes:,} bytes of address space]")
+        sink.system(f"[out of memory: the limit is {launch.limits.memory_bytes:,} bytes of address space per process]")
+    elif reason == EndReason.DISK_LIMIT:
+        sink.system(f"[disk limit reached: the run directory /sandbox holds at most {launch.limits.disk_bytes:,} "
+                    f"bytes and /tmp {launch.limits.tmp_bytes:,} bytes]")
     elif reason == EndReason.FILE_SIZE:
         sink.system(f"[file-size limit of {launch.limits.file_bytes:,} bytes reached]")
     writer.write(sink.take(), output_bytes=sink.total_bytes, truncated=sink.truncated or sink.over_cap)

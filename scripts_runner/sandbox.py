@@ -48,6 +48,7 @@ class Limits:
     processes: int
     file_bytes: int
     tmp_bytes: int
+    disk_bytes: int = 0
 
     @classmethod
     def from_settings(cls) -> Limits:
@@ -58,6 +59,7 @@ class Limits:
             processes=conf.processes(),
             file_bytes=conf.file_bytes(),
             tmp_bytes=conf.tmp_bytes(),
+            disk_bytes=conf.disk_bytes(),
         )
 
 
@@ -71,7 +73,18 @@ class Launch:
     sandboxed: bool
     limits: Limits
     cgroup: str | None = None
+    #: The run's memory cgroup (the same directory as `cgroup` on cgroup v2), or None (rlimit only).
+    memory_cgroup: str | None = None
+    memory_cgroup_version: int = 0
     extra: dict = field(default_factory=dict)
+
+    def cgroup_dirs(self) -> list[str]:
+        """Every cgroup directory of the run, each once (v2: one directory holds both limits)."""
+        dirs: list[str] = []
+        for path in (self.cgroup, self.memory_cgroup):
+            if path and path not in dirs:
+                dirs.append(path)
+        return dirs
 
 
 # --- host facts -------------------------------------------------------------------
@@ -150,10 +163,192 @@ def _cgroup_sweep(root: str) -> None:
             pass
 
 
+# --- memory cgroup ----------------------------------------------------------------
+#
+# RLIMIT_AS bounds each process's address space; it cannot bound the run as a
+# whole (N children each under the limit) and it counts mappings, not memory.
+# Where the kernel's memory controller is writable, each run also gets its own
+# memory cgroup: v2 `memory.max` + `memory.swap.max = 0` (+ `memory.oom.group`),
+# v1 `memory.limit_in_bytes` + `memory.memsw.limit_in_bytes`. The kernel's OOM
+# killer acts when the run's resident memory (all its processes, tmpfs pages
+# included) passes the limit; `oom_kill` in `memory.events` (v2) or
+# `memory.oom_control` (v1) tells the runner, which ends the run "out of memory".
+
+#: Why the memory cgroup is (not) used on this host — shown by the bench and in logs.
+memory_cgroup_status: dict[str, str] = {"state": "not probed", "reason": ""}
+
+
+def _read(path: str) -> str:
+    with open(path) as fh:
+        return fh.read()
+
+
+def _write(path: str, value: str) -> None:
+    with open(path, "w") as fh:
+        fh.write(value)
+
+
+def _mounts() -> tuple[str | None, str | None]:
+    """(cgroup v2 mount point, cgroup v1 memory mount point) from /proc/self/mountinfo."""
+    v2 = v1_memory = None
+    try:
+        lines = _read("/proc/self/mountinfo").splitlines()
+    except OSError:
+        return None, None
+    for line in lines:
+        head, _, tail = line.partition(" - ")
+        fields, tail_fields = head.split(), tail.split()
+        if len(fields) < 5 or len(tail_fields) < 3:
+            continue
+        fstype, options = tail_fields[0], tail_fields[2].split(",")
+        if fstype == "cgroup2" and v2 is None:
+            v2 = fields[4]
+        elif fstype == "cgroup" and "memory" in options and v1_memory is None:
+            v1_memory = fields[4]
+    return v2, v1_memory
+
+
+def _own_cgroup(controller: str | None) -> str | None:
+    """This process's cgroup path: in the v1 hierarchy of `controller`, or (None) in the v2 one."""
+    try:
+        lines = _read("/proc/self/cgroup").splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        parts = line.split(":", 2)
+        if len(parts) != 3:
+            continue
+        number, controllers, path = parts
+        if controller is None and number == "0" and controllers == "":
+            return path
+        if controller is not None and controller in controllers.split(","):
+            return path
+    return None
+
+
+def _v2_enable_memory(root: str) -> str:
+    """Let `root`'s children use the memory (and pids) controller; '' when done, else why not."""
+    parent = os.path.dirname(root.rstrip("/"))
+    try:
+        if "memory" not in _read(os.path.join(root, "cgroup.controllers")).split():
+            # The parent must hand the controller down first. cgroup v2 refuses (EBUSY) when the
+            # parent holds processes itself, unless it is the root cgroup ("no internal processes").
+            try:
+                _write(os.path.join(parent, "cgroup.subtree_control"), "+memory")
+            except OSError as exc:
+                return (f"cannot enable the memory controller in {parent}/cgroup.subtree_control ({exc.strerror}); "
+                        f"on cgroup v2 a cgroup that holds processes (e.g. the worker's own service cgroup) cannot "
+                        f"give controllers to its children: run the worker in a leaf of a delegated subtree and "
+                        f"point SCRIPTS_RUNNER_MEMORY_CGROUP at a sibling directory")
+        wanted = [c for c in ("memory", "pids") if c in _read(os.path.join(root, "cgroup.controllers")).split()]
+        if "memory" not in wanted:
+            return f"the memory controller is not available in {root}"
+        enabled = _read(os.path.join(root, "cgroup.subtree_control")).split()
+        for name in wanted:
+            if name not in enabled:
+                _write(os.path.join(root, "cgroup.subtree_control"), f"+{name}")
+    except OSError as exc:
+        return f"cannot enable the memory controller for {root}: {exc}"
+    return ""
+
+
+def _memory_root_candidate() -> tuple[str, int] | tuple[None, str]:
+    setting = conf.memory_cgroup()
+    if not setting:
+        return None, "off (SCRIPTS_RUNNER_MEMORY_CGROUP is empty)"
+    if setting != "auto":
+        try:
+            os.makedirs(setting, exist_ok=True)
+        except OSError as exc:
+            return None, f"cannot create {setting}: {exc}"
+        return setting, 2 if os.path.exists(os.path.join(setting, "cgroup.controllers")) else 1
+    v2, v1_memory = _mounts()
+    if v2 is not None:
+        own = _own_cgroup(None)
+        if own is not None:
+            base = os.path.normpath(v2 + own)
+            try:
+                available = _read(os.path.join(base, "cgroup.controllers")).split()
+            except OSError:
+                available = []
+            if "memory" in available:
+                return os.path.join(base, "scripts_runner"), 2
+    if v1_memory is not None:
+        own = _own_cgroup("memory")
+        if own is not None:
+            # Below the worker's own memory cgroup: the runs stay inside whatever limit the
+            # worker itself runs under (hierarchical accounting), nothing is moved out of it.
+            return os.path.join(os.path.normpath(v1_memory + own), "scripts_runner"), 1
+    return None, "no writable memory controller (neither cgroup v2 with `memory` in cgroup.controllers nor a v1 memory hierarchy)"
+
+
+@functools.lru_cache(maxsize=1)
+def memory_cgroup_root() -> tuple[str, int] | None:
+    """(directory under which run memory cgroups are created, cgroup version), or None (rlimit only)."""
+    root, version = _memory_root_candidate()
+    if root is None:
+        memory_cgroup_status.update(state="unavailable", reason=str(version))
+        return None
+    try:
+        os.makedirs(root, exist_ok=True)
+    except OSError as exc:
+        memory_cgroup_status.update(state="unavailable", reason=f"cannot create {root}: {exc}")
+        return None
+    if version == 2:
+        problem = _v2_enable_memory(root)
+        if problem:
+            memory_cgroup_status.update(state="unavailable", reason=problem)
+            logger.info("memory cgroup not used: %s", problem)
+            return None
+    elif not os.access(os.path.join(root, "memory.limit_in_bytes"), os.W_OK):
+        memory_cgroup_status.update(state="unavailable", reason=f"{root}/memory.limit_in_bytes is not writable")
+        return None
+    _cgroup_sweep(root)
+    memory_cgroup_status.update(state="enabled", reason=f"cgroup v{version} under {root}")
+    return root, version
+
+
+def _memory_limit_write(path: str, version: int, limit: int) -> None:
+    if version == 2:
+        _write(os.path.join(path, "memory.max"), str(limit))
+        for name, value in (("memory.swap.max", "0"), ("memory.oom.group", "1")):
+            try:  # absent without swap accounting / on old kernels: the main limit still holds
+                _write(os.path.join(path, name), value)
+            except OSError:
+                pass
+    else:
+        _write(os.path.join(path, "memory.limit_in_bytes"), str(limit))
+        try:  # memory + swap; needs swap accounting, and must not be below limit_in_bytes
+            _write(os.path.join(path, "memory.memsw.limit_in_bytes"), str(limit))
+        except OSError:
+            pass
+
+
+def oom_kills(launch: Launch) -> int:
+    """How many processes of the run the kernel's OOM killer has killed (0 without a memory cgroup)."""
+    path = launch.memory_cgroup
+    if not path:
+        return 0
+    name = "memory.events" if launch.memory_cgroup_version == 2 else "memory.oom_control"
+    try:
+        text = _read(os.path.join(path, name))
+    except OSError:
+        return 0
+    for line in text.splitlines():
+        key, _, value = line.partition(" ")
+        if key == "oom_kill":
+            try:
+                return int(value)
+            except ValueError:
+                return 0
+    return 0
+
+
 # --- command ----------------------------------------------------------------------
 
 
-def _bwrap_argv(*, bwrap: str, run_dir: Path, network: bool, limits: Limits, env: dict[str, str]) -> list[str]:
+def _bwrap_argv(*, bwrap: str, run_dir: Path, network: bool, limits: Limits, env: dict[str, str],
+                script_name: str = "") -> list[str]:
     layout = _python_layout()
     base, version = layout["base"], layout["version"]
     argv = [
@@ -192,9 +387,18 @@ def _bwrap_argv(*, bwrap: str, run_dir: Path, network: bool, limits: Limits, env
         "--proc", "/proc",
         "--dev", "/dev",
         "--size", str(limits.tmp_bytes), "--tmpfs", "/tmp",
-        "--bind", str(run_dir / "work"), SANDBOX_DIR,
-        "--chdir", SANDBOX_DIR,
     ]
+    if limits.disk_bytes > 0 and script_name:
+        # The run directory is a size-limited tmpfs: the total the run writes there is capped
+        # (ENOSPC → end reason `disk_limit`). Nothing is kept from it after the run (as before),
+        # so only the script itself comes from the host, read-only.
+        argv += [
+            "--size", str(limits.disk_bytes), "--tmpfs", SANDBOX_DIR,
+            "--ro-bind", str(run_dir / "work" / script_name), f"{SANDBOX_DIR}/{script_name}",
+        ]
+    else:
+        argv += ["--bind", str(run_dir / "work"), SANDBOX_DIR]
+    argv += ["--chdir", SANDBOX_DIR]
     if network:
         argv.append("--share-net")
         for path in ("/etc/resolv.conf", "/etc/hosts", "/etc/ssl", "/etc/ca-certificates", "/etc/nsswitch.conf"):
@@ -239,7 +443,8 @@ def prepare(
             f"home = {os.path.dirname(layout['interpreter'])}\ninclude-system-site-packages = false\n"
             f"version = {sys.version_info.major}.{sys.version_info.minor}.{sys.version_info.micro}\n"
         )
-        argv = _bwrap_argv(bwrap=bwrap, run_dir=run_dir, network=network, limits=limits, env=full_env)
+        argv = _bwrap_argv(bwrap=bwrap, run_dir=run_dir, network=network, limits=limits, env=full_env,
+                           script_name=script_name)
         argv += ["-I", "-u", script_name, *args]
         return Launch(argv=argv, env={"PATH": "/usr/bin:/bin"}, cwd=str(run_dir), sandboxed=True, limits=limits)
     # Unsandboxed (only when an admin allowed it): same limits, clean environment.
@@ -252,9 +457,9 @@ def prepare(
 # --- start / stop -----------------------------------------------------------------
 
 
-def _make_preexec(limits: Limits, cgroup: str | None):
+def _make_preexec(limits: Limits, cgroups: list[str]):
     def preexec() -> None:
-        if cgroup:
+        for cgroup in cgroups:
             with open(os.path.join(cgroup, "cgroup.procs"), "w") as fh:
                 fh.write(str(os.getpid()))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
@@ -267,10 +472,12 @@ def _make_preexec(limits: Limits, cgroup: str | None):
     return preexec
 
 
-def _cgroup_create(limits: Limits) -> str | None:
-    root = host_cgroup_root()
-    if root is None:
-        return None
+def _is_v2(path: str) -> bool:
+    """Whether a cgroup directory belongs to the v2 (unified) hierarchy."""
+    return os.path.exists(os.path.join(path, "cgroup.controllers"))
+
+
+def _pids_cgroup_create(root: str, limits: Limits) -> str | None:
     path = os.path.join(root, f"run-{uuid.uuid4().hex[:12]}")
     try:
         os.mkdir(path)
@@ -279,13 +486,55 @@ def _cgroup_create(limits: Limits) -> str | None:
         return path
     except OSError:
         logger.warning("could not create pids cgroup under %s", root, exc_info=True)
+        cgroup_remove(path)
         return None
+
+
+def _cgroup_create(launch: Launch) -> None:
+    """The run's pids cgroup (`launch.cgroup`) and memory cgroup (`launch.memory_cgroup`), where possible.
+
+    On cgroup v2 a process is in exactly one cgroup, so one directory carries
+    both `pids.max` and `memory.max`; on v1 they are two directories in two
+    hierarchies and the exec chain joins both.
+    """
+    limits = launch.limits
+    launch.cgroup = launch.memory_cgroup = None
+    launch.memory_cgroup_version = 0
+    memory = memory_cgroup_root()
+    pids_root = host_cgroup_root()
+    if memory and memory[1] == 2 and pids_root and _is_v2(pids_root) and pids_root != memory[0]:
+        pids_root = None  # the v2 memory cgroup carries pids.max too
+    if pids_root is not None:
+        launch.cgroup = _pids_cgroup_create(pids_root, limits)
+    if memory is None:
+        return
+    root, version = memory
+    shared = version == 2 and launch.cgroup is not None and os.path.dirname(launch.cgroup) == root
+    path = launch.cgroup if shared else os.path.join(root, f"run-{uuid.uuid4().hex[:12]}")
+    try:
+        if not shared:
+            os.mkdir(path)
+            if version == 2:
+                try:
+                    _write(os.path.join(path, "pids.max"), str(limits.processes))
+                except OSError:
+                    pass
+        _memory_limit_write(path, version, limits.memory_bytes)
+    except OSError:
+        logger.warning("could not set up the memory cgroup %s; the address-space rlimit still applies", path,
+                       exc_info=True)
+        if not shared:
+            cgroup_remove(path)
+        return
+    launch.memory_cgroup, launch.memory_cgroup_version = path, version
+    if version == 2 and launch.cgroup is None:
+        launch.cgroup = path
 
 
 def cgroup_remove(path: str | None) -> None:
     if not path:
         return
-    for _ in range(50):
+    for _ in range(250):  # processes killed by the OOM killer may take a moment to leave (v1: EBUSY until then)
         try:
             os.rmdir(path)
             return
@@ -293,7 +542,7 @@ def cgroup_remove(path: str | None) -> None:
             return
         except OSError:
             time.sleep(0.02)
-    logger.warning("pids cgroup %s still busy", path)
+    logger.warning("run cgroup %s still busy", path)
 
 
 def _exec_chain(launch: Launch) -> list[str] | None:
@@ -313,14 +562,27 @@ def _exec_chain(launch: Launch) -> list[str] | None:
         f"--fsize={lim.file_bytes}:{lim.file_bytes}", f"--nproc={lim.processes}:{lim.processes}", "--",
         *launch.argv,
     ]
-    if launch.cgroup:
-        argv = ["/bin/sh", "-c", 'echo $$ > "$1" && shift && exec "$@"', "sh",
-                os.path.join(launch.cgroup, "cgroup.procs"), *argv]
+    dirs = launch.cgroup_dirs()
+    if dirs:
+        # Join every cgroup of the run (pids, memory) before anything of the script runs.
+        join = 'n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1" || exit 126; shift; n=$((n-1)); done; exec "$@"'
+        argv = ["/bin/sh", "-c", join, "sh", str(len(dirs)),
+                *(os.path.join(d, "cgroup.procs") for d in dirs), *argv]
     return argv
 
 
+def cgroups_remove(launch: Launch) -> None:
+    for path in launch.cgroup_dirs():
+        cgroup_remove(path)
+
+
+def cgroups_kill(launch: Launch) -> None:
+    for path in launch.cgroup_dirs():
+        cgroup_kill(path)
+
+
 def start(launch: Launch) -> subprocess.Popen:
-    launch.cgroup = _cgroup_create(launch.limits)
+    _cgroup_create(launch)
     chain = _exec_chain(launch)
     try:
         return subprocess.Popen(
@@ -332,10 +594,10 @@ def start(launch: Launch) -> subprocess.Popen:
             env=launch.env,
             close_fds=True,
             start_new_session=True,
-            preexec_fn=None if chain else _make_preexec(launch.limits, launch.cgroup),
+            preexec_fn=None if chain else _make_preexec(launch.limits, launch.cgroup_dirs()),
         )
     except Exception:
-        cgroup_remove(launch.cgroup)
+        cgroups_remove(launch)
         raise
 
 

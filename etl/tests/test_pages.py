@@ -158,8 +158,9 @@ def test_job_actions_on_pages_respect_ownership(client, user, other_user, admin_
     task_queue.run()
     fetched.refresh_from_db()
     assert fetched.status == JobStatus.SUCCEEDED and fetched.attempt_count == 2
-    live = client.get(reverse("etl:fetchjob_detail", args=[fetched.pk]) + "?fragment=live", HTTP_HX_REQUEST="true")
-    assert live.status_code == 286  # finished: htmx stops polling
+    # No polling any more: the page streams over /ws/etl/jobs/<id>/ (etl/tests/test_job_detail_live.py).
+    page = client.get(reverse("etl:fetchjob_detail", args=[fetched.pk])).content.decode()
+    assert "hx-trigger" not in page and 'data-finished="1"' in page and "#2 Result: succeeded" in page
 
 
 def test_records_api_query_count_is_flat(auth_client, user, fetched, django_assert_max_num_queries):

@@ -333,3 +333,83 @@ def test_open_files_limit(runner, execute, settings):
     run = execute(runner, code)
     line = log_lines(run)[0]
     assert line.startswith("refused after") and int(line.split()[2]) < 32 and line.endswith(" 24")
+
+
+# --- memory cgroup: the run as a whole, not one process ------------------------------------
+
+SPREAD_BOMB = (
+    "import subprocess, sys\n"
+    "child = 'import time\\nblock = b\"\\\\x01\" * ({mib} * 1024 * 1024)\\nprint(\"holding\", flush=True)\\ntime.sleep(3)\\n'\n"
+    "procs = [subprocess.Popen([sys.executable, '-c', child]) for _ in range({children})]\n"
+    "print('exit codes', [p.wait() for p in procs], flush=True)\n"
+)
+
+
+@pytest.fixture
+def memory_cgroup():
+    root = sandbox.memory_cgroup_root()
+    if root is None:
+        pytest.skip(f"no memory cgroup on this host: {sandbox.memory_cgroup_status['reason']}")
+    return root
+
+
+def test_memory_spread_over_child_processes_is_oom_killed(runner, execute, settings, memory_cgroup):
+    # Each child holds 100 MiB, well under the 256 MiB address-space rlimit of a process (no
+    # MemoryError anywhere), but 4 × 100 MiB of resident memory is over the run's limit.
+    settings.SCRIPTS_RUNNER_MEMORY_BYTES = 256 * 1024 * 1024
+    settings.SCRIPTS_RUNNER_WALL_SECONDS = 30
+    runs_before = {n for n in os.listdir(memory_cgroup[0]) if n.startswith("run-")}  # e.g. a killed worker's
+    run = execute(runner, SPREAD_BOMB.format(mib=100, children=4))
+    assert run.status == JobStatus.FAILED and run.end_reason == EndReason.OUT_OF_MEMORY, (run.message, log_lines(run))
+    assert not any("MemoryError" in line for line in log_lines(run, "stderr"))
+    last = log_lines(run, "system")[-1]
+    assert "out of memory" in last and "OOM killer" in last and "268,435,456" in last
+    assert run.message.startswith("Out of memory")
+    # the run's memory cgroup was removed after the run
+    assert wait_until(lambda: {n for n in os.listdir(memory_cgroup[0]) if n.startswith("run-")} <= runs_before,
+                      timeout=10)
+
+
+def test_memory_spread_under_the_limit_succeeds(runner, execute, settings, memory_cgroup):
+    settings.SCRIPTS_RUNNER_MEMORY_BYTES = 256 * 1024 * 1024
+    settings.SCRIPTS_RUNNER_WALL_SECONDS = 30
+    run = execute(runner, SPREAD_BOMB.format(mib=30, children=2))
+    assert run.status == JobStatus.SUCCEEDED, log_lines(run)
+    assert log_lines(run, "stdout")[-1] == "exit codes [0, 0]"
+
+
+def test_memory_bomb_without_cgroup_falls_back_to_rlimit(runner, execute, settings):
+    settings.SCRIPTS_RUNNER_MEMORY_CGROUP = ""
+    sandbox.memory_cgroup_root.cache_clear()
+    try:
+        assert sandbox.memory_cgroup_root() is None
+        assert "off" in sandbox.memory_cgroup_status["reason"]
+        settings.SCRIPTS_RUNNER_MEMORY_BYTES = 512 * 1024 * 1024
+        run = execute(runner, "blocks = []\nwhile True:\n    blocks.append(bytearray(32 * 1024 * 1024))\n")
+        assert run.status == JobStatus.FAILED and run.end_reason == EndReason.OUT_OF_MEMORY
+        assert "address space per process" in log_lines(run, "system")[-1]
+    finally:
+        sandbox.memory_cgroup_root.cache_clear()
+
+
+# --- disk limit: the run directory is a size-limited tmpfs ------------------------------------
+
+
+def test_disk_limit_on_the_run_directory(runner, execute, settings):
+    settings.SCRIPTS_RUNNER_DISK_BYTES = 8 * 1024 * 1024
+    code = (
+        "import os\n"
+        "print('script here', os.path.exists('job.py'), flush=True)\n"
+        "chunk = b'x' * (1024 * 1024)\n"
+        "n = 0\n"
+        "while True:\n"
+        "    with open(f'out-{n}.bin', 'wb') as fh:\n"  # many files, each under the file-size limit
+        "        fh.write(chunk)\n"
+        "    n += 1\n"
+        "    print('wrote', n, flush=True)\n"
+    )
+    run = execute(runner, code)
+    assert run.status == JobStatus.FAILED and run.end_reason == EndReason.DISK_LIMIT, log_lines(run)
+    out = log_lines(run, "stdout")
+    assert out[0] == "script here True" and 4 <= int(out[-1].split()[-1]) <= 8
+    assert "disk limit" in log_lines(run, "system")[-1]

@@ -121,3 +121,49 @@ def test_jobs_table_rows_update_live(live_platform, user, pos_host, browser_page
         f"document.querySelector(\"tr[data-job-id='{job.pk}']\").dataset.status === 'succeeded'", timeout=60000)
     assert row.locator("[data-field=records]").inner_text() == "40"
     wait_until(lambda: FetchJob.objects.get(pk=job.pk).status == JobStatus.SUCCEEDED, timeout=5)
+
+
+def test_job_detail_socket_streams_a_running_job(live_platform, user, other_user, pos_host):
+    """A real worker runs the job; another team member watches `/ws/etl/jobs/<id>/` live."""
+    day = timezone.localdate() - timedelta(days=5)
+    branch = make_branch(pos_host, code="E04", opened_on=day)
+    publish(pos_host, branch, [day], lines=50)
+    from etl import services
+
+    token = Token.objects.create(user=other_user)
+    pos_host.faults["delay"] = 0.5  # slow host: events arrive one by one while the job runs
+    job, _ = services.fetch_request(user=user, branch=branch, pos=1, work_date=day)
+    seen = asyncio.run(_watch(f"{live_platform.ws_url}/ws/etl/jobs/{job.pk}/?after=0&token={token.key}"))
+    assert seen[-1]["type"] == "end", live_platform.output()
+    events = [m for m in seen if m["type"] == "event"]
+    statuses = [m["job"]["status"] for m in seen if m["type"] == "status"]
+    assert "running" in statuses and statuses[-1] == "succeeded", live_platform.output()
+    kinds = [m["kind"] for m in events]
+    assert kinds[0] == "step" and kinds[-1] == "result" and "downloaded" in kinds and "parsed" in kinds
+    assert [m["seq"] for m in events] == list(range(1, len(events) + 1))
+    # Live, not a replay at the end: events were received before the final status.
+    first_event = seen.index(events[0])
+    final_status = max(i for i, m in enumerate(seen) if m["type"] == "status")
+    assert first_event < final_status
+    assert events[-1]["data"]["records_written"] == 50
+
+
+def test_job_detail_page_updates_live_in_the_browser(live_platform, user, pos_host, browser_page, login_page):
+    day = timezone.localdate() - timedelta(days=6)
+    branch = make_branch(pos_host, code="E05", opened_on=day)
+    publish(pos_host, branch, [day])
+    from etl import services
+
+    page = login_page(browser_page, live_platform, user)
+    pos_host.faults["delay"] = 0.5
+    job, _ = services.fetch_request(user=user, branch=branch, pos=2, work_date=day)
+    page.goto(f"{live_platform.url}/etl/jobs/{job.pk}/")
+    assert page.locator("#job-live").get_attribute("data-finished") == "0"
+    page.wait_for_function("document.querySelector('#job-live').dataset.ended === '1'", timeout=60000)
+    assert page.locator("[data-testid=job-status]").inner_text() == "succeeded"
+    events = page.locator("[data-testid=job-events] li")
+    assert events.count() >= 8
+    assert "Result: succeeded" in events.last.inner_text()
+    # the details were fetched once at the end: stored files and the force button (owner)
+    page.locator("#job-details >> text=Force refetch").wait_for(timeout=10000)
+    assert page.locator("#job-details a[href*='/files/']").count() == 2
