@@ -136,6 +136,8 @@ class Processing(Job):
     """
 
     task_func = "analyzer.tasks.processing_run"
+    # Its stage messages and errors quote lines of the user's file: owner only, staff included.
+    staff_may_watch = False
     # Processing starts from the stored upload and writes under a temporary name: safe to re-run.
     requeue_safe = True
 

@@ -63,10 +63,10 @@ def upload(request):
                 " ".join(exc.messages)
         else:
             # The file is stored and its processing queued: go to the session page, which shows the
-            # progress live. (201, not 202, for the page's upload script, which expects it.)
+            # progress live. 202, as in the API: the processing has only been queued.
             if _wants_json(request):
                 return JsonResponse(json.loads(json.dumps(upload_payload(session=session), cls=DjangoJSONEncoder)),
-                                    status=201)
+                                    status=202)
             return redirect(session.get_absolute_url())
     if _wants_json(request):
         return JsonResponse({"file": [error]}, status=413 if error == too_large or error == too_large_message()

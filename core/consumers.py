@@ -62,7 +62,7 @@ class JobStreamConsumer(AsyncJsonWebsocketConsumer):
         return None
 
     def has_access(self, user, job: Job) -> bool:
-        return user.is_staff or job.owner_id == user.pk
+        return job.owner_id == user.pk or (user.is_staff and job.staff_may_watch)
 
     def read_events(self, job: Job, after: int) -> list[dict]:
         """Events after `after`, oldest first, each a message with an integer `seq`."""

@@ -47,6 +47,13 @@ class Job(models.Model):
     task_func: str = ""
     # Whether the recovery pass may re-enqueue a queued job whose task vanished.
     requeue_safe = True
+    # Whether staff may watch this kind of job on the generic job websocket (owner always may).
+    # Off for jobs whose progress and errors quote a user's private data.
+    staff_may_watch = True
+
+    @classmethod
+    def on_recover(cls) -> None:
+        """Called by every recovery pass, after lost jobs are handled (e.g. hand out free slots)."""
 
     class Meta:
         abstract = True

@@ -289,10 +289,18 @@ def _queued_task_ids() -> set[str] | None:
 
 def jobs_recover(*, stale_seconds: int | None = None) -> dict[str, int]:
     """Fail running jobs whose worker stopped heartbeating; re-queue lost queued ones."""
-    from django_q.models import Task
-
     stale = timezone.now() - timedelta(seconds=stale_seconds or settings.JOB_HEARTBEAT_STALE_SECONDS)
     counts = {"worker_lost": 0, "requeued": 0}
+    try:
+        return _jobs_recover(stale, counts)
+    finally:
+        for model in job_models():
+            model.on_recover()
+
+
+def _jobs_recover(stale, counts: dict[str, int]) -> dict[str, int]:
+    from django_q.models import Task
+
     queued_ids = None
     for model in job_models():
         for job in model.objects.filter(status=JobStatus.RUNNING, heartbeat_at__lt=stale):

@@ -244,7 +244,7 @@ def test_upload_page_xhr_then_failed_processing_shows_the_reason(client, user):
     client.force_login(user)
     response = client.post(reverse("analyzer:upload"), {"file": csv_file("x.csv", "a,b\n")},
                            HTTP_ACCEPT="application/json")
-    assert response.status_code == 201  # the page's upload script goes to `url`
+    assert response.status_code == 202  # queued; the page's upload script goes to `url`
     body = response.json()
     assert body["status"] == "processing" and body["processing"]["status"] == "queued"
     session = process(AnalysisSession.objects.get(pk=body["session_id"]))

@@ -261,10 +261,11 @@ async def test_processing_stream_is_the_owners_only(make_user):
     for other in (intruder, staff):  # a session is private, staff included
         _, connected, code = await connect(session.pk, token=await sync_to_async(token_for)(other), path=path)
         assert not connected and code == 4404
-    # core's generic job stream applies its own rule (owner or staff): another user is refused.
+    # core's generic job stream: processing jobs are marked owner-only, so staff are refused too.
     generic = f"/ws/jobs/analyzer.processing/{session.processing.pk}/"
-    _, connected, code = await connect(session.pk, token=await sync_to_async(token_for)(intruder), path=generic)
-    assert not connected and code == 4403
+    for other in (intruder, staff):
+        _, connected, code = await connect(session.pk, token=await sync_to_async(token_for)(other), path=generic)
+        assert not connected and code == 4403
     communicator, connected, _ = await connect(session.pk, token=await sync_to_async(token_for)(owner), path=generic)
     assert connected and (await communicator.receive_json_from(timeout=5))["job"]["status"] == "queued"
     await communicator.disconnect()

@@ -54,14 +54,14 @@
         xhr.upload.onprogress = (e) => {
           if (e.lengthComputable) {
             bar.value = Math.round((e.loaded / e.total) * 100);
-            statusLine.textContent = e.loaded < e.total ? `Uploading… ${bar.value}%` : "Processing the file (parsing, profiling)…";
+            statusLine.textContent = e.loaded < e.total ? `Uploading… ${bar.value}%` : "Uploaded, opening the session…";
           }
         };
         xhr.onload = () => {
           button.disabled = false; button.removeAttribute("aria-busy");
           let body = {};
           try { body = JSON.parse(xhr.responseText); } catch (e) { /* not JSON */ }
-          if (xhr.status === 201 && body.url) { statusLine.textContent = "Done."; window.location.href = body.url; return; }
+          if ((xhr.status === 202 || xhr.status === 201) && body.url) { statusLine.textContent = "Uploaded, opening the session…"; window.location.href = body.url; return; }
           bar.hidden = true; statusLine.textContent = "";
           const msg = (body.file && body.file.join(" ")) || body.detail || `Upload failed (HTTP ${xhr.status}).`;
           showError(msg);

@@ -414,3 +414,27 @@ def test_worker_lost_cleans_slot_and_partial_file(trades_data, user):
     export.refresh_from_db()
     assert export.slot is None
     assert not os.path.exists(leftover.tmp_path)
+
+
+def test_recovery_pass_hands_a_slot_left_free_by_a_dead_worker(trades_data, user, monkeypatch, broker):
+    """A worker that died between releasing its slot and handing it on leaves an export parked;
+    the periodic recovery pass hands the free slot out."""
+    from core.services import jobs_recover
+
+    monkeypatch.setattr(conf, "EXPORT_CONCURRENCY", 1)
+    holder = request_export(user, exchanges=(10,)).export
+    Export.objects.filter(pk=holder.pk).update(status=JobStatus.RUNNING, slot=0)
+    waiting = request_export(user, exchanges=(12,)).export
+    tasks.export_run(waiting.pk)  # parked behind the holder
+    waiting.refresh_from_db()
+    assert waiting.parked_at is not None and waiting.slot is None
+    jobs_recover(stale_seconds=60)
+    waiting.refresh_from_db()
+    assert waiting.slot is None, "the slot is still held: nothing to hand out"
+    # The holder's worker releases the slot and dies before dispatching.
+    Export.objects.filter(pk=holder.pk).update(status=JobStatus.SUCCEEDED, slot=None)
+    sent = len(broker)
+    jobs_recover(stale_seconds=60)
+    waiting.refresh_from_db()
+    assert waiting.slot == 0 and waiting.parked_at is None
+    assert broker[sent:] == [(Export.task_func, waiting.pk)]
