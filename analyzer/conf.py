@@ -12,7 +12,7 @@ env = environ.Env()
 # Upload
 MAX_UPLOAD_BYTES = env.int("ANALYZER_MAX_UPLOAD_BYTES", default=1024**3)
 PREVIEW_ROWS = env.int("ANALYZER_PREVIEW_ROWS", default=500)
-KEEP_ORIGINAL = env.bool("ANALYZER_KEEP_ORIGINAL", default=True)
+KEEP_ORIGINAL = env.bool("ANALYZER_KEEP_ORIGINAL", default=False)
 STORAGE_PREFIX = env.str("ANALYZER_STORAGE_PREFIX", default="analyzer")
 
 # DuckDB limits (per query / per upload processing)
