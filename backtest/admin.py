@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from backtest.models import BacktestResult, BacktestRun, Instrument, PriceBar, Sweep, SweepResult
+from backtest.models import BacktestResult, BacktestRun, BarImport, Instrument, PriceBar, Sweep, SweepResult
 
 
 @admin.register(Instrument)
@@ -43,4 +43,11 @@ class BacktestResultAdmin(admin.ModelAdmin):
 @admin.register(SweepResult)
 class SweepResultAdmin(admin.ModelAdmin):
     list_display = ["sweep", "seq", "instrument", "params"]
+    list_select_related = ["instrument"]
+
+
+@admin.register(BarImport)
+class BarImportAdmin(admin.ModelAdmin):
+    list_display = ["pk", "filename", "instrument", "interval", "status", "message", "created_at"]
+    list_filter = ["status", "interval"]
     list_select_related = ["instrument"]

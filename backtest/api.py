@@ -8,18 +8,20 @@ from __future__ import annotations
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
+from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import PageNumberPagination
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from backtest import selectors, services
+from backtest import market_services, selectors, services, uploads
 from backtest.metrics import METRICS
-from backtest.models import Instrument, InstrumentKind, Interval
-from backtest.serializers import run_data, sweep_data
+from backtest.models import BarImport, Instrument, InstrumentKind, Interval
+from backtest.serializers import import_data, run_data, sweep_data
 from backtest.strategies import STRATEGIES
-from core.permissions import get_visible_or_404
+from core.permissions import IsStaff, get_visible_or_404
 from core.services import job_cancel
 
 MAX_PRICE_ROWS = 50_000
@@ -127,6 +129,62 @@ class StatsApi(APIView):
         return Response({
             "results": [selectors.instrument_stats(instrument=i, interval=p["interval"]) for i in instruments]
         })
+
+
+class ImportApi(APIView):
+    """Upload an OHLCV CSV (multipart field `file`) into an instrument's bars; staff only, since
+    market data is shared. The file streams to a temporary file; the import runs as a job."""
+
+    permission_classes = [IsStaff]
+    parser_classes = [MultiPartParser, FormParser]
+
+    class ImportInput(serializers.Serializer):
+        file = serializers.FileField(error_messages={
+            "required": "Send the CSV as the multipart field 'file'.",
+            "invalid": "Send the CSV as a file in a multipart/form-data request (field 'file').",
+            "empty": "The file is empty: send a CSV with a header and data rows."})
+        symbol = serializers.CharField(max_length=32)
+        interval = serializers.ChoiceField(choices=Interval.values)
+        format = serializers.ChoiceField(choices=["auto", "generic", "binance"], default="auto")
+        kind = serializers.ChoiceField(choices=InstrumentKind.values, required=False)
+        exchange = serializers.CharField(max_length=16, required=False)
+
+    def initialize_request(self, request, *args, **kwargs):
+        self.upload_handler = uploads.install(request)  # before authentication (CSRF) reads the body
+        return super().initialize_request(request, *args, **kwargs)
+
+    @extend_schema(request={"multipart/form-data": ImportInput}, responses={202: OpenApiTypes.OBJECT},
+                   operation_id="market_import_create")
+    def post(self, request):
+        declared = uploads.declared_too_large(request)
+        if declared:  # refuse before reading the body
+            raise ValidationError({"file": [market_services.size_message(declared)]})
+        body = self.ImportInput(data=request.data)
+        if self.upload_handler.too_large:
+            raise ValidationError({"file": [market_services.size_message(self.upload_handler.too_large, at_least=True)]})
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        instrument = selectors.instrument_get(symbol=data["symbol"])
+        try:
+            if instrument is None:
+                if not data.get("kind") or not data.get("exchange"):
+                    raise ValidationError({"symbol": [f"Unknown instrument {data['symbol']!r}: send kind and "
+                                                      "exchange to create it."]})
+                instrument = market_services.instrument_create(symbol=data["symbol"], kind=data["kind"],
+                                                               exchange=data["exchange"])
+            job = market_services.bars_import_create(owner=request.user, instrument=instrument,
+                                                     interval=data["interval"], upload=data["file"], fmt=data["format"])
+        except DjangoValidationError as exc:
+            raise ValidationError(exc.message_dict if hasattr(exc, "error_dict") else {"file": exc.messages}) from None
+        job.refresh_from_db()
+        return Response(import_data(job), status=status.HTTP_202_ACCEPTED)
+
+
+class ImportDetailApi(APIView):
+    @extend_schema(responses=OpenApiTypes.OBJECT, operation_id="market_import_retrieve")
+    def get(self, request, pk: int):
+        job = get_visible_or_404(BarImport.objects.select_related("instrument"), request.user, pk)
+        return Response(import_data(job))
 
 
 # --- strategies and runs ---------------------------------------------------------------------

@@ -1,5 +1,7 @@
 """Settings of the backtest app, read from the environment (see README.md)."""
 
+import os
+
 import environ
 
 env = environ.Env()
@@ -26,3 +28,16 @@ SWEEP_MAX_COMBOS = env.int("BACKTEST_SWEEP_MAX_COMBOS", default=5_000)
 SWEEP_MAX_INSTRUMENTS = env.int("BACKTEST_SWEEP_MAX_INSTRUMENTS", default=10)
 #: Most points drawn in a chart (longer series are thinned, keeping extremes).
 CHART_MAX_POINTS = env.int("BACKTEST_CHART_MAX_POINTS", default=2_000)
+#: Worker processes evaluating a sweep's parameter sets (1 = in the job's own process).
+SWEEP_PROCESSES = env.int("BACKTEST_SWEEP_PROCESSES", default=min(4, os.cpu_count() or 1))
+#: How sweep workers start: "fork" (milliseconds; a worker inherits the job process's memory but only
+#: runs numpy code and leaves with os._exit, never touching inherited connections) or "spawn" (a fresh
+#: interpreter importing numpy/pandas: ~0.4 s of CPU per worker, seconds on a busy machine).
+SWEEP_START_METHOD = env.str("BACKTEST_SWEEP_START_METHOD", default="fork")
+#: Smallest sweep (bars × parameter sets, summed over instruments) worth starting worker processes
+#: for: starting them costs ~0.4 s of CPU each, a bar-step of the engine ~65 ns.
+SWEEP_PARALLEL_MIN_WORK = env.int("BACKTEST_SWEEP_PARALLEL_MIN_WORK", default=5_000_000)
+#: Bar-steps per chunk handed to a worker (~0.1 s of work).
+SWEEP_CHUNK_WORK = env.int("BACKTEST_SWEEP_CHUNK_WORK", default=2_000_000)
+#: Largest CSV accepted by the bars upload (page and API), in bytes.
+IMPORT_MAX_BYTES = env.int("BACKTEST_IMPORT_MAX_BYTES", default=20 * 1024 * 1024)

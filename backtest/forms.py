@@ -7,7 +7,7 @@ import json
 from django import forms
 
 from backtest.metrics import METRICS
-from backtest.models import Instrument, Interval
+from backtest.models import Instrument, InstrumentKind, Interval
 from backtest.strategies import STRATEGIES
 
 
@@ -89,3 +89,41 @@ class HeatmapForm(forms.Form):
         if params:
             self.fields["x"].initial = params[0]
             self.fields["y"].initial = params[1] if len(params) > 1 else params[0]
+
+
+class ImportForm(forms.Form):
+    """Upload of an OHLCV CSV into an instrument's bars (staff)."""
+
+    file = forms.FileField(error_messages={"required": "Choose a CSV file to upload.",
+                                           "empty": "The file is empty: choose a CSV with a header and data rows."},
+                           help_text="Generic CSV with a header (time, open, high, low, close[, volume]) or a "
+                                     "Binance kline CSV (ms or µs open times).")
+    symbol = forms.CharField(max_length=32, help_text="An existing instrument, or a new one with kind and exchange.")
+    interval = forms.ChoiceField(choices=Interval.choices, initial="1h")
+    format = forms.ChoiceField(choices=[("auto", "detect"), ("generic", "generic OHLCV CSV"),
+                                        ("binance", "Binance klines")], initial="auto")
+    kind = forms.ChoiceField(choices=[("", "—")] + list(InstrumentKind.choices), required=False,
+                             help_text="Only to create a new instrument.")
+    exchange = forms.CharField(max_length=16, required=False, help_text="Only to create a new instrument: "
+                                                                        "BINANCE, NASDAQ, OMXH…")
+
+    def __init__(self, *args, too_large: int = 0, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.too_large = too_large
+
+    def clean(self):
+        data = super().clean()
+        if self.too_large:
+            from backtest.market_services import size_message
+
+            self.errors.pop("file", None)
+            self.add_error("file", size_message(self.too_large, at_least=True))
+            return data
+        symbol = (data.get("symbol") or "").strip().upper()
+        if symbol:
+            instrument = Instrument.objects.filter(symbol=symbol).first()
+            if instrument is None and not (data.get("kind") and (data.get("exchange") or "").strip()):
+                self.add_error("symbol", f"Unknown instrument {symbol}: choose a kind and an exchange to create it.")
+            data["instrument"] = instrument
+            data["symbol"] = symbol
+        return data

@@ -13,8 +13,9 @@ from django.utils import timezone
 
 from backtest import conf
 from backtest.fetcher import BinanceClient
-from backtest.importers import parse_ohlcv_csv
-from backtest.models import INTERVAL_SECONDS, Instrument, InstrumentKind, Interval, PriceBar
+from backtest.importers import ImportFormatError, check_ohlcv_file, describe_invalid, parse_ohlcv_csv, parse_ohlcv_file
+from backtest.models import INTERVAL_SECONDS, BarImport, Instrument, InstrumentKind, Interval, PriceBar
+from core.services import job_enqueue, job_fail, job_progress, job_succeed
 from backtest.selectors import find_gaps
 from backtest.synthetic import synthetic_bars
 
@@ -94,11 +95,91 @@ def _gap_report(instrument: Instrument, interval: str) -> dict:
 
 def bars_import_csv(*, instrument: Instrument, interval: str, data: bytes | str, fmt: str = "auto") -> dict:
     frame, report = parse_ohlcv_csv(data, fmt=fmt)
-    result = bars_upsert(instrument=instrument, interval=interval, frame=frame)
+    return _import_report(report, bars_upsert(instrument=instrument, interval=interval, frame=frame))
+
+
+def _import_report(report, result: dict) -> dict:
     return {
         "format": report.format, "time_unit": report.time_unit, "duplicates_in_file": report.duplicates,
-        "invalid_rows": report.invalid, "invalid_lines": report.invalid_lines, **result,
+        "invalid_rows": report.invalid, "invalid_lines": report.invalid_lines,
+        "invalid_reasons": report.invalid_reasons,
+        "invalid_detail": describe_invalid(report) if report.invalid else "", **result,
     }
+
+
+def import_summary(report: dict) -> str:
+    """One line, as the import_bars command prints it."""
+    text = (
+        f"{report['rows']:,} rows ({report['created']:,} new, {report['updated']:,} updated); "
+        f"{report['duplicates_in_file']:,} duplicates and {report['invalid_rows']:,} invalid rows in the file; "
+        f"the stored series has {report['gap_count']:,} gaps ({report['missing_bars']:,} missing bars)"
+    )
+    return text
+
+
+def bars_import_create(*, owner, instrument: Instrument, interval: str, upload, fmt: str = "auto") -> BarImport:
+    """Check an uploaded CSV (first 64 KiB: text, columns, format) and queue its import.
+
+    `upload` is a Django UploadedFile, already on disk (see `backtest.uploads`); it is copied
+    chunk by chunk into storage for the job. Raises ValidationError with what to fix.
+    """
+    _check_interval(interval)
+    if fmt not in ("auto", "generic", "binance"):
+        raise ValidationError({"format": "Use auto, generic or binance."})
+    if not upload.size:
+        raise ValidationError({"file": "The file is empty."})
+    if upload.size > conf.IMPORT_MAX_BYTES:
+        raise ValidationError({"file": size_message(upload.size)})
+    try:
+        path = upload.temporary_file_path()
+    except AttributeError:  # an in-memory upload (tests, small files with other handlers)
+        path = None
+    try:
+        detected = check_ohlcv_file(path, fmt=fmt) if path else check_ohlcv_file(upload, fmt=fmt)
+    except ImportFormatError as exc:
+        raise ValidationError({"file": str(exc)}) from None
+    job = BarImport(owner=owner, instrument=instrument, interval=interval, format=detected,
+                    filename=(upload.name or "upload.csv")[-255:], size=upload.size)
+    with transaction.atomic():
+        job.save()
+        job.file.save(f"import-{job.pk}.csv", upload, save=False)
+        BarImport.objects.filter(pk=job.pk).update(file=job.file.name)
+        job_enqueue(job=job)
+    return job
+
+
+def _bytes(n: float) -> str:
+    for unit in ("bytes", "KiB", "MiB"):
+        if n < 1024 or unit == "MiB":
+            return f"{n:,.0f} {unit}" if unit == "bytes" else f"{n:,.1f} {unit}"
+        n /= 1024
+    return ""
+
+
+def size_message(size: int, *, at_least: bool = False) -> str:
+    """What to do with a file over `BACKTEST_IMPORT_MAX_BYTES` (`at_least`: the upload was cut at `size`)."""
+    what = f"larger than {_bytes(conf.IMPORT_MAX_BYTES)}" if at_least else f"{_bytes(size)}"
+    return (f"The file is {what}; uploads are limited to {_bytes(conf.IMPORT_MAX_BYTES)} "
+            "(BACKTEST_IMPORT_MAX_BYTES). Split it into several files (each import is an upsert), "
+            "or import it with manage.py import_bars.")
+
+
+def bars_import_execute(job: BarImport) -> None:
+    """Job body: parse the stored upload and upsert it; a file we cannot read fails with what to fix."""
+    try:
+        job_progress(job=job, fraction=0.1, message=f"Reading {job.filename}")
+        try:
+            frame, report = parse_ohlcv_file(job.file.path, fmt=job.format)
+        except ImportFormatError as exc:
+            job_fail(job=job, error=str(exc), message=f"Not imported: {exc}"[:500])
+            return
+        job_progress(job=job, fraction=0.4, message=f"Storing {report.rows:,} bars")
+        result = _import_report(report, bars_upsert(instrument=job.instrument, interval=job.interval, frame=frame))
+        job_succeed(job=job, message=import_summary(result), report=result)
+    finally:
+        if job.file:
+            job.file.delete(save=False)
+            BarImport.objects.filter(pk=job.pk).update(file="")
 
 
 def bars_generate(

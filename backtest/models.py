@@ -171,3 +171,26 @@ class SweepResult(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["sweep", "seq"], name="backtest_sweepresult_unique_seq")]
         ordering = ["sweep", "seq"]
+
+
+class BarImport(Job):
+    """An uploaded OHLCV CSV imported into an instrument's bars (an idempotent upsert) in the background."""
+
+    task_func = "backtest.tasks.import_execute"
+    requeue_safe = True  # an upsert: running it twice changes nothing
+
+    instrument = models.ForeignKey(Instrument, on_delete=models.CASCADE, related_name="imports")
+    interval = models.CharField(max_length=4, choices=Interval.choices)
+    format = models.CharField(max_length=8, default="auto")
+    file = models.FileField(upload_to="backtest/imports/%Y/%m/", blank=True,
+                            help_text="The uploaded CSV; removed once imported.")
+    filename = models.CharField(max_length=255, blank=True, default="")
+    size = models.BigIntegerField(default=0)
+    report = models.JSONField(default=dict, blank=True,
+                              help_text="Rows, new/updated, duplicates and invalid rows in the file, gaps.")
+
+    class Meta(Job.Meta):
+        verbose_name = "bar import"
+
+    def job_title(self) -> str:
+        return f"Import #{self.pk}: {self.filename} → {self.instrument.symbol} {self.interval}"

@@ -101,3 +101,11 @@ def sweep_data(sweep: Sweep, *, results: list[SweepResult] | None = None) -> dic
     if results is not None:
         data["results"] = [sweep_result_data(r) for r in results]
     return data
+
+
+def import_data(job) -> dict:
+    return {
+        **job_fields(job), "symbol": job.instrument.symbol, "interval": job.interval, "format": job.format,
+        "filename": job.filename, "size": job.size, "report": job.report or None,
+        "url": reverse("api-market-import-detail", args=[job.pk]),
+    }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -17,9 +18,10 @@ from backtest.engine import ENGINE_VERSION, Bars, Costs, EngineResult, run_backt
 from backtest.indicators import IndicatorCache
 from backtest.models import BacktestResult, BacktestRun, Instrument, Interval, Sweep, SweepResult
 from backtest.strategies import ParamError, Strategy, param_value_clean, params_clean, strategy_get
+from backtest.sweep_pool import Chunk, SweepPool, chunk_size, sweep_processes
 from core.models import JobStatus
 from core.services import (
-    job_enqueue, job_events_add, job_progress, job_raise_if_cancelled, job_succeed,
+    JobCancelled, job_enqueue, job_events_add, job_progress, job_raise_if_cancelled, job_succeed,
 )
 
 #: Metrics sent live with each sweep result (all are stored).
@@ -323,10 +325,68 @@ def _live(metrics: dict) -> dict:
     return {k: metrics.get(k) for k in LIVE_METRICS}
 
 
-def sweep_execute(sweep: Sweep, *, flush_seconds: float = 0.3, flush_rows: int = 200) -> None:
-    """Job body: run every parameter set on every instrument, streaming results in batches."""
+class SweepAbandoned(RuntimeError):
+    """The job is no longer running here (e.g. recovery marked it failed): stop computing."""
+
+
+def _raise_if_stopped(sweep: Sweep) -> None:
+    row = Sweep.objects.filter(pk=sweep.pk).values_list("cancel_requested", "status").first()
+    if row is None:
+        raise SweepAbandoned("The sweep was deleted while it ran.")
+    sweep.cancel_requested = bool(row[0])
+    if row[0]:
+        raise JobCancelled()
+    if row[1] != JobStatus.RUNNING:
+        raise SweepAbandoned(f"The sweep was marked {row[1]} while it ran (worker lost?); stopped computing.")
+
+
+def _serial_results(sweep: Sweep, instruments: list[Instrument], strat: Strategy):
+    for instrument in instruments:
+        bars = _load_bars(instrument=instrument, interval=sweep.interval, start=sweep.start, end=sweep.end,
+                          field="instruments")
+        costs = _costs(instrument=instrument, commission_bps=sweep.commission_bps, slippage_bps=sweep.slippage_bps,
+                       initial_cash=sweep.initial_cash)
+        cache = IndicatorCache()
+        for index, params in enumerate(sweep.param_sets):
+            result = run_backtest(bars=bars, strategy=strat, params=params, costs=costs,
+                                  annual_days=instrument.annual_days, cache=cache)
+            yield instrument, index, result.metrics
+
+
+def _pool_chunks(sweep: Sweep, instruments: list[Instrument], pool: SweepPool):
+    """Chunks of parameter sets, instrument by instrument; each instrument's bars are read (and
+    handed to the pool) only when its turn comes."""
+    combos = len(sweep.param_sets)
+    for instrument in instruments:
+        bars = _load_bars(instrument=instrument, interval=sweep.interval, start=sweep.start, end=sweep.end,
+                          field="instruments")
+        key = f"i{instrument.pk}"
+        pool.add_bars(key, bars)
+        costs = _costs(instrument=instrument, commission_bps=sweep.commission_bps, slippage_bps=sweep.slippage_bps,
+                       initial_cash=sweep.initial_cash)
+        size = chunk_size(bars=len(bars), combos=combos, processes=pool.processes, chunk_work=conf.SWEEP_CHUNK_WORK)
+        for first in range(0, combos, size):
+            items = list(enumerate(sweep.param_sets[first:first + size], start=first))
+            yield Chunk(key=key, costs=costs, annual_days=instrument.annual_days, items=items, meta=instrument)
+
+
+def sweep_execute(sweep: Sweep, *, flush_seconds: float = 0.3, flush_rows: int = 200,
+                  processes: int | None = None) -> None:
+    """Job body: run every parameter set on every instrument, streaming results in batches.
+
+    Large sweeps are computed by a pool of worker processes (`BACKTEST_SWEEP_PROCESSES`); results
+    are numbered, stored and streamed in the order they finish. The pool is torn down when the
+    body leaves, however it leaves (done, cancelled, failed).
+    """
     strat = strategy_get(sweep.strategy)
     sweep.results.all().delete()  # a re-queued sweep starts over
+    instruments = list(sweep.instruments.order_by("symbol"))
+    if processes is None:
+        bar_counts = sum(
+            selectors.bars_queryset(instrument=i, interval=sweep.interval, start=sweep.start, end=sweep.end).count()
+            for i in instruments
+        )
+        processes = sweep_processes(work=bar_counts * len(sweep.param_sets), combos=len(sweep.param_sets))
     seq = 0
     pending_rows: list[SweepResult] = []
     pending_events: list[tuple[str, dict]] = []
@@ -344,30 +404,31 @@ def sweep_execute(sweep: Sweep, *, flush_seconds: float = 0.3, flush_rows: int =
         job_progress(job=sweep, fraction=seq / max(sweep.total, 1), message=f"{seq:,} of {sweep.total:,} backtests")
         pending_rows, pending_events = [], []
         last_flush = time.monotonic()
-        job_raise_if_cancelled(job=sweep)
+        _raise_if_stopped(sweep)
 
-    job_progress(job=sweep, fraction=0.0, message=f"Starting {sweep.total:,} backtests")
-    for instrument in sweep.instruments.order_by("symbol"):
-        bars = _load_bars(instrument=instrument, interval=sweep.interval, start=sweep.start, end=sweep.end, field="instruments")
-        costs = _costs(instrument=instrument, commission_bps=sweep.commission_bps, slippage_bps=sweep.slippage_bps,
-                       initial_cash=sweep.initial_cash)
-        cache = IndicatorCache()
-        for params in sweep.param_sets:
-            result = run_backtest(bars=bars, strategy=strat, params=params, costs=costs,
-                                  annual_days=instrument.annual_days, cache=cache)
-            seq += 1
-            pending_rows.append(SweepResult(sweep=sweep, seq=seq, instrument=instrument, params=params, metrics=result.metrics))
-            pending_events.append(("result", {
-                "seq": seq, "instrument": instrument.symbol, "instrument_id": instrument.pk,
-                "params": params, "metrics": _live(result.metrics),
-            }))
-            sharpe = result.metrics.get("sharpe")
-            if sharpe is not None and (best is None or sharpe > best[0]):
-                best = (sharpe, {"instrument": instrument.symbol, **params})
+    where = f" in {processes} processes" if processes > 1 else ""
+    job_progress(job=sweep, fraction=0.0, message=f"Starting {sweep.total:,} backtests{where}")
+    pool = SweepPool(processes=processes, strategy=strat.key, tick=flush_seconds) if processes > 1 else None
+    with pool or contextlib.nullcontext():
+        stream = pool.run(_pool_chunks(sweep, instruments, pool)) if pool else _serial_results(sweep, instruments, strat)
+        for item in stream:
+            if item is not None:
+                instrument, index, metrics = item
+                params = sweep.param_sets[index]
+                seq += 1
+                pending_rows.append(SweepResult(sweep=sweep, seq=seq, instrument=instrument, params=params,
+                                                metrics=metrics))
+                pending_events.append(("result", {
+                    "seq": seq, "instrument": instrument.symbol, "instrument_id": instrument.pk,
+                    "params": params, "metrics": _live(metrics),
+                }))
+                sharpe = metrics.get("sharpe")
+                if sharpe is not None and (best is None or sharpe > best[0]):
+                    best = (sharpe, {"instrument": instrument.symbol, **params})
             if len(pending_rows) >= flush_rows or time.monotonic() - last_flush >= flush_seconds:
                 flush()
-    flush()
-    summary = f"{seq:,} backtests done"
+        flush()
+    summary = f"{seq:,} backtests done{where}"
     if best is not None:
         summary += f"; best Sharpe {best[0]:.2f}"
     job_succeed(job=sweep, message=summary, done=seq)

@@ -16,3 +16,9 @@ def sweep_execute(pk: int) -> None:
 def fetch_active() -> list[dict]:
     """Scheduled (hourly): bring active Binance instruments up to date."""
     return market_services.bars_fetch_active()
+
+
+def import_execute(pk: int) -> None:
+    from backtest.models import BarImport
+
+    job_execute(model=BarImport, pk=pk, body=market_services.bars_import_execute)

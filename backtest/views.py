@@ -7,16 +7,17 @@ import json
 import numpy as np
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_POST
 
-from backtest import charts, selectors, services
+from backtest import charts, conf, market_services, selectors, services, uploads
 from backtest.engine import SEMANTICS
-from backtest.forms import HeatmapForm, RunForm, SortForm, SweepForm
+from backtest.forms import HeatmapForm, ImportForm, RunForm, SortForm, SweepForm
 from backtest.metrics import METRICS
-from backtest.models import Interval
+from backtest.models import BarImport, Interval
 from backtest.strategies import STRATEGIES
 from core.permissions import get_visible_or_404
 from core.services import job_cancel
@@ -58,10 +59,68 @@ def instrument_detail(request, symbol: str):
         interval = "1h"
     bars = selectors.bars_load(instrument=instrument, interval=interval)
     spec = charts.price_chart(time=bars.time, close=bars.close, symbol=instrument.symbol, interval=interval) if len(bars) else None
-    return render(request, "backtest/instrument.html", {
+    context = {
         "instrument": instrument, "interval": interval, "intervals": Interval.values,
         "stats": selectors.instrument_stats(instrument=instrument, interval=interval), "spec": spec,
+    }
+    if request.user.is_staff:
+        context["import_form"] = ImportForm(initial={"symbol": instrument.symbol, "interval": interval})
+        context["import_max_mib"] = conf.IMPORT_MAX_BYTES / 2**20
+    return render(request, "backtest/instrument.html", context)
+
+
+# --- bar imports (staff: market data is shared by everyone) ----------------------------------
+
+
+def _import_context(form, job=None) -> dict:
+    return {"import_form": form, "import_job": job, "import_max_mib": conf.IMPORT_MAX_BYTES / 2**20}
+
+
+@login_required
+@csrf_exempt  # the CSRF check runs in _bars_import_post, after the upload handlers are set
+def bars_import(request):
+    """Upload page (GET) and upload (POST) of an OHLCV CSV; the import runs as a background job."""
+    if not request.user.is_staff:
+        raise PermissionDenied("Only staff can import market data.")
+    if request.method == "POST":
+        handler = uploads.install(request)  # before anything reads the body
+        return _bars_import_post(request, handler)
+    form = ImportForm(initial={k: v for k, v in request.GET.items() if k in ("symbol", "interval")})
+    return render(request, "backtest/import.html", _import_context(form) | {
+        "imports": BarImport.objects.select_related("instrument").order_by("-created_at")[:20],
     })
+
+
+@csrf_protect
+def _bars_import_post(request, handler):
+    form = ImportForm(request.POST, request.FILES, too_large=handler.too_large)
+    job = None
+    if form.is_valid():
+        d = form.cleaned_data
+        try:
+            instrument = d["instrument"] or market_services.instrument_create(
+                symbol=d["symbol"], kind=d["kind"], exchange=d["exchange"])
+            job = market_services.bars_import_create(
+                owner=request.user, instrument=instrument, interval=d["interval"], upload=d["file"], fmt=d["format"])
+        except ValidationError as exc:
+            _service_errors_to_form(form, exc)
+    if job is not None and not request.htmx:
+        return redirect("backtest:barimport_detail", pk=job.pk)
+    if job is not None:  # a fresh form for the next file, and this import's progress below it
+        form = ImportForm(initial={"symbol": form.cleaned_data["symbol"], "interval": form.cleaned_data["interval"]})
+    if request.htmx:
+        return render(request, "backtest/partials/import_section.html", _import_context(form, job))
+    return render(request, "backtest/import.html", _import_context(form) | {
+        "imports": BarImport.objects.select_related("instrument").order_by("-created_at")[:20],
+    })
+
+
+@login_required
+def barimport_detail(request, pk: int):
+    job = get_visible_or_404(BarImport.objects.select_related("instrument"), request.user, pk)
+    if request.htmx:
+        return render(request, "backtest/partials/import_body.html", {"job": job})
+    return render(request, "backtest/import_detail.html", {"job": job})
 
 
 # --- runs ------------------------------------------------------------------------------------

@@ -8,6 +8,10 @@ database. Reports peak memory. Target: under 10 s on the 2-core machine.
 Anchor: one backtest of the sweep, timed alone; the sweep figure is also given
 as a ratio to 1,000 × that anchor.
 
+The engine and the job are timed in one process and with the pool of worker
+processes (`BACKTEST_SWEEP_PROCESSES`, default min(4, cores)); the pool's figure
+includes starting its workers.
+
 Run: .venv/bin/python bench/backtest_sweep.py
 """
 
@@ -62,10 +66,36 @@ def engine_sweep():
         run_backtest(bars=bars, strategy=strategy, params=params, costs=costs, annual_days=365, cache=cache)
     _, traced_peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    return anchor, elapsed, (rss_before, rss_after, traced_peak, cpu), best
+    return anchor, elapsed, (rss_before, rss_after, traced_peak, cpu), best, (bars, strategy, costs, combos)
 
 
-def job_sweep():
+def engine_sweep_pool(bars, strategy, costs, combos, processes):
+    """The same 1,000 backtests in a pool of worker processes (start-up included)."""
+    from backtest import conf
+    from backtest.sweep_pool import Chunk, SweepPool, chunk_size
+
+    size = chunk_size(bars=len(bars), combos=len(combos), processes=processes, chunk_work=conf.SWEEP_CHUNK_WORK)
+    t0 = time.perf_counter()
+    best, count = None, 0
+    with SweepPool(processes=processes, strategy=strategy.key) as pool:
+        pool.wait_started()
+        started = time.perf_counter() - t0
+        pool.add_bars("b", bars)
+        chunks = (Chunk(key="b", costs=costs, annual_days=365, items=list(enumerate(combos[i:i + size], start=i)))
+                  for i in range(0, len(combos), size))
+        for item in pool.run(chunks):
+            if item is None:
+                continue
+            _, index, metrics = item
+            count += 1
+            sharpe = metrics["sharpe"]
+            if sharpe is not None and (best is None or sharpe > best[0]):
+                best = (sharpe, combos[index])
+    assert count == len(combos)
+    return time.perf_counter() - t0, started, best
+
+
+def job_sweep(processes_list):
     tmp = tempfile.mkdtemp(prefix="bench_backtest_")
     os.environ["DATABASE_URL"] = f"sqlite:///{tmp}/bench.sqlite3"
     os.environ["PLATFORM_VAR_DIR"] = tmp
@@ -89,24 +119,31 @@ def job_sweep():
     market_services.bars_generate(instrument=btc, interval="1h", bars=BARS, seed=1, start_price=30_000)
     from django.db import transaction
 
-    with transaction.atomic():  # keep django-q2 from being called: enqueue happens on commit
-        sweep = services.sweep_create(
-            owner=owner, instruments=[btc], interval="1h", strategy="sma_cross",
-            grid={"fast": list(FAST), "slow": list(SLOW)},
-        )
-        transaction.set_rollback(False)
-    Sweep.objects.filter(pk=sweep.pk).update(status="running")
-    sweep.refresh_from_db()
-    cpu0 = time.process_time()
-    t0 = time.perf_counter()
-    services.sweep_execute(sweep)
-    elapsed = time.perf_counter() - t0
-    sweep.refresh_from_db()
-    return elapsed, sweep, time.process_time() - cpu0
+    out = []
+    for processes in processes_list:
+        with transaction.atomic():  # keep django-q2 from being called: enqueue happens on commit
+            sweep = services.sweep_create(
+                owner=owner, instruments=[btc], interval="1h", strategy="sma_cross",
+                grid={"fast": list(FAST), "slow": list(SLOW)},
+            )
+            transaction.set_rollback(False)
+        Sweep.objects.filter(pk=sweep.pk).update(status="running")
+        sweep.refresh_from_db()
+        cpu0 = time.process_time()
+        t0 = time.perf_counter()
+        services.sweep_execute(sweep, processes=processes)
+        elapsed = time.perf_counter() - t0
+        sweep.refresh_from_db()
+        out.append((processes, elapsed, sweep, time.process_time() - cpu0))
+    return out
 
 
 def main():
-    anchor, engine_s, peak, best = engine_sweep()
+    from backtest import conf
+    from backtest.sweep_pool import sweep_processes
+
+    anchor, engine_s, peak, best, data = engine_sweep()
+    load = [os.getloadavg()[0]]
     print(f"data: {BARS:,} hourly bars, SMA crossover, 1,000 parameter sets (fast 2..51 × slow 60..250), one process")
     print(f"anchor: one backtest                 : {anchor * 1000:8.2f} ms")
     print(f"engine sweep, 1,000 backtests        : {engine_s:8.2f} s  (target < 10 s; "
@@ -117,16 +154,27 @@ def main():
     print(f"  peak RSS of the process            : {rss_after:8.1f} MiB (before the sweep {rss_before:.1f} MiB)")
     print(f"  Python heap peak during runs       : {traced / 2**20:8.1f} MiB (tracemalloc)")
     print(f"  best Sharpe {best[0]:.3f} at {best[1]}")
+    processes = max(2, conf.SWEEP_PROCESSES)
+    pool_s, started, pool_best = engine_sweep_pool(*data, processes)
+    assert pool_best == best, (pool_best, best)
+    print(f"engine sweep in {processes} worker processes : {pool_s:8.2f} s  (starting the workers {started:.2f} s; "
+          f"{engine_s / pool_s:.2f}× of one process; same best)")
+    load.append(os.getloadavg()[0])
+    default = sweep_processes(work=BARS * 1000, combos=1000)
     try:
-        job_s, sweep, job_cpu = job_sweep()
+        jobs = job_sweep(sorted({1, processes, default}))
     except Exception as exc:  # the engine figure stands alone when Django cannot start
         print(f"job sweep skipped: {exc}")
         return
-    print(f"whole sweep job (engine + 1,000 stored results + live events, SQLite): {job_s:.2f} s "
-          f"({sweep.done} done, status {sweep.status}, CPU {job_cpu:.2f} s); ratio to engine-only {job_s / engine_s:.2f}×")
-    print(f"load average while measuring: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
+    for n, job_s, sweep, job_cpu in jobs:
+        print(f"whole sweep job, {n} process(es){' (default)' if n == default else ''} "
+              f"(engine + 1,000 stored results + live events, SQLite): {job_s:.2f} s "
+              f"({sweep.done} done, status {sweep.status}, CPU of the job process {job_cpu:.2f} s)")
+    load.append(os.getloadavg()[0])
+    print(f"load average (1 min) while measuring: {', '.join(f'{x:.2f}' for x in load)} on {os.cpu_count()} cores")
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"peak resident memory of the process  : {rss:8.1f} MiB")
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(f"peak resident memory of the process  : {rss:8.1f} MiB; of the largest worker process {children:.1f} MiB")
 
 
 if __name__ == "__main__":
