@@ -36,6 +36,19 @@ def _media_root(settings, tmp_path):
 
 
 @pytest.fixture(autouse=True)
+def _fresh_channel_layer():
+    """Each test gets a new channel-layer instance. The Redis layer binds its receive lock to the
+    event loop of the consumer that first receives; pytest-asyncio gives every test a new loop, so
+    an instance shared across tests can fail with "bound to a different event loop". (A server
+    process runs all its consumers on one loop, so this only concerns tests.)"""
+    from channels.layers import channel_layers
+
+    channel_layers.backends.clear()
+    yield
+    channel_layers.backends.clear()
+
+
+@pytest.fixture(autouse=True)
 def _fresh_cache():
     """Rate-limit counters and other cached state never leak between tests."""
     _clear_cache()
