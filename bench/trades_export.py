@@ -12,7 +12,9 @@ range, 2 expressions) to CSV, sorted by time.
   anchor        bare `COPY (the same SELECT) TO STDOUT` into a file (PostgreSQL), or a bare
                 sqlite3 cursor + csv.writer (SQLite): the physical limit of the database
   export job    our job, run by `tasks.export_run` in a separate worker-like process; rows/s
-                from the job's own started/finished times; its peak RSS
+                from the job's own started/finished times; its peak RSS. Twice: with one COPY
+                stream (TRADES_EXPORT_STREAMS=1) and with the default number of streams
+                (concurrent COPYs of disjoint timestamp slices, concatenated)
   old tool      a replica of the old tool (seed, section 5): SQLAlchemy 2 ORM entities of a mapped
                 class, the same filters and order, offset/limit chunks of 10,000,000 each loaded
                 whole, derived columns computed in SQL, csv.writer (on the first OLD_ROWS rows of
@@ -154,14 +156,17 @@ print([l.split()[1] for l in open("/proc/self/status") if l.startswith("VmHWM")]
 """
 
 
-def run_job(user, params) -> dict:
+def run_job(user, params, streams: int | None = None) -> dict:
     from trades import services
     from trades.models import Export
 
     Export.objects.filter(owner=user, signature=params.signature(owner_id=user.pk)).delete()
     export = services.export_request(user=user, params=params).export
     # The job runs where a worker would: in another process (its peak RSS is what we report).
-    out = subprocess.run([sys.executable, "-c", WORKER, str(export.pk)], cwd=ROOT, env=dict(os.environ),
+    env = dict(os.environ)
+    if streams is not None:
+        env["TRADES_EXPORT_STREAMS"] = str(streams)
+    out = subprocess.run([sys.executable, "-c", WORKER, str(export.pk)], cwd=ROOT, env=env,
                          capture_output=True, text=True, check=True)
     rss_kb = int(out.stdout.strip().splitlines()[-1])
     export.refresh_from_db()
@@ -338,7 +343,8 @@ def main() -> None:
         runs = {"anchor": lambda: anchor(select, scratch / "anchor.csv")}
         if vendor == "postgresql":
             runs["anchor_wm"] = lambda: anchor_pg(select, scratch / "anchor2.csv", work_mem=conf.EXPORT_WORK_MEM)
-        runs["ours"] = lambda: run_job(user, params)
+        runs["ours_1"] = lambda: run_job(user, params, streams=1)
+        runs["ours"] = lambda: run_job(user, params, streams=conf.EXPORT_STREAMS)
         for key, run in runs.items():
             result = run()
             seconds = result["seconds"] if isinstance(result, dict) else result[1]
@@ -354,19 +360,27 @@ def main() -> None:
         t_rate = t_rows / t_secs
         print(f"anchor  {'same, with our work_mem ' + conf.EXPORT_WORK_MEM:<38} {t_rows:>10,} rows {t_secs:7.2f} s "
               f"{t_rate:>12,.0f} rows/s  ({t_rate / a_rate:.2f})")
-    job = best["ours"][1]
-    j_rate = job["rows"] / job["seconds"]
-    print(f"ours    {'export job, CSV':<38} {job['rows']:>10,} rows {job['seconds']:7.2f} s {j_rate:>12,.0f} rows/s"
-          f"  ({j_rate / a_rate:.2f} of the anchor)   worker peak RSS {job['rss_mb']:.0f} MB")
-    assert job["rows"] == a_rows, (job["rows"], a_rows)
-    if vendor == "postgresql":
-        print(f"        {'':<38} {'':>10}      {'':7}   {'':>12}         ({j_rate / t_rate:.2f} of the anchor with the "
-              "same work_mem)")
+    streams = conf.EXPORT_STREAMS
+    job_rates: dict[str, float] = {}
+    many = f"export job, CSV, {streams} streams" + ("" if vendor == "postgresql" else " (no effect)")
+    for key, label in (("ours_1", "export job, CSV, 1 stream"), ("ours", many)):
+        job = best[key][1]
+        j_rate = job["rows"] / job["seconds"]
+        job_rates[label] = j_rate
+        print(f"ours    {label:<38} {job['rows']:>10,} rows {job['seconds']:7.2f} s {j_rate:>12,.0f} rows/s"
+              f"  ({j_rate / a_rate:.2f} of the anchor)   worker peak RSS {job['rss_mb']:.0f} MB")
+        assert job["rows"] == a_rows, (job["rows"], a_rows)
+        if vendor == "postgresql":
+            print(f"        {'':<38} {'':>10}      {'':7}   {'':>12}         ({j_rate / t_rate:.2f} of the anchor "
+                  "with the same work_mem)")
+    j_rate = job_rates[many]
 
-    gz = run_job(user, replace(params, format="csv_gz"))
-    g_rate = gz["rows"] / gz["seconds"]
-    print(f"ours    {'export job, CSV gzip':<38} {gz['rows']:>10,} rows {gz['seconds']:7.2f} s {g_rate:>12,.0f} rows/s"
-          f"  ({g_rate / a_rate:.2f} of the anchor)   worker peak RSS {gz['rss_mb']:.0f} MB")
+    for n in (1, streams):
+        gz = run_job(user, replace(params, format="csv_gz"), streams=n)
+        g_rate = gz["rows"] / gz["seconds"]
+        label = f"export job, CSV gzip, {n} stream{'s' if n > 1 else ''}"
+        print(f"ours    {label:<38} {gz['rows']:>10,} rows {gz['seconds']:7.2f} s {g_rate:>12,.0f} rows/s"
+              f"  ({g_rate / a_rate:.2f} of the anchor)   worker peak RSS {gz['rss_mb']:.0f} MB")
     if not args.no_parquet:
         pq = run_job(user, replace(params, format="parquet"))
         p_rate = pq["rows"] / pq["seconds"]
@@ -387,7 +401,9 @@ def main() -> None:
     print(f"(old approaches: the first {o_rows:,} rows of the same query, best of {max(1, args.old_repeat)})")
     o_rate = o_rows / o_secs
     print(f"old     {'old tool replica: SQLAlchemy ORM,':<38} {o_rows:>10,} rows {o_secs:7.2f} s "
-          f"{o_rate:>12,.0f} rows/s  (ours is {j_rate / o_rate:.1f}x faster)")
+          f"{o_rate:>12,.0f} rows/s  ({o_rate / a_rate:.3f} of the anchor)")
+    for label, rate in job_rates.items():
+        print(f"        ours ({label}) is {rate / o_rate:.1f}x faster than the old tool replica")
     print(f"        {'  offset/limit chunks + csv.writer':<38}   chunk of {o_rows:,} entities held "
           f"{best_old['sa_mb'][0]:.0f} MB of RSS (~{best_old['sa_mb'][0] * 10_000_000 / max(1, o_rows) / 1024:.1f} GB "
           "for a full 10,000,000-row chunk)")

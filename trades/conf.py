@@ -16,6 +16,10 @@ EXPORT_DIR = env.str("TRADES_EXPORT_DIR", default="trades/exports")
 EXPORT_GZIP_LEVEL = env.int("TRADES_EXPORT_GZIP_LEVEL", default=1)
 # Rows per batch when streaming with a cursor (SQLite, Parquet).
 EXPORT_BATCH_ROWS = env.int("TRADES_EXPORT_BATCH_ROWS", default=50_000)
+# PostgreSQL, CSV / CSV gzip sorted by time or aggregated by a bucket: the export is cut into this
+# many disjoint timestamp slices read by concurrent COPYs (one connection each) and concatenated
+# in order (1 = a single COPY stream).
+EXPORT_STREAMS = env.int("TRADES_EXPORT_STREAMS", default=2)
 # PostgreSQL work_mem of the export's reading session ("" keeps the server default).
 EXPORT_WORK_MEM = env.str("TRADES_EXPORT_WORK_MEM", default="256MB")
 # Seconds between two progress writes (also the cancellation check interval).

@@ -42,7 +42,8 @@ def _vendor(vendor: str | None) -> str:
     return vendor or connection.vendor
 
 
-def _where(params: ExportParams) -> tuple[list[str], list]:
+def _where(params: ExportParams, ts_range: tuple[int | None, int | None] | None = None) -> tuple[list[str], list]:
+    """The filter; `ts_range` (lo, hi) adds a half-open timestamp slice `lo <= t < hi` (None: open)."""
     clauses: list[str] = []
     values: list = []
     if params.exchanges:
@@ -62,6 +63,11 @@ def _where(params: ExportParams) -> tuple[list[str], list]:
         if value is not None:
             clauses.append(f"{column} {op} %s")
             values.append(value)
+    if ts_range is not None:
+        for op, value in zip((">=", "<"), ts_range):
+            if value is not None:
+                clauses.append(f"t.participant_timestamp {op} %s")
+                values.append(int(value))
     return clauses, values
 
 
@@ -78,14 +84,16 @@ def _expressions(params: ExportParams, vendor: str, *, prefix: str = "t.") -> tu
 
 def export_select(
     *, params: ExportParams, vendor: str | None = None, after: list | None = None, limit: int | None = None,
-    with_key: bool = False,
+    with_key: bool = False, ts_range: tuple[int | None, int | None] | None = None,
 ) -> SelectSQL:
-    """The SELECT of an export. `with_key`/`after`/`limit` give keyset pages (never OFFSET)."""
+    """The SELECT of an export. `with_key`/`after`/`limit` give keyset pages (never OFFSET);
+    `ts_range` restricts it to one timestamp slice of a multi-stream export."""
     vendor = _vendor(vendor)
     if params.aggregated:
-        return _aggregated_select(params=params, vendor=vendor, after=after, limit=limit, with_key=with_key)
+        return _aggregated_select(params=params, vendor=vendor, after=after, limit=limit, with_key=with_key,
+                                  ts_range=ts_range)
     expr_sql, expr_params = _expressions(params, vendor)
-    where, where_params = _where(params)
+    where, where_params = _where(params, ts_range)
     key, direction = SORT_KEYS[params.sortby or "time_desc"]
     select = ["t.ticker", "t.exchange_id", "t.participant_timestamp", "t.price", "t.size", "t.del_t", "t.del_p"]
     select += [f"{sql} AS e{i}" for i, sql in enumerate(expr_sql)]
@@ -107,10 +115,10 @@ def export_select(
     return SelectSQL(sql, values, params.columns, 2 if with_key else 0)
 
 
-def _aggregated_select(*, params, vendor, after, limit, with_key) -> SelectSQL:
+def _aggregated_select(*, params, vendor, after, limit, with_key, ts_range=None) -> SelectSQL:
     bucket_ns = BUCKETS_NS[params.aggregateby]
     expr_sql, expr_params = _expressions(params, vendor)
-    where, where_params = _where(params)
+    where, where_params = _where(params, ts_range)
     bucket = "t.participant_timestamp" if bucket_ns == 1 else "((t.participant_timestamp / %s) * %s)"
     bucket_params = [] if bucket_ns == 1 else [bucket_ns, bucket_ns]
     values = list(bucket_params) + list(expr_params)
@@ -176,6 +184,59 @@ def export_estimate_planner(*, params: ExportParams) -> int | None:
     if isinstance(plan, str):
         plan = json.loads(plan)
     return int(plan[0]["Plan"]["Plan Rows"])
+
+
+# Slices of a multi-stream export (PostgreSQL): table rows read by the planning sample.
+SLICE_SAMPLE_ROWS = 60_000
+SLICE_MIN_SAMPLE = 20  # matching sample rows per slice below which equal-width slices are used
+
+
+def export_slice_bounds(*, params: ExportParams, streams: int) -> list[int]:
+    """Interior boundaries b1 < … < bk (k ≤ streams-1) cutting the filtered rows' timestamps into
+    half-open slices [-inf, b1), [b1, b2), …, [bk, +inf) of roughly equal row counts (PostgreSQL).
+
+    Quantiles of a small block sample (`TABLESAMPLE SYSTEM` of ~SLICE_SAMPLE_ROWS table rows, the
+    filter applied); when the sample holds too few matching rows, equal widths between the
+    filtered min and max timestamps (two index probes). Aggregated exports cut on bucket
+    boundaries so that no bucket is split. [] means: a single stream. Any boundary is correct
+    (slices are disjoint and cover everything); the sample only balances the work.
+    """
+    if streams < 2 or connection.vendor != "postgresql":
+        return []
+    where, values = _where(params)
+    where_sql = (" WHERE " + " AND ".join(where)) if where else ""
+    fractions = [i / streams for i in range(1, streams)]
+    bounds: list[int] = []
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reltuples FROM pg_class WHERE oid = %s::regclass", [TABLE])
+        row = cursor.fetchone()
+        reltuples = float(row[0]) if row and row[0] is not None else -1.0
+        if reltuples > 0:
+            percent = min(100.0, max(0.0001, 100.0 * SLICE_SAMPLE_ROWS / reltuples))
+            cursor.execute(
+                "SELECT percentile_disc(%s::float8[]) WITHIN GROUP (ORDER BY t.participant_timestamp), COUNT(*)"
+                f" FROM {TABLE} t TABLESAMPLE SYSTEM (%s) REPEATABLE (7){where_sql}",
+                [fractions, percent] + values,
+            )
+            quantiles, sampled = cursor.fetchone()
+            if sampled >= SLICE_MIN_SAMPLE * streams and quantiles:
+                bounds = [int(q) for q in quantiles if q is not None]
+        if not bounds:
+            cursor.execute(
+                f"SELECT MIN(t.participant_timestamp), MAX(t.participant_timestamp) FROM {TABLE} t{where_sql}",
+                values,
+            )
+            low, high = cursor.fetchone()
+            if low is None or high <= low:
+                return []
+            width = (int(high) - int(low)) / streams
+            bounds = [int(low) + int(width * i) for i in range(1, streams)]
+    if params.aggregated:
+        bucket_ns = BUCKETS_NS[params.aggregateby]
+        # Positive multiples of the bucket: `(ts / b) * b` (truncating) keeps every bucket on one side.
+        bounds = [(b // bucket_ns) * bucket_ns for b in bounds]
+        bounds = [b for b in bounds if b > 0]
+    return sorted(set(bounds))
 
 
 def encode_cursor(key: list) -> str:
