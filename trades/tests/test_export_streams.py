@@ -16,6 +16,7 @@ from core.models import JobStatus
 from trades import conf, selectors, services, tasks, writers
 from trades.models import Export, Trade
 from trades.params import BUCKETS_NS, ExportParams
+from trades.tests.test_exports import visible_files
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -62,14 +63,6 @@ def export_bytes(user, monkeypatch, streams: int, **fields) -> tuple[bytes, Expo
 
 def partial_dir(user) -> str:
     return os.path.join(default_storage.location, conf.EXPORT_DIR, str(user.pk), ".partial")
-
-
-def visible_files() -> list[str]:
-    root = os.path.join(default_storage.location, conf.EXPORT_DIR)
-    found = []
-    for dirpath, _dirs, files in os.walk(root):
-        found += [os.path.join(dirpath, f) for f in files]
-    return found
 
 
 def count_slices(monkeypatch) -> list[int]:
