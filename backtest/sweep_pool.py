@@ -110,27 +110,6 @@ def _run_chunk(key: str, strategy_key: str, costs: tuple, annual_days: int,
 # --- parent side -----------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _children_allowed():
-    """Let a daemonic process (a django-q2 worker) start the pool.
-
-    multiprocessing refuses children in daemonic processes because it could
-    not clean them up when the daemon is terminated; here the job tears the
-    pool down itself and the workers die with their parent, so the flag is
-    lifted while the pool exists and restored afterwards.
-    """
-    config = multiprocessing.current_process()._config
-    had, was = "daemon" in config, config.get("daemon")
-    config["daemon"] = False
-    try:
-        yield
-    finally:
-        if had:
-            config["daemon"] = was
-        else:
-            config.pop("daemon", None)
-
-
 def sweep_processes(*, work: int, combos: int) -> int:
     """Worker processes for a sweep of `work` bar-steps (bars × parameter sets): 1 (in the job's
     own process) when configured so or when the sweep is too small to repay starting workers."""
@@ -184,12 +163,10 @@ class SweepPool:
         self.tick = tick
         self._dir: str | None = None
         self._workers: list[_Worker] = []
-        self._lift = _children_allowed()
 
     # context management: the pool lives exactly as long as the block
     def __enter__(self) -> SweepPool:
         self._dir = tempfile.mkdtemp(prefix="backtest-sweep-")
-        self._lift.__enter__()
         try:
             ctx = multiprocessing.get_context(conf.SWEEP_START_METHOD)
             for _ in range(self.processes):
@@ -232,7 +209,6 @@ class SweepPool:
                 with contextlib.suppress(Exception):
                     w.process.close()
         finally:
-            self._lift.__exit__(None, None, None)
             if self._dir:
                 shutil.rmtree(self._dir, ignore_errors=True)
                 self._dir = None

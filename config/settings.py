@@ -158,6 +158,9 @@ Q_CLUSTER = {
     "save_limit": 1000,
     "label": "Background tasks",
     "poll": 0.1,
+    # Workers may start child processes (a backtest sweep's pool); every job that does so
+    # tears its children down itself and they die with their parent.
+    "daemonize_workers": False,
 }
 # A queue of its own within the same cluster name (the name also keys task
 # signing); the tests give their server/worker processes one.

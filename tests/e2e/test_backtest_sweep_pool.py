@@ -1,5 +1,5 @@
-"""A sweep computed by a pool of worker processes inside the real django-q2 worker (a daemonic
-process): results stream, match the in-process engine, cancel works, and no pool process outlives
+"""A sweep computed by a pool of worker processes inside the real django-q2 worker
+(non-daemonic, as configured): results stream, match the in-process engine, cancel works, and no pool process outlives
 the job."""
 
 import asyncio
