@@ -101,3 +101,13 @@ def memory_cgroup() -> str:
 def disk_bytes() -> int:
     """Size of the run directory (`/sandbox`, a tmpfs inside the sandbox); 0 = the host directory, no limit."""
     return _get("SCRIPTS_RUNNER_DISK_BYTES", _env.int, 256 * 1024**2)
+
+
+def pasta_path() -> str:
+    """Path of pasta (Debian's passt) for networked runs; "" = look it up on PATH."""
+    return _get("SCRIPTS_RUNNER_PASTA", _env.str, "")
+
+
+def network_uid() -> int:
+    """Host uid that owns a networked run's namespaces and runs its pasta (nothing else should use it)."""
+    return _get("SCRIPTS_RUNNER_NETWORK_UID", _env.int, 65534)

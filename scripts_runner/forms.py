@@ -27,3 +27,6 @@ class RunForm(forms.Form):
                            help_text="Split like a shell: a 'two words' three")
     env = forms.CharField(label="Environment variables", required=False, max_length=50000,
                           widget=forms.Textarea(attrs={"rows": 3, "placeholder": "NAME=value, one per line"}))
+    network = forms.BooleanField(label="Network", required=False,
+                                 help_text="Give this run its own network behind NAT: the internet, never the host "
+                                           "or private and link-local addresses")

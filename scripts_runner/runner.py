@@ -166,6 +166,7 @@ def run_body(run: ScriptRun) -> None:
     finally:
         if launch is not None:
             sandbox.cgroups_remove(launch)
+            sandbox.network_stop(launch)
         shutil.rmtree(run_dir, ignore_errors=True)
 
 

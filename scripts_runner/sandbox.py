@@ -3,9 +3,10 @@
 The sandbox sees: /usr (read-only), the interpreter's installation and the
 platform's installed packages (read-only, presented as a virtualenv at /venv),
 the run's own directory at /sandbox (the only writable place besides a small
-tmpfs /tmp), fresh /proc and /dev. Every namespace is unshared (network is
-shared only when the run allows it), the environment is cleared, the script
-gets a new session and dies with its parent.
+tmpfs /tmp), fresh /proc and /dev. Every namespace is unshared (a networked
+run keeps the run's own network namespace made by network.py, never the
+host's), the environment is cleared, the script gets a new session and dies
+with its parent.
 
 Killing the outer bwrap process kills the sandbox's pid-1 (`--die-with-parent`)
 and with it, by the kernel, every process in the sandbox's pid namespace, even
@@ -29,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from scripts_runner import conf
+from scripts_runner import network as netns
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +79,15 @@ class Launch:
     memory_cgroup: str | None = None
     memory_cgroup_version: int = 0
     extra: dict = field(default_factory=dict)
+    #: The run has network: `start()` gives it its own namespace (netns, network.py), `network_stop()` removes it.
+    network: bool = False
+    run_network: netns.RunNetwork | None = None
+
+    def command(self) -> list[str]:
+        """argv to execute: inside the run's own network namespace when it has network."""
+        if self.run_network is not None:
+            return [*self.run_network.enter_argv(), *self.argv]
+        return self.argv
 
     def cgroup_dirs(self) -> list[str]:
         """Every cgroup directory of the run, each once (v2: one directory holds both limits)."""
@@ -400,8 +411,11 @@ def _bwrap_argv(*, bwrap: str, run_dir: Path, network: bool, limits: Limits, env
         argv += ["--bind", str(run_dir / "work"), SANDBOX_DIR]
     argv += ["--chdir", SANDBOX_DIR]
     if network:
+        # Keep the namespace bwrap is started in: the run's own one (network.py), never the host's.
         argv.append("--share-net")
-        for path in ("/etc/resolv.conf", "/etc/hosts", "/etc/ssl", "/etc/ca-certificates", "/etc/nsswitch.conf"):
+        for host_path, path in netns.sandbox_files(run_dir):
+            argv += ["--ro-bind", str(host_path), path]
+        for path in ("/etc/ssl", "/etc/ca-certificates", "/etc/nsswitch.conf"):
             if os.path.exists(path):
                 argv += ["--ro-bind", path, path]
     # The root tmpfs bwrap builds the tree on is writable until made read-only.
@@ -435,6 +449,12 @@ def prepare(
     (work / script_name).write_bytes(code)
     layout = _python_layout()
     full_env = {**base_env(), **env}
+    if network:
+        if not sandboxed:
+            raise netns.NetworkUnavailable("networked runs need the sandbox; they never use the host's network")
+        ok, why = netns.status()
+        if not ok:
+            raise netns.NetworkUnavailable(why)
     if sandboxed:
         bwrap = bwrap_binary()
         if bwrap is None:
@@ -446,7 +466,8 @@ def prepare(
         argv = _bwrap_argv(bwrap=bwrap, run_dir=run_dir, network=network, limits=limits, env=full_env,
                            script_name=script_name)
         argv += ["-I", "-u", script_name, *args]
-        return Launch(argv=argv, env={"PATH": "/usr/bin:/bin"}, cwd=str(run_dir), sandboxed=True, limits=limits)
+        return Launch(argv=argv, env={"PATH": "/usr/bin:/bin"}, cwd=str(run_dir), sandboxed=True, limits=limits,
+                      network=network)
     # Unsandboxed (only when an admin allowed it): same limits, clean environment.
     full_env["HOME"] = str(work)
     full_env["PATH"] = "/usr/local/bin:/usr/bin:/bin"
@@ -560,7 +581,7 @@ def _exec_chain(launch: Launch) -> list[str] | None:
         prlimit, "--core=0:0", f"--cpu={lim.cpu_seconds}:{lim.cpu_seconds + 2}",
         f"--as={lim.memory_bytes}:{lim.memory_bytes}", f"--nofile={lim.open_files}:{lim.open_files}",
         f"--fsize={lim.file_bytes}:{lim.file_bytes}", f"--nproc={lim.processes}:{lim.processes}", "--",
-        *launch.argv,
+        *launch.command(),
     ]
     dirs = launch.cgroup_dirs()
     if dirs:
@@ -581,12 +602,21 @@ def cgroups_kill(launch: Launch) -> None:
         cgroup_kill(path)
 
 
+def network_stop(launch: Launch) -> None:
+    """Remove the run's network namespace, its pasta and holder (after the run, or if it could not start)."""
+    if launch.run_network is not None:
+        launch.run_network.stop()
+        launch.run_network = None
+
+
 def start(launch: Launch) -> subprocess.Popen:
     _cgroup_create(launch)
-    chain = _exec_chain(launch)
     try:
+        if launch.network:
+            launch.run_network = netns.start()
+        chain = _exec_chain(launch)
         return subprocess.Popen(
-            chain or launch.argv,
+            chain or launch.command(),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -598,6 +628,7 @@ def start(launch: Launch) -> subprocess.Popen:
         )
     except Exception:
         cgroups_remove(launch)
+        network_stop(launch)
         raise
 
 

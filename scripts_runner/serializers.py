@@ -46,6 +46,10 @@ class RunStartSerializer(serializers.Serializer):
                                  required=False, default=list, max_length=50)
     env = serializers.DictField(child=serializers.CharField(allow_blank=True, trim_whitespace=False, max_length=4096),
                                 required=False, default=dict)
+    network = serializers.BooleanField(
+        required=False, default=False,
+        help_text="Give the run network (its own namespace behind NAT; the host, private and link-local addresses "
+                  "are refused). Needs the network permission; off unless asked for.")
 
 
 class RunOutputSerializer(serializers.ModelSerializer):

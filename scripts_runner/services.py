@@ -16,6 +16,7 @@ from django.db import transaction
 from core import services as core_services
 from core.models import JobStatus
 from scripts_runner import conf, sandbox
+from scripts_runner import network as netns
 from scripts_runner.models import EndReason, Script, ScriptRun
 from scripts_runner.validators import validate_args, validate_env, validate_script_code, validate_script_name
 
@@ -88,6 +89,22 @@ def can_run(user) -> bool:
     return bool(user.is_authenticated and (not conf.require_run_permission() or user.has_perm(RUN_PERMISSION)))
 
 
+def can_use_network(user) -> bool:
+    """Whether the user holds the network permission by an explicit grant (to them or a group).
+
+    Not `has_perm`: that is true for every permission of a superuser (and of
+    whatever a permission backend grants wholesale). Network is opt-in for
+    everyone, root included.
+    """
+    if not (user.is_authenticated and user.is_active):
+        return False
+    app_label, codename = NETWORK_PERMISSION.split(".")
+    from django.db.models import Q
+
+    return Permission.objects.filter(content_type__app_label=app_label, codename=codename).filter(
+        Q(user=user) | Q(group__user=user)).exists()
+
+
 def sandbox_status() -> tuple[bool, str]:
     """(runs may start, error shown to users)."""
     ok, error = sandbox.probe()
@@ -101,21 +118,34 @@ def sandbox_status() -> tuple[bool, str]:
     )
 
 
-def run_create(*, script: Script, user, args: list[str] | None = None, env: dict[str, str] | None = None) -> ScriptRun:
+def run_create(*, script: Script, user, args: list[str] | None = None, env: dict[str, str] | None = None,
+               network: bool = False) -> ScriptRun:
+    """Queue a run; it has network only when asked for (`network`) by a user explicitly granted it."""
     if script.owner_id != user.pk:
         raise PermissionDenied("You can only run your own scripts.")
     if not can_run(user):
         raise PermissionDenied("You do not have permission to run scripts; ask an administrator.")
     args = validate_args(args)
     env = validate_env(env)
+    network = bool(network)
+    if network and not can_use_network(user):
+        raise ValidationError({"network": "You do not have permission to use the network from scripts; "
+                                          "ask an administrator."})
     # Probed outside the transaction: the first probe starts a process.
     ok, error = sandbox_status()
     if not ok:
         raise ValidationError({"non_field_errors": error})
     sandboxed = sandbox.probe()[0]
+    if network:
+        if not sandboxed:
+            raise ValidationError({"network": "Networked runs need the sandbox, which is not available on this "
+                                              "host; run without network."})
+        ok, error = netns.status()
+        if not ok:
+            raise ValidationError({"network": error})
     with transaction.atomic():
         run = ScriptRun(
-            owner=user, script=script, args=args, env=env, network=user.has_perm(NETWORK_PERMISSION),
+            owner=user, script=script, args=args, env=env, network=network,
             sandboxed=sandboxed, script_sha256=script.sha256,
         )
         run.full_clean()
@@ -169,6 +199,7 @@ def access_table() -> list[dict]:
         rows.append({
             "user": user,
             "run": root or user.pk in holders.get("run_scripts", set()),
-            "network": root or user.pk in holders.get("use_network", set()),
+            # Never implied, not even for root: see can_use_network.
+            "network": user.is_active and user.pk in holders.get("use_network", set()),
         })
     return rows

@@ -114,6 +114,7 @@ def script_detail(request, pk):
         "run_form": run_form,
         "runs": runs,
         "can_run": services.can_run(request.user),
+        "can_use_network": services.can_use_network(request.user),
         "sandbox_error": sandbox_error,
     }
     if request.htmx and request.method == "GET":
@@ -134,6 +135,7 @@ def script_run(request, pk):
             run = services.run_create(
                 script=script, user=request.user,
                 args=parse_args_text(form.cleaned_data["args"]), env=parse_env_text(form.cleaned_data["env"]),
+                network=form.cleaned_data["network"],
             )
             return redirect(run)
         except ValidationError as exc:
@@ -219,7 +221,8 @@ def access(request):
         if user is None:
             messages.error(request, "Unknown user.")
         else:
-            services.access_set(user=user, run=request.POST.get("run") == "on",
+            # Root always may run scripts (no box to tick); network is an explicit grant for everyone.
+            services.access_set(user=user, run=None if user.is_superuser else request.POST.get("run") == "on",
                                 network=request.POST.get("network") == "on")
             messages.success(request, f"Updated permissions of {user.username}.")
         return redirect("scripts_runner:access")

@@ -52,9 +52,9 @@ def execute(make_script):
     """Create a script and run it inline (real sandbox, real subprocess, this process as the worker)."""
     from scripts_runner import runner as runner_module
 
-    def run(owner, code: str, *, args=None, env=None, name="job.py"):
+    def run(owner, code: str, *, args=None, env=None, name="job.py", network=False):
         script = make_script(owner, code, name=name)
-        run = services.run_create(script=script, user=owner, args=args, env=env)
+        run = services.run_create(script=script, user=owner, args=args, env=env, network=network)
         runner_module.run_execute(pk=run.pk)
         run.refresh_from_db()
         return run

@@ -192,11 +192,20 @@ def test_network_refused_without_permission(runner, execute, listener):
     assert log_lines(run)[0].startswith("refused")
 
 
-def test_network_allowed_with_permission(runner, execute, listener):
+def test_network_granted_but_not_asked_for_is_off(runner, execute, listener):
     services.access_set(user=runner, network=True)
     run = execute(runner, NET_CODE, args=[str(listener)])
+    assert not run.network
+    assert log_lines(run)[0].startswith("refused")
+
+
+def test_networked_run_cannot_reach_the_host_loopback(runner, execute, listener):
+    """A networked run has its own namespace: the worker host's 127.0.0.1 is not its loopback."""
+    services.access_set(user=runner, network=True)
+    run = execute(runner, NET_CODE, args=[str(listener)], network=True)
+    assert run.status == JobStatus.SUCCEEDED, log_lines(run)
     assert run.network
-    assert log_lines(run) == ["connected"]
+    assert log_lines(run) == ["refused ConnectionRefusedError"]
 
 
 STUBBORN = (
