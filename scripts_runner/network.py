@@ -138,8 +138,10 @@ table inet {TABLE} {{
         oifname "lo" accept
         # pasta's DNS forwarder: the one way to the host's resolver.
         ip daddr {DNS_FORWARDER} udp dport 53 accept
-        ip daddr {{ {", ".join(refused[4])} }} counter reject
-        ip6 daddr {{ {", ".join(refused[6])} }} counter reject
+        # "Administratively prohibited": connect() fails at once with EHOSTUNREACH, which tells a
+        # refusal by this filter apart from a closed port (ECONNREFUSED); sendto() gets EPERM.
+        ip daddr {{ {", ".join(refused[4])} }} counter reject with icmpx type admin-prohibited
+        ip6 daddr {{ {", ".join(refused[6])} }} counter reject with icmpx type admin-prohibited
     }}
 }}
 """
