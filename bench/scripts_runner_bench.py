@@ -302,10 +302,18 @@ def bench_cancel(user, token, rounds: int, mode: str = "embedded", redis: str | 
 
 
 def bench_sandbox_start(rounds: int = 20):
-    plain, boxed = [], []
+    """Start-up of a run of `pass`: plain python, the sandbox, and the sandbox with its own network."""
+    from scripts_runner import network
+
+    plain, boxed, networked = [], [], []
+    net_ok, net_error = network.status()
     with tempfile.TemporaryDirectory() as tmp:
         launch = sandbox.prepare(run_dir=Path(tmp), script_name="n.py", code=b"pass\n", args=[], env={},
                                  network=False, sandboxed=True)
+        net_launch = None
+        if net_ok:
+            net_launch = sandbox.prepare(run_dir=Path(tmp) / "net", script_name="n.py", code=b"pass\n", args=[],
+                                         env={}, network=True, sandboxed=True)
         for _ in range(rounds):
             t0 = time.perf_counter()
             subprocess.run([sys.executable, "-I", "-c", "pass"], check=True)
@@ -315,9 +323,28 @@ def bench_sandbox_start(rounds: int = 20):
             proc.communicate()
             sandbox.cgroups_remove(launch)
             boxed.append(time.perf_counter() - t0)
+            if net_launch is not None:
+                # Namespace + filter + pasta, the run, and the teardown: the whole cost of a networked run.
+                t0 = time.perf_counter()
+                proc = sandbox.start(net_launch)
+                proc.communicate()
+                sandbox.cgroups_remove(net_launch)
+                sandbox.network_stop(net_launch)
+                networked.append(time.perf_counter() - t0)
+                if proc.returncode != 0:
+                    raise RuntimeError(f"networked run failed: {proc.returncode}")
     p_plain, p_boxed = statistics.median(plain), statistics.median(boxed)
     print(f"sandbox start: python -I (anchor) p50 {p_plain * 1000:.0f} ms, sandboxed run p50 {p_boxed * 1000:.0f} ms; "
           f"overhead {(p_boxed - p_plain) * 1000:.0f} ms per run, ratio {p_boxed / p_plain:.2f}x")
+    print(f"sandbox start without network ({rounds} runs): p50 {p_boxed * 1000:.0f} ms, "
+          f"p95 {pct(boxed, 95) * 1000:.0f} ms")
+    if networked:
+        p_net = statistics.median(networked)
+        print(f"sandbox start with network (own namespace, nftables filter, pasta; {rounds} runs, teardown "
+              f"included): p50 {p_net * 1000:.0f} ms, p95 {pct(networked, 95) * 1000:.0f} ms; "
+              f"+{(p_net - p_boxed) * 1000:.0f} ms per run over no network, ratio {p_net / p_boxed:.2f}x")
+    else:
+        print(f"sandbox start with network: not measured ({net_error})")
 
 
 def main():
