@@ -109,5 +109,10 @@ def pasta_path() -> str:
 
 
 def network_uid() -> int:
-    """Host uid that owns a networked run's namespaces and runs its pasta (nothing else should use it)."""
-    return _get("SCRIPTS_RUNNER_NETWORK_UID", _env.int, 65534)
+    """Host uid that owns a networked run's namespaces and runs its pasta (nothing else should use it).
+
+    Not nobody (65534) by default: a process running as this uid in the host's user namespace holds
+    every capability over those namespaces, and nobody is what other daemons (and the unsandboxed
+    fallback) tend to run as.
+    """
+    return _get("SCRIPTS_RUNNER_NETWORK_UID", _env.int, 65533)

@@ -4,8 +4,10 @@ A run with network never shares the worker's network namespace. For each such
 run the worker (root) sets up, before the script starts:
 
 1. a **holder** process (`sleep`) in a new user namespace and a new network
-   namespace, both created as the NAT user (`SCRIPTS_RUNNER_NETWORK_UID`,
-   default nobody), so that pasta can join them without privileges on the host;
+   namespace, both created as the NAT user (`SCRIPTS_RUNNER_NETWORK_UID`), so
+   that pasta can join them without privileges on the host (this pasta cannot
+   join a root-owned namespace once it has dropped to its user); the worker
+   keeps a descriptor of the namespace and enters it only through that;
 2. the **filter**: an nftables table loaded into that namespace by the worker
    (`nsenter --net … nft -f -`) that refuses the host's loopback and addresses,
    `0.0.0.0/8`, `::`, `::ffff:0:0/96`, the private ranges and link-local, and
@@ -30,8 +32,9 @@ namespace's init dies, the kernel kills every process in it. After a run (and
 on cancel) the worker kills both itself. With nothing left in it, the kernel
 frees the namespace: no bind mount is ever made, so nothing can be left behind.
 
-The holder is the worker's child and is reaped only when the run network is
-stopped, so its PID (and /proc/PID/ns/net) cannot be reused in between.
+The namespace is entered (nft, bwrap) through the worker's own descriptor of
+it (`/proc/<worker>/fd/<n>`), checked to be another namespace than the
+worker's: a reused PID can never lead a run into the host's namespace.
 """
 
 from __future__ import annotations
@@ -62,6 +65,8 @@ REFUSED_V4 = ("127.0.0.0/8", "0.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12", "192.16
 REFUSED_V6 = ("::1/128", "::/128", "::ffff:0:0/96", "fc00::/7", "fe80::/10")
 
 TABLE = "scripts_runner"
+#: pasta's PID file and log of one run (pasta, as the NAT user, must be able to write there).
+WORKDIR_PREFIX = "sr-net-"
 START_TIMEOUT = 10.0
 
 INSTALL_HINT = "install Debian's passt (pasta) and nftables on the worker host: apt-get install passt nftables"
@@ -165,13 +170,16 @@ class RunNetwork:
 
     holder: subprocess.Popen | None = None
     nat: subprocess.Popen | None = None
+    #: The worker's descriptor of the run's network namespace (held until stop()).
+    netns_fd: int = -1
     workdir: str = ""
     rules: str = ""
     extra: dict = field(default_factory=dict)
 
     @property
     def netns_path(self) -> str:
-        return f"/proc/{self.holder.pid}/ns/net"
+        """The namespace, by the worker's own descriptor (valid while the worker lives and until stop())."""
+        return f"/proc/{os.getpid()}/fd/{self.netns_fd}"
 
     def enter_argv(self) -> list[str]:
         """Prefix that runs a command (bwrap) in the run's network namespace."""
@@ -200,6 +208,9 @@ class RunNetwork:
             except subprocess.TimeoutExpired:
                 logger.warning("run network process %s did not end", proc.pid)
         self.nat = self.holder = None
+        if self.netns_fd >= 0:
+            os.close(self.netns_fd)
+            self.netns_fd = -1
         if self.workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
             self.workdir = ""
@@ -207,6 +218,23 @@ class RunNetwork:
 
 def _netns_inode(path: str) -> int:
     return os.stat(path).st_ino
+
+
+def _sweep_workdirs() -> None:
+    """Remove pasta's start-up directories that a killed worker left (only ones older than any run)."""
+    horizon = time.time() - conf.wall_seconds() - 600
+    root = tempfile.gettempdir()
+    try:
+        names = [n for n in os.listdir(root) if n.startswith(WORKDIR_PREFIX)]
+    except OSError:
+        return
+    for name in names:
+        path = os.path.join(root, name)
+        try:
+            if os.lstat(path).st_mtime < horizon:
+                shutil.rmtree(path, ignore_errors=True)
+        except OSError:
+            continue
 
 
 def _fail(net: RunNetwork, message: str) -> None:
@@ -231,7 +259,8 @@ def start() -> RunNetwork:
     uid = str(conf.network_uid())
     net = RunNetwork()
     net.rules = ruleset(host_addresses())
-    net.workdir = tempfile.mkdtemp(prefix="sr-net-")
+    _sweep_workdirs()
+    net.workdir = tempfile.mkdtemp(prefix=WORKDIR_PREFIX)
     os.chown(net.workdir, int(uid), int(uid))
     own_netns = _netns_inode("/proc/self/ns/net")
     try:
@@ -249,7 +278,8 @@ def start() -> RunNetwork:
             _fail(net, f"could not create the run's network namespace ({error[-300:] or 'no reason given'})")
         net.holder.stdout.close()
         net.holder.stderr.close()
-        if _netns_inode(net.netns_path) == own_netns:  # never the worker's namespace
+        net.netns_fd = os.open(f"/proc/{net.holder.pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+        if os.fstat(net.netns_fd).st_ino == own_netns:  # never the worker's namespace
             _fail(net, "the run's network namespace is the worker's own")
         done = subprocess.run([found["nsenter"], f"--net={net.netns_path}", "--", found["nft"], "-f", "-"],
                               input=net.rules.encode(), capture_output=True, timeout=30)
@@ -264,7 +294,8 @@ def start() -> RunNetwork:
                  "--foreground", "--quiet", "--runas", f"{uid}:{uid}", "--config-net",
                  "--tcp-ports", "none", "--udp-ports", "none", "--tcp-ns", "none", "--udp-ns", "none",
                  "--no-map-gw", "--dns-forward", DNS_FORWARDER,
-                 "--userns", f"/proc/{net.holder.pid}/ns/user", "--netns", net.netns_path, "--pid", pidfile],
+                 "--userns", f"/proc/{net.holder.pid}/ns/user", "--netns", f"/proc/{net.holder.pid}/ns/net",
+                 "--pid", pidfile],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=log, close_fds=True,
                 env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
             )
