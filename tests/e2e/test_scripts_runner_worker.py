@@ -165,3 +165,102 @@ def test_delete_script_cancels_its_running_run_first(live_platform, alice, auth_
     nxt = start(alice, "print('after delete')\n", name="after.py")
     wait_until(lambda: ScriptRun.objects.get(pk=nxt.pk).is_finished, timeout=30, message=live_platform.output())
     assert ScriptRun.objects.get(pk=nxt.pk).status == JobStatus.SUCCEEDED
+
+
+# --- networked runs through the real worker --------------------------------------------------------------
+
+PROBE_HOST = (
+    "import errno, json, socket, sys, time\n"
+    "out = {}\n"
+    "for host, port in json.loads(sys.argv[1]):\n"
+    "    sock = socket.socket(socket.AF_INET6 if ':' in host else socket.AF_INET)\n"
+    "    sock.settimeout(5)\n"
+    "    try:\n"
+    "        sock.connect((host, port)); out[f'{host} {port}'] = 'connected'\n"
+    "    except OSError as exc:\n"
+    "        out[f'{host} {port}'] = 'refused:' + errno.errorcode.get(exc.errno, str(exc.errno))\n"
+    "    sock.close()\n"
+    "print(json.dumps(out), flush=True)\n"
+    "if len(sys.argv) > 2:\n"
+    "    print('ready', flush=True)\n"
+    "    while True:\n"
+    "        time.sleep(0.1)\n"
+)
+
+
+def _network_tools():
+    from scripts_runner import network
+
+    ok, why = network.status()
+    if not ok:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(why)
+        pytest.skip(why)
+
+
+def _host_targets(port: int) -> list[tuple[str, int]]:
+    from urllib.parse import urlparse
+
+    from django.conf import settings
+
+    from scripts_runner import network
+
+    targets = [("127.0.0.1", 6379), ("127.0.0.1", 5432), ("127.0.0.1", port), ("::1", 6379)]
+    redis = urlparse(os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379")
+    database = settings.DATABASES["default"]
+    if database.get("PORT"):
+        targets.append((database.get("HOST") or "127.0.0.1", int(database["PORT"])))
+    targets.append((redis.hostname or "127.0.0.1", redis.port or 6379))
+    targets += [(address, port) for address in network.host_addresses()
+                if "/" not in address and not address.startswith(("127.", "::1", "fe80:"))]
+    return sorted(set(targets))
+
+
+def _netns_users(inode: int) -> list[int]:
+    users = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                if os.stat(f"/proc/{name}/ns/net").st_ino == inode:
+                    users.append(int(name))
+            except OSError:
+                continue
+    return users
+
+
+def test_networked_run_reaches_no_platform_service(live_platform, alice):
+    """Through the real API-side service and the real worker: Redis, PostgreSQL and the platform are refused."""
+    _network_tools()
+    port = int(live_platform.url.rsplit(":", 1)[1])
+    targets = _host_targets(port)
+    services.access_set(user=alice, network=True)
+    script = services.script_create(owner=alice, name="probe.py", code=PROBE_HOST.encode())
+    run = services.run_create(script=script, user=alice, args=[json.dumps(targets)], network=True)
+    wait_until(lambda: ScriptRun.objects.get(pk=run.pk).is_finished, timeout=60, message=live_platform.output())
+    run.refresh_from_db()
+    lines = [line for chunk in LogChunk.objects.filter(run=run).order_by("seq") for line in chunk.lines()]
+    assert run.status == JobStatus.SUCCEEDED and run.network, lines
+    out = json.loads(lines[-1])
+    assert set(out) == {f"{h} {p}" for h, p in targets}
+    assert all(result.startswith("refused:") for result in out.values()), out
+
+
+def test_worker_killed_mid_networked_run_leaves_no_namespace(live_platform, alice):
+    """The crash of a real worker cluster (its process group killed). Killing the worker process alone, so
+    that only the parent-death signals act, is scripts_runner/tests/test_network_isolation.py."""
+    _network_tools()
+    marker = f"marker-{uuid.uuid4().hex}"
+    services.access_set(user=alice, network=True)
+    script = services.script_create(owner=alice, name="hold.py", code=PROBE_HOST.encode())
+    run = services.run_create(script=script, user=alice, args=["[]", marker], network=True)
+    wait_until(lambda: LogChunk.objects.filter(run=run, text__endswith="ready").exists(), timeout=30,
+               message="script ready\n" + live_platform.output())
+    script_pid = max(marker_processes(marker))
+    inode = os.stat(f"/proc/{script_pid}/ns/net").st_ino
+    assert inode != os.stat("/proc/self/ns/net").st_ino
+    holders = [pid for pid in _netns_users(inode) if pid not in marker_processes(marker)]
+    assert holders  # the holder (and pasta's helpers) besides the sandbox
+    live_platform.stop_worker()
+    wait_until(lambda: not marker_processes(marker) and not _netns_users(inode), timeout=10,
+               message="the run and its network namespace gone with the worker")
+    live_platform.start_worker()
