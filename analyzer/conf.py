@@ -22,6 +22,13 @@ QUERY_TIMEOUT_SECONDS = env.float("ANALYZER_QUERY_TIMEOUT", default=20.0)
 RESULT_ROWS_KEPT = env.int("ANALYZER_RESULT_ROWS_KEPT", default=10_000)
 RESULT_ROWS_SHOWN = env.int("ANALYZER_RESULT_ROWS_SHOWN", default=500)
 PLOT_ROWS_MAX = env.int("ANALYZER_PLOT_ROWS_MAX", default=5_000)
+# Result budgets of one query: a cell longer than this is cut (with a visible marker); a result whose
+# values (before cutting) pass RESULT_MAX_BYTES ends with "result too large"; the rows kept (after
+# cutting) stop at RESULT_STORED_BYTES of JSON (the rest is dropped, the result marked truncated).
+RESULT_CELL_CHARS = env.int("ANALYZER_RESULT_CELL_CHARS", default=2_000)
+RESULT_MAX_BYTES = env.int("ANALYZER_RESULT_MAX_BYTES", default=64 * 1024**2)
+RESULT_STORED_BYTES = env.int("ANALYZER_RESULT_STORED_BYTES", default=4 * 1024**2)
+PLOT_SPEC_MAX_BYTES = env.int("ANALYZER_PLOT_SPEC_MAX_BYTES", default=100_000)
 
 # Agent
 LLM_PROVIDER = env.str("ANALYZER_LLM_PROVIDER", default="builtin")  # builtin | openai

@@ -185,8 +185,8 @@ class AgentLoop:
         except (duck.QueryRefused, duck.QueryFailed) as exc:
             if self.sink.should_stop():
                 raise AnswerStopped("Stopped.") from None
-            self.sink.emit("query_result", {"sql": sql, "explanation": explanation, "is_error": True,
-                                            "error": str(exc), "result": []})
+            self.sink.emit("query_result", {"sql": sql[:20_000], "explanation": explanation, "is_error": True,
+                                            "error": str(exc)[:2000], "result": []})
             return f"Error: {exc}", False
         shown = result.rows[: conf.RESULT_ROWS_SHOWN]
         self.sink.emit(
@@ -200,6 +200,7 @@ class AgentLoop:
                 "row_count": len(result.rows),
                 "shown": len(shown),
                 "truncated": result.truncated,
+                "cells_truncated": result.cells_truncated,
                 "seconds": round(result.seconds, 4),
             },
             rows_kept=result.rows,
