@@ -102,6 +102,8 @@ class Answer(Job):
     task_func = "analyzer.tasks.answer_run"
     # Re-running would append a second answer to the chat.
     requeue_safe = False
+    # An answer quotes the user's data and questions: only its owner watches or stops it, staff included.
+    staff_may_watch = False
 
     session = models.ForeignKey(AnalysisSession, on_delete=models.CASCADE, related_name="answers")
     mode = models.CharField(max_length=20, choices=Mode.choices, default=Mode.MESSAGE)
