@@ -15,6 +15,11 @@
     return node;
   }
 
+  // Charts load nothing: their data are inlined by the server, so every load, URL check (images, links)
+  // and HTTP or file request vega would make is refused.
+  const refuse = () => Promise.reject(new Error("Charts may not load anything."));
+  const REFUSING_LOADER = { load: refuse, sanitize: refuse, http: refuse, file: refuse };
+
   function csrfToken() {
     const input = document.querySelector("input[name=csrfmiddlewaretoken]");
     if (input) return input.value;
@@ -220,7 +225,8 @@
               el("pre", { text: JSON.stringify(Object.assign({}, d.vega_lite_spec, { data: { values: `(${(d.vega_lite_spec.data && d.vega_lite_spec.data.values || []).length} rows)` } }), null, 2) })])]);
           box.appendChild(wrap);
           if (window.vegaEmbed) {
-            window.vegaEmbed(target, d.vega_lite_spec, { actions: { export: true, source: true, compiled: false, editor: false }, renderer: "svg" })
+            const { usermeta, ...spec } = d.vega_lite_spec; // vega-embed would read options from usermeta
+            window.vegaEmbed(target, spec, { actions: { export: true, source: true, compiled: false, editor: false }, renderer: "svg", loader: REFUSING_LOADER })
               .then(() => target.setAttribute("data-rendered", "1"))
               .catch((err) => { target.textContent = `Could not render the chart: ${err}`; });
           } else target.textContent = "Chart library not loaded.";
