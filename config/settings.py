@@ -112,7 +112,10 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
 
 # --- redis: channel layer, broker, cache --------------------------------------
+# A password in the URL (`redis://:secret@host:6379/0` or `redis://user:secret@host:6379/0`, ACL user) is
+# used by all three; error reports hide the URL (core.reporting.SettingsFilter).
 REDIS_URL = env.str("REDIS_URL", default="")
+DEFAULT_EXCEPTION_REPORTER_FILTER = "core.reporting.SettingsFilter"
 # The cluster (= queue) name also namespaces the cache and channel-layer keys, so
 # deployments (and parallel test runs, which get a name of their own; pytest sets
 # PYTEST_VERSION) can share one Redis without taking or wiping each other's data.
