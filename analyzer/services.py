@@ -7,6 +7,7 @@ rung after commit, so websocket consumers (in any process) pick it up.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import shutil
@@ -419,6 +420,11 @@ def answer_close_lost(*, answer: Answer) -> None:
                 data={"data_updated": False, "status": "failed"})
 
 
+def message_max_bytes() -> int:
+    """Largest event an answer stores: a result's kept rows plus its shown rows, with room for the rest."""
+    return 2 * conf.RESULT_STORED_BYTES + conf.PLOT_SPEC_MAX_BYTES + 64 * 1024
+
+
 class AnswerSink:
     """Where the agent loop's events go: persisted messages of the answer; the stop flag is read throttled."""
 
@@ -429,6 +435,13 @@ class AnswerSink:
         self._checked = 0.0
 
     def emit(self, kind: str, data: dict, rows_kept: list | None = None) -> None:
+        # The query budgets bound results and charts; this bounds whatever else an answer writes (an endpoint's
+        # error text, …): an event too large to store becomes a short error instead.
+        size = len(json.dumps(data, default=str)) + len(json.dumps(rows_kept, default=str))
+        if size > message_max_bytes():
+            logger.warning("answer %s: %s event of %s bytes not stored", self.answer.pk, kind, size)
+            kind, data, rows_kept = Message.Kind.ERROR, {"message": f"This {kind.replace('_', ' ')} was too large "
+                                                          f"to show ({size:,} bytes)."}, None
         message_add(session=self.session, answer=self.answer, kind=kind, data=data, rows_kept=rows_kept)
 
     def should_stop(self) -> bool:

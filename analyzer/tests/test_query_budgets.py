@@ -176,3 +176,12 @@ def test_error_messages_lose_host_paths(data_path):
                                  data_path=data_path)
     assert data_path not in cleaned and "/root" not in cleaned
     assert cleaned == "IO Error: could not open data and …"
+
+
+def test_an_oversized_event_is_stored_as_a_short_error(trades_session, user, monkeypatch):
+    answer = services.answer_request(session=trades_session, user=user, text="anything")
+    sink = services.AnswerSink(answer)
+    sink.emit("text", {"text": "x" * (services.message_max_bytes() + 1)})
+    stored = Message.objects.filter(answer=answer).order_by("-seq").first()
+    assert stored.kind == "error" and stored.data["message"].startswith("This text was too large to show")
+    assert len(json.dumps(stored.data)) < 200
