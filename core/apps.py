@@ -6,4 +6,4 @@ class CoreConfig(AppConfig):
     name = "core"
 
     def ready(self):
-        from core import signals  # noqa: F401  (worker start hooks)
+        from core import checks, signals  # noqa: F401  (deploy checks, worker start hooks)

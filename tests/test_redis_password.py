@@ -93,3 +93,20 @@ def test_error_pages_hide_the_redis_password(settings):
     shown = json.dumps(get_exception_reporter_filter(None).get_safe_settings(), default=str)
     assert "pass-Word-1" not in shown and "10.0.0.5" not in shown
     assert "Q_CLUSTER" in shown and "CACHES" in shown
+
+
+@pytest.mark.parametrize("url,warned", [
+    ("redis://10.0.0.5:6379/0", True),
+    ("redis://redis.internal:6379/0", True),
+    ("redis://:pass-Word-1@10.0.0.5:6379/0", False),
+    ("redis://platform:user-Secret-2@redis.internal:6379/0", False),
+    ("redis://127.0.0.1:6379/0", False),
+    ("", False),
+])
+def test_deploy_check_warns_about_shared_redis_without_a_password(settings, url, warned):
+    from core.checks import redis_password_check
+
+    settings.REDIS_URL = url
+    warnings = redis_password_check(None)
+    assert [w.id for w in warnings] == (["platform.W001"] if warned else [])
+    assert all("Redis must have a password" in w.hint for w in warnings)
