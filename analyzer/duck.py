@@ -317,6 +317,71 @@ def _megabytes(n: int) -> str:
     return f"{n / 1024**2:,.1f} MB"
 
 
+def rows_read(con, statement: str, *, max_rows: int, between_pieces=lambda: None,
+              too_large: str = "fail") -> QueryResult:
+    """The first `max_rows` rows of `statement` within the result budgets (see the module docstring).
+
+    Past RESULT_MAX_BYTES: QueryFailed("Result too large …") with `too_large="fail"`, or the rows read so far
+    (marked truncated) with "stop". `between_pieces()` runs before each fetch (it raises to stop).
+    """
+    cell_chars = max(1, conf.RESULT_CELL_CHARS)
+    relation = con.sql(f"SELECT * FROM (\n{statement}\n) AS q")
+    names = unique_names(relation.columns)
+    types = list(relation.types)
+    if len(names) > MAX_COLUMNS:
+        raise QueryFailed(f"The result has {len(names):,} columns; at most {MAX_COLUMNS:,} are allowed.")
+    reader, kinds = _reader_sql(statement, types, cell_chars=cell_chars, max_rows=max_rows)
+    cursor = con.execute(reader)
+    variable = sum(1 for k in kinds if k != "fixed")
+    piece = max(1, min(1000, PIECE_BYTES // (variable * (cell_chars + 1) + 16 * len(kinds) + 1)))
+    rows: list[dict] = []
+    full_bytes = stored_bytes = cut = 0
+    truncated = False
+    while not truncated:
+        between_pieces()
+        chunk = cursor.fetchmany(piece)
+        if not chunk:
+            break
+        for raw in chunk:
+            if len(rows) >= max_rows:
+                truncated = True
+                break
+            row, at, row_cut = {}, 0, 0
+            for name, kind in zip(names, kinds):
+                value = raw[at]
+                if kind == "fixed":
+                    at += 1
+                    full_bytes += 16
+                    row[name] = json_safe(value)
+                    continue
+                size = int(raw[at + 1] or 0)
+                at += 2
+                full_bytes += size
+                if value is not None and len(value) > cell_chars:
+                    value = _cut(value, size, cell_chars)
+                    row_cut += 1
+                elif value is not None and kind == "json":
+                    value = json.loads(value)
+                row[name] = json_safe(value)
+            if full_bytes > conf.RESULT_MAX_BYTES:
+                if too_large == "stop":
+                    truncated = True
+                    break
+                raise QueryFailed(
+                    f"Result too large: its first {len(rows) + 1:,} rows already hold "
+                    f"{_megabytes(full_bytes)} (the limit is {_megabytes(conf.RESULT_MAX_BYTES)}). "
+                    "Select fewer or shorter columns, aggregate, or add a LIMIT."
+                )
+            stored_bytes += len(json.dumps(row, default=str)) + 2  # as stored in a JSON list
+            if stored_bytes > conf.RESULT_STORED_BYTES:
+                truncated = True
+                break
+            rows.append(row)
+            cut += row_cut
+    return QueryResult(columns=[{"name": n, "type": str(t)} for n, t in zip(names, types)], rows=rows,
+                       truncated=truncated, seconds=0.0, sql=statement, cells_truncated=cut)
+
+
 def run_query(
     *, data_path: str, sql: str, max_rows: int | None = None, timeout: float | None = None, cancel_check=None
 ) -> QueryResult:
@@ -327,7 +392,6 @@ def run_query(
     """
     max_rows = conf.RESULT_ROWS_KEPT if max_rows is None else max_rows
     timeout = conf.QUERY_TIMEOUT_SECONDS if timeout is None else timeout
-    cell_chars = max(1, conf.RESULT_CELL_CHARS)
     con = sandbox_connect(data_path=data_path)
     try:
         statement = sql_check(sql, con=con)
@@ -358,56 +422,7 @@ def run_query(
         started = time.monotonic()
         guard.start()
         try:
-            relation = con.sql(f"SELECT * FROM (\n{statement}\n) AS q")
-            names = unique_names(relation.columns)
-            types = list(relation.types)
-            if len(names) > MAX_COLUMNS:
-                raise QueryFailed(f"The result has {len(names):,} columns; at most {MAX_COLUMNS:,} are allowed.")
-            reader, kinds = _reader_sql(statement, types, cell_chars=cell_chars, max_rows=max_rows)
-            cursor = con.execute(reader)
-            variable = sum(1 for k in kinds if k != "fixed")
-            piece = max(1, min(1000, PIECE_BYTES // (variable * (cell_chars + 1) + 16 * len(kinds) + 1)))
-            rows: list[dict] = []
-            full_bytes = stored_bytes = cut = 0
-            truncated = False
-            while not truncated:
-                stopped()
-                chunk = cursor.fetchmany(piece)
-                if not chunk:
-                    break
-                for raw in chunk:
-                    if len(rows) >= max_rows:
-                        truncated = True
-                        break
-                    row, at, row_cut = {}, 0, 0
-                    for name, kind in zip(names, kinds):
-                        value = raw[at]
-                        if kind == "fixed":
-                            at += 1
-                            full_bytes += 16
-                            row[name] = json_safe(value)
-                            continue
-                        size = int(raw[at + 1] or 0)
-                        at += 2
-                        full_bytes += size
-                        if value is not None and len(value) > cell_chars:
-                            value = _cut(value, size, cell_chars)
-                            row_cut += 1
-                        elif value is not None and kind == "json":
-                            value = json.loads(value)
-                        row[name] = json_safe(value)
-                    if full_bytes > conf.RESULT_MAX_BYTES:
-                        raise QueryFailed(
-                            f"Result too large: its first {len(rows) + 1:,} rows already hold "
-                            f"{_megabytes(full_bytes)} (the limit is {_megabytes(conf.RESULT_MAX_BYTES)}). "
-                            "Select fewer or shorter columns, aggregate, or add a LIMIT."
-                        )
-                    stored_bytes += len(json.dumps(row, default=str)) + 2  # as stored in a JSON list
-                    if stored_bytes > conf.RESULT_STORED_BYTES:
-                        truncated = True
-                        break
-                    rows.append(row)
-                    cut += row_cut
+            read = rows_read(con, statement, max_rows=max_rows, between_pieces=stopped)
             stopped()
         except duckdb.Error as exc:
             stopped()
@@ -416,12 +431,12 @@ def run_query(
             finished.set()
             guard.join(timeout=1)
         return QueryResult(
-            columns=[{"name": n, "type": str(t)} for n, t in zip(names, types)],
-            rows=rows,
-            truncated=truncated,
+            columns=read.columns,
+            rows=read.rows,
+            truncated=read.truncated,
             seconds=time.monotonic() - started,
             sql=statement,
-            cells_truncated=cut,
+            cells_truncated=read.cells_truncated,
         )
     finally:
         con.close()

@@ -19,7 +19,7 @@ import duckdb
 from django.conf import settings
 
 from analyzer import conf
-from analyzer.duck import json_safe, quote_ident, rows_as_dicts, sql_literal, unique_names
+from analyzer.duck import json_safe, quote_ident, rows_read, sql_literal
 
 CSV_EXTENSIONS = (".csv.gz", ".csv")
 PARQUET_EXTENSIONS = (".parquet", ".pq")
@@ -330,9 +330,8 @@ def summarize_table(con, *, detection: dict, file_format: str, started: float,
             )
         raise IngestError("The file has no data rows (only a header)." if file_format == "csv"
                           else "The file has no rows.")
-    cursor = con.execute(f"SELECT * FROM data LIMIT {int(conf.PREVIEW_ROWS)}")
-    names = unique_names([d[0] for d in cursor.description])
-    preview = rows_as_dicts(names, cursor.fetchall())
+    # Within the query budgets: long cells cut with a marker, the preview bounded in bytes.
+    preview = rows_read(con, "SELECT * FROM data", max_rows=int(conf.PREVIEW_ROWS), too_large="stop").rows
     profile = profile_columns(con, columns, row_count)
     return IngestResult(
         file_format=file_format,

@@ -185,3 +185,14 @@ def test_an_oversized_event_is_stored_as_a_short_error(trades_session, user, mon
     stored = Message.objects.filter(answer=answer).order_by("-seq").first()
     assert stored.kind == "error" and stored.data["message"].startswith("This text was too large to show")
     assert len(json.dumps(stored.data)) < 200
+
+
+def test_the_preview_of_an_upload_is_cut_the_same_way(user):
+    from analyzer.tests.conftest import create_session
+
+    long_text = "w" * 100_000
+    session = create_session(user, "long.csv", "id,note\n" + "".join(f"{i},{long_text}\n" for i in range(3)))
+    assert [row["id"] for row in session.preview] == [0, 1, 2]
+    for row in session.preview:
+        assert row["note"].endswith(f"{duck.TRUNCATED_MARKER}: 100,000 bytes in all]")
+        assert len(row["note"]) < conf.RESULT_CELL_CHARS + 60
