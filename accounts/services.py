@@ -246,8 +246,8 @@ def token_revoke(*, actor, token: ApiToken, request=None) -> None:
 
 def token_authenticate(*, key: str) -> ApiToken | None:
     """The live token of an active user with this key, or None. Marks it used (at most once a minute)."""
-    if not isinstance(key, str) or not 0 < len(key) <= MAX_KEY_CHARS or not key.isascii():
-        return None
+    if not isinstance(key, str) or not 0 < len(key) <= MAX_KEY_CHARS or not (key.isascii() and key.isalnum()):
+        return None  # keys are hex: anything else is refused before the database sees it
     digest = hash_token(key)
     now = timezone.now()
     for token in ApiToken.objects.filter(token_key=key[: CONSTANTS.TOKEN_KEY_LENGTH]).select_related("user"):

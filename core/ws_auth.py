@@ -34,6 +34,9 @@ from django.utils import timezone
 SUBPROTOCOL = "platform.v1"
 TOKEN_SUBPROTOCOL_PREFIX = "token."
 DEFAULT_PORTS = {"http": 80, "https": 443}
+#: Stands for credentials that were offered but malformed: authenticates nobody, and keeps
+#: the connection from falling back to the session cookie.
+MALFORMED = "!"
 
 
 def _header(scope, name: bytes) -> bytes | None:
@@ -95,11 +98,11 @@ def _offered_credentials(scope) -> tuple[str, list[str]]:
         if len(parts) == 2 and parts[0].lower() in ("token", "bearer"):
             key = parts[1]
         else:
-            key = "\0invalid"  # a malformed header authenticates nobody (and never falls back to a cookie)
+            key = MALFORMED
     protocols = []
     for protocol in scope.get("subprotocols") or []:
         if protocol.startswith(TOKEN_SUBPROTOCOL_PREFIX):
-            key = key or protocol[len(TOKEN_SUBPROTOCOL_PREFIX):] or "\0invalid"
+            key = key or protocol[len(TOKEN_SUBPROTOCOL_PREFIX):] or MALFORMED
         else:
             protocols.append(protocol)
     return key, protocols

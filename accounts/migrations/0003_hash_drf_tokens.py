@@ -8,10 +8,11 @@ types go with `manage.py remove_stale_contenttypes`.
 Nothing to undo: hashing cannot be reversed, so going back leaves the hashed tokens.
 """
 
-from datetime import timedelta
+from datetime import timedelta, timezone as dt_timezone
 
 from django.db import migrations
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 OLD_TABLE = "authtoken_token"
 MIGRATED_NAME = "Key from before hashing"
@@ -35,11 +36,16 @@ def hash_old_keys(apps, schema_editor):
     for key, created, user_id in rows:
         if user_id not in existing:
             continue
-        token = ApiToken.objects.create(
+        token = ApiToken(
             digest=hash_token(key), token_key=key[: CONSTANTS.TOKEN_KEY_LENGTH], user_id=user_id,
             name=MIGRATED_NAME, expiry=expiry,
         )
+        token.save()
+        if isinstance(created, str):
+            created = parse_datetime(created)
         if created is not None:  # `created` is auto_now_add: keep the key's own date
+            if timezone.is_naive(created):
+                created = timezone.make_aware(created, dt_timezone.utc)
             ApiToken.objects.filter(pk=token.pk).update(created=created)
     schema_editor.execute(f"DROP TABLE {OLD_TABLE}")
     with connection.cursor() as cursor:
