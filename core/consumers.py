@@ -64,9 +64,24 @@ class CredentialsMixin:
     async def credentials_revoked(self, event):
         await self.close(code=CLOSE_UNAUTHENTICATED)
 
+    #: How often a socket whose stream has ended (it may stay open) re-checks its credentials.
+    credentials_recheck_seconds = 1.0
+
     def credentials_valid(self) -> bool:
         """Sync (call from the loop's database read)."""
         return ws_auth.credentials_valid(self.scope.get("credentials"))
+
+    def _credentials_valid_now(self) -> bool:
+        close_old_connections()
+        return self.credentials_valid()
+
+    async def credentials_watch(self) -> None:
+        """For a stream that has sent everything but stays open: close it when its credentials end."""
+        while True:
+            await asyncio.sleep(self.credentials_recheck_seconds)
+            if not await database_sync_to_async(self._credentials_valid_now)():
+                await self.close(code=CLOSE_UNAUTHENTICATED)
+                return
 
 
 class JobStreamConsumer(CredentialsMixin, AsyncJsonWebsocketConsumer):
@@ -169,6 +184,7 @@ class JobStreamConsumer(CredentialsMixin, AsyncJsonWebsocketConsumer):
                 await self.send_json({"type": "status", "job": status})
             if status.get("finished") and len(events) < self.batch_size:
                 await self.send_json({"type": "end"})
+                await self.credentials_watch()
                 return
             if len(events) >= self.batch_size:
                 continue

@@ -63,6 +63,7 @@ class FetchJobRowsConsumer(CredentialsMixin, AsyncJsonWebsocketConsumer):
         self.ids: list[int] = []
         self.last: dict[int, tuple] = {}
         self.wake = asyncio.Event()
+        self.ended = False
         await self._watch(_ids(query.get("ids", [])))
         await self.accept()
         self.pump_task = asyncio.create_task(self.pump())
@@ -111,9 +112,14 @@ class FetchJobRowsConsumer(CredentialsMixin, AsyncJsonWebsocketConsumer):
                 if self.last.get(row["id"]) != signature:
                     self.last[row["id"]] = signature
                     await self.send_json({"type": "job", "job": row})
+            # The loop goes on after `end` (cheaply, once per poll_interval): it keeps checking the
+            # socket's credentials, and picks up jobs watched later or re-run.
             if rows and len(rows) == len(self.ids) and all(r["status"] in FINISHED_STATUSES for r in rows):
-                await self.send_json({"type": "end"})
-                return
+                if not self.ended:
+                    await self.send_json({"type": "end"})
+                    self.ended = True
+            else:
+                self.ended = False
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), timeout=self.poll_interval)
 

@@ -267,3 +267,18 @@ async def test_deleting_the_user_closes_the_websocket(make_user, admin_user):
     assert connected
     await asyncio.wait_for(sync_to_async(account_services.user_delete)(actor=admin_user, user=owner), 10)
     assert await _closed_with(comm) == 4401
+
+
+async def test_a_stream_that_has_ended_still_closes_with_the_credentials(make_user, monkeypatch):
+    """After `end` the socket may stay open; it keeps re-checking (no close message here either)."""
+    owner, job = await _owner_and_job(make_user)
+    await sync_to_async(services.job_succeed)(job=job, message="done")
+    monkeypatch.setattr(services, "user_sockets_close", lambda **kwargs: None)
+    key = await sync_to_async(api_token)(owner)
+    comm, connected, _ = await _open(_job_path(job), headers=token_ws_headers(key))
+    assert connected
+    while (await comm.receive_json_from(timeout=5))["type"] != "end":
+        pass
+    await sync_to_async(account_services.user_set_password)(
+        actor=await sync_to_async(make_user)("boss", is_root=True), user=owner, password="Brand-new-pass-78")
+    assert await _closed_with(comm) == 4401
