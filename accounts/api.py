@@ -1,10 +1,12 @@
 from allauth.account.adapter import get_adapter
+from django.conf import settings
+from django.core.validators import RegexValidator
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
@@ -37,6 +39,22 @@ FIELD_ERRORS = OpenApiResponse(
 NOT_AUTHENTICATED = _error("TokenAuthError", "No valid token or session (missing, wrong, expired or revoked).")
 
 
+def _name_field(**kwargs) -> serializers.CharField:
+    # Mirrors accounts.services.token_create, so the schema states what the service accepts.
+    return serializers.CharField(
+        max_length=services.TOKEN_NAME_MAX, trim_whitespace=False,
+        validators=[RegexValidator(services.TOKEN_NAME_PATTERN, message=services.TOKEN_NAME_MESSAGE)], **kwargs,
+    )
+
+
+def _days_field() -> serializers.IntegerField:
+    # The bounds are the service's (accounts.services.token_create checks them too).
+    return serializers.IntegerField(
+        required=False, min_value=1, max_value=settings.API_TOKEN_MAX_DAYS,
+        help_text=f"Lifetime in days (default {settings.API_TOKEN_DEFAULT_DAYS}, at most {settings.API_TOKEN_MAX_DAYS})",
+    )
+
+
 class TokenOutputSerializer(serializers.Serializer):
     """A token as listed: never its key (shown once at creation) nor any part of it."""
 
@@ -65,10 +83,8 @@ class TokenApi(APIView):
     class InputSerializer(serializers.Serializer):
         username = serializers.CharField(max_length=254, help_text="Username or email address")
         password = serializers.CharField(max_length=4096, trim_whitespace=False, style={"input_type": "password"})
-        name = serializers.CharField(max_length=100, required=False, help_text="What uses the token (default: API login)")
-        days = serializers.IntegerField(
-            required=False, min_value=1, help_text="Lifetime in days (default API_TOKEN_DEFAULT_DAYS, at most API_TOKEN_MAX_DAYS)"
-        )
+        name = _name_field(required=False, help_text="What uses the token (default: API login)")
+        days = _days_field()
 
     class OutputSerializer(NewTokenOutputSerializer):
         user_id = serializers.IntegerField()
@@ -91,6 +107,7 @@ class TokenApi(APIView):
         request=InputSerializer, auth=[],
         responses={
             200: OutputSerializer, 400: FIELD_ERRORS,
+            403: _error("TokenLoginNoAddress", "The client's address could not be determined (the login limit needs it)."),
             429: _error("TokenLoginLocked", "Too many failed logins for this account or address (shared with the login page)."),
         },
     )
@@ -139,10 +156,8 @@ class TokenListCreateApi(APIView):
     """Your API tokens: list them (never their keys), or create one (its key is in this answer only)."""
 
     class InputSerializer(serializers.Serializer):
-        name = serializers.CharField(max_length=100, help_text="What uses the token")
-        days = serializers.IntegerField(
-            required=False, min_value=1, help_text="Lifetime in days (default API_TOKEN_DEFAULT_DAYS, at most API_TOKEN_MAX_DAYS)"
-        )
+        name = _name_field(help_text="What uses the token")
+        days = _days_field()
 
     @extend_schema(responses={200: TokenOutputSerializer(many=True), 401: NOT_AUTHENTICATED})
     def get(self, request):
@@ -168,11 +183,12 @@ class TokenDetailApi(APIView):
     """Revoke one of your tokens by id (someone else's is 404, like an unknown id)."""
 
     @extend_schema(
+        parameters=[OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH, description="The token's id")],
         responses={204: None, 401: NOT_AUTHENTICATED,
                    403: _error("TokenRevokeForbidden", "CSRF check failed (browser session without the CSRF header)."),
                    404: _error("TokenNotFound", "No token of yours has this id.")},
     )
-    def delete(self, request, pk: int):
+    def delete(self, request, pk: str):
         token = selectors.token_get_for_owner(user=request.user, pk=pk)
         if token is None:
             raise Http404("No token of yours has this id.")

@@ -1,3 +1,4 @@
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from knox.auth import TokenAuthentication as KnoxTokenAuthentication
 from rest_framework import exceptions
 from rest_framework.authentication import get_authorization_header
@@ -31,3 +32,16 @@ class TokenAuthentication(KnoxTokenAuthentication):
         if found is None:
             raise exceptions.AuthenticationFailed("Invalid or expired token.")
         return found.user, found
+
+
+class TokenAuthenticationScheme(OpenApiAuthenticationExtension):
+    """How the OpenAPI schema describes it (drf-spectacular's knox extension matches knox's class only)."""
+
+    target_class = TokenAuthentication
+    name = "tokenAuth"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "apiKey", "in": "header", "name": "Authorization",
+            "description": "An API token: `Token KEY` or `Bearer KEY` (make one at /api/auth/token/ or on the token page).",
+        }

@@ -31,4 +31,6 @@ def token_get_for_owner(*, user, pk) -> ApiToken | None:
         pk = int(pk)
     except (TypeError, ValueError):
         return None
+    if not 0 < pk < 2**63:  # beyond any id (and PostgreSQL's bigint)
+        return None
     return ApiToken.objects.filter(user=user, pk=pk).select_related("user").first()

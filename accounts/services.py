@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from hmac import compare_digest
 
@@ -199,6 +200,8 @@ def user_ensure_root(*, username: str, email: str, password: str | None) -> tupl
 # called by accounts.signals whatever saved the user).
 
 TOKEN_NAME_MAX = 100
+TOKEN_NAME_PATTERN = r"^[^\x00-\x1f\x7f]+$"
+TOKEN_NAME_MESSAGE = "Give the token a name (what uses it), without control characters."
 MAX_KEY_CHARS = 256
 
 
@@ -211,10 +214,10 @@ def token_lifetime_choices() -> list[int]:
 
 def token_create(*, user: User, name: str, days: int | None = None, request=None) -> tuple[ApiToken, str]:
     """A new named token for `user`; returns it with its key (the only time the key exists in clear)."""
-    name = (name or "").strip()
+    name = name if isinstance(name, str) else ""
     errors: dict[str, list[str]] = {}
-    if not name:
-        errors["name"] = ["Give the token a name (what uses it)."]
+    if not re.match(TOKEN_NAME_PATTERN, name):
+        errors["name"] = [TOKEN_NAME_MESSAGE]
     elif len(name) > TOKEN_NAME_MAX:
         errors["name"] = [f"The name may have at most {TOKEN_NAME_MAX} characters."]
     if days is None:
@@ -225,7 +228,7 @@ def token_create(*, user: User, name: str, days: int | None = None, request=None
         raise PermissionDenied("Only active users hold API tokens.")
     if errors:
         raise ValidationError(errors)
-    token, key = ApiToken.objects.create(user=user, expiry=timedelta(days=days), name=name)
+    token, key = ApiToken.objects.create(user=user, expiry=timedelta(days=days), name=name.strip() or name)
     activity_log(
         kind=ActivityEvent.Kind.TOKEN_CREATED, user=user, actor=user, request=request,
         token_id=token.pk, name=name, expiry=token.expiry.isoformat(),
