@@ -216,7 +216,7 @@ def token_create(*, user: User, name: str, days: int | None = None, request=None
     """A new named token for `user`; returns it with its key (the only time the key exists in clear)."""
     name = name if isinstance(name, str) else ""
     errors: dict[str, list[str]] = {}
-    if not re.match(TOKEN_NAME_PATTERN, name):
+    if not re.fullmatch(TOKEN_NAME_PATTERN, name):
         errors["name"] = [TOKEN_NAME_MESSAGE]
     elif len(name) > TOKEN_NAME_MAX:
         errors["name"] = [f"The name may have at most {TOKEN_NAME_MAX} characters."]
@@ -248,7 +248,7 @@ def token_revoke(*, actor, token: ApiToken, request=None) -> None:
 
 
 def token_authenticate(*, key: str) -> ApiToken | None:
-    """The live token of an active user with this key, or None. Marks it used (at most once a minute)."""
+    """The live token of an active user with this key, or None. Marks it used (at most every API_TOKEN_LAST_USED_SECONDS)."""
     if not isinstance(key, str) or not 0 < len(key) <= MAX_KEY_CHARS or not (key.isascii() and key.isalnum()):
         return None  # keys are hex: anything else is refused before the database sees it
     digest = hash_token(key)

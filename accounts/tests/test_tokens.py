@@ -33,7 +33,8 @@ def test_only_a_digest_is_stored_and_the_key_authenticates(user):
 
 
 @pytest.mark.parametrize("name, days, field", [
-    ("", 30, "name"), ("bad\x00name", 30, "name"), ("tab\there", 30, "name"), ("x" * 101, 30, "name"),
+    ("", 30, "name"), ("bad\x00name", 30, "name"), ("tab\there", 30, "name"), ("newline\n", 30, "name"),
+    ("x" * 101, 30, "name"),
     ("ok", 0, "days"), ("ok", 366, "days"), ("ok", -1, "days"), ("ok", True, "days"), ("ok", "7", "days"),
 ])
 def test_bad_names_and_lifetimes_are_refused(user, name, days, field):
