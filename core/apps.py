@@ -6,7 +6,7 @@ class CoreConfig(AppConfig):
     name = "core"
 
     def ready(self):
-        from core import logging as platform_logging
+        from core import log_redaction
         from core import signals  # noqa: F401  (worker start hooks)
 
-        platform_logging.install()
+        log_redaction.install()
