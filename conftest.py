@@ -1,7 +1,7 @@
 """Fixtures shared by every app's tests.
 
 - users: `user`, `other_user`, `admin_user` (staff), `root_user`, `make_user`
-- API: `api_client`, `auth_client(user)` (a real DB token)
+- API: `api_client`, `auth_client(user)` (a real hashed API token; `core.testing.api_token(user)` for a bare key)
 - jobs: `sync_jobs` (django-q2 runs tasks inline, on_commit fires at once)
 - processes: `live_platform` (real uvicorn ASGI server + real qcluster worker on the test database)
 - browser: `browser_page` (Playwright driving Debian's Chromium), `login_page(page, user)`
@@ -24,7 +24,9 @@ import pytest
 # test makes around it are still plain synchronous calls.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
-from core.testing import PASSWORD, clear_own_cache, free_port, wait_until  # noqa: F401  (re-exported for tests)
+from core.testing import (  # noqa: F401  (re-exported for tests)
+    PASSWORD, api_token, clear_own_cache, free_port, token_header, token_subprotocols, token_ws_headers, wait_until,
+)
 BASE_DIR = Path(__file__).resolve().parent
 LIVE_QUEUE = f"live{os.getpid()}"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -155,15 +157,14 @@ def api_client():
 
 @pytest.fixture
 def auth_client(db):
-    """`auth_client(user)` → an APIClient sending that user's real token."""
-    from rest_framework.authtoken.models import Token
+    """`auth_client(user)` → an APIClient sending a real (new) API token of that user; `.token` is its key."""
     from rest_framework.test import APIClient
 
     def make(user):
-        token, _ = Token.objects.get_or_create(user=user)
+        key = api_token(user)
         client = APIClient()
-        client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
-        client.token = token.key
+        client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+        client.token = key
         return client
 
     return make

@@ -4,7 +4,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 
 from accounts import services
-from accounts.models import ActivityEvent, User
+from accounts.models import ActivityEvent, ApiToken, User
 
 # Admin logins go through the platform's login page (allauth), so they share
 # its rate limit and activity log.
@@ -116,3 +116,37 @@ class ActivityEventAdmin(admin.ModelAdmin):
 
     def has_module_permission(self, request):
         return request.user.is_staff
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Root only: see who holds which token and revoke it. Never the key (not stored) nor its digest."""
+
+    list_display = ["name", "user", "created", "expiry", "last_used_at"]
+    list_filter = [("user", admin.RelatedOnlyFieldListFilter)]
+    search_fields = ["name", "user__username"]
+    fields = ["name", "user", "created", "expiry", "last_used_at"]
+    readonly_fields = fields
+    list_select_related = ["user"]
+
+    def has_module_permission(self, request):
+        return request.user.is_active and request.user.is_superuser
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_active and request.user.is_superuser
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_active and request.user.is_superuser
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def delete_model(self, request, obj):
+        services.token_revoke(actor=request.user, token=obj, request=request)
+
+    def delete_queryset(self, request, queryset):
+        for obj in queryset:
+            self.delete_model(request, obj)

@@ -3,6 +3,8 @@ from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower
+from knox.models import AbstractAuthToken
+from knox.settings import CONSTANTS
 
 
 class Role(models.TextChoices):
@@ -20,6 +22,10 @@ class User(AbstractUser):
             models.UniqueConstraint(Lower("email"), condition=~Q(email=""), name="accounts_user_unique_email"),
             models.UniqueConstraint(Lower("username"), name="accounts_user_unique_username_ci"),
         ]
+
+    #: Raised by one on every password change or reset, deactivation and role change
+    #: (accounts.signals); open websockets compare it on each poll and close when it moved.
+    auth_epoch = models.PositiveIntegerField(default=0, editable=False)
 
     @property
     def role(self) -> str:
@@ -69,3 +75,23 @@ class ActivityEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()}: {self.username} at {self.created_at:%Y-%m-%d %H:%M:%S}"
+
+
+class ApiToken(AbstractAuthToken):
+    """A named API key (knox): only its SHA-512 digest is stored; the key is shown once at creation.
+
+    `token_key` (the key's first characters, knox's lookup index) is part of the secret
+    too: it is never shown, listed or logged. Tokens are addressed by `id`.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    digest = models.CharField(max_length=CONSTANTS.DIGEST_LENGTH, unique=True)
+    name = models.CharField(max_length=100)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created", "-id"]
+        verbose_name = "API token"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.user})"

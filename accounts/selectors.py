@@ -1,6 +1,6 @@
 from django.db.models import Case, IntegerField, QuerySet, Value, When
 
-from accounts.models import ActivityEvent, User
+from accounts.models import ActivityEvent, ApiToken, User
 
 
 def user_list(*, actor) -> QuerySet[User]:
@@ -18,3 +18,19 @@ def user_list(*, actor) -> QuerySet[User]:
 
 def activity_for(*, user, limit: int = 50) -> QuerySet[ActivityEvent]:
     return ActivityEvent.objects.filter(user=user)[:limit]
+
+
+def token_list(*, user) -> QuerySet[ApiToken]:
+    """The user's API tokens, newest first (expired ones included, marked by their expiry)."""
+    return ApiToken.objects.filter(user=user).order_by("-created", "-id")
+
+
+def token_get_for_owner(*, user, pk) -> ApiToken | None:
+    """One of the user's own tokens; someone else's is None, like an unknown id."""
+    try:
+        pk = int(pk)
+    except (TypeError, ValueError):
+        return None
+    if not 0 < pk < 2**63:  # beyond any id (and PostgreSQL's bigint)
+        return None
+    return ApiToken.objects.filter(user=user, pk=pk).select_related("user").first()

@@ -1,11 +1,13 @@
-"""Activity log receivers for what happens outside our services (logins, self-service password changes)."""
+"""Activity log receivers for what happens outside our services (logins, self-service password changes),
+and the one place where power changes end a user's tokens and websockets."""
 
 from allauth.account.signals import password_changed, password_reset, password_set
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
+from django.db.models.signals import post_save, pre_delete, pre_save
 from django.dispatch import receiver
 
-from accounts.models import ActivityEvent
-from accounts.services import activity_log
+from accounts.models import ActivityEvent, User
+from accounts.services import activity_log, user_credentials_end
 
 
 @receiver(user_logged_in)
@@ -30,3 +32,48 @@ def on_logout(sender, request, user, **kwargs):
 @receiver(password_reset)
 def on_password_changed(sender, request, user, **kwargs):
     activity_log(kind=ActivityEvent.Kind.PASSWORD_CHANGED, user=user, actor=user, request=request, by_admin=False)
+
+
+# --- power changes end tokens and websockets ------------------------------------------
+#
+# Here rather than in each route: whatever saves the user (the users page, the API, the
+# admin, allauth's change and reset views, `manage.py changepassword`, the shell), a
+# password change, deactivation or role change ends the user's API tokens and websockets.
+
+_WATCHED = {"password", "is_active", "is_staff", "is_superuser"}
+
+
+@receiver(pre_save, sender=User)
+def note_credential_changes(sender, instance, raw=False, update_fields=None, **kwargs):
+    instance._credential_changes = []
+    if raw or instance._state.adding or instance.pk is None:
+        return
+    if update_fields is not None and not (set(update_fields) & _WATCHED):
+        return
+    old = User.objects.filter(pk=instance.pk).values(*_WATCHED).first()
+    if old is None:
+        return
+    changes = []
+    # set_password() leaves the new raw password in `_password` until saved; Django's own
+    # hash upgrade at login clears it first and saves only the password ("hash upgrades
+    # shouldn't be considered password changes").
+    rehash = instance._password is None and update_fields is not None and set(update_fields) == {"password"}
+    if instance._password is not None or (old["password"] != instance.password and not rehash):
+        changes.append("password changed")
+    if old["is_active"] and not instance.is_active:
+        changes.append("deactivated")
+    if old["is_staff"] != instance.is_staff or old["is_superuser"] != instance.is_superuser:
+        changes.append("role changed")
+    instance._credential_changes = changes
+
+
+@receiver(post_save, sender=User)
+def end_credentials_on_change(sender, instance, created=False, raw=False, **kwargs):
+    changes = instance.__dict__.pop("_credential_changes", None)
+    if changes and not created and not raw:
+        user_credentials_end(user=instance, reasons=changes)
+
+
+@receiver(pre_delete, sender=User)
+def end_credentials_on_delete(sender, instance, **kwargs):
+    user_credentials_end(user=instance, reasons=["deleted"], deleting=True)

@@ -1,10 +1,10 @@
-from django.contrib import messages
+from django.conf import settings
 from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import get_object_or_404, render
+from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
-from rest_framework.authtoken.models import Token
 
 from accounts import selectors, services
 from accounts.forms import SetPasswordForm, UserCreateForm
@@ -106,18 +106,48 @@ def user_role(request, pk: int):
     return _page(request, notice=f"{target.username} is now {target.role_label.lower()}.")
 
 
+def _tokens_page(request, *, status=200, notice="", error="", new_token=None, new_key="", form_name=""):
+    context = {
+        "tokens": selectors.token_list(user=request.user),
+        "lifetimes": services.token_lifetime_choices(),
+        "default_days": settings.API_TOKEN_DEFAULT_DAYS,
+        "now": timezone.now(),
+        "notice": notice,
+        "error": error,
+        "new_token": new_token,
+        "new_key": new_key,
+        "form_name": form_name,
+    }
+    template = "accounts/token.html#panel" if request.htmx else "accounts/token.html"
+    response = render(request, template, context, status=status)
+    if new_key:
+        response["Cache-Control"] = "no-store"  # the only page that ever shows the key
+    return response
+
+
 @login_required
-def token(request):
-    if request.method == "POST":
-        action = request.POST.get("action")
-        if action == "revoke":
-            services.token_revoke(user=request.user, request=request)
-            messages.success(request, "Your API token was revoked.")
-        else:
-            services.token_regenerate(user=request.user, request=request)
-            messages.success(request, "A new API token was created; the previous one no longer works.")
-        return redirect("accounts:token")
-    current = Token.objects.filter(user=request.user).first()
-    return render(request, "accounts/token.html", {"token": current})
+@require_http_methods(["GET", "POST"])
+def tokens(request):
+    if request.method == "GET":
+        return _tokens_page(request)
+    name = request.POST.get("name", "")
+    try:
+        days = int(request.POST.get("days") or settings.API_TOKEN_DEFAULT_DAYS)
+    except ValueError:
+        days = 0  # refused by the service with the allowed range
+    try:
+        token, key = services.token_create(user=request.user, name=name, days=days, request=request)
+    except ValidationError as exc:
+        message = " ".join(m for messages in exc.message_dict.values() for m in messages)
+        return _tokens_page(request, error=message, form_name=name[:100], status=200 if request.htmx else 400)
+    return _tokens_page(request, notice=f"Token “{token.name}” created.", new_token=token, new_key=key)
 
 
+@login_required
+@require_POST
+def token_revoke(request, pk: int):
+    token = selectors.token_get_for_owner(user=request.user, pk=pk)
+    if token is None:
+        return _tokens_page(request, error="No token of yours has this id.", status=200 if request.htmx else 404)
+    services.token_revoke(actor=request.user, token=token, request=request)
+    return _tokens_page(request, notice=f"Token “{token.name}” revoked.")

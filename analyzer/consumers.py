@@ -22,10 +22,10 @@ from django.http import Http404
 
 from analyzer import selectors, services
 from analyzer.models import Answer
-from core.consumers import CLOSE_NOT_FOUND, CLOSE_UNAUTHENTICATED, JobStreamConsumer
+from core.consumers import CLOSE_NOT_FOUND, CLOSE_UNAUTHENTICATED, CredentialsMixin, JobStreamConsumer
 
 
-class SessionChatConsumer(AsyncJsonWebsocketConsumer):
+class SessionChatConsumer(CredentialsMixin, AsyncJsonWebsocketConsumer):
     poll_interval = 0.25
     batch_size = 200
 
@@ -104,10 +104,12 @@ class SessionChatConsumer(AsyncJsonWebsocketConsumer):
         session = selectors.session_get(user=self.scope["user"], pk=self.session.pk)
         services.answer_stop(session=session, user=self.scope["user"])
 
-    def _read(self) -> list[dict] | None:
+    def _read(self) -> list[dict] | int:
         close_old_connections()
+        if not self.credentials_valid():
+            return CLOSE_UNAUTHENTICATED
         if selectors.session_get_for_owner(user=self.scope["user"], pk=self.session.pk) is None:
-            return None  # deleted meanwhile
+            return CLOSE_NOT_FOUND  # deleted meanwhile
         return [m.as_event() for m in selectors.messages_after(session_id=self.session.pk, after=self.after,
                                                                limit=self.batch_size)]
 
@@ -115,8 +117,8 @@ class SessionChatConsumer(AsyncJsonWebsocketConsumer):
         while True:
             self.wake.clear()
             events = await database_sync_to_async(self._read)()
-            if events is None:
-                await self.close(code=CLOSE_NOT_FOUND)
+            if isinstance(events, int):  # a close code
+                await self.close(code=events)
                 return
             for message in events:
                 await self.send_json(message)

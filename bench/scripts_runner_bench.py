@@ -50,7 +50,7 @@ import django  # noqa: E402
 django.setup()
 
 from django.core.management import call_command  # noqa: E402
-from rest_framework.authtoken.models import Token  # noqa: E402
+from accounts.services import token_create  # noqa: E402
 
 from accounts.models import User  # noqa: E402
 from scripts_runner import runner, sandbox, services  # noqa: E402
@@ -140,7 +140,7 @@ def make_user() -> tuple[User, str]:
     user = User.objects.create_user("bench", "bench@example.com", "correct-Horse-9")
     services.access_set(user=user, run=True)
     user = User.objects.get(pk=user.pk)
-    return user, Token.objects.create(user=user).key
+    return user, token_create(user=user, name="bench")[1]
 
 
 def new_run(platform: "Platform", token: str, user, code: str, *, args=None) -> ScriptRun:
@@ -204,11 +204,12 @@ LATENCY = (
 )
 
 
-async def _ws_latencies(url: str) -> list[float]:
+async def _ws_latencies(url: str, token: str) -> list[float]:
     import websockets
 
     latencies = []
-    async with websockets.connect(url, open_timeout=10, max_size=None) as ws:
+    headers = {"Authorization": f"Token {token}"}  # never in the URL
+    async with websockets.connect(url, open_timeout=10, max_size=None, additional_headers=headers) as ws:
         while True:
             message = json.loads(await asyncio.wait_for(ws.recv(), timeout=60))
             now = time.time()
@@ -225,8 +226,8 @@ def bench_latency(user, token, mode: str, redis: str | None):
     platform = Platform(redis)
     try:
         run = new_run(platform, token, user, LATENCY)
-        url = f"ws://127.0.0.1:{platform.port}/ws/scripts/runs/{run.pk}/?token={token}"
-        lat = asyncio.run(_ws_latencies(url))
+        url = f"ws://127.0.0.1:{platform.port}/ws/scripts/runs/{run.pk}/"
+        lat = asyncio.run(_ws_latencies(url, token))
     finally:
         platform.stop()
     target = 0.3 if mode == "redis" else 1.2

@@ -6,6 +6,7 @@ environment and fail fast where a default would be unsafe.
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -38,7 +39,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "rest_framework",
-    "rest_framework.authtoken",
+    "knox",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_q",
@@ -221,6 +222,19 @@ if env.bool("PLATFORM_TEST_FAST_HASHES", default=bool(os.environ.get("PYTEST_VER
     ]
 
 # --- API ----------------------------------------------------------------------
+# API tokens: django-rest-knox with the platform's own model (name, last use).
+KNOX_TOKEN_MODEL = "accounts.ApiToken"
+# knox's own AuthToken is swapped out; its migrations would only create an unused table.
+MIGRATION_MODULES = {"knox": None}
+API_TOKEN_DEFAULT_DAYS = env.int("API_TOKEN_DEFAULT_DAYS", default=30)
+API_TOKEN_MAX_DAYS = env.int("API_TOKEN_MAX_DAYS", default=365)
+API_TOKEN_LAST_USED_SECONDS = env.int("API_TOKEN_LAST_USED_SECONDS", default=60)
+if not 1 <= API_TOKEN_DEFAULT_DAYS <= API_TOKEN_MAX_DAYS:
+    raise ImproperlyConfigured("API_TOKEN_DEFAULT_DAYS must be between 1 and API_TOKEN_MAX_DAYS.")
+REST_KNOX = {
+    "TOKEN_TTL": timedelta(days=API_TOKEN_DEFAULT_DAYS),
+    "AUTH_HEADER_PREFIX": "Token",
+}
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "accounts.authentication.TokenAuthentication",

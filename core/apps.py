@@ -6,4 +6,7 @@ class CoreConfig(AppConfig):
     name = "core"
 
     def ready(self):
+        from core import log_redaction
         from core import checks, signals  # noqa: F401  (deploy checks, worker start hooks)
+
+        log_redaction.install()

@@ -21,7 +21,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.db import close_old_connections
 
-from core import services
+from core import services, ws_auth
 from core.models import Job, JobEvent
 
 CLOSE_UNAUTHENTICATED = 4401
@@ -45,7 +45,46 @@ def job_snapshot(job: Job) -> dict:
     }
 
 
-class JobStreamConsumer(AsyncJsonWebsocketConsumer):
+class CredentialsMixin:
+    """A websocket lives only as long as what authenticated it.
+
+    Every consumer of a user joins the user's group (`credentials.revoked` closes it at
+    once where the channel layer reaches), and the stream loops call `credentials_valid`
+    on each poll, which closes them on any host and with the in-memory layer too: after
+    a password change or reset, deactivation, deletion or role change, a revoked or
+    expired token, or a logout.
+    """
+
+    async def websocket_connect(self, message):
+        user = self.scope.get("user")
+        if user is not None and user.is_authenticated:
+            self.groups = [*(self.groups or []), services.user_group(pk=user.pk)]
+        await super().websocket_connect(message)
+
+    async def credentials_revoked(self, event):
+        await self.close(code=CLOSE_UNAUTHENTICATED)
+
+    #: How often a socket whose stream has ended (it may stay open) re-checks its credentials.
+    credentials_recheck_seconds = 1.0
+
+    def credentials_valid(self) -> bool:
+        """Sync (call from the loop's database read)."""
+        return ws_auth.credentials_valid(self.scope.get("credentials"))
+
+    def _credentials_valid_now(self) -> bool:
+        close_old_connections()
+        return self.credentials_valid()
+
+    async def credentials_watch(self) -> None:
+        """For a stream that has sent everything but stays open: close it when its credentials end."""
+        while True:
+            await asyncio.sleep(self.credentials_recheck_seconds)
+            if not await database_sync_to_async(self._credentials_valid_now)():
+                await self.close(code=CLOSE_UNAUTHENTICATED)
+                return
+
+
+class JobStreamConsumer(CredentialsMixin, AsyncJsonWebsocketConsumer):
     #: Upper bound between two reads when no doorbell rings (in-memory layer
     #: cannot carry a worker's bell across processes).
     poll_interval = 0.25
@@ -121,8 +160,10 @@ class JobStreamConsumer(AsyncJsonWebsocketConsumer):
             await database_sync_to_async(self.cancel)(self.scope["user"], self.job)
             self.wake.set()
 
-    def _read(self) -> tuple[dict, list[dict]]:
+    def _read(self) -> tuple[dict, list[dict]] | None:
         close_old_connections()
+        if not self.credentials_valid():
+            return None
         self.job.refresh_from_db()
         events = self.read_events(self.job, self.after)
         return self.snapshot(self.job), events
@@ -130,7 +171,11 @@ class JobStreamConsumer(AsyncJsonWebsocketConsumer):
     async def pump(self):
         while True:
             self.wake.clear()
-            status, events = await database_sync_to_async(self._read)()
+            read = await database_sync_to_async(self._read)()
+            if read is None:
+                await self.close(code=CLOSE_UNAUTHENTICATED)
+                return
+            status, events = read
             for message in events:
                 await self.send_json(message)
                 self.after = max(self.after, int(message["seq"]))
@@ -139,6 +184,7 @@ class JobStreamConsumer(AsyncJsonWebsocketConsumer):
                 await self.send_json({"type": "status", "job": status})
             if status.get("finished") and len(events) < self.batch_size:
                 await self.send_json({"type": "end"})
+                await self.credentials_watch()
                 return
             if len(events) >= self.batch_size:
                 continue

@@ -41,14 +41,29 @@ def job_group(*, kind: str, pk: int) -> str:
     return f"job.{kind}.{int(pk)}"
 
 
-def doorbell_ring(*, group: str) -> None:
+def user_group(*, pk: int) -> str:
+    """Channel-layer group of every websocket a user has open (joined by core.ws_auth)."""
+    return f"user.{int(pk)}"
+
+
+def _group_send(group: str, message_type: str) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
     try:
-        async_to_sync(layer.group_send)(group, {"type": "doorbell"})
-    except Exception:  # the database is the record; a lost bell only delays
-        logger.warning("doorbell to %s failed", group, exc_info=True)
+        async_to_sync(layer.group_send)(group, {"type": message_type})
+    except Exception:  # the database is the record; a lost message only delays
+        logger.warning("%s to %s failed", message_type, group, exc_info=True)
+
+
+def doorbell_ring(*, group: str) -> None:
+    _group_send(group, "doorbell")
+
+
+def user_sockets_close(*, user_id: int) -> None:
+    """Close the user's websockets at once where the channel layer reaches them (Redis: every host;
+    in-memory: this process). The consumers' own re-check on each poll closes the others."""
+    _group_send(user_group(pk=user_id), "credentials.revoked")
 
 
 def job_ring(*, job: Job) -> None:

@@ -37,3 +37,25 @@ def clear_own_cache(cache, config: dict) -> None:
     keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
     if keys:
         client.delete(*keys)
+
+
+def api_token(user, name: str = "test") -> str:
+    """A new API token of `user`, made by the service the product uses; returns its key."""
+    from accounts.services import token_create
+
+    return token_create(user=user, name=name)[1]
+
+
+def token_header(key: str) -> dict[str, str]:
+    """How programs send a token, over HTTP and websockets alike (never in the URL)."""
+    return {"Authorization": f"Token {key}"}
+
+
+def token_ws_headers(key: str) -> list[tuple[bytes, bytes]]:
+    """The same header for Channels' WebsocketCommunicator."""
+    return [(b"authorization", f"Token {key}".encode())]
+
+
+def token_subprotocols(key: str) -> list[str]:
+    """The other websocket way (clients that cannot set headers): the server answers `platform.v1`."""
+    return ["platform.v1", f"token.{key}"]

@@ -30,6 +30,8 @@ class BranchField(serializers.SlugRelatedField):
         super().__init__(slug_field="code", queryset=Branch.objects.all(), **kwargs)
 
     def to_internal_value(self, data):
+        if isinstance(data, str) and "\x00" in data:  # PostgreSQL refuses NUL in text: not a code anyway
+            self.fail("invalid")
         if isinstance(data, int) or (isinstance(data, str) and data.isdigit()):
             branch = Branch.objects.filter(pk=int(data)).first()
             if branch is not None:

@@ -31,7 +31,7 @@ from django.db import close_old_connections
 
 from django.core.exceptions import PermissionDenied, ValidationError
 
-from core.consumers import CLOSE_UNAUTHENTICATED, JobStreamConsumer, job_snapshot
+from core.consumers import CLOSE_UNAUTHENTICATED, CredentialsMixin, JobStreamConsumer, job_snapshot
 from core.models import FINISHED_STATUSES
 from core.services import job_group
 from etl import selectors, services
@@ -51,7 +51,7 @@ def _ids(values) -> list[int]:
     return out
 
 
-class FetchJobRowsConsumer(AsyncJsonWebsocketConsumer):
+class FetchJobRowsConsumer(CredentialsMixin, AsyncJsonWebsocketConsumer):
     poll_interval = 1.0
 
     async def connect(self):
@@ -63,6 +63,7 @@ class FetchJobRowsConsumer(AsyncJsonWebsocketConsumer):
         self.ids: list[int] = []
         self.last: dict[int, tuple] = {}
         self.wake = asyncio.Event()
+        self.ended = False
         await self._watch(_ids(query.get("ids", [])))
         await self.accept()
         self.pump_task = asyncio.create_task(self.pump())
@@ -93,22 +94,32 @@ class FetchJobRowsConsumer(AsyncJsonWebsocketConsumer):
             if task is None or task.done():
                 self.pump_task = asyncio.create_task(self.pump())
 
-    def _read(self) -> list[dict]:
+    def _read(self) -> list[dict] | None:
         close_old_connections()
+        if not self.credentials_valid():
+            return None
         return selectors.fetch_job_rows(ids=list(self.ids))
 
     async def pump(self):
         while True:
             self.wake.clear()
             rows = await database_sync_to_async(self._read)()
+            if rows is None:
+                await self.close(code=CLOSE_UNAUTHENTICATED)
+                return
             for row in rows:
                 signature = (row["status"], row["progress"], row["message"], row["records_written"])
                 if self.last.get(row["id"]) != signature:
                     self.last[row["id"]] = signature
                     await self.send_json({"type": "job", "job": row})
+            # The loop goes on after `end` (cheaply, once per poll_interval): it keeps checking the
+            # socket's credentials, and picks up jobs watched later or re-run.
             if rows and len(rows) == len(self.ids) and all(r["status"] in FINISHED_STATUSES for r in rows):
-                await self.send_json({"type": "end"})
-                return
+                if not self.ended:
+                    await self.send_json({"type": "end"})
+                    self.ended = True
+            else:
+                self.ended = False
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), timeout=self.poll_interval)
 

@@ -3,9 +3,7 @@
 import pytest
 from django.test import override_settings
 from django.urls import reverse
-from rest_framework.authtoken.models import Token
-
-from accounts.models import ActivityEvent
+from accounts.models import ActivityEvent, ApiToken
 from core.testing import PASSWORD
 
 UA = "pytest-browser/1.0"
@@ -107,13 +105,15 @@ def test_token_by_username_and_email_then_revoke(api_client, user):
     assert first.status_code == 200
     key = first.json()["token"]
     assert first.json()["is_admin"] is False
+    # Each login is a new token (several named tokens per user); the first keeps working.
     again = api_client.post("/api/auth/token/", {"username": "alice@example.com", "password": PASSWORD}, format="json")
-    assert again.json()["token"] == key
-    assert ActivityEvent.objects.filter(kind=ActivityEvent.Kind.TOKEN_CREATED, user=user).count() == 1
+    assert again.status_code == 200 and again.json()["token"] != key
+    assert ActivityEvent.objects.filter(kind=ActivityEvent.Kind.TOKEN_CREATED, user=user).count() == 2
     api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
     assert api_client.get("/api/health/").status_code in (200, 503)
     assert api_client.delete("/api/auth/token/").status_code == 204
-    assert not Token.objects.filter(key=key).exists()
+    assert not ApiToken.objects.filter(pk=first.json()["id"]).exists()
+    assert ApiToken.objects.filter(pk=again.json()["id"]).exists()
     assert ActivityEvent.objects.filter(kind=ActivityEvent.Kind.TOKEN_REVOKED, user=user).exists()
     assert api_client.get("/api/health/").status_code == 401
 
@@ -128,30 +128,21 @@ def test_token_login_errors_are_json(api_client, user):
 
 
 def test_every_endpoint_needs_authentication(api_client, db):
-    for path in ["/api/health/", "/api/users/", "/api/users/1/", "/api/auth/token/"]:
+    for path in ["/api/health/", "/api/users/", "/api/users/1/", "/api/auth/token/", "/api/auth/tokens/"]:
         response = api_client.get(path)
         assert response.status_code in (401, 405), path
     assert api_client.delete("/api/auth/token/").status_code == 401
+    assert api_client.delete("/api/auth/tokens/1/").status_code == 401
+    assert api_client.post("/api/auth/tokens/", {"name": "x"}, format="json").status_code == 401
 
 
-def test_token_survives_in_database(user):
+def test_token_is_stored_hashed(user):
     from accounts import services
 
-    token, created = services.token_get_or_create(user=user)
-    assert created
-    assert Token.objects.get(user=user).key == token.key
-
-
-def test_token_page_create_replace_revoke(client, user):
-    client.force_login(user)
-    client.post(reverse("accounts:token"), {"action": "create"})
-    first = Token.objects.get(user=user).key
-    assert first in client.get(reverse("accounts:token")).content.decode()
-    client.post(reverse("accounts:token"), {"action": "regenerate"})
-    second = Token.objects.get(user=user).key
-    assert second != first
-    client.post(reverse("accounts:token"), {"action": "revoke"})
-    assert not Token.objects.filter(user=user).exists()
+    token, key = services.token_create(user=user, name="cron")
+    stored = ApiToken.objects.get(pk=token.pk)
+    assert key not in stored.digest and stored.digest != key and len(stored.digest) == 128
+    assert services.token_authenticate(key=key) == stored
 
 
 def test_dashboard_lists_only_own_jobs(client, user, other_user):

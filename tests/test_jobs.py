@@ -6,11 +6,11 @@ import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 
 from config.asgi import application
 from core import services
 from core.models import JobEvent, JobStatus, WorkerCheck
+from core.testing import api_token, token_ws_headers
 
 
 def make_check(owner, **kw):
@@ -114,9 +114,9 @@ def test_recovery_leaves_queued_job_whose_task_waits(user):
 
 
 async def _connect(path, *, user=None, token=None):
-    headers = [(b"origin", b"http://127.0.0.1")]
+    headers = [(b"origin", b"http://127.0.0.1"), (b"host", b"127.0.0.1")]
     if token:
-        path += f"?token={token}"
+        headers += token_ws_headers(token)
     communicator = WebsocketCommunicator(application, path, headers=headers)
     if user is not None:
         # Session auth the way a logged-in browser has it.
@@ -154,14 +154,16 @@ async def test_ws_owner_receives_status_and_events(make_user):
 @pytest.mark.asyncio
 async def test_ws_resume_after_seq_with_token(make_user):
     owner = await sync_to_async(make_user)("owner")
-    token = await sync_to_async(Token.objects.create)(user=owner)
+    token = await sync_to_async(api_token)(owner)
     job = await sync_to_async(make_check)(owner)
     for step in range(3):
         await sync_to_async(services.job_event_add)(job=job, kind="tick", data={"step": step})
-    comm, connected, _ = await _connect(f"/ws/jobs/core.workercheck/{job.pk}/", token=token.key)
+    comm, connected, _ = await _connect(f"/ws/jobs/core.workercheck/{job.pk}/", token=token)
     assert connected
     await comm.disconnect()
-    comm = WebsocketCommunicator(application, f"/ws/jobs/core.workercheck/{job.pk}/?after=2&token={token.key}")
+    comm = WebsocketCommunicator(
+        application, f"/ws/jobs/core.workercheck/{job.pk}/?after=2", headers=token_ws_headers(token)
+    )
     connected, _ = await comm.connect(timeout=5)
     assert connected
     message = await comm.receive_json_from(timeout=5)

@@ -6,10 +6,10 @@ import tracemalloc
 
 import pytest
 from django.test.client import ClientHandler
-from rest_framework.authtoken.models import Token
 
 from analyzer import tasks
 from analyzer.models import AnalysisSession, Processing
+from core.testing import api_token
 
 pytestmark = pytest.mark.django_db
 
@@ -54,19 +54,19 @@ def test_large_upload_streams_without_memory_growth(user, settings):
     tail = f"\r\n--{BOUNDARY}--\r\n".encode()
     total = len(head) + blocks * len(block) + len(tail)
     body = GeneratedBody([head] + [block] * blocks + [tail])
-    token = Token.objects.create(user=user)
+    key = api_token(user)
     environ = {
         "REQUEST_METHOD": "POST", "PATH_INFO": "/api/analyzer/upload/", "QUERY_STRING": "",
         "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "80", "HTTP_HOST": "127.0.0.1", "wsgi.url_scheme": "http",
         "wsgi.input": body, "wsgi.errors": io.StringIO(),
         "CONTENT_TYPE": f"multipart/form-data; boundary={BOUNDARY}", "CONTENT_LENGTH": str(total),
-        "HTTP_AUTHORIZATION": f"Token {token.key}", "HTTP_ACCEPT": "application/json",
+        "HTTP_AUTHORIZATION": f"Token {key}", "HTTP_ACCEPT": "application/json",
     }
     # Warm up first so lazily imported modules (DuckDB, pandas, altair…) do not count as upload memory.
     from django.core.files.uploadedfile import SimpleUploadedFile
     from django.test import Client
 
-    warm = Client(HTTP_AUTHORIZATION=f"Token {token.key}")
+    warm = Client(HTTP_AUTHORIZATION=f"Token {key}")
     small = SimpleUploadedFile("warm.csv", b"a,b\n1,2\n")
     warm_response = warm.post("/api/analyzer/upload/", {"file": small, "auto_analyze": "false"})
     assert warm_response.status_code == 202

@@ -4,12 +4,12 @@ import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.core.files.storage import default_storage
-from rest_framework.authtoken.models import Token
 
 from analyzer import services, tasks
 from analyzer.models import AnalysisSession, Answer
 from analyzer.tests.conftest import SAMPLE_CSV, create_session, upload_of
 from config.asgi import application
+from core.testing import api_token, token_ws_headers
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
@@ -19,7 +19,7 @@ def make_session(owner):
 
 
 def token_for(user):
-    return Token.objects.get_or_create(user=user)[0].key
+    return api_token(user)
 
 
 def upload_only(owner, name="trades.csv", content=SAMPLE_CSV):
@@ -30,13 +30,13 @@ def upload_only(owner, name="trades.csv", content=SAMPLE_CSV):
 async def connect(session_id, *, token=None, after=None, cookie_user=None, path=None):
     path = path or f"/ws/analyzer/sessions/{session_id}/"
     query = []
-    if token:
-        query.append(f"token={token}")
     if after is not None:
         query.append(f"after={after}")
     if query:
         path += "?" + "&".join(query)
-    headers = [(b"origin", b"http://127.0.0.1")]
+    headers = [(b"origin", b"http://127.0.0.1"), (b"host", b"127.0.0.1")]
+    if token:
+        headers += token_ws_headers(token)
     if cookie_user is not None:
         from django.test import Client
 

@@ -200,3 +200,10 @@ def test_test_parse_uses_the_branch_kind_unless_told(auth_client, user, new_bran
     body = client.post(url, {"file": SimpleUploadedFile("s.csv", sample.encode()), "is_new_branch": "false"},
                        format="multipart").json()
     assert body["parsed"] == 0 and body["rejected"] == 1 and body["config"]["delimiter"] == ";"
+
+
+@pytest.mark.parametrize("branch", ["%00", "a%00b"])
+def test_a_branch_code_with_nul_is_a_400_not_a_500(auth_client, user, branch):
+    # PostgreSQL refuses NUL in text; found by the schema fuzzing on PostgreSQL.
+    response = auth_client(user).get(f"/api/etl/files/?branch={branch}")
+    assert response.status_code == 400 and response.json()["branch"] == ["Give a branch code."]

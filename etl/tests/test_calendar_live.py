@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from core import services as core_services
 from core.models import JobStatus
+from core.testing import api_token, token_ws_headers
 from etl import selectors
 from etl.models import Branch, FetchJob
 
@@ -75,8 +76,9 @@ def test_job_rows_stream_live_over_websocket(user, other_user, http_source):
         assert not connected and code == 4401
         await anonymous.disconnect()
 
-        communicator = WebsocketCommunicator(application, f"/ws/etl/jobs/?ids={job.pk}")
-        communicator.scope["user"] = other_user  # ETL jobs are visible to every signed-in user
+        # ETL jobs are visible to every signed-in user
+        headers = token_ws_headers(await sync_to_async(api_token)(other_user))
+        communicator = WebsocketCommunicator(application, f"/ws/etl/jobs/?ids={job.pk}", headers=headers)
         connected, _ = await communicator.connect()
         assert connected
         first = await communicator.receive_json_from(timeout=5)

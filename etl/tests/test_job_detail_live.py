@@ -9,6 +9,7 @@ from django.urls import reverse
 
 from core import services as core_services
 from core.models import JobStatus
+from core.testing import api_token, token_ws_headers
 from etl import services
 from etl.models import FetchJob
 
@@ -21,9 +22,8 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("
 async def _connect(path: str, user):
     from config.asgi import application
 
-    communicator = WebsocketCommunicator(application, path)
-    if user is not None:
-        communicator.scope["user"] = user
+    headers = token_ws_headers(await sync_to_async(api_token)(user)) if user is not None else []
+    communicator = WebsocketCommunicator(application, path, headers=headers)
     connected, code = await communicator.connect()
     return communicator, connected, code
 

@@ -2,9 +2,9 @@
 
 import pytest
 from channels.testing import WebsocketCommunicator
-from rest_framework.authtoken.models import Token
 
 from config.asgi import application
+from core.testing import api_token, token_ws_headers
 from core import services as core_services
 from scripts_runner import services
 from scripts_runner.runner import LogWriter
@@ -36,11 +36,11 @@ async def _read_all(communicator):
 
 
 def _connect(path, token):
-    return WebsocketCommunicator(application, f"{path}?token={token}" if "?" not in path else f"{path}&token={token}")
+    return WebsocketCommunicator(application, path, headers=token_ws_headers(token))
 
 
 def test_replay_then_resume_after_seq(user, finished_run):
-    token = Token.objects.create(user=user).key
+    token = api_token(user)
 
     async def scenario():
         communicator = _connect(f"/ws/scripts/runs/{finished_run.pk}/", token)
@@ -70,7 +70,7 @@ def test_replay_then_resume_after_seq(user, finished_run):
 def test_other_user_is_refused(user, other_user, finished_run, who, code):
     import asyncio
 
-    token = Token.objects.create(user=other_user).key if who == "other" else "nope"
+    token = api_token(other_user) if who == "other" else "nope"
 
     async def scenario():
         communicator = _connect(f"/ws/scripts/runs/{finished_run.pk}/", token)
@@ -84,7 +84,7 @@ def test_other_user_is_refused(user, other_user, finished_run, who, code):
 def test_unknown_run_is_not_found(user):
     import asyncio
 
-    token = Token.objects.create(user=user).key
+    token = api_token(user)
 
     async def scenario():
         return await _connect("/ws/scripts/runs/999999/", token).connect()
@@ -101,7 +101,7 @@ def test_owner_can_cancel_over_the_websocket(user, other_user):
     script = services.script_create(owner=user, name="w.py", code=b"print(1)\n")
     run = services.run_create(script=script, user=user)
     core_services.job_start(job=run)
-    token = Token.objects.create(user=user).key
+    token = api_token(user)
 
     async def scenario():
         communicator = _connect(f"/ws/scripts/runs/{run.pk}/", token)

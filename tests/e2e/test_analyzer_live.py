@@ -8,9 +8,9 @@ import time
 import httpx
 import pytest
 import websockets
-from rest_framework.authtoken.models import Token
 
 from analyzer.models import Message
+from core.testing import api_token, token_header, token_subprotocols
 
 pytestmark = pytest.mark.e2e
 
@@ -29,7 +29,7 @@ async def events_until_done(ws, *, stop_after: str | None = None, timeout: float
 
 
 def test_upload_stream_reconnect_resume(live_platform, user, report):
-    token = Token.objects.create(user=user).key
+    token = api_token(user)
     headers = {"Authorization": f"Token {token}"}
     started = time.monotonic()
     response = httpx.post(f"{live_platform.url}/api/analyzer/upload/", headers=headers,
@@ -39,12 +39,15 @@ def test_upload_stream_reconnect_resume(live_platform, user, report):
     body = response.json()
     assert body["status"] == "processing" and body["processing"]["status"] in ("queued", "running")
     session_id = body["session_id"]
-    ws_url = f"{live_platform.ws_url}/ws/analyzer/sessions/{session_id}/?token={token}"
-    processing_url = f"{live_platform.ws_url}{body['processing']['websocket']}?token={token}"
+    # The subprotocol way (clients that cannot set headers); the server answers platform.v1, not the token.
+    ws_url = f"{live_platform.ws_url}/ws/analyzer/sessions/{session_id}/?"
+    processing_url = f"{live_platform.ws_url}{body['processing']['websocket']}"
+    protocols = token_subprotocols(token)
 
     async def follow_processing():
         messages = []
-        async with websockets.connect(processing_url, open_timeout=10) as ws:
+        async with websockets.connect(processing_url, open_timeout=10, subprotocols=protocols) as ws:
+            assert ws.subprotocol == "platform.v1"
             while True:
                 message = json.loads(await asyncio.wait_for(ws.recv(), timeout=60))
                 messages.append(message)
@@ -53,11 +56,11 @@ def test_upload_stream_reconnect_resume(live_platform, user, report):
 
     async def scenario():
         # The auto-analysis started with the upload; read part of it, drop the connection…
-        async with websockets.connect(ws_url, open_timeout=10) as ws:
+        async with websockets.connect(ws_url, open_timeout=10, subprotocols=protocols) as ws:
             first = await events_until_done(ws, stop_after="plot")
         last_seq = first[-1]["seq"]
         # …and reconnect: only what was missed comes, in order, up to `done`.
-        async with websockets.connect(f"{ws_url}&after={last_seq}", open_timeout=10) as ws:
+        async with websockets.connect(f"{ws_url}after={last_seq}", open_timeout=10, subprotocols=protocols) as ws:
             rest = await events_until_done(ws)
             sent = time.monotonic()
             await ws.send(json.dumps({"type": "message", "text": "average price by symbol"}))
@@ -89,16 +92,16 @@ def test_upload_stream_reconnect_resume(live_platform, user, report):
 
 
 def test_websocket_refuses_other_users(live_platform, user, other_user):
-    token = Token.objects.create(user=user).key
+    token = api_token(user)
     response = httpx.post(f"{live_platform.url}/api/analyzer/upload/", headers={"Authorization": f"Token {token}"},
                           files={"file": ("t.csv", CSV.encode(), "text/csv")}, data={"auto_analyze": "false"})
     session_id = response.json()["session_id"]
-    intruder = Token.objects.create(user=other_user).key
+    intruder = api_token(other_user)
 
     async def attempt(path=f"/ws/analyzer/sessions/{session_id}/"):
-        url = f"{live_platform.ws_url}{path}?token={intruder}"
+        url = f"{live_platform.ws_url}{path}"
         try:
-            async with websockets.connect(url, open_timeout=10) as ws:
+            async with websockets.connect(url, open_timeout=10, additional_headers=token_header(intruder)) as ws:
                 await asyncio.wait_for(ws.recv(), timeout=5)
         except websockets.exceptions.ConnectionClosed as exc:
             return exc.rcvd.code if exc.rcvd else None

@@ -9,6 +9,7 @@ import websockets
 
 from backtest import market_services
 from backtest.models import BacktestRun, Sweep
+from core.testing import token_header
 
 pytestmark = pytest.mark.e2e
 
@@ -21,9 +22,9 @@ def btc(transactional_db):
     return instrument
 
 
-async def _stream(url: str, *, on_first_result=None, timeout: float = 90.0) -> list[dict]:
+async def _stream(url: str, token: str, *, on_first_result=None, timeout: float = 90.0) -> list[dict]:
     received = []
-    async with websockets.connect(url, open_timeout=10) as ws:
+    async with websockets.connect(url, open_timeout=10, additional_headers=token_header(token)) as ws:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             message = json.loads(await asyncio.wait_for(ws.recv(), timeout=deadline - time.monotonic()))
@@ -42,15 +43,15 @@ def test_api_client_streams_sweep_results_over_the_websocket(live_platform, user
         "symbols": ["BTCUSDT"], "interval": "1h", "strategy": "ema_cross",
         "grid": {"fast": {"start": 3, "stop": 30, "step": 3}, "slow": [40, 60, 90]},
     }, format="json").json()
-    url = f"{live_platform.ws_url}{created['stream']}?token={client.token}"
-    messages = asyncio.run(_stream(url))
+    url = f"{live_platform.ws_url}{created['stream']}"
+    messages = asyncio.run(_stream(url, client.token))
     results = [m for m in messages if m["type"] == "event" and m["kind"] == "result"]
     assert len(results) == created["total"] == 30, live_platform.output()
     assert sorted(m["data"]["seq"] for m in results) == list(range(1, 31))
     assert messages[-1]["type"] == "end"
     assert [m for m in messages if m["type"] == "status"][-1]["job"]["status"] == "succeeded"
     # resume after the 20th event: only the rest is replayed
-    rest = asyncio.run(_stream(url + "&after=20"))
+    rest = asyncio.run(_stream(url + "?after=20", client.token))
     assert [m["seq"] for m in rest if m["type"] == "event"] == list(range(21, 31))
     detail = client.get(f"/api/backtest/sweeps/{created['id']}/", {"sort": "sharpe"}).json()
     sharpes = [r["metrics"]["sharpe"] for r in detail["results"]]
@@ -64,12 +65,12 @@ def test_cancel_stops_a_running_sweep(live_platform, user, btc, auth_client):
         "grid": {"fast": {"start": 2, "stop": 100, "step": 1}, "slow": {"start": 110, "stop": 400, "step": 10}},
     }, format="json").json()
     assert created["total"] == 99 * 30
-    url = f"{live_platform.ws_url}{created['stream']}?token={client.token}"
+    url = f"{live_platform.ws_url}{created['stream']}"
 
     def cancel():
         assert client.post(f"/api/backtest/sweeps/{created['id']}/cancel/").status_code == 202
 
-    messages = asyncio.run(_stream(url, on_first_result=cancel))
+    messages = asyncio.run(_stream(url, client.token, on_first_result=cancel))
     assert messages[-1]["type"] == "end"
     sweep = Sweep.objects.get(pk=created["id"])
     assert sweep.status == "cancelled", live_platform.output()

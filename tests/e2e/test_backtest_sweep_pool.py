@@ -64,8 +64,8 @@ def test_pooled_sweep_in_the_real_worker(live_platform, user, btc, auth_client):
         "symbols": ["BTCUSDT"], "interval": "1h", "strategy": "sma_cross", "grid": grid,
     }, format="json").json()
     assert created["total"] == 600  # 10,000 bars × 600 sets: above BACKTEST_SWEEP_PARALLEL_MIN_WORK
-    url = f"{live_platform.ws_url}{created['stream']}?token={client.token}"
-    messages = asyncio.run(_stream(url))
+    url = f"{live_platform.ws_url}{created['stream']}"
+    messages = asyncio.run(_stream(url, client.token))
     watching.set()
     watcher.join(5)
     results = [m for m in messages if m["type"] == "event" and m["kind"] == "result"]
@@ -91,13 +91,13 @@ def test_cancel_tears_the_pool_down_in_the_real_worker(live_platform, user, btc,
         "symbols": ["BTCUSDT"], "interval": "1h", "strategy": "sma_cross",
         "grid": {"fast": {"start": 2, "stop": 100, "step": 1}, "slow": {"start": 110, "stop": 600, "step": 10}},
     }, format="json").json()
-    url = f"{live_platform.ws_url}{created['stream']}?token={client.token}"
+    url = f"{live_platform.ws_url}{created['stream']}"
 
     def cancel():
         assert client.post(f"/api/backtest/sweeps/{created['id']}/cancel/").status_code == 202
 
     t0 = time.monotonic()
-    messages = asyncio.run(_stream(url, on_first_result=cancel))
+    messages = asyncio.run(_stream(url, client.token, on_first_result=cancel))
     assert messages[-1]["type"] == "end"
     sweep = Sweep.objects.get(pk=created["id"])
     assert sweep.status == "cancelled", live_platform.output()

@@ -11,10 +11,9 @@ from datetime import timedelta
 import pytest
 import websockets
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 
 from core.models import JobStatus
-from core.testing import wait_until
+from core.testing import api_token, token_header, token_subprotocols, wait_until
 from etl.demo_files import day_files, write_day
 from etl.models import Branch, FetchJob, FileSource, Record
 from etl.testing import PosHostServer
@@ -46,9 +45,9 @@ def publish(pos_host, branch: Branch, days, lines: int = 40) -> None:
             write_day(pos_host.root, branch=branch.code, pos=pos, work_date=day, files=files)
 
 
-async def _watch(url: str, timeout: float = 60) -> list[dict]:
+async def _watch(url: str, token: str, timeout: float = 60) -> list[dict]:
     seen = []
-    async with websockets.connect(url, open_timeout=10) as ws:
+    async with websockets.connect(url, open_timeout=10, subprotocols=token_subprotocols(token)) as ws:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             message = json.loads(await asyncio.wait_for(ws.recv(), timeout=deadline - time.monotonic()))
@@ -62,14 +61,14 @@ def test_fetch_through_api_runs_in_worker_and_streams_rows(live_platform, user, 
     day = timezone.localdate() - timedelta(days=2)
     branch = make_branch(pos_host, code="E01", opened_on=day)
     publish(pos_host, branch, [day], lines=60)
-    token = Token.objects.create(user=user)
+    token = api_token(user)
     import httpx
 
-    response = httpx.post(f"{live_platform.url}/api/etl/jobs/fetch/", headers={"Authorization": f"Token {token.key}"},
+    response = httpx.post(f"{live_platform.url}/api/etl/jobs/fetch/", headers=token_header(token),
                           json={"branch": "E01", "date": day.isoformat()}, timeout=20)
     assert response.status_code == 202, response.text
     ids = [job["id"] for job in response.json()["jobs"]]
-    seen = asyncio.run(_watch(f"{live_platform.ws_url}/ws/etl/jobs/?ids={','.join(map(str, ids))}&token={token.key}"))
+    seen = asyncio.run(_watch(f"{live_platform.ws_url}/ws/etl/jobs/?ids={','.join(map(str, ids))}", token))
     final = {m["job"]["id"]: m["job"] for m in seen if m["type"] == "job"}
     assert {job["status"] for job in final.values()} == {"succeeded"}, live_platform.output()
     statuses = [m["job"]["status"] for m in seen if m["type"] == "job"]
@@ -130,10 +129,10 @@ def test_job_detail_socket_streams_a_running_job(live_platform, user, other_user
     publish(pos_host, branch, [day], lines=50)
     from etl import services
 
-    token = Token.objects.create(user=other_user)
+    token = api_token(other_user)
     pos_host.faults["delay"] = 0.5  # slow host: events arrive one by one while the job runs
     job, _ = services.fetch_request(user=user, branch=branch, pos=1, work_date=day)
-    seen = asyncio.run(_watch(f"{live_platform.ws_url}/ws/etl/jobs/{job.pk}/?after=0&token={token.key}"))
+    seen = asyncio.run(_watch(f"{live_platform.ws_url}/ws/etl/jobs/{job.pk}/?after=0", token))
     assert seen[-1]["type"] == "end", live_platform.output()
     events = [m for m in seen if m["type"] == "event"]
     statuses = [m["job"]["status"] for m in seen if m["type"] == "status"]

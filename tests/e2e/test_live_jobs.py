@@ -7,18 +7,17 @@ import time
 
 import pytest
 import websockets
-from rest_framework.authtoken.models import Token
 
 from core import services
 from core.models import JobStatus, WorkerCheck
-from core.testing import wait_until
+from core.testing import api_token, token_header, wait_until
 
 pytestmark = pytest.mark.e2e
 
 
-async def _collect(url: str, until_end: float = 30.0) -> list[tuple[float, dict]]:
+async def _collect(url: str, token: str, until_end: float = 30.0) -> list[tuple[float, dict]]:
     received = []
-    async with websockets.connect(url, open_timeout=10) as ws:
+    async with websockets.connect(url, open_timeout=10, additional_headers=token_header(token)) as ws:
         deadline = time.monotonic() + until_end
         while time.monotonic() < deadline:
             message = json.loads(await asyncio.wait_for(ws.recv(), timeout=deadline - time.monotonic()))
@@ -29,12 +28,12 @@ async def _collect(url: str, until_end: float = 30.0) -> list[tuple[float, dict]
 
 
 def test_worker_progress_reaches_websocket_client(live_platform, user, report):
-    token = Token.objects.create(user=user)
+    token = api_token(user)
     job = WorkerCheck.objects.create(owner=user, steps=20, interval_ms=50)
-    url = f"{live_platform.ws_url}/ws/jobs/core.workercheck/{job.pk}/?token={token.key}"
+    url = f"{live_platform.ws_url}/ws/jobs/core.workercheck/{job.pk}/"
 
     async def run():
-        collector = asyncio.ensure_future(_collect(url))
+        collector = asyncio.ensure_future(_collect(url, token))
         await asyncio.sleep(0.3)  # subscribed before the work starts
         await asyncio.to_thread(services.job_enqueue, job=job)
         return await collector

@@ -13,11 +13,10 @@ import uuid
 
 import pytest
 import websockets
-from rest_framework.authtoken.models import Token
 
 from core import services as core_services
 from core.models import JobStatus
-from core.testing import wait_until
+from core.testing import api_token, token_header, wait_until
 from scripts_runner import services
 from scripts_runner.models import EndReason, LogChunk, ScriptRun
 
@@ -49,9 +48,9 @@ def marker_processes(marker: str) -> list[int]:
     return found
 
 
-async def collect(url: str, timeout: float = 60.0) -> list[dict]:
+async def collect(url: str, token: str, timeout: float = 60.0) -> list[dict]:
     received = []
-    async with websockets.connect(url, open_timeout=10, max_size=None) as ws:
+    async with websockets.connect(url, open_timeout=10, max_size=None, additional_headers=token_header(token)) as ws:
         deadline = time.monotonic() + timeout
         while True:
             message = json.loads(await asyncio.wait_for(ws.recv(), timeout=deadline - time.monotonic()))
@@ -80,8 +79,8 @@ def test_heavy_output_arrives_in_order_over_websocket(live_platform, alice):
         "        print(f'warn {i}', file=sys.stderr)\n"
     )
     run = start(alice, code)
-    token = Token.objects.create(user=alice).key
-    messages = asyncio.run(collect(f"{live_platform.ws_url}/ws/scripts/runs/{run.pk}/?token={token}"))
+    token = api_token(alice)
+    messages = asyncio.run(collect(f"{live_platform.ws_url}/ws/scripts/runs/{run.pk}/", token))
     events = [m for m in messages if m["type"] == "event"]
     assert [e["seq"] for e in events] == list(range(1, len(events) + 1)), live_platform.output()
     stdout = [line for e in events if e["data"]["stream"] == "stdout" for line in e["data"]["lines"]]

@@ -14,8 +14,8 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 import websockets
-from rest_framework.authtoken.models import Token
 
+from core.testing import api_token, token_header
 from trades.loading import trades_generate
 
 pytestmark = pytest.mark.e2e
@@ -23,7 +23,7 @@ pytestmark = pytest.mark.e2e
 
 def test_api_export_progress_and_curl_resume(live_platform, user, tmp_path):
     trades_generate(tickers=4, days=3, rows=40_000, seed=5)
-    token = Token.objects.create(user=user).key
+    token = api_token(user)
     headers = {"Authorization": f"Token {token}"}
     body = {"exchanges": [10, 12], "operations": [{"expression": "PRICE*SIZE"}], "sortby": "time_asc",
             "format": "csv"}
@@ -32,9 +32,9 @@ def test_api_export_progress_and_curl_resume(live_platform, user, tmp_path):
     pk = started.json()["id"]
 
     async def follow():
-        url = f"{live_platform.ws_url}/ws/trades/exports/{pk}/?token={token}"
+        url = f"{live_platform.ws_url}/ws/trades/exports/{pk}/"
         statuses = []
-        async with websockets.connect(url, open_timeout=10) as ws:
+        async with websockets.connect(url, open_timeout=10, additional_headers=token_header(token)) as ws:
             while True:
                 message = json.loads(await asyncio.wait_for(ws.recv(), timeout=60))
                 if message["type"] == "status":
@@ -74,7 +74,7 @@ def test_api_export_progress_and_curl_resume(live_platform, user, tmp_path):
                    check=True, timeout=60)
     assert hashlib.sha256(out.read_bytes()).hexdigest() == detail["sha256"]
 
-    other = Token.objects.create(user=type(user).objects.create(username="mallory")).key
+    other = api_token(type(user).objects.create(username="mallory"))
     denied = requests.get(url, headers={"Authorization": f"Token {other}"}, timeout=10)
     assert denied.status_code == 404
 
@@ -91,7 +91,7 @@ def test_cancel_a_running_export_through_the_api(live_platform, user, tmp_path):
     live_platform.env["TRADES_EXPORT_TEST_HOLD_FILE"] = str(hold)
     live_platform.start_worker()
     try:
-        token = Token.objects.create(user=user).key
+        token = api_token(user)
         headers = {"Authorization": f"Token {token}"}
         api = f"{live_platform.url}/api/trades/exports/"
         pk = requests.post(api, json={"format": "parquet"}, headers=headers, timeout=10).json()["id"]
@@ -137,7 +137,7 @@ def test_waiting_exports_do_not_hold_a_worker(live_platform, user, tmp_path):
     live_platform.env.update(extra)
     live_platform.start_worker()
     try:
-        token = Token.objects.create(user=user).key
+        token = api_token(user)
         headers = {"Authorization": f"Token {token}"}
         api = f"{live_platform.url}/api/trades/exports/"
         pks = []

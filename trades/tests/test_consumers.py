@@ -3,9 +3,9 @@
 import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
-from rest_framework.authtoken.models import Token
 
 from config.asgi import application
+from core.testing import api_token, token_ws_headers
 from trades import tasks
 from trades.params import ExportParams
 from trades.services import export_request
@@ -14,8 +14,8 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
 
 async def _session(path, user, *, cancel=False):
-    token, _ = await sync_to_async(Token.objects.get_or_create)(user=user)
-    communicator = WebsocketCommunicator(application, f"{path}?token={token.key}")
+    token = await sync_to_async(api_token)(user)
+    communicator = WebsocketCommunicator(application, path, headers=token_ws_headers(token))
     connected, code = await communicator.connect(timeout=5)
     messages = []
     if connected:
