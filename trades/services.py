@@ -46,6 +46,7 @@ def _file_present(export: Export) -> bool:
 
 def export_request(*, user, params: ExportParams) -> ExportRequestResult:
     """Return a finished identical export, attach to a running one, or queue a new one. Never blocks."""
+    params = params.clean()
     signature = params.signature(owner_id=user.pk)
     done = (
         Export.objects.filter(owner=user, signature=signature, status=JobStatus.SUCCEEDED, expired_at__isnull=True)
