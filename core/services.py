@@ -18,11 +18,12 @@ from typing import Any, TypeVar
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
+from django.core.exceptions import PermissionDenied
 from django.db import close_old_connections, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from core.models import FINISHED_STATUSES, Job, JobEvent, JobStatus
+from core.models import FINISHED_STATUSES, Job, JobEvent, JobStatus, WorkerCheck
 
 logger = logging.getLogger(__name__)
 
@@ -342,3 +343,18 @@ def _jobs_recover(stale, counts: dict[str, int]) -> dict[str, int]:
 
 def jobs_finished_statuses() -> tuple[str, ...]:
     return tuple(FINISHED_STATUSES)
+
+
+# --- the worker check (health page) ----------------------------------------------
+
+
+@transaction.atomic
+def worker_check_create(*, user, steps: int = 5, interval_ms: int = 200) -> WorkerCheck:
+    """Queue a short job that proves a worker picks up work and streams its events (staff only)."""
+    if not (user and user.is_authenticated and user.is_active and user.is_staff):
+        raise PermissionDenied("Only administrators can run a worker check.")
+    job = WorkerCheck(owner=user, steps=steps, interval_ms=interval_ms)
+    job.full_clean()
+    job.save()
+    job_enqueue(job=job)
+    return job
