@@ -24,6 +24,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from core.models import FINISHED_STATUSES, Job, JobEvent, JobStatus, WorkerCheck
+from core.signals import job_worker_lost, jobs_recovered
 
 logger = logging.getLogger(__name__)
 
@@ -295,8 +296,7 @@ def jobs_recover(*, stale_seconds: int | None = None) -> dict[str, int]:
     try:
         return _jobs_recover(stale, counts)
     finally:
-        for model in job_models():
-            model.on_recover()
+        jobs_recovered.send(sender=None)
 
 
 def _jobs_recover(stale, counts: dict[str, int]) -> dict[str, int]:
@@ -311,9 +311,7 @@ def _jobs_recover(stale, counts: dict[str, int]) -> dict[str, int]:
             ):
                 counts["worker_lost"] += 1
                 job.refresh_from_db()
-                on_lost = getattr(job, "on_worker_lost", None)
-                if on_lost:
-                    on_lost()
+                job_worker_lost.send(sender=model, job=job)
                 job_ring(job=job)
         waiting = model.objects.filter(status=JobStatus.QUEUED, created_at__lt=stale).exclude(task_id="")
         if not waiting.exists():

@@ -133,16 +133,3 @@ class Export(Job):
     def download_filename(self) -> str:
         stamp = (self.finished_at or self.created_at).strftime("%Y%m%d-%H%M%S")
         return f"trades_{self.pk}_{stamp}.{FORMAT_EXTENSIONS[self.format]}"
-
-    @classmethod
-    def on_recover(cls) -> None:
-        # A worker that died between releasing its slot and handing it on leaves exports parked:
-        # every recovery pass hands free slots out again.
-        from trades.services import exports_dispatch
-
-        exports_dispatch()
-
-    def on_worker_lost(self) -> None:
-        from trades.services import export_cleanup_after_loss
-
-        export_cleanup_after_loss(export=self)

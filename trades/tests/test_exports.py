@@ -410,7 +410,9 @@ def test_worker_lost_cleans_slot_and_partial_file(trades_data, user):
     leftover.write(b"half")
     leftover.flush()
     export.refresh_from_db()
-    export.on_worker_lost()  # what core's recovery pass calls
+    from core.signals import job_worker_lost
+
+    job_worker_lost.send(sender=Export, job=export)  # what core's recovery pass sends
     export.refresh_from_db()
     assert export.slot is None
     assert not os.path.exists(leftover.tmp_path)
