@@ -2,16 +2,27 @@
 
 import os
 
-from django.core.files.storage import InMemoryStorage
+from django.core.files.base import ContentFile
+from django.core.files.storage import Storage
 
 from core.storage import AtomicFileSystemStorage, publish, staging_dir
 
 
-class RemoteLikeStorage(InMemoryStorage):
-    """Like an S3 store: no local path."""
+class RemoteLikeStorage(Storage):
+    """Like an S3 store: objects by name, no local path (Storage.path raises NotImplementedError)."""
 
-    def path(self, name):
-        raise NotImplementedError("no local path")
+    def __init__(self):
+        self.objects: dict[str, bytes] = {}
+
+    def _save(self, name, content):
+        self.objects[name] = content.read()
+        return name
+
+    def _open(self, name, mode="rb"):
+        return ContentFile(self.objects[name], name=name)
+
+    def exists(self, name):
+        return name in self.objects
 
 
 def test_local_storage_stages_beside_the_file_and_publishes_by_rename(tmp_path):
