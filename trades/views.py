@@ -14,7 +14,7 @@ from django.utils import timezone as dj_timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from core.permissions import get_visible_or_404
-from trades import conf, expressions, selectors, services
+from trades import conf, expressions, selectors, services, slots
 from trades.downloads import export_file_response
 from trades.models import Export, ExportFormat
 from trades.params import AGGREGATE_FUNCTIONS, BUCKET_LABELS, SORT_CHOICES
@@ -74,7 +74,7 @@ def _index_context(request) -> dict:
         "bucket_choices": BUCKET_LABELS.items(),
         "aggregate_functions": list(AGGREGATE_FUNCTIONS),
         "formats": ExportFormat.choices,
-        "exports": selectors.export_list(user=request.user).filter(owner=request.user)[:10],
+        "exports": slots.queue_positions_attach(selectors.export_list(user=request.user).filter(owner=request.user)[:10]),
         "max_operations": 5,
     }
 
@@ -176,7 +176,7 @@ def export_resume(request):
 @login_required
 @require_GET
 def export_list(request):
-    exports = selectors.export_list(user=request.user).select_related("owner")[:100]
+    exports = slots.queue_positions_attach(selectors.export_list(user=request.user).select_related("owner")[:100])
     return render(request, "trades/export_list.html", {"exports": exports})
 
 
