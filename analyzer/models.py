@@ -121,12 +121,6 @@ class Answer(Job):
     def get_absolute_url(self) -> str:
         return reverse("analyzer:session_detail", args=[self.session_id])
 
-    def on_worker_lost(self) -> None:
-        """Called by core's recovery pass: close the answer in the chat."""
-        from analyzer.services import answer_close_lost
-
-        answer_close_lost(answer=self)
-
 
 class Processing(Job):
     """The background processing of an uploaded file: sniff, validate, load into DuckDB, profile, preview.
@@ -156,9 +150,3 @@ class Processing(Job):
 
     def get_absolute_url(self) -> str:
         return reverse("analyzer:session_detail", args=[self.session_id])
-
-    def on_worker_lost(self) -> None:
-        """Called by core's recovery pass: the job is already failed; drop the stored files."""
-        from analyzer.services import processing_close_lost
-
-        processing_close_lost(job=self)

@@ -74,10 +74,39 @@ def processing_websocket(*, session_id: int) -> str:
     return f"/ws/analyzer/sessions/{int(session_id)}/processing/"
 
 
+def processing_error(*, job: Processing | None) -> str:
+    """The message shown to the user for a processing that did not succeed."""
+    if job is None:
+        return ""
+    if job.status == JobStatus.CANCELLED:
+        return "The processing of this file was cancelled; upload it again to analyze it."
+    if job.status == JobStatus.FAILED:
+        if job.error in ("worker lost", "task ended without running the job"):
+            return "The worker processing this file stopped; please upload it again."
+        return job.error or "The file could not be processed."
+    return ""
+
+
+def session_processing(*, session: AnalysisSession) -> Processing | None:
+    """The session's processing job (None for sessions created before processing moved to a job)."""
+    try:
+        return session.processing
+    except Processing.DoesNotExist:
+        return None
+
+
+def session_status(*, session: AnalysisSession) -> str:
+    """`processing` (queued or running), `ready` or `failed` (failed, cancelled or worker lost)."""
+    job = session_processing(session=session)
+    if job is None or job.status == JobStatus.SUCCEEDED:
+        return "ready"
+    if job.status in (JobStatus.QUEUED, JobStatus.RUNNING):
+        return "processing"
+    return "failed"
+
+
 def session_processing_info(*, session: AnalysisSession) -> dict:
     """The session's state for pages and the API: `status` processing | ready | failed, and its job."""
-    from analyzer.services import processing_error, session_processing, session_status
-
     job = session_processing(session=session)
     info = {"status": session_status(session=session), "error": processing_error(job=job), "job": None}
     if job is not None:

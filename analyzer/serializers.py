@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from analyzer import conf
+from analyzer import conf, selectors
 
 
 class UploadInputSerializer(serializers.Serializer):
@@ -71,9 +71,7 @@ class SessionListItemSerializer(serializers.Serializer):
     status = serializers.SerializerMethodField(help_text=STATUS_HELP)
 
     def get_status(self, session) -> str:
-        from analyzer.services import session_status
-
-        return session_status(session=session)
+        return selectors.session_status(session=session)
 
 
 class MessageSerializer(serializers.Serializer):

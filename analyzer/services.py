@@ -28,6 +28,7 @@ from analyzer.agent.loop import AgentLoop, AnswerStopped
 from analyzer.agent.tools import AUTO_ANALYSIS_PROMPT, SYSTEM_PROMPT
 from analyzer.ingest import PARQUET_EXTENSIONS, STAGES, IngestError, Progress, check_magic, file_extension, ingest
 from analyzer.models import AnalysisSession, Answer, Message, Processing
+from analyzer.selectors import processing_error, session_processing, session_status  # noqa: F401  (reads)
 from core import services as core_services
 from core.models import JobStatus
 
@@ -289,37 +290,6 @@ def processing_after_run(*, job: Processing | None) -> None:
 def processing_close_lost(*, job: Processing) -> None:
     """The worker died while processing (core's recovery already failed the job): drop the files."""
     processing_cleanup(session=job.session)
-
-
-def processing_error(*, job: Processing | None) -> str:
-    """The message shown to the user for a processing that did not succeed."""
-    if job is None:
-        return ""
-    if job.status == JobStatus.CANCELLED:
-        return "The processing of this file was cancelled; upload it again to analyze it."
-    if job.status == JobStatus.FAILED:
-        if job.error in ("worker lost", "task ended without running the job"):
-            return "The worker processing this file stopped; please upload it again."
-        return job.error or "The file could not be processed."
-    return ""
-
-
-def session_processing(*, session: AnalysisSession) -> Processing | None:
-    """The session's processing job (None for sessions created before processing moved to a job)."""
-    try:
-        return session.processing
-    except Processing.DoesNotExist:
-        return None
-
-
-def session_status(*, session: AnalysisSession) -> str:
-    """`processing` (queued or running), `ready` or `failed` (failed, cancelled or worker lost)."""
-    job = session_processing(session=session)
-    if job is None or job.status == JobStatus.SUCCEEDED:
-        return "ready"
-    if job.status in ACTIVE:
-        return "processing"
-    return "failed"
 
 
 def session_delete(*, session: AnalysisSession) -> None:

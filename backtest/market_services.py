@@ -7,7 +7,7 @@ from datetime import datetime, timezone as dt_timezone
 
 import numpy as np
 import pandas as pd
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
@@ -122,7 +122,10 @@ def bars_import_create(*, owner, instrument: Instrument, interval: str, upload, 
 
     `upload` is a Django UploadedFile, already on disk (see `backtest.uploads`); it is copied
     chunk by chunk into storage for the job. Raises ValidationError with what to fix.
+    Market data is everyone's, so only staff import it (PermissionDenied otherwise).
     """
+    if not (owner is not None and owner.is_authenticated and owner.is_active and owner.is_staff):
+        raise PermissionDenied("Only staff can import market data.")
     _check_interval(interval)
     if fmt not in ("auto", "generic", "binance"):
         raise ValidationError({"format": "Use auto, generic or binance."})

@@ -9,7 +9,9 @@ from datetime import datetime, timezone as dt_timezone
 import numpy as np
 from django.db.models import Count, Max, Min, OuterRef, QuerySet, Subquery
 
+from backtest import charts
 from backtest.engine import Bars
+from backtest.metrics import METRICS
 from backtest.models import (
     INTERVAL_SECONDS, BacktestRun, Instrument, InstrumentKind, PriceBar, Sweep, SweepResult,
 )
@@ -187,3 +189,36 @@ def sweep_heatmap(*, sweep: Sweep, x: str, y: str, metric: str, instrument_id: i
         if key not in cells or value > cells[key]:
             cells[key] = value
     return [{x: k[0], y: k[1], metric: v} for k, v in cells.items()]
+
+
+# --- what the run and instrument pages show --------------------------------------------------
+
+
+def instrument_price_chart(*, instrument: Instrument, interval: str) -> dict | None:
+    """The close-price chart of every stored bar, or None when there are none."""
+    bars = bars_load(instrument=instrument, interval=interval)
+    if not len(bars):
+        return None
+    return charts.price_chart(time=bars.time, close=bars.close, symbol=instrument.symbol, interval=interval)
+
+
+def run_report(*, run: BacktestRun) -> dict:
+    """A finished run's result with its charts, metric rows and last trades; {} before there is a result."""
+    result = run.result
+    if result is None:
+        return {}
+    time = np.asarray(result.equity.get("t", []), dtype=np.int64)
+    equity = np.asarray(result.equity.get("equity", []), dtype=float)
+    bars = bars_load(instrument=run.instrument, interval=run.interval, start=result.data_start, end=result.data_end)
+    close = bars.close if len(bars) == len(time) else None
+    specs = {"drawdown": charts.drawdown_chart(time=time, equity=equity)}
+    if close is not None:
+        specs["equity"] = charts.equity_chart(time=time, equity=equity, close=close, warmup=result.warmup,
+                                              initial_cash=result.initial_cash)
+        specs["trades"] = charts.trades_chart(time=time, close=close, trades=result.trades)
+    metric_rows = [
+        {"key": k, "label": label, "unit": unit, "value": result.metrics.get(k)}
+        for k, (label, unit, _) in METRICS.items()
+    ]
+    return {"result": result, "specs": specs, "metric_rows": metric_rows,
+            "trades": result.trades[-500:], "trades_total": len(result.trades)}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -57,8 +56,7 @@ def instrument_detail(request, symbol: str):
     interval = request.GET.get("interval", "1h")
     if interval not in Interval.values:
         interval = "1h"
-    bars = selectors.bars_load(instrument=instrument, interval=interval)
-    spec = charts.price_chart(time=bars.time, close=bars.close, symbol=instrument.symbol, interval=interval) if len(bars) else None
+    spec = selectors.instrument_price_chart(instrument=instrument, interval=interval)
     context = {
         "instrument": instrument, "interval": interval, "intervals": Interval.values,
         "stats": selectors.instrument_stats(instrument=instrument, interval=interval), "spec": spec,
@@ -148,25 +146,7 @@ def run_new(request):
 
 
 def _run_context(run) -> dict:
-    context = {"run": run, "semantics": SEMANTICS, "metrics_meta": METRICS}
-    result = run.result
-    if result is None:
-        return context
-    time = np.asarray(result.equity.get("t", []), dtype=np.int64)
-    equity = np.asarray(result.equity.get("equity", []), dtype=float)
-    bars = selectors.bars_load(instrument=run.instrument, interval=run.interval, start=result.data_start, end=result.data_end)
-    close = bars.close if len(bars) == len(time) else None
-    specs = {"drawdown": charts.drawdown_chart(time=time, equity=equity)}
-    if close is not None:
-        specs["equity"] = charts.equity_chart(time=time, equity=equity, close=close, warmup=result.warmup,
-                                              initial_cash=result.initial_cash)
-        specs["trades"] = charts.trades_chart(time=time, close=close, trades=result.trades)
-    metric_rows = [
-        {"key": k, "label": label, "unit": unit, "value": result.metrics.get(k)}
-        for k, (label, unit, _) in METRICS.items()
-    ]
-    return context | {"result": result, "specs": specs, "metric_rows": metric_rows,
-                      "trades": result.trades[-500:], "trades_total": len(result.trades)}
+    return {"run": run, "semantics": SEMANTICS, "metrics_meta": METRICS} | selectors.run_report(run=run)
 
 
 @login_required

@@ -51,10 +51,6 @@ class Job(models.Model):
     # Off for jobs whose progress and errors quote a user's private data.
     staff_may_watch = True
 
-    @classmethod
-    def on_recover(cls) -> None:
-        """Called by every recovery pass, after lost jobs are handled (e.g. hand out free slots)."""
-
     class Meta:
         abstract = True
         ordering = ["-created_at"]

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from core.models import WorkerHeartbeat
+from core.models import WorkerCheck, WorkerHeartbeat
 from core.services import job_models
 
 
@@ -50,6 +50,10 @@ async def _channel_layer_roundtrip() -> tuple[str, bool]:
         close = getattr(layer, "close_pools", None)
         if close is not None:
             await close()
+
+
+def worker_check_latest(*, user) -> WorkerCheck | None:
+    return WorkerCheck.objects.filter(owner=user).order_by("-created_at").first()
 
 
 def health_status() -> dict:

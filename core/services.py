@@ -18,11 +18,13 @@ from typing import Any, TypeVar
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
+from django.core.exceptions import PermissionDenied
 from django.db import close_old_connections, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from core.models import FINISHED_STATUSES, Job, JobEvent, JobStatus
+from core.models import FINISHED_STATUSES, Job, JobEvent, JobStatus, WorkerCheck
+from core.signals import job_worker_lost, jobs_recovered
 
 logger = logging.getLogger(__name__)
 
@@ -309,8 +311,7 @@ def jobs_recover(*, stale_seconds: int | None = None) -> dict[str, int]:
     try:
         return _jobs_recover(stale, counts)
     finally:
-        for model in job_models():
-            model.on_recover()
+        jobs_recovered.send(sender=None)
 
 
 def _jobs_recover(stale, counts: dict[str, int]) -> dict[str, int]:
@@ -325,9 +326,7 @@ def _jobs_recover(stale, counts: dict[str, int]) -> dict[str, int]:
             ):
                 counts["worker_lost"] += 1
                 job.refresh_from_db()
-                on_lost = getattr(job, "on_worker_lost", None)
-                if on_lost:
-                    on_lost()
+                job_worker_lost.send(sender=model, job=job)
                 job_ring(job=job)
         waiting = model.objects.filter(status=JobStatus.QUEUED, created_at__lt=stale).exclude(task_id="")
         if not waiting.exists():
@@ -357,3 +356,18 @@ def _jobs_recover(stale, counts: dict[str, int]) -> dict[str, int]:
 
 def jobs_finished_statuses() -> tuple[str, ...]:
     return tuple(FINISHED_STATUSES)
+
+
+# --- the worker check (health page) ----------------------------------------------
+
+
+@transaction.atomic
+def worker_check_create(*, user, steps: int = 5, interval_ms: int = 200) -> WorkerCheck:
+    """Queue a short job that proves a worker picks up work and streams its events (staff only)."""
+    if not (user and user.is_authenticated and user.is_active and user.is_staff):
+        raise PermissionDenied("Only administrators can run a worker check.")
+    job = WorkerCheck(owner=user, steps=steps, interval_ms=interval_ms)
+    job.full_clean()
+    job.save()
+    job_enqueue(job=job)
+    return job

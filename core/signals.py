@@ -1,4 +1,10 @@
-"""Worker start hooks: heartbeat of the worker process and a recovery pass."""
+"""The recovery pass's signals, and the worker start hooks (heartbeat of the worker process, a recovery pass).
+
+Apps connect their recovery work in `AppConfig.ready()`, so no model has to import its services:
+- `job_worker_lost` (sender: the Job model, `job`): the pass has just failed this running job because its
+  worker stopped heartbeating; clean up what the job left behind.
+- `jobs_recovered` (no sender): a recovery pass ended; e.g. hand out slots a dead worker left free.
+"""
 
 import logging
 import os
@@ -8,13 +14,16 @@ import threading
 from django.conf import settings
 from django.db import connection
 from django.db.models.signals import post_migrate
-from django.dispatch import receiver
+from django.dispatch import Signal, receiver
 from django.utils import timezone
 from django_q.signals import post_spawn
 
 logger = logging.getLogger(__name__)
 
 HEARTBEAT_INTERVAL = 5.0
+
+job_worker_lost = Signal()
+jobs_recovered = Signal()
 
 
 def _beat_forever(name: str) -> None:

@@ -4,7 +4,6 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from core import selectors, services
-from core.models import WorkerCheck
 
 
 @login_required
@@ -16,15 +15,12 @@ def dashboard(request):
 
 @staff_member_required
 def health(request):
-    checks = WorkerCheck.objects.filter(owner=request.user).order_by("-created_at")[:1]
-    return render(request, "core/health.html", {"health": selectors.health_status(), "check": checks[0] if checks else None})
+    return render(request, "core/health.html", {"health": selectors.health_status(),
+                                                "check": selectors.worker_check_latest(user=request.user)})
 
 
 @staff_member_required
 @require_POST
 def worker_check_start(request):
-    job = WorkerCheck(owner=request.user, steps=5, interval_ms=200)
-    job.full_clean()
-    job.save()
-    services.job_enqueue(job=job)
+    services.worker_check_create(user=request.user)
     return redirect("core:health")

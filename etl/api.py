@@ -40,11 +40,8 @@ class BranchField(serializers.SlugRelatedField):
 
 
 def _check_range(attrs: dict, *, start="start", end="end", max_days: int | None = None) -> dict:
-    if attrs.get(start) and attrs.get(end):
-        if attrs[end] < attrs[start]:
-            raise serializers.ValidationError({end: "The end date is before the start date."})
-        if max_days and (attrs[end] - attrs[start]).days + 1 > max_days:
-            raise serializers.ValidationError({end: f"The range is limited to {max_days} days."})
+    services.date_range_validate(start=attrs.get(start), end=attrs.get(end), max_days=max_days,
+                                 start_field=start, end_field=end)
     return attrs
 
 
@@ -228,21 +225,6 @@ class MissingRunApi(APIView):
                     raise serializers.ValidationError({"start": "Give start and end with all_missing."})
             elif not attrs.get("branches_missing"):
                 raise serializers.ValidationError({"branches_missing": "Give the days to fetch, or all_missing."})
-            cells = []
-            if attrs.get("branches_missing"):
-                codes = set(attrs["branches_missing"])
-                if any("\x00" in code for code in codes):
-                    raise serializers.ValidationError({"branches_missing": "Branch codes cannot contain NUL characters."})
-                branches = {b.code: b for b in Branch.objects.filter(code__in=codes)}
-                if codes - set(branches):
-                    raise serializers.ValidationError(
-                        {"branches_missing": f"Unknown branch code(s): {', '.join(sorted(codes - set(branches)))}."})
-                for code, by_pos in attrs["branches_missing"].items():
-                    for pos, days in by_pos.items():
-                        if pos not in ("1", "2"):
-                            raise serializers.ValidationError({"branches_missing": f"POS must be 1 or 2, not {pos!r}."})
-                        cells += [(branches[code].pk, int(pos), day) for day in days]
-            attrs["cells"] = cells
             return attrs
 
     @extend_schema(request=Input, responses={200: OpenApiTypes.OBJECT, 202: OpenApiTypes.OBJECT})
@@ -250,7 +232,7 @@ class MissingRunApi(APIView):
         data = self.Input(data=request.data)
         data.is_valid(raise_exception=True)
         v = data.validated_data
-        cells = v["cells"]
+        cells = services.missing_cells_by_code(branches_missing=v.get("branches_missing") or {})
         if v["all_missing"]:
             cells += selectors.missing_cells(calendar=_calendar(v))
             if not cells:
@@ -292,15 +274,8 @@ class BranchListApi(APIView):
         # The code may already exist: validate fields without the model's unique check.
         data.fields["code"].validators = []
         data.is_valid(raise_exception=True)
-        v = dict(data.validated_data)
-        if "closed_dates" in v:
-            v["closed_dates"] = [d.isoformat() for d in v["closed_dates"]]
-        existing = Branch.objects.filter(code=v["code"]).first()
-        if existing:
-            branch = services.branch_update(user=request.user, branch=existing, **v)
-            return Response(BranchSerializer(branch).data, status=status.HTTP_200_OK)
-        branch = services.branch_create(user=request.user, **v)
-        return Response(BranchSerializer(branch).data, status=status.HTTP_201_CREATED)
+        branch, created = services.branch_upsert(user=request.user, **data.validated_data)
+        return Response(BranchSerializer(branch).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 
 class TestParseApi(APIView):
@@ -324,11 +299,6 @@ class TestParseApi(APIView):
                 raise serializers.ValidationError("Must be a JSON object.")
             return data
 
-        def validate_file(self, value):
-            if value.size > conf.TEST_PARSE_MAX_BYTES:
-                raise serializers.ValidationError(f"The sample is larger than {conf.TEST_PARSE_MAX_BYTES} bytes.")
-            return value
-
     @extend_schema(request={"multipart/form-data": Input}, responses=OpenApiTypes.OBJECT)
     def post(self, request, pk: int):
         branch = get_object_or_404(Branch, pk=pk)
@@ -341,7 +311,7 @@ class TestParseApi(APIView):
         preview = services.branch_test_parse(
             is_new_branch=v["is_new_branch"] if given_kind else branch.is_new_branch,
             parser_config=branch.parser_config if config is None else config,
-            filetype=v["filetype"], raw=v["file"].read(),
+            filetype=v["filetype"], raw=services.branch_test_parse_sample(v["file"]),
         )
         return Response(preview)
 

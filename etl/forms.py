@@ -9,9 +9,8 @@ from django import forms
 from django.utils import timezone
 
 from core.models import JobStatus
-from etl import conf
+from etl import conf, services
 from etl.models import Branch, FileSource
-from etl.parsing import validate_config
 
 POS_FILTER = [("", "Both"), ("1", "POS 1"), ("2", "POS 2")]
 DATE = forms.DateInput(attrs={"type": "date"})
@@ -21,12 +20,11 @@ class _RangeMixin:
     max_days: int | None = None
 
     def _check_range(self, cleaned, start="start", end="end"):
-        a, b = cleaned.get(start), cleaned.get(end)
-        if a and b:
-            if b < a:
-                self.add_error(end, "The end date is before the start date.")
-            elif self.max_days and (b - a).days + 1 > self.max_days:
-                self.add_error(end, f"The range is limited to {self.max_days} days.")
+        try:
+            services.date_range_validate(start=cleaned.get(start), end=cleaned.get(end), max_days=self.max_days,
+                                         start_field=start, end_field=end)
+        except forms.ValidationError as exc:
+            self.add_error(None, exc)
         return cleaned
 
 
@@ -55,11 +53,7 @@ class FetchForm(_RangeMixin, forms.Form):
         self.fields["date"].initial = timezone.localdate() - timedelta(days=1)
 
     def clean(self):
-        cleaned = self._check_range(super().clean(), start="date", end="end_date")
-        start, end = cleaned.get("date"), cleaned.get("end_date") or cleaned.get("date")
-        if start and end and (end - start).days + 1 > conf.MAX_JOBS_PER_REQUEST // 2:
-            self.add_error("end_date", f"At most {conf.MAX_JOBS_PER_REQUEST // 2} days at once.")
-        return cleaned
+        return self._check_range(super().clean(), start="date", end="end_date")
 
 
 class MissingForm(_RangeMixin, forms.Form):
@@ -79,15 +73,13 @@ class MissingForm(_RangeMixin, forms.Form):
 
 
 def parse_cell(value: str) -> tuple[int, int, date]:
-    """'<branch id>:<pos>:<YYYY-MM-DD>' → (branch id, pos, day)."""
+    """'<branch id>:<pos>:<YYYY-MM-DD>' → (branch id, pos, day); which cells may run is services.missing_cells_validate."""
     try:
         branch_id, pos, day = value.split(":")
         cell = (int(branch_id), int(pos), date.fromisoformat(day))
     except ValueError:
         raise forms.ValidationError(f"{value[:40]!r} is not a calendar cell.") from None
-    if cell[1] not in (1, 2):
-        raise forms.ValidationError("POS must be 1 or 2.")
-    if not 0 < cell[0] < 2**63:
+    if not 0 < cell[0] < 2**63 or not -2**15 < cell[1] < 2**15:
         raise forms.ValidationError(f"{value[:40]!r} is not a calendar cell.")
     return cell
 
@@ -100,12 +92,7 @@ class CellsForm(forms.Form):
         self.fields["cell"].valid_value = lambda value: True
 
     def clean_cell(self):
-        values = self.cleaned_data.get("cell") or []
-        if not values:
-            raise forms.ValidationError("Select at least one day to fetch.")
-        if len(values) > conf.MAX_JOBS_PER_REQUEST:
-            raise forms.ValidationError(f"At most {conf.MAX_JOBS_PER_REQUEST} days at once.")
-        return sorted({parse_cell(v) for v in values})
+        return [parse_cell(v) for v in self.cleaned_data.get("cell") or []]
 
 
 class JSONTextField(forms.CharField):
@@ -166,15 +153,6 @@ class BranchForm(forms.ModelForm):
                 raise forms.ValidationError(f"{part[:20]!r} is not a date (YYYY-MM-DD).") from None
         return sorted(set(days))
 
-    def clean(self):
-        cleaned = super().clean()
-        config = cleaned.get("parser_config")
-        if isinstance(config, dict):
-            errors = validate_config(config, is_new_branch=bool(cleaned.get("is_new_branch")))
-            if errors:
-                self.add_error("parser_config", [f"{k}: {v}" for k, v in errors.items()])
-        return cleaned
-
     def service_data(self) -> dict:
         return {name: self.cleaned_data[name] for name in self.Meta.fields}
 
@@ -184,21 +162,6 @@ class TestParseForm(forms.Form):
     filetype = forms.ChoiceField(choices=[("rd5000", "rd5000 — sales lines"), ("rd5500", "rd5500 — payments")])
     is_new_branch = forms.BooleanField(required=False, label="New branch dialect")
     parser_config = JSONTextField(required=False, label="Parser config to try")
-
-    def clean_file(self):
-        upload = self.cleaned_data["file"]
-        if upload.size > conf.TEST_PARSE_MAX_BYTES:
-            raise forms.ValidationError(f"The sample is larger than {conf.TEST_PARSE_MAX_BYTES} bytes.")
-        return upload
-
-    def clean(self):
-        cleaned = super().clean()
-        config = cleaned.get("parser_config")
-        if isinstance(config, dict):
-            errors = validate_config(config, is_new_branch=bool(cleaned.get("is_new_branch")))
-            if errors:
-                self.add_error("parser_config", [f"{k}: {v}" for k, v in errors.items()])
-        return cleaned
 
 
 class RecordFilterForm(_RangeMixin, forms.Form):

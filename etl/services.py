@@ -51,12 +51,64 @@ def _requeue(*, job: FetchJob, force: bool) -> None:
     core_services.job_enqueue(job=job)
 
 
+# --- rules of the request parameters (the pages and the API both call these) --------
+
+
+def date_range_validate(*, start: date | None, end: date | None, max_days: int | None = None,
+                        start_field: str = "start", end_field: str = "end") -> None:
+    """A date range given by a user: the end is not before the start, and not longer than `max_days`."""
+    if start and end:
+        if end < start:
+            raise ValidationError({end_field: "The end date is before the start date."})
+        if max_days and (end - start).days + 1 > max_days:
+            raise ValidationError({end_field: f"The range is limited to {max_days} days."})
+
+
+def _pos_error(pos) -> str | None:
+    return None if pos in POS_NUMBERS else "POS must be 1 or 2."
+
+
+def missing_cells_validate(*, cells: list[tuple[int, int, date]]) -> dict[int, Branch]:
+    """Check (branch id, pos, day) cells before they are shown for confirmation or queued; returns the branches."""
+    if not cells:
+        raise ValidationError({"cells": "Select at least one day to fetch."})
+    if len(cells) > conf.MAX_JOBS_PER_REQUEST:
+        raise ValidationError({"cells": f"At most {conf.MAX_JOBS_PER_REQUEST} days per request."})
+    for _branch_id, pos, _day in cells:
+        if _pos_error(pos):
+            raise ValidationError({"cells": _pos_error(pos)})
+    branches = {b.pk: b for b in Branch.objects.filter(pk__in={c[0] for c in cells})}
+    unknown = {c[0] for c in cells} - set(branches)
+    if unknown:
+        raise ValidationError({"cells": f"Unknown branch id(s): {', '.join(map(str, sorted(unknown)))}."})
+    return branches
+
+
+def missing_cells_by_code(*, branches_missing: dict[str, dict[str, list[date]]]) -> list[tuple[int, int, date]]:
+    """{"B01": {"1": [day, …]}} → (branch id, pos, day) cells; unknown codes and terminals are refused."""
+    codes = set(branches_missing)
+    if any("\x00" in code for code in codes):
+        raise ValidationError({"branches_missing": "Branch codes cannot contain NUL characters."})
+    branches = {b.code: b for b in Branch.objects.filter(code__in=codes)}
+    if codes - set(branches):
+        raise ValidationError(
+            {"branches_missing": f"Unknown branch code(s): {', '.join(sorted(codes - set(branches)))}."})
+    cells = []
+    for code, by_pos in branches_missing.items():
+        for pos, days in by_pos.items():
+            number = next((n for n in POS_NUMBERS if str(n) == pos), None)
+            if number is None:
+                raise ValidationError({"branches_missing": f"POS must be 1 or 2, not {pos!r}."})
+            cells += [(branches[code].pk, number, day) for day in days]
+    return cells
+
+
 def _check_day(*, branch: Branch, pos: int, work_date: date) -> None:
     errors = {}
     if not branch.is_active:
         errors["branch"] = f"Branch {branch.code} is inactive."
-    if pos not in POS_NUMBERS:
-        errors["pos"] = "POS must be 1 or 2."
+    if _pos_error(pos):
+        errors["pos"] = _pos_error(pos)
     if work_date > timezone.localdate():
         errors["date"] = "The date is in the future; there is nothing to fetch yet."
     if errors:
@@ -102,8 +154,7 @@ def fetch_request(*, user, branch: Branch, pos: int, work_date: date, force: boo
 @transaction.atomic
 def fetch_range(*, user, branch: Branch, pos_list: list[int], start: date, end: date, force: bool = False) -> list[tuple[FetchJob, bool]]:
     """Queue every day of start..end for the given terminals (all or nothing)."""
-    if end < start:
-        raise ValidationError({"end_date": "The end date is before the start date."})
+    date_range_validate(start=start, end=end, start_field="date", end_field="end_date")
     if end > timezone.localdate() and end != start:
         raise ValidationError({"end_date": "The range ends in the future; there is nothing to fetch yet."})
     days = (end - start).days + 1
@@ -154,14 +205,7 @@ def fetch_cancel(*, user, job: FetchJob) -> FetchJob:
 
 def missing_run(*, user, cells: list[tuple[int, int, date]]) -> list[FetchJob]:
     """Queue the given (branch id, pos, day) cells; done or running cells are skipped (idempotent)."""
-    if not cells:
-        raise ValidationError({"cells": "Select at least one day to fetch."})
-    if len(cells) > conf.MAX_JOBS_PER_REQUEST:
-        raise ValidationError({"cells": f"At most {conf.MAX_JOBS_PER_REQUEST} days per request."})
-    branches = {b.pk: b for b in Branch.objects.filter(pk__in={c[0] for c in cells})}
-    unknown = {c[0] for c in cells} - set(branches)
-    if unknown:
-        raise ValidationError({"cells": f"Unknown branch id(s): {', '.join(map(str, sorted(unknown)))}."})
+    branches = missing_cells_validate(cells=cells)
     queued = []
     for branch_id, pos, day in sorted(set(cells)):
         job, now = fetch_request(user=user, branch=branches[branch_id], pos=pos, work_date=day,
@@ -239,6 +283,17 @@ def branch_create(*, user, **data) -> Branch:
     return branch
 
 
+def branch_upsert(*, user, **data) -> tuple[Branch, bool]:
+    """Create the branch with this code, or update the one that has it; returns (branch, created)."""
+    _require_staff(user)
+    if isinstance(data.get("closed_dates"), list):
+        data["closed_dates"] = [d.isoformat() if isinstance(d, date) else d for d in data["closed_dates"]]
+    existing = Branch.objects.filter(code=data.get("code")).first()
+    if existing:
+        return branch_update(user=user, branch=existing, **data), False
+    return branch_create(user=user, **data), True
+
+
 @transaction.atomic
 def branch_update(*, user, branch: Branch, **data) -> Branch:
     _require_staff(user)
@@ -263,6 +318,11 @@ def _jsonable(value):
     if isinstance(value, (date, FileSource)):
         return str(value)
     return value
+
+
+def branch_test_parse_sample(upload) -> bytes:
+    """The bytes of an uploaded sample, read no further than one byte past the limit branch_test_parse checks."""
+    return upload.read(conf.TEST_PARSE_MAX_BYTES + 1)
 
 
 def branch_test_parse(*, is_new_branch: bool, parser_config: dict, filetype: str, raw: bytes) -> dict:

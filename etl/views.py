@@ -178,7 +178,11 @@ def missing_confirm(request):
     template = "etl/missing.html#confirm" if request.htmx else "etl/missing_confirm.html"
     if not form.is_valid():
         return render(request, template, {"errors": form.errors.get("cell"), "cells": []})
-    return render(request, template, {"cells": _describe_cells(form.cleaned_data["cell"])})
+    try:
+        services.missing_cells_validate(cells=form.cleaned_data["cell"])
+    except ValidationError as exc:
+        return render(request, template, {"errors": [_error_text(exc)], "cells": []})
+    return render(request, template, {"cells": _describe_cells(sorted(set(form.cleaned_data["cell"])))})
 
 
 @login_required
@@ -267,7 +271,8 @@ def branch_test_parse(request):
         v = form.cleaned_data
         try:
             preview = services.branch_test_parse(is_new_branch=v["is_new_branch"], parser_config=v["parser_config"],
-                                                 filetype=v["filetype"], raw=v["file"].read())
+                                                 filetype=v["filetype"],
+                                                 raw=services.branch_test_parse_sample(v["file"]))
         except ValidationError as exc:
             _form_errors(form, exc)
     template = "etl/branch_form.html#preview" if request.htmx else "etl/test_parse.html"

@@ -70,11 +70,6 @@ class ScriptRun(Job):
     def get_absolute_url(self) -> str:
         return reverse("scripts_runner:scriptrun_detail", args=[self.pk])
 
-    def on_worker_lost(self) -> None:
-        """Called by core's recovery pass after it failed this run: record why, kill nothing."""
-        type(self).objects.filter(pk=self.pk).update(end_reason=EndReason.WORKER_LOST)
-        self.end_reason = EndReason.WORKER_LOST
-
     @property
     def end_description(self) -> str:
         if not self.end_reason:

@@ -160,3 +160,22 @@ def test_health_page_is_staff_only(client, user, admin_user):
     assert client.get(reverse("core:health")).status_code == 302
     client.force_login(admin_user)
     assert client.get(reverse("core:health")).status_code == 200
+
+
+def test_worker_check_is_staff_only_in_the_service_and_the_page(client, user, admin_user, sync_jobs):
+    from django.core.exceptions import PermissionDenied
+
+    from core import selectors, services
+    from core.models import JobStatus, WorkerCheck
+
+    with pytest.raises(PermissionDenied):
+        services.worker_check_create(user=user)
+    client.force_login(user)
+    assert client.post(reverse("core:worker_check_start")).status_code == 302  # to the admin login
+    assert not WorkerCheck.objects.exists()
+    client.force_login(admin_user)
+    assert client.post(reverse("core:worker_check_start")).status_code == 302
+    check = selectors.worker_check_latest(user=admin_user)
+    assert check is not None and check.status == JobStatus.SUCCEEDED
+    assert client.get(reverse("core:health")).context["check"] == check
+    assert selectors.worker_check_latest(user=user) is None

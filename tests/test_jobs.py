@@ -84,6 +84,33 @@ def test_recovery_marks_stale_running_job_worker_lost(user):
     assert fresh.status == JobStatus.RUNNING
 
 
+def test_recovery_signals_reach_the_receivers_apps_connect(user):
+    """Apps clean up after a lost job through core's signals, connected in their AppConfig.ready()."""
+    from analyzer.models import Answer, Processing
+    from core.signals import job_worker_lost, jobs_recovered
+    from scripts_runner.models import ScriptRun
+    from trades.models import Export
+
+    for model in (Export, Answer, Processing, ScriptRun):
+        assert job_worker_lost.has_listeners(model), model
+    assert not job_worker_lost.has_listeners(WorkerCheck)
+    lost, passes = [], []
+    job_worker_lost.connect(lambda sender, job, **kw: lost.append((sender, job.pk, job.status)), sender=WorkerCheck,
+                            weak=False, dispatch_uid="test_lost")
+    jobs_recovered.connect(lambda sender, **kw: passes.append(sender), weak=False, dispatch_uid="test_pass")
+    try:
+        stale = make_check(user)
+        services.job_start(job=stale)
+        WorkerCheck.objects.filter(pk=stale.pk).update(heartbeat_at=timezone.now() - timedelta(seconds=120))
+        services.jobs_recover(stale_seconds=60)
+        services.jobs_recover(stale_seconds=60)
+    finally:
+        job_worker_lost.disconnect(sender=WorkerCheck, dispatch_uid="test_lost")
+        jobs_recovered.disconnect(dispatch_uid="test_pass")
+    assert lost == [(WorkerCheck, stale.pk, JobStatus.FAILED)]  # once, with the job already failed
+    assert passes == [None, None]
+
+
 def test_recovery_requeues_queued_job_whose_task_vanished(user, monkeypatch):
     job = make_check(user)
     WorkerCheck.objects.filter(pk=job.pk).update(task_id="vanished", created_at=timezone.now() - timedelta(minutes=5))

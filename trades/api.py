@@ -9,7 +9,7 @@ from rest_framework.views import APIView
 
 from core.api import error_response
 from core.permissions import get_visible_or_404
-from trades import expressions, selectors, services
+from trades import expressions, selectors, services, slots
 from trades.downloads import export_file_response
 from trades.models import Export
 from trades.serializers import (
@@ -50,7 +50,7 @@ class PreviewApi(APIView):
 class ExportListCreateApi(APIView):
     @extend_schema(responses=ExportSerializer(many=True))
     def get(self, request):
-        exports = selectors.export_list(user=request.user).select_related(None)[:100]
+        exports = slots.queue_positions_attach(selectors.export_list(user=request.user).select_related(None)[:100])
         return Response(ExportSerializer(exports, many=True).data)
 
     @extend_schema(request=ExportRequestSerializer, responses={200: ExportSerializer, 202: ExportSerializer})

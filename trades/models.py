@@ -91,7 +91,7 @@ class Export(Job):
     # Concurrency slot held while running (unique: at most EXPORT_CONCURRENCY rows hold one).
     slot = models.PositiveSmallIntegerField(null=True, blank=True)
     # Set while a queued export waits for a slot without a task (no worker held); the export
-    # that frees a slot hands it over and queues the task again (services.exports_dispatch).
+    # that frees a slot hands it over and queues the task again (trades.slots).
     parked_at = models.DateTimeField(null=True, blank=True)
 
     class Meta(Job.Meta):
@@ -109,14 +109,32 @@ class Export(Job):
         return f"Trade export #{self.pk} ({self.get_format_display()})"
 
     @property
+    def is_waiting_for_slot(self) -> bool:
+        return self.status == JobStatus.QUEUED and self.parked_at is not None and self.slot is None
+
+    @property
     def queue_position(self) -> int | None:
-        """1-based place among the exports waiting for a free slot (None when not waiting)."""
-        if self.status != JobStatus.QUEUED or self.parked_at is None or self.slot is not None:
+        """1-based place among the exports waiting for a free slot (None when not waiting).
+
+        Lists set it for all their rows from one query (`trades.slots.queue_positions_attach`);
+        otherwise it is counted here.
+        """
+        if not self.is_waiting_for_slot:
             return None
+        if "_attached_position" in self.__dict__:
+            return self.__dict__["_attached_position"]
         ahead = Export.objects.filter(status=JobStatus.QUEUED, slot=None, parked_at__isnull=False).filter(
             Q(created_at__lt=self.created_at) | Q(created_at=self.created_at, pk__lt=self.pk)
         )
         return ahead.count() + 1
+
+    @queue_position.setter
+    def queue_position(self, value: int | None) -> None:
+        self.__dict__["_attached_position"] = value
+
+    def refresh_from_db(self, *args, **kwargs):
+        self.__dict__.pop("_attached_position", None)
+        super().refresh_from_db(*args, **kwargs)
 
     @property
     def status_message(self) -> str:
@@ -133,16 +151,3 @@ class Export(Job):
     def download_filename(self) -> str:
         stamp = (self.finished_at or self.created_at).strftime("%Y%m%d-%H%M%S")
         return f"trades_{self.pk}_{stamp}.{FORMAT_EXTENSIONS[self.format]}"
-
-    @classmethod
-    def on_recover(cls) -> None:
-        # A worker that died between releasing its slot and handing it on leaves exports parked:
-        # every recovery pass hands free slots out again.
-        from trades.services import exports_dispatch
-
-        exports_dispatch()
-
-    def on_worker_lost(self) -> None:
-        from trades.services import export_cleanup_after_loss
-
-        export_cleanup_after_loss(export=self)

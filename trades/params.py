@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+import re
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime, time, timedelta, timezone
+
+from django.core.exceptions import ValidationError
+from django.utils import timezone as dj_timezone
 
 SORT_CHOICES = {
     "time_desc": "Time (newest first)",
@@ -33,6 +37,15 @@ RAW_COLUMNS = ["ticker", "exchange", "participant_timestamp", "price", "size", "
 AGG_COLUMNS = ["bucket_start", "ticker", "trade_count", "open", "high", "low", "close", "total_size"]
 
 
+TICKER_RE = re.compile(r"^[A-Z0-9][A-Z0-9.\-]{0,15}$")
+
+
+def min_date() -> date:
+    from trades import conf
+
+    return date.fromisoformat(conf.MIN_DATE)
+
+
 def day_start_ns(day: date) -> int:
     return int(datetime.combine(day, time.min, tzinfo=timezone.utc).timestamp()) * 1_000_000_000
 
@@ -53,6 +66,44 @@ class ExportParams:
     aggregate_fn: str = "sum"
     format: str = "csv"
     extra: dict = field(default_factory=dict, compare=False)
+
+    def clean(self) -> ExportParams:
+        """The export rules, for every route (page, API, preview): the request normalized, or every broken rule.
+
+        The serializer has already checked the shape (types, choices, lengths); this checks what the
+        data and the settings allow.
+        """
+        from trades.models import Exchange
+
+        errors: dict[str, list[str]] = {}
+        exchanges = tuple(sorted(set(self.exchanges)))
+        if exchanges:
+            known = set(Exchange.objects.filter(id__in=exchanges).values_list("id", flat=True))
+            unknown = [str(v) for v in exchanges if v not in known]
+            if unknown:
+                errors["exchanges"] = [f"Unknown exchange id(s): {', '.join(unknown)}."]
+        tickers = tuple(sorted({v.strip().upper() for v in self.tickers if v.strip()}))
+        bad = [v for v in tickers if not TICKER_RE.match(v)]
+        if bad:
+            errors["tickers"] = [f"Not a ticker symbol: {', '.join(bad[:5])}."]
+        for name in ("datelow", "datehigh"):
+            value = getattr(self, name)
+            if value is not None and value < min_date():
+                errors[name] = [f"Dates start at {min_date().isoformat()}."]
+            elif value is not None and value > dj_timezone.now().date():
+                errors[name] = ["Dates cannot be in the future."]
+        operations = tuple(dict.fromkeys(self.operations))
+        if len(operations) != len(self.operations):
+            errors["operations"] = ["The same expression is listed twice."]
+        for low, high, label in (("pricelow", "pricehigh", "price"), ("sizelow", "sizehigh", "size")):
+            a, b = getattr(self, low), getattr(self, high)
+            if a is not None and b is not None and a > b and high not in errors:
+                errors[high] = [f"The maximum {label} must be at least the minimum."]
+        if self.datelow and self.datehigh and self.datelow > self.datehigh and "datehigh" not in errors:
+            errors["datehigh"] = ["The end date must not be before the start date."]
+        if errors:
+            raise ValidationError(errors)
+        return replace(self, exchanges=exchanges, tickers=tickers, operations=operations)
 
     @property
     def aggregated(self) -> bool:

@@ -259,6 +259,7 @@ def decode_cursor(text: str, *, params: ExportParams) -> list:
 
 def export_preview(*, params: ExportParams, cursor: str | None = None, rows: int | None = None) -> dict:
     """First (or next) page of the output plus the estimated total, by keyset pagination."""
+    params = params.clean()
     rows = rows or conf.PREVIEW_ROWS
     after = decode_cursor(cursor, params=params) if cursor else None
     select = export_select(params=params, after=after, limit=rows + 1, with_key=True)

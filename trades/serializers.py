@@ -1,16 +1,13 @@
-"""Input validation (shared by the API and the HTMX page) and output shapes."""
+"""Input shapes (shared by the API and the HTMX page) and output shapes; the rules are `ExportParams.clean`."""
 
 from __future__ import annotations
 
 import math
-import re
-from datetime import date
 
-from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from trades import conf, expressions
+from trades import expressions
 from trades.models import Exchange, Export, ExportFormat
 from trades.params import (
     AGGREGATE_FUNCTIONS,
@@ -20,13 +17,6 @@ from trades.params import (
     SORT_CHOICES,
     ExportParams,
 )
-
-TICKER_RE = re.compile(r"^[A-Z0-9][A-Z0-9.\-]{0,15}$")
-
-
-def min_date() -> date:
-    return date.fromisoformat(conf.MIN_DATE)
-
 
 class BlankIsNullMixin:
     """An empty form input means "no bound", like null."""
@@ -98,43 +88,6 @@ class ExportRequestSerializer(serializers.Serializer):
     aggregate_fn = serializers.ChoiceField(choices=list(AGGREGATE_FUNCTIONS), required=False, default="sum")
     format = serializers.ChoiceField(choices=ExportFormat.choices, required=False, default=ExportFormat.CSV)
 
-    def validate_exchanges(self, value):
-        value = sorted(set(value))
-        if value:
-            known = set(Exchange.objects.filter(id__in=value).values_list("id", flat=True))
-            unknown = [str(v) for v in value if v not in known]
-            if unknown:
-                raise serializers.ValidationError(f"Unknown exchange id(s): {', '.join(unknown)}.")
-        return value
-
-    def validate_tickers(self, value):
-        cleaned = sorted({v.strip().upper() for v in value if v.strip()})
-        bad = [v for v in cleaned if not TICKER_RE.match(v)]
-        if bad:
-            raise serializers.ValidationError(f"Not a ticker symbol: {', '.join(bad[:5])}.")
-        return cleaned
-
-    def _validate_date(self, value):
-        if value is None:
-            return None
-        if value < min_date():
-            raise serializers.ValidationError(f"Dates start at {min_date().isoformat()}.")
-        if value > timezone.now().date():
-            raise serializers.ValidationError("Dates cannot be in the future.")
-        return value
-
-    def validate_datelow(self, value):
-        return self._validate_date(value)
-
-    def validate_datehigh(self, value):
-        return self._validate_date(value)
-
-    def validate_operations(self, value):
-        unique = list(dict.fromkeys(value))
-        if len(unique) != len(value):
-            raise serializers.ValidationError("The same expression is listed twice.")
-        return unique
-
     def validate_sortby(self, value):
         if value in (None, ""):
             return None
@@ -143,18 +96,8 @@ class ExportRequestSerializer(serializers.Serializer):
             raise serializers.ValidationError(f"Choose one of: {', '.join(SORT_CHOICES)}.")
         return value
 
-    def validate(self, attrs):
-        errors = {}
-        for low, high, label in (("pricelow", "pricehigh", "price"), ("sizelow", "sizehigh", "size")):
-            if attrs.get(low) is not None and attrs.get(high) is not None and attrs[low] > attrs[high]:
-                errors[high] = [f"The maximum {label} must be at least the minimum."]
-        if attrs.get("datelow") and attrs.get("datehigh") and attrs["datelow"] > attrs["datehigh"]:
-            errors["datehigh"] = ["The end date must not be before the start date."]
-        if errors:
-            raise serializers.ValidationError(errors)
-        return attrs
-
     def to_params(self) -> ExportParams:
+        """The request as given; the service and the preview apply the rules (`ExportParams.clean`)."""
         data = self.validated_data
         aggregateby = data.get("aggregateby") or None
         return ExportParams(

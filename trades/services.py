@@ -22,7 +22,8 @@ from core.services import (
     job_succeed,
 )
 from trades import conf, selectors, writers
-from trades.models import FORMAT_EXTENSIONS, WAITING_MESSAGE, Export
+from trades.slots import export_admit, export_enqueue, exports_dispatch, slot_release
+from trades.models import FORMAT_EXTENSIONS, Export
 from trades.params import ExportParams
 
 logger = logging.getLogger(__name__)
@@ -46,6 +47,7 @@ def _file_present(export: Export) -> bool:
 
 def export_request(*, user, params: ExportParams) -> ExportRequestResult:
     """Return a finished identical export, attach to a running one, or queue a new one. Never blocks."""
+    params = params.clean()
     signature = params.signature(owner_id=user.pk)
     done = (
         Export.objects.filter(owner=user, signature=signature, status=JobStatus.SUCCEEDED, expired_at__isnull=True)
@@ -66,7 +68,7 @@ def export_request(*, user, params: ExportParams) -> ExportRequestResult:
     try:
         with transaction.atomic():
             export.save()
-            _export_enqueue(export=export)
+            export_enqueue(export=export)
     except IntegrityError:
         # A concurrent identical request won the race: attach to it.
         active = Export.objects.filter(owner=user, signature=signature, status__in=ACTIVE).first()
@@ -86,109 +88,6 @@ def export_cancel(*, export: Export, by) -> Export:
 
 
 # --- the job body ---------------------------------------------------------------
-
-
-def _slots_free_stale() -> None:
-    """Slots of exports that are no longer queued or running are free (cancel, crash, recovery)."""
-    Export.objects.exclude(status__in=ACTIVE).exclude(slot=None).update(slot=None)
-
-
-def _slot_claim(*, pk: int) -> str:
-    """Give a free slot (unique column) to the queued export `pk` that has none.
-
-    "claimed", "full" (every slot is taken) or "gone" (not queued, or it holds a slot already).
-    """
-    _slots_free_stale()
-    taken = set(Export.objects.exclude(slot=None).values_list("slot", flat=True))
-    for slot in range(max(1, conf.EXPORT_CONCURRENCY)):
-        if slot in taken:
-            continue
-        try:
-            with transaction.atomic():
-                claimed = Export.objects.filter(pk=pk, status=JobStatus.QUEUED, slot=None).update(
-                    slot=slot, parked_at=None
-                )
-        except IntegrityError:  # another export took this slot meanwhile: try the next
-            continue
-        return "claimed" if claimed else "gone"
-    return "full"
-
-
-def _slot_release(*, export: Export) -> None:
-    Export.objects.filter(pk=export.pk).update(slot=None)
-    export.slot = None
-
-
-def _export_enqueue(*, export: Export) -> None:
-    """`core.services.job_enqueue` for exports, aware of parking.
-
-    The task may run (and park the export) before `async_task` returns: a parked export keeps an
-    empty `task_id`, so the recovery pass never takes it for a lost task.
-    """
-    pk = export.pk
-
-    def _send() -> None:
-        from django_q.tasks import async_task
-
-        task_id = async_task(Export.task_func, pk, task_name=f"{export.kind}:{pk}")
-        Export.objects.filter(pk=pk, parked_at__isnull=True).update(task_id=str(task_id or ""))
-
-    transaction.on_commit(_send)
-    job_ring(job=export)
-
-
-def export_admit(*, pk: int) -> bool:
-    """Called by the task before the job starts: True when the export holds a slot and may run.
-
-    Free slots go to the waiting exports in request order: the export is parked first, then the
-    slots are dispatched (perhaps to it). When it gets none it stays parked: queued ("Queued —
-    waiting for a free export slot"), its task returns at once (no worker is held while it waits),
-    and the export that frees a slot hands it over (`exports_dispatch`). Parking before looking
-    for a slot means a slot freed meanwhile is never missed: the export freeing it dispatches
-    after its release, and so sees this export parked.
-    """
-    export = Export.objects.filter(pk=pk).first()
-    if export is None or export.status != JobStatus.QUEUED:
-        return False  # finished, cancelled or already running elsewhere: nothing to do
-    if export.slot is not None:
-        return True  # handed a slot by exports_dispatch
-    Export.objects.filter(pk=pk, status=JobStatus.QUEUED, slot=None, parked_at=None).update(
-        parked_at=timezone.now(), task_id=""
-    )
-    exports_dispatch(current=pk)
-    if Export.objects.filter(pk=pk, status=JobStatus.QUEUED).exclude(slot=None).exists():
-        return True
-    if Export.objects.filter(pk=pk, status=JobStatus.QUEUED, slot=None).exclude(parked_at=None).update(
-        message=WAITING_MESSAGE, progress=0.0
-    ):
-        job_ring(job=export)
-    return False
-
-
-def exports_dispatch(*, current: int | None = None) -> int:
-    """Hand free slots to parked exports, oldest request first, and queue their tasks again.
-
-    Called when an export finishes, is cancelled or is lost, by a task looking for a slot
-    (`current`: its own export, which it runs itself: no task is queued for it), and on every new
-    request (cheap: two small queries when nothing waits). A slot is claimed before the task is
-    queued, so an export is never handed to two tasks for one slot, and `job_start` lets only one
-    task run it anyway.
-    """
-    _slots_free_stale()
-    handed = 0
-    waiting = Export.objects.filter(
-        status=JobStatus.QUEUED, slot=None, parked_at__isnull=False, cancel_requested=False
-    ).order_by("created_at", "pk")
-    for export in waiting:
-        outcome = _slot_claim(pk=export.pk)
-        if outcome == "full":
-            break
-        if outcome == "claimed":
-            handed += 1
-            if export.pk != current:
-                export.refresh_from_db()
-                _export_enqueue(export=export)
-    return handed
 
 
 class _Progress:
@@ -263,7 +162,7 @@ def export_build(export: Export) -> None:
     finally:
         if target is not None:
             target.abort()  # no-op once committed: a failed or cancelled export leaves no file
-        _slot_release(export=export)
+        slot_release(export=export)
     exports_retention_apply()
 
 
@@ -278,7 +177,7 @@ def export_run(*, pk: int) -> None:
 
 def export_cleanup_after_loss(*, export: Export) -> None:
     """Called by the recovery pass when the worker of a running export vanished."""
-    _slot_release(export=export)
+    slot_release(export=export)
     writers.partial_files_remove(owner_id=export.owner_id, tag=str(export.pk))
     exports_dispatch()
 

@@ -6,6 +6,7 @@ import json
 from datetime import datetime, timezone
 
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -13,7 +14,7 @@ from django.utils import timezone as dj_timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from core.permissions import get_visible_or_404
-from trades import conf, expressions, selectors, services
+from trades import conf, expressions, selectors, services, slots
 from trades.downloads import export_file_response
 from trades.models import Export, ExportFormat
 from trades.params import AGGREGATE_FUNCTIONS, BUCKET_LABELS, SORT_CHOICES
@@ -39,9 +40,14 @@ def _form_data(post) -> dict:
     return data
 
 
-def _errors(serializer) -> list[tuple[str, str]]:
+def _errors(errors) -> list[tuple[str, str]]:
+    """Serializer errors or a service's ValidationError → (label, message) pairs for the page."""
+    if isinstance(errors, ValidationError):
+        errors = errors.message_dict if hasattr(errors, "error_dict") else {"non_field_errors": errors.messages}
+    elif not isinstance(errors, dict):
+        errors = errors.errors
     out = []
-    for field, messages in serializer.errors.items():
+    for field, messages in errors.items():
         if isinstance(messages, dict):  # list fields report per index
             messages = [m for sub in messages.values() for m in (sub if isinstance(sub, list) else [sub])]
         for message in messages:
@@ -68,7 +74,7 @@ def _index_context(request) -> dict:
         "bucket_choices": BUCKET_LABELS.items(),
         "aggregate_functions": list(AGGREGATE_FUNCTIONS),
         "formats": ExportFormat.choices,
-        "exports": selectors.export_list(user=request.user).filter(owner=request.user)[:10],
+        "exports": slots.queue_positions_attach(selectors.export_list(user=request.user).filter(owner=request.user)[:10]),
         "max_operations": 5,
     }
 
@@ -108,6 +114,8 @@ def preview(request):
     params = serializer.to_params()
     try:
         page = selectors.export_preview(params=params, cursor=serializer.validated_data.get("cursor") or None)
+    except ValidationError as exc:
+        return _preview_response(request, {"errors": _errors(exc)})
     except selectors.CursorError as exc:
         return _preview_response(request, {"errors": [("Page", str(exc))]})
     time_columns = {"participant_timestamp", "bucket_start"}
@@ -128,6 +136,8 @@ def export_start(request):
         return render(request, "trades/partials/export_status.html", {"errors": _errors(serializer)})
     try:
         result = services.export_request(user=request.user, params=serializer.to_params())
+    except ValidationError as exc:
+        return render(request, "trades/partials/export_status.html", {"errors": _errors(exc)})
     except services.ExportConflict as exc:
         return render(request, "trades/partials/export_status.html", {"errors": [("Export", str(exc))]})
     if not request.htmx:
@@ -166,7 +176,7 @@ def export_resume(request):
 @login_required
 @require_GET
 def export_list(request):
-    exports = selectors.export_list(user=request.user).select_related("owner")[:100]
+    exports = slots.queue_positions_attach(selectors.export_list(user=request.user).select_related("owner")[:100])
     return render(request, "trades/export_list.html", {"exports": exports})
 
 

@@ -1,4 +1,6 @@
 from django import template
+
+from analyzer import selectors
 from django.template.loader import render_to_string
 
 register = template.Library()
@@ -14,6 +16,4 @@ def preview_table(columns, rows):
 @register.filter
 def session_status(session) -> str:
     """processing | ready | failed (from the session's processing job)."""
-    from analyzer.services import session_status as status_of
-
-    return status_of(session=session)
+    return selectors.session_status(session=session)

@@ -235,3 +235,14 @@ def test_page_unknown_instrument_needs_kind_and_exchange(sync_jobs, staff_browse
                                         "format": "auto", "kind": "crypto", "exchange": "BINANCE"},
                                   HTTP_HX_REQUEST="true")
     assert BarImport.objects.get().status == "succeeded"
+
+
+def test_service_refuses_non_staff_whatever_the_route(user, admin_user, eth):
+    """The staff rule is the service's: the view and the API permission only answer early."""
+    for who in (user, None):
+        with pytest.raises(market_services.PermissionDenied, match="Only staff"):
+            market_services.bars_import_create(owner=who, instrument=eth, interval="1h", upload=csv_file(GENERIC))
+    admin_user.is_active = False
+    with pytest.raises(market_services.PermissionDenied):
+        market_services.bars_import_create(owner=admin_user, instrument=eth, interval="1h", upload=csv_file(GENERIC))
+    assert BarImport.objects.count() == 0

@@ -67,13 +67,13 @@ def partial_dir(user) -> str:
 
 def count_slices(monkeypatch) -> list[int]:
     calls: list[int] = []
-    original = writers._copy_slice
+    original = writers.sliced._copy_slice
 
     def counting(**kwargs):
         calls.append(kwargs["index"])
         return original(**kwargs)
 
-    monkeypatch.setattr(writers, "_copy_slice", counting)
+    monkeypatch.setattr(writers.sliced, "_copy_slice", counting)
     return calls
 
 
@@ -151,17 +151,17 @@ def test_cancel_mid_export_removes_all_parts(tie_data, user, monkeypatch):
     monkeypatch.setattr(conf, "EXPORT_PROGRESS_SECONDS", 0.0)
     monkeypatch.setattr(selectors, "SLICE_MIN_SAMPLE", 10**9)  # equal widths: 3 slices for sure
     parked = threading.Semaphore(0)
-    original = writers._copy_slice
+    original = writers.sliced._copy_slice
 
     def slice_then_hold(**kwargs):
         rows = original(**kwargs)
         parked.release()
         kwargs["stop"].wait(20)  # still "running" until the export is cancelled
         if kwargs["stop"].is_set():
-            raise writers._Stopped
+            raise writers.sliced._Stopped
         return rows
 
-    monkeypatch.setattr(writers, "_copy_slice", slice_then_hold)
+    monkeypatch.setattr(writers.sliced, "_copy_slice", slice_then_hold)
     seen = {}
     progress = services._Progress.__call__
 

@@ -96,7 +96,7 @@ def test_missing_file_means_a_new_export(trades_data, user):
 def test_cancel_while_running_leaves_no_file(trades_data, user, monkeypatch):
     from trades import writers
 
-    monkeypatch.setattr(writers, "_COPY_BUFFER", 4096)  # PostgreSQL COPY reports per buffer
+    monkeypatch.setattr(writers.pgcopy, "COPY_BUFFER", 4096)  # PostgreSQL COPY reports per buffer
     monkeypatch.setattr(conf, "EXPORT_BATCH_ROWS", 200)
     monkeypatch.setattr(conf, "EXPORT_PROGRESS_SECONDS", 0.0)
     export = request_export(user).export
@@ -154,7 +154,7 @@ def broker(monkeypatch):
 def test_waiting_export_is_parked_and_runs_when_the_slot_frees(trades_data, user, monkeypatch, broker):
     from trades import writers
 
-    monkeypatch.setattr(writers, "_COPY_BUFFER", 4096)
+    monkeypatch.setattr(writers.pgcopy, "COPY_BUFFER", 4096)
     monkeypatch.setattr(conf, "EXPORT_CONCURRENCY", 1)
     monkeypatch.setattr(conf, "EXPORT_BATCH_ROWS", 100)
     monkeypatch.setattr(conf, "EXPORT_PROGRESS_SECONDS", 0.0)
@@ -264,7 +264,7 @@ def test_free_slots_go_to_the_oldest_waiting_export(trades_data, user, monkeypat
 def test_two_exports_run_at_once_with_two_slots(trades_data, user, monkeypatch):
     from trades import writers
 
-    monkeypatch.setattr(writers, "_COPY_BUFFER", 4096)
+    monkeypatch.setattr(writers.pgcopy, "COPY_BUFFER", 4096)
     monkeypatch.setattr(conf, "EXPORT_CONCURRENCY", 2)
     monkeypatch.setattr(conf, "EXPORT_BATCH_ROWS", 100)
     monkeypatch.setattr(conf, "EXPORT_PROGRESS_SECONDS", 0.0)
@@ -410,7 +410,9 @@ def test_worker_lost_cleans_slot_and_partial_file(trades_data, user):
     leftover.write(b"half")
     leftover.flush()
     export.refresh_from_db()
-    export.on_worker_lost()  # what core's recovery pass calls
+    from core.signals import job_worker_lost
+
+    job_worker_lost.send(sender=Export, job=export)  # what core's recovery pass sends
     export.refresh_from_db()
     assert export.slot is None
     assert not os.path.exists(leftover.tmp_path)
