@@ -170,10 +170,14 @@ class ProcessingProgress(Progress):
         def run() -> None:
             last = -1.0
             try:
+                cancelled = False
                 while not stopped.wait(self.poll_seconds):
-                    if core_services.job_cancel_requested(job=job):
+                    # Interrupt at every poll once cancelled: an interrupt that lands before DuckDB
+                    # has started the statement is lost, so one call is not enough.
+                    if cancelled or core_services.job_cancel_requested(job=job):
+                        cancelled = True
                         con.interrupt()
-                        return
+                        continue
                     percent = con.query_progress()
                     if percent is None or percent < 0:
                         continue
