@@ -19,11 +19,30 @@ DEBUG = env.bool("DJANGO_DEBUG", default=True)
 VAR_DIR = Path(env.str("PLATFORM_VAR_DIR", default=str(BASE_DIR / "var"))).resolve()
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
+# The key signs sessions, password-reset links and django-q2's task payloads (which the
+# workers unpickle), so a known key is a shell on every worker.
+PUBLIC_DEVELOPMENT_KEY = "insecure-local-development-key-do-not-use-in-production"
 SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="")
+if SECRET_KEY == PUBLIC_DEVELOPMENT_KEY:
+    raise ImproperlyConfigured(
+        "DJANGO_SECRET_KEY is the public development key; set a random key of your own "
+        "(e.g. python -c 'import secrets; print(secrets.token_urlsafe(50))')."
+    )
 if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is false.")
-    SECRET_KEY = "insecure-local-development-key-do-not-use-in-production"
+    if env.str("REDIS_URL", default="") and not os.environ.get("PYTEST_VERSION"):
+        raise ImproperlyConfigured(
+            "DJANGO_SECRET_KEY must be set when REDIS_URL is set: every web and worker host "
+            "of a deployment must share the same key."
+        )
+    from core.secret_key import generated_secret_key
+
+    if os.environ.get("PYTEST_VERSION"):
+        # A test run: one random key for the run, handed to the server and worker processes it starts.
+        SECRET_KEY = os.environ["DJANGO_SECRET_KEY"] = generated_secret_key(None)
+    else:
+        SECRET_KEY = generated_secret_key(VAR_DIR / "secret_key")
 
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
