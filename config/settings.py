@@ -245,9 +245,15 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "core.schema.AutoSchema",
     "EXCEPTION_HANDLER": "core.api.exception_handler",
+    "DEFAULT_PARSER_CLASSES": [
+        "core.parsers.BoundedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
 }
+API_MAX_JSON_DEPTH = env.int("API_MAX_JSON_DEPTH", default=64)
 SPECTACULAR_SETTINGS = {
     "TITLE": "Trading data platform API",
     "DESCRIPTION": "Trade exports, script runs, ETL, CSV analysis and backtests.",
@@ -293,7 +299,12 @@ STORAGES = {
 }
 WHITENOISE_USE_FINDERS = True
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440  # larger uploads stream to a temporary file
-DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024  # also the largest JSON body of the API (core.parsers)
+# The largest request body the server reads at all (core.asgi_handler): the analyzer's upload
+# limit plus room for the multipart envelope. Each route applies its own, smaller limit below it.
+REQUEST_MAX_BODY_BYTES = env.int(
+    "REQUEST_MAX_BODY_BYTES", default=env.int("ANALYZER_MAX_UPLOAD_BYTES", default=1024**3) + 1024**2
+)
 FILE_UPLOAD_TEMP_DIR = str(VAR_DIR / "tmp")
 Path(FILE_UPLOAD_TEMP_DIR).mkdir(parents=True, exist_ok=True)
 

@@ -7,11 +7,12 @@ from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404
 from rest_framework import serializers, status
 from rest_framework.pagination import PageNumberPagination
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 from drf_spectacular.utils import OpenApiTypes, extend_schema
 
+from core.parsers import BoundedJSONParser
 from core.permissions import get_visible_or_404
 from etl import conf, selectors, services
 from etl.models import POS_NUMBERS, Branch, FetchedFile, FetchJob, FileSource, RecordExport
@@ -302,7 +303,7 @@ class BranchListApi(APIView):
 
 
 class TestParseApi(APIView):
-    parser_classes = [MultiPartParser, FormParser, JSONParser]
+    parser_classes = [MultiPartParser, FormParser, BoundedJSONParser]
 
     class Input(serializers.Serializer):
         file = serializers.FileField(allow_empty_file=True)
