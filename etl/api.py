@@ -441,15 +441,15 @@ class ExportOutput(serializers.ModelSerializer):
 
 
 class RecordExportApi(APIView):
-    """Queue a CSV export of the filtered records (e.g. ?year=2025 for one combined file of the year)."""
+    """Queue a CSV export of the filtered records (e.g. `{"year": 2025}` for one combined file of the year).
 
-    @extend_schema(parameters=[RecordFilter], request=None, responses={202: ExportOutput})
-    def get(self, request):
-        return self.post(request)
+    POST only: a GET never starts a job (a link on another site could trigger it). The filters come in the
+    body, or in the query string when the body is empty.
+    """
 
-    @extend_schema(parameters=[RecordFilter], request=None, responses={202: ExportOutput})
+    @extend_schema(parameters=[RecordFilter], request=RecordFilter, responses={202: ExportOutput})
     def post(self, request):
-        params = request.query_params if request.method == "GET" else (request.data or request.query_params)
+        params = request.data or request.query_params
         filters = RecordFilter(data=params)
         filters.is_valid(raise_exception=True)
         export = services.record_export_create(user=request.user, filters=filters_for_storage(filters.validated_data))
