@@ -220,7 +220,7 @@
               el("pre", { text: JSON.stringify(Object.assign({}, d.vega_lite_spec, { data: { values: `(${(d.vega_lite_spec.data && d.vega_lite_spec.data.values || []).length} rows)` } }), null, 2) })])]);
           box.appendChild(wrap);
           if (window.vegaEmbed) {
-            window.vegaEmbed(target, d.vega_lite_spec, { actions: { export: true, source: true, compiled: false, editor: false }, renderer: "svg" })
+            window.vegaEmbed(target, d.vega_lite_spec, PlatformCharts.embedOptions({ actions: { export: true, source: true, compiled: false, editor: false }, renderer: "svg" }))
               .then(() => target.setAttribute("data-rendered", "1"))
               .catch((err) => { target.textContent = `Could not render the chart: ${err}`; });
           } else target.textContent = "Chart library not loaded.";
