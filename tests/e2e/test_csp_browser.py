@@ -16,7 +16,7 @@ import sys
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from conftest import BASE_DIR, _wait_http, database_url, free_port
+from conftest import BASE_DIR, _wait_http, database_url, free_port, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -138,10 +138,10 @@ def platform_data(prod, root_user, sync_jobs):
     return {"session": session, "run": run, "sweep": sweep, "script": script, "instrument": instrument}
 
 
-def test_every_page_runs_under_the_policy_and_charts_render(prod, root_user, platform_data, browser_page):
-    page = Watched(browser_page, prod["url"])
+def test_every_page_runs_under_the_policy_and_charts_render(prod, root_user, platform_data, csp_browser_page):
+    page = Watched(csp_browser_page, prod["url"])
     page.visit("/accounts/login/")
-    login(browser_page, prod["url"], root_user)
+    login(csp_browser_page, prod["url"], root_user)
     d = platform_data
     pages = {
         "/": None, "/health/": None, "/users/": None, "/account/token/": None,
@@ -174,16 +174,16 @@ def test_every_page_runs_under_the_policy_and_charts_render(prod, root_user, pla
         page.console_errors.clear()
     assert problems == {}
     # The charts are drawn, not only embedded: the analyzer's auto-analysis has several, each with marks.
-    browser_page.goto(prod["url"] + f"/analyzer/sessions/{d['session'].pk}/")
-    browser_page.wait_for_function(
-        "document.querySelectorAll('[data-testid=plot][data-rendered=\"1\"] svg.marks').length >= 3", timeout=30000)
-    assert browser_page.locator("[data-testid=plot] svg.marks path, [data-testid=plot] svg.marks rect").count() > 0
+    csp_browser_page.goto(prod["url"] + f"/analyzer/sessions/{d['session'].pk}/")
+    wait_until(lambda: csp_browser_page.locator("[data-testid=plot][data-rendered='1'] svg.marks").count() >= 3,
+               timeout=30, message="three analyzer charts drawn")
+    assert csp_browser_page.locator("[data-testid=plot] svg.marks path, [data-testid=plot] svg.marks rect").count() > 0
     assert page.problems() == []
 
 
-def test_injected_inline_script_handler_and_style_are_blocked(prod, browser_page, root_user):
+def test_injected_inline_script_handler_and_style_are_blocked(prod, csp_browser_page, root_user):
     """What an HTML injection would add to a page is refused by the browser, with the server's real header."""
-    page = Watched(browser_page, prod["url"])
+    page = Watched(csp_browser_page, prod["url"])
     injected = ('<script>window.__injected = "script"</script>'
                 '<img src="/static/core/platform.css" onerror="window.__injected = \'handler\'" id="evil-img">'
                 '<div id="evil-style" style="color: rgb(255, 0, 0)">styled</div>')
@@ -193,12 +193,12 @@ def test_injected_inline_script_handler_and_style_are_blocked(prod, browser_page
         body = response.text().replace("</body>", injected + "</body>")
         route.fulfill(response=response, body=body)
 
-    browser_page.route(prod["url"] + "/accounts/login/", inject)
+    csp_browser_page.route(prod["url"] + "/accounts/login/", inject)
     page.visit("/accounts/login/")
-    browser_page.wait_for_function("window.__csp.length >= 3")
-    assert browser_page.evaluate("window.__injected") is None
-    violations = browser_page.evaluate("window.__csp")
+    wait_until(lambda: len(csp_browser_page.evaluate("window.__csp")) >= 3, timeout=15, message="three violations")
+    assert csp_browser_page.evaluate("window.__injected") is None
+    violations = csp_browser_page.evaluate("window.__csp")
     assert any(v.startswith("script-src-elem blocked inline") for v in violations), violations
     assert any(v.startswith("script-src-attr blocked inline") for v in violations), violations
     assert any(v.startswith("style-src-attr blocked inline") for v in violations), violations
-    assert browser_page.evaluate("getComputedStyle(document.getElementById('evil-style')).color") != "rgb(255, 0, 0)"
+    assert csp_browser_page.evaluate("getComputedStyle(document.getElementById('evil-style')).color") != "rgb(255, 0, 0)"
