@@ -4,7 +4,8 @@
 - API: `api_client`, `auth_client(user)` (a real hashed API token; `core.testing.api_token(user)` for a bare key)
 - jobs: `sync_jobs` (django-q2 runs tasks inline, on_commit fires at once)
 - processes: `live_platform` (real uvicorn ASGI server + real qcluster worker on the test database)
-- browser: `browser_page` (Playwright driving Debian's Chromium), `login_page(page, user)`
+- browser: `browser_page` (Playwright driving Debian's Chromium), `csp_browser_page` (the same under the real
+  Content-Security-Policy), `login_page(page, user)`
 """
 
 from __future__ import annotations
@@ -354,6 +355,18 @@ def _browser():
 
 @pytest.fixture
 def browser_page(_browser):
+    # bypass_csp: Playwright's wait_for_function runs its predicate with eval inside the page, which the
+    # platform's Content-Security-Policy refuses. The policy itself is checked with `csp_browser_page`.
+    context = _browser.new_context(viewport={"width": 1280, "height": 900}, bypass_csp=True)
+    context.set_default_timeout(15000)
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def csp_browser_page(_browser):
+    """A page under the platform's real Content-Security-Policy (use no wait_for_function: eval is refused)."""
     context = _browser.new_context(viewport={"width": 1280, "height": 900})
     context.set_default_timeout(15000)
     page = context.new_page()

@@ -12,7 +12,9 @@ from __future__ import annotations
 import contextlib
 import gzip
 import os
+import tempfile
 import time
+import zlib
 from dataclasses import dataclass, field
 
 import duckdb
@@ -82,8 +84,12 @@ def is_temporal(type_name: str) -> bool:
     return str(type_name).upper().startswith(TEMPORAL_PREFIXES)
 
 
+def _temp_dir() -> str:
+    return getattr(settings, "FILE_UPLOAD_TEMP_DIR", None) or str(settings.VAR_DIR / "tmp")
+
+
 def _connect(path: str = ":memory:") -> duckdb.DuckDBPyConnection:
-    tmp = getattr(settings, "FILE_UPLOAD_TEMP_DIR", None) or str(settings.VAR_DIR / "tmp")
+    tmp = _temp_dir()
     con = duckdb.connect(
         path,
         config={
@@ -109,15 +115,52 @@ def _first_line(message: str) -> str:
 # --- CSV detection ----------------------------------------------------------------
 
 
-def _read_head(path: str, gz: bool) -> bytes:
+def _read_head(path: str) -> bytes:
+    with open(path, "rb") as fh:
+        return fh.read(HEAD_BYTES)
+
+
+GUNZIP_CHUNK_BYTES = 1024 * 1024
+
+
+def decompressed_too_large_message() -> str:
+    return (f"The file is too large once decompressed: the limit is {conf.MAX_DECOMPRESSED_BYTES:,} bytes of "
+            "uncompressed data.")
+
+
+def gunzip_bounded(src: str, dst: str, *, limit: int) -> int:
+    """Decompress the gzip file `src` into `dst`, counting as it goes; answer the decompressed size.
+
+    Stops (IngestError) as soon as more than `limit` bytes came out: a small file that expands to
+    gigabytes is never decompressed in full, and `dst` never holds more than `limit` bytes.
+    """
+    written = 0
     try:
-        if gz:
-            with gzip.open(path, "rb") as fh:
-                return fh.read(HEAD_BYTES)
-        with open(path, "rb") as fh:
-            return fh.read(HEAD_BYTES)
-    except (OSError, EOFError) as exc:
+        with gzip.open(src, "rb") as compressed, open(dst, "wb") as out:
+            while chunk := compressed.read(min(GUNZIP_CHUNK_BYTES, limit - written + 1)):
+                written += len(chunk)
+                if written > limit:
+                    raise IngestError(decompressed_too_large_message())
+                out.write(chunk)
+    except (OSError, EOFError, zlib.error) as exc:
         raise IngestError(f"Could not read the compressed file: {exc}") from None
+    return written
+
+
+def check_parquet_size(con, *, src: str, limit: int) -> int:
+    """Refuse a Parquet file whose row groups hold more than `limit` bytes uncompressed (from its metadata)."""
+    try:
+        total = con.execute(
+            f"SELECT coalesce(sum(total_uncompressed_size), 0) FROM parquet_metadata({sql_literal(src)})"
+        ).fetchone()[0]
+    except duckdb.Error as exc:
+        raise IngestError(f"Could not read the Parquet file: {_first_line(exc)}") from None
+    if int(total) > limit:
+        raise IngestError(
+            f"The Parquet file is too large once decompressed: its row groups hold {int(total):,} bytes "
+            f"uncompressed; the limit is {limit:,} bytes."
+        )
+    return int(total)
 
 
 def _detect_encoding(head: bytes) -> str:
@@ -141,8 +184,8 @@ def _detect_encoding(head: bytes) -> str:
     return "latin-1"
 
 
-def _sniff(con, path: str, encoding: str, extra: str = "", gz: bool = False) -> dict:
-    extra = f", compression={sql_literal('gzip' if gz else 'none')}" + extra
+def _sniff(con, path: str, encoding: str, extra: str = "") -> dict:
+    extra = ", compression='none'" + extra
     row = con.execute(
         "SELECT Delimiter, Quote, HasHeader, Columns FROM sniff_csv("
         f"{sql_literal(path)}, encoding={sql_literal(encoding)}, sample_size=20480, store_rejects=true{extra})"
@@ -155,30 +198,29 @@ def _count_numeric(columns) -> int:
     return sum(1 for c in columns if is_numeric(c["type"]))
 
 
-def _csv_to_table(con, *, src: str, encoding: str, decimal_comma: bool, gz: bool) -> None:
-    options = [f"encoding={sql_literal(encoding)}", "store_rejects=true", "sample_size=20480",
-               f"compression={sql_literal('gzip' if gz else 'none')}"]
+def _csv_to_table(con, *, src: str, encoding: str, decimal_comma: bool) -> None:
+    options = [f"encoding={sql_literal(encoding)}", "store_rejects=true", "sample_size=20480", "compression='none'"]
     if decimal_comma:
         options.append("decimal_separator=','")
     con.execute("DROP TABLE IF EXISTS data")
     con.execute(f"CREATE TABLE data AS SELECT * FROM read_csv({sql_literal(src)}, {', '.join(options)})")
 
 
-def convert_csv(con, *, src: str, gz: bool, progress: Progress | None = None) -> dict:
-    """Parse `src` (CSV, gzip-compressed when `gz`) into the table `data` of `con`; answer what was detected."""
+def convert_csv(con, *, src: str, progress: Progress | None = None) -> dict:
+    """Parse the plain CSV file `src` into the table `data` of `con`; answer what was detected."""
     progress = progress or Progress()
-    head = _read_head(src, gz)
+    head = _read_head(src)
     if not head.strip():
         raise IngestError("The file is empty (it has no text, only blank lines).")
     encoding = _detect_encoding(head)
     try:
-        sniffed = _sniff(con, src, encoding, gz=gz)
+        sniffed = _sniff(con, src, encoding)
     except duckdb.Error as exc:
         raise IngestError(f"Could not parse the CSV: {_first_line(exc)}") from None
     decimal_comma = False
     if sniffed["delimiter"] == ";":
         try:
-            comma = _sniff(con, src, encoding, ", decimal_separator=','", gz=gz)
+            comma = _sniff(con, src, encoding, ", decimal_separator=','")
             if comma["delimiter"] == ";" and _count_numeric(comma["columns"]) > _count_numeric(sniffed["columns"]):
                 sniffed, decimal_comma = comma, True
         except duckdb.Error:
@@ -186,7 +228,7 @@ def convert_csv(con, *, src: str, gz: bool, progress: Progress | None = None) ->
     progress.stage("load")
     try:
         with progress.watch(con, start=STAGES["load"][0], end=LOAD_END):
-            _csv_to_table(con, src=src, encoding=encoding, decimal_comma=decimal_comma, gz=gz)
+            _csv_to_table(con, src=src, encoding=encoding, decimal_comma=decimal_comma)
     except duckdb.Error as exc:
         message = str(exc)
         if encoding == "utf-8" and "encoded" in message.lower():
@@ -194,7 +236,7 @@ def convert_csv(con, *, src: str, gz: bool, progress: Progress | None = None) ->
             encoding = "latin-1"
             try:
                 with progress.watch(con, start=STAGES["load"][0], end=LOAD_END):
-                    _csv_to_table(con, src=src, encoding=encoding, decimal_comma=decimal_comma, gz=gz)
+                    _csv_to_table(con, src=src, encoding=encoding, decimal_comma=decimal_comma)
             except duckdb.Error as exc2:
                 raise IngestError(f"Could not parse the CSV: {_first_line(exc2)}") from None
         else:
@@ -206,7 +248,7 @@ def convert_csv(con, *, src: str, gz: bool, progress: Progress | None = None) ->
     delimiter = sniffed["delimiter"]
     return {
         "format": "csv",
-        "compressed": gz,
+        "compressed": False,
         "delimiter": {"\t": "tab", ",": "comma", ";": "semicolon", "|": "pipe"}.get(delimiter, delimiter),
         "delimiter_char": delimiter,
         "quote": None if sniffed["quote"] in ("(empty)", "") else sniffed["quote"],
@@ -370,11 +412,25 @@ def ingest(*, src: str, filename: str, data_dst: str, progress: Progress | None 
         progress.stage("sniff")
         con = _connect(partial)
         try:
-            if ext in CSV_EXTENSIONS:
-                detection = convert_csv(con, src=src, gz=ext == ".csv.gz", progress=progress)
+            if ext == ".csv.gz":
+                # Decompressed here, within the limit, and parsed as plain CSV (DuckDB would
+                # decompress it all, whatever its size).
+                fd, plain = tempfile.mkstemp(suffix=".csv", dir=_temp_dir())
+                os.close(fd)
+                try:
+                    gunzip_bounded(src, plain, limit=conf.MAX_DECOMPRESSED_BYTES)
+                    detection = convert_csv(con, src=plain, progress=progress)
+                finally:
+                    os.unlink(plain)
+                detection["compressed"] = True
+                result = summarize_table(con, detection=detection, file_format="csv", started=started,
+                                         progress=progress)
+            elif ext in CSV_EXTENSIONS:
+                detection = convert_csv(con, src=src, progress=progress)
                 result = summarize_table(con, detection=detection, file_format="csv", started=started,
                                          progress=progress)
             else:
+                check_parquet_size(con, src=src, limit=conf.MAX_DECOMPRESSED_BYTES)
                 load_parquet(con, src=src, progress=progress)
                 result = summarize_table(con, detection={"format": "parquet"}, file_format="parquet",
                                          started=started, progress=progress)

@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -20,11 +21,30 @@ DEBUG = env.bool("DJANGO_DEBUG", default=True)
 VAR_DIR = Path(env.str("PLATFORM_VAR_DIR", default=str(BASE_DIR / "var"))).resolve()
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
+# The key signs sessions, password-reset links and django-q2's task payloads (which the
+# workers unpickle), so a known key is a shell on every worker.
+PUBLIC_DEVELOPMENT_KEY = "insecure-local-development-key-do-not-use-in-production"
 SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="")
+if SECRET_KEY == PUBLIC_DEVELOPMENT_KEY:
+    raise ImproperlyConfigured(
+        "DJANGO_SECRET_KEY is the public development key; set a random key of your own "
+        "(e.g. python -c 'import secrets; print(secrets.token_urlsafe(50))')."
+    )
 if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is false.")
-    SECRET_KEY = "insecure-local-development-key-do-not-use-in-production"
+    if env.str("REDIS_URL", default="") and not os.environ.get("PYTEST_VERSION"):
+        raise ImproperlyConfigured(
+            "DJANGO_SECRET_KEY must be set when REDIS_URL is set: every web and worker host "
+            "of a deployment must share the same key."
+        )
+    from core.secret_key import generated_secret_key
+
+    if os.environ.get("PYTEST_VERSION"):
+        # A test run: one random key for the run, handed to the server and worker processes it starts.
+        SECRET_KEY = os.environ["DJANGO_SECRET_KEY"] = generated_secret_key(None)
+    else:
+        SECRET_KEY = generated_secret_key(VAR_DIR / "secret_key")
 
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
@@ -38,6 +58,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "channels",
+    "csp",
     "rest_framework",
     "knox",
     "drf_spectacular",
@@ -60,6 +81,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Outermost after SecurityMiddleware, so every response (error pages, static files) has them.
+    "core.headers.ContentSecurityPolicyMiddleware",
+    "core.headers.PermissionsPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -243,9 +267,15 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "core.schema.AutoSchema",
     "EXCEPTION_HANDLER": "core.api.exception_handler",
+    "DEFAULT_PARSER_CLASSES": [
+        "core.parsers.BoundedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
 }
+API_MAX_JSON_DEPTH = env.int("API_MAX_JSON_DEPTH", default=64)
 SPECTACULAR_SETTINGS = {
     "TITLE": "Trading data platform API",
     "DESCRIPTION": "Trade exports, script runs, ETL, CSV analysis and backtests.",
@@ -291,7 +321,12 @@ STORAGES = {
 }
 WHITENOISE_USE_FINDERS = True
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440  # larger uploads stream to a temporary file
-DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024  # also the largest JSON body of the API (core.parsers)
+# The largest request body the server reads at all (core.asgi_handler): the analyzer's upload
+# limit plus room for the multipart envelope. Each route applies its own, smaller limit below it.
+REQUEST_MAX_BODY_BYTES = env.int(
+    "REQUEST_MAX_BODY_BYTES", default=env.int("ANALYZER_MAX_UPLOAD_BYTES", default=1024**3) + 1024**2
+)
 FILE_UPLOAD_TEMP_DIR = str(VAR_DIR / "tmp")
 Path(FILE_UPLOAD_TEMP_DIR).mkdir(parents=True, exist_ok=True)
 
@@ -307,6 +342,33 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
+
+# Content-Security-Policy (django-csp; README "Security"): scripts, styles, fonts, images and
+# connections from the platform's own origin only; no inline scripts or handlers, no eval (charts
+# run Vega's expression interpreter). core.headers adds ws(s)://<this host> to connect-src.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        # Vega and vega-embed inject no <style> (defaultStyle off, their CSS is served as a file),
+        # but position the tooltip and size the chart through element.style (CSSOM), which CSP allows.
+        "style-src": [SELF],
+        # Chart export (PNG/SVG) and Pico's icons are data: URLs.
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
+# Browser features no page of the platform uses: off for every page (and anything injected into one).
+PERMISSIONS_POLICY_DISABLED = [
+    "accelerometer", "ambient-light-sensor", "autoplay", "bluetooth", "camera", "display-capture",
+    "geolocation", "gyroscope", "hid", "idle-detection", "magnetometer", "microphone", "midi", "payment",
+    "screen-wake-lock", "serial", "usb", "xr-spatial-tracking",
+]
 
 LOGGING = {
     "version": 1,

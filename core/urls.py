@@ -8,4 +8,5 @@ urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("health/", views.health, name="health"),
     path("health/worker-check/", views.worker_check_start, name="worker_check_start"),
+    path("favicon.ico", views.favicon, name="favicon"),
 ]

@@ -7,11 +7,12 @@ from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404
 from rest_framework import serializers, status
 from rest_framework.pagination import PageNumberPagination
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 from drf_spectacular.utils import OpenApiTypes, extend_schema
 
+from core.parsers import BoundedJSONParser
 from core.permissions import get_visible_or_404
 from etl import conf, selectors, services
 from etl.models import POS_NUMBERS, Branch, FetchedFile, FetchJob, FileSource, RecordExport
@@ -279,7 +280,7 @@ class BranchListApi(APIView):
 
 
 class TestParseApi(APIView):
-    parser_classes = [MultiPartParser, FormParser, JSONParser]
+    parser_classes = [MultiPartParser, FormParser, BoundedJSONParser]
 
     class Input(serializers.Serializer):
         file = serializers.FileField(allow_empty_file=True)
@@ -412,15 +413,15 @@ class ExportOutput(serializers.ModelSerializer):
 
 
 class RecordExportApi(APIView):
-    """Queue a CSV export of the filtered records (e.g. ?year=2025 for one combined file of the year)."""
+    """Queue a CSV export of the filtered records (e.g. `{"year": 2025}` for one combined file of the year).
 
-    @extend_schema(parameters=[RecordFilter], request=None, responses={202: ExportOutput})
-    def get(self, request):
-        return self.post(request)
+    POST only: a GET never starts a job (a link on another site could trigger it). The filters come in the
+    body, or in the query string when the body is empty.
+    """
 
-    @extend_schema(parameters=[RecordFilter], request=None, responses={202: ExportOutput})
+    @extend_schema(parameters=[RecordFilter], request=RecordFilter, responses={202: ExportOutput})
     def post(self, request):
-        params = request.query_params if request.method == "GET" else (request.data or request.query_params)
+        params = request.data or request.query_params
         filters = RecordFilter(data=params)
         filters.is_valid(raise_exception=True)
         export = services.record_export_create(user=request.user, filters=filters_for_storage(filters.validated_data))

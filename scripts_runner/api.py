@@ -5,10 +5,11 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers as drf_serializers
 from rest_framework import status
 from rest_framework.pagination import PageNumberPagination
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.parsers import BoundedJSONParser
 from scripts_runner import conf, selectors, services
 from scripts_runner.serializers import (
     LogChunkSerializer,
@@ -50,7 +51,7 @@ def read_upload(upload) -> bytes:
 
 
 class ScriptListCreateApi(APIView):
-    parser_classes = [MultiPartParser, FormParser, JSONParser]
+    parser_classes = [MultiPartParser, FormParser, BoundedJSONParser]
 
     @extend_schema(responses=ScriptOutputSerializer(many=True))
     def get(self, request):
@@ -73,7 +74,7 @@ class ScriptListCreateApi(APIView):
 
 
 class ScriptDetailApi(APIView):
-    parser_classes = [MultiPartParser, FormParser, JSONParser]
+    parser_classes = [MultiPartParser, FormParser, BoundedJSONParser]
 
     @extend_schema(responses=ScriptDetailSerializer)
     def get(self, request, pk):
@@ -98,7 +99,7 @@ class ScriptDetailApi(APIView):
 
 
 class ScriptRunsApi(APIView):
-    parser_classes = [JSONParser, FormParser, MultiPartParser]
+    parser_classes = [BoundedJSONParser, FormParser, MultiPartParser]
 
     @extend_schema(responses=RunOutputSerializer(many=True))
     def get(self, request, pk):

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from core.models import JobStatus
 from etl import services
-from etl.models import AuditLog, Branch, FetchJob
+from etl.models import AuditLog, Branch, FetchJob, RecordExport
 
 from .conftest import write_demo_day
 
@@ -167,7 +167,7 @@ def test_records_and_export(auth_client, user, other_user, done_job, task_queue)
     item = body["results"][0]["item_code"]
     assert client.get(f"/api/etl/records/?item={item}").json()["count"] >= 1
     assert client.get("/api/etl/records/?start=2025-03-31&end=2025-03-01").status_code == 400
-    response = client.get("/api/etl/records/export/?year=2025")
+    response = client.post("/api/etl/records/export/", {"year": 2025}, format="json")
     assert response.status_code == 202
     export_id = response.json()["id"]
     task_queue.run()
@@ -177,7 +177,20 @@ def test_records_and_export(auth_client, user, other_user, done_job, task_queue)
     assert auth_client(other_user).get(f"/api/etl/exports/{export_id}/download/").status_code == 404
     response = client.get(detail["download"])
     assert response.status_code == 200 and 'records_2025.csv' in response["Content-Disposition"]
-    assert client.get("/api/etl/records/export/?year=1800").status_code == 400
+    assert client.post("/api/etl/records/export/", {"year": 1800}, format="json").status_code == 400
+    assert client.post("/api/etl/records/export/?year=1800").status_code == 400
+
+
+def test_record_export_is_never_started_by_a_get(auth_client, user, done_job, task_queue):
+    client = auth_client(user)
+    before = RecordExport.objects.count()
+    response = client.get("/api/etl/records/export/?year=2025")
+    assert response.status_code == 405
+    assert response.json() == {"detail": 'Method "GET" not allowed.'}
+    assert RecordExport.objects.count() == before
+    # The query string still works for a POST with an empty body.
+    response = client.post("/api/etl/records/export/?year=2025")
+    assert response.status_code == 202 and RecordExport.objects.count() == before + 1
 
 
 def test_daily_schedule_queues_yesterday(root_user, old_branch, new_branch, task_queue):

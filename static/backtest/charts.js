@@ -5,7 +5,7 @@
       var source = document.getElementById(el.dataset.spec);
       if (!source || typeof vegaEmbed === "undefined") return;
       el.dataset.rendered = "1";
-      vegaEmbed(el, JSON.parse(source.textContent), { actions: false, renderer: "svg" })
+      vegaEmbed(el, JSON.parse(source.textContent), PlatformCharts.embedOptions({ actions: false, renderer: "svg" }))
         .then(function () { el.dataset.rendered = "done"; })
         .catch(function (err) { el.textContent = "Chart failed: " + err; });
     });
