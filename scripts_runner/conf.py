@@ -116,3 +116,28 @@ def network_uid() -> int:
     fallback) tend to run as.
     """
     return _get("SCRIPTS_RUNNER_NETWORK_UID", _env.int, 65533)
+
+
+def shm_bytes() -> int:
+    """Size of the sandbox's /dev/shm tmpfs (the rest of /dev is read-only)."""
+    return _get("SCRIPTS_RUNNER_SHM_BYTES", _env.int, 64 * 1024**2)
+
+
+def cpu_quota() -> float:
+    """CPU of the whole run, in cores (cgroup CPU bandwidth quota); 0 = no quota."""
+    return _get("SCRIPTS_RUNNER_CPU_QUOTA", _env.float, 1.0)
+
+
+def run_uids() -> tuple[int, int]:
+    """First and last host uid given to runs (one per live run) when the worker runs as root."""
+    value = _get("SCRIPTS_RUNNER_RUN_UIDS", _env.str, "2000000000-2000000999")
+    first, _, last = str(value).partition("-")
+    first_uid, last_uid = int(first), int(last or first)
+    if first_uid <= 0 or last_uid < first_uid:
+        raise ValueError("SCRIPTS_RUNNER_RUN_UIDS must be a range FIRST-LAST of uids above 0")
+    return first_uid, last_uid
+
+
+def log_bytes_per_user() -> int:
+    """Stored log bytes kept per user; older runs' logs are removed first. 0 = no limit."""
+    return _get("SCRIPTS_RUNNER_LOG_BYTES_PER_USER", _env.int, 200 * 1024**2)

@@ -13,6 +13,18 @@ from dataclasses import dataclass, field
 Block = tuple[str, list[str]]
 
 
+def _text(data: bytes) -> str:
+    """Bytes as storable text: invalid UTF-8 and NUL (which PostgreSQL text refuses) as visible escapes.
+
+    A byte that is not valid UTF-8 becomes `\\xff`, a NUL `\\x00`; every other character,
+    control characters included, is kept as it is.
+    """
+    text = data.decode("utf-8", errors="backslashreplace")
+    if "\x00" in text:
+        text = text.replace("\x00", "\\x00")
+    return text
+
+
 @dataclass
 class LogSink:
     """Splits raw pipe data into lines, caps line length and total output.
@@ -57,13 +69,13 @@ class LogSink:
             for part in parts:
                 if len(part) > self.max_line:
                     self.truncated = True
-                    text = part[: self.max_line].decode("utf-8", errors="replace")
+                    text = _text(part[: self.max_line])
                     lines.append(f"{text} [line truncated at {self.max_line:,} bytes]")
                 else:
-                    lines.append(part.decode("utf-8", errors="replace"))
+                    lines.append(_text(part))
         else:
             # Newline is ASCII, so decoding the joined lines equals decoding each one.
-            text = b"\n".join(parts).decode("utf-8", errors="replace")
+            text = _text(b"\n".join(parts))
             lines = text.split("\n")
             if "\r" not in text:
                 return lines

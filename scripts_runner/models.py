@@ -38,6 +38,7 @@ class EndReason(models.TextChoices):
     OUTPUT_LIMIT = "output_limit", "Output limit"
     WORKER_LOST = "worker_lost", "Worker lost"
     SANDBOX_ERROR = "sandbox_error", "Sandbox could not start"
+    INTERNAL_ERROR = "internal_error", "Internal error"
 
 
 class ScriptRun(Job):
@@ -56,6 +57,8 @@ class ScriptRun(Job):
     output_bytes = models.BigIntegerField(default=0)
     output_lines = models.BigIntegerField(default=0)
     truncated = models.BooleanField(default=False)
+    log_removed_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the log was removed to keep the owner's stored logs within their limit")
 
     class Meta(Job.Meta):
         permissions = [

@@ -154,20 +154,60 @@ def run_body(run: ScriptRun) -> None:
             )
             proc = sandbox.start(launch)
         except Exception as exc:
+            # The detail (host paths, a traceback) goes to the worker's log only.
             logger.exception("sandbox failed to start for run %s", run.pk)
-            sink.system(f"[the sandbox could not start: {exc}]")
-            writer.write(sink.take(), output_bytes=0, truncated=False)
-            core_services.job_fail(job=run, error=str(exc), message="Sandbox could not start",
-                                   end_reason=EndReason.SANDBOX_ERROR)
+            _fail_sandbox(run=run, sink=sink, writer=writer, exc=exc)
             return
         _supervise(run=run, proc=proc, launch=launch, sink=sink, writer=writer)
     except RunGone:
         logger.info("run %s was deleted while running", run.pk)
+    except Exception:
+        # An internal failure of the runner: the user gets a plain message, the log the detail.
+        logger.exception("run %s failed inside the runner", run.pk)
+        _fail_internal(run=run, sink=sink, writer=writer)
     finally:
         if launch is not None:
-            sandbox.cgroups_remove(launch)
+            sandbox.release(launch)
             sandbox.network_stop(launch)
         shutil.rmtree(run_dir, ignore_errors=True)
+        _log_retention(run)
+
+
+SANDBOX_START_MESSAGE = "Sandbox could not start"
+INTERNAL_ERROR_MESSAGE = "The run failed because of an internal error of the platform; administrators can see why in the worker's log"
+
+
+def _fail_sandbox(*, run: ScriptRun, sink: LogSink, writer: LogWriter, exc: Exception | None = None) -> None:
+    why = str(exc) if isinstance(exc, sandbox.SandboxUnavailable) and _plain(str(exc)) else ""
+    text = f"the sandbox could not start: {why}" if why else "the sandbox could not start"
+    sink.system(f"[{text}; administrators can see why in the worker's log]")
+    writer.write(sink.take(), output_bytes=sink.total_bytes, truncated=sink.truncated)
+    core_services.job_fail(job=run, error=text[:1].upper() + text[1:], message=SANDBOX_START_MESSAGE,
+                           end_reason=EndReason.SANDBOX_ERROR)
+
+
+def _fail_internal(*, run: ScriptRun, sink: LogSink, writer: LogWriter) -> None:
+    try:
+        sink.system(f"[{INTERNAL_ERROR_MESSAGE}]")
+        writer.write(sink.take(), output_bytes=sink.total_bytes, truncated=sink.truncated)
+    except Exception:
+        logger.exception("could not write the end of run %s", run.pk)
+    core_services.job_fail(job=run, error=INTERNAL_ERROR_MESSAGE, message="Internal error",
+                           end_reason=EndReason.INTERNAL_ERROR)
+
+
+def _plain(text: str) -> bool:
+    """A message fit for users: one line, no host path."""
+    return "\n" not in text and "/" not in text
+
+
+def _log_retention(run: ScriptRun) -> None:
+    from scripts_runner import services
+
+    try:
+        services.run_logs_enforce_budget(owner_id=run.owner_id, keep_run_id=run.pk)
+    except Exception:
+        logger.exception("could not apply the log budget of user %s", run.owner_id)
 
 
 def _supervise(*, run, proc, launch, sink: LogSink, writer: LogWriter) -> None:
@@ -285,6 +325,12 @@ def _supervise(*, run, proc, launch, sink: LogSink, writer: LogWriter) -> None:
     cpu_used = _children_cpu() - cpu_before
     sink.close()
     oom_killed = oom_killed or sandbox.oom_kills(launch)
+    if not stop_reason and not oom_killed and sandbox.sandbox_started(launch) is False:
+        # bwrap never started the script (or the exec chain could not join the run's cgroups).
+        logger.error("the sandbox of run %s did not start (exit %s); its stderr: %s", run.pk, exit_code,
+                     sink.stderr_tail)
+        _fail_sandbox(run=run, sink=sink, writer=writer)
+        return
     reason = _classify(exit_code=exit_code, stop_reason=stop_reason, sink=sink,
                        cpu_limit=launch.limits.cpu_seconds, cpu_used=cpu_used, oom_killed=oom_killed)
     if reason == EndReason.TIMED_OUT:

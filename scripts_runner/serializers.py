@@ -66,8 +66,8 @@ class RunOutputSerializer(serializers.ModelSerializer):
         fields = [
             "id", "script", "script_name", "owner", "status", "message", "error", "end_reason", "end_description",
             "exit_code", "args", "env", "network", "sandboxed", "script_sha256", "created_at", "started_at",
-            "finished_at", "duration_seconds", "output_lines", "output_bytes", "truncated", "cancel_requested",
-            "cancelled_by", "log_url", "ws_path",
+            "finished_at", "duration_seconds", "output_lines", "output_bytes", "truncated", "log_removed_at",
+            "cancel_requested", "cancelled_by", "log_url", "ws_path",
         ]
 
     def get_cancelled_by(self, obj) -> str | None:

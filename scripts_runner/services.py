@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 import uuid
 
@@ -17,8 +18,10 @@ from core import services as core_services
 from core.models import JobStatus
 from scripts_runner import conf, sandbox
 from scripts_runner import network as netns
-from scripts_runner.models import EndReason, Script, ScriptRun
+from scripts_runner.models import EndReason, LogChunk, Script, ScriptRun
 from scripts_runner.validators import validate_args, validate_env, validate_script_code, validate_script_name
+
+logger = logging.getLogger(__name__)
 
 RUN_PERMISSION = "scripts_runner.run_scripts"
 NETWORK_PERMISSION = "scripts_runner.use_network"
@@ -106,15 +109,16 @@ def can_use_network(user) -> bool:
 
 
 def sandbox_status() -> tuple[bool, str]:
-    """(runs may start, error shown to users)."""
+    """(runs may start, error shown to users). The probe's detail goes to the log only."""
     ok, error = sandbox.probe()
     if ok:
         return True, ""
+    logger.warning("the script sandbox cannot start on this host: %s", error)
     if conf.allow_unsandboxed():
         return True, ""
     return False, (
-        "Scripts cannot run: the sandbox is not available on this host "
-        f"({error}). An administrator must install bubblewrap or explicitly allow unsandboxed runs."
+        "Scripts cannot run: the sandbox is not available on this host. An administrator must install "
+        "bubblewrap (the worker's log says what failed) or explicitly allow unsandboxed runs."
     )
 
 
@@ -163,6 +167,40 @@ def run_cancel(*, run: ScriptRun, by) -> ScriptRun:
         ScriptRun.objects.filter(pk=run.pk, end_reason="").update(end_reason=EndReason.CANCELLED)
         run.end_reason = EndReason.CANCELLED
     return run
+
+
+def run_logs_enforce_budget(*, owner_id: int, keep_run_id: int | None = None) -> int:
+    """Keep a user's stored logs within `SCRIPTS_RUNNER_LOG_BYTES_PER_USER`; returns how many logs were removed.
+
+    The logs of the user's oldest finished runs are removed first (whole logs, counted by
+    each run's `output_bytes`), until the rest fits; a queued or running run's log is never
+    touched, nor the log of `keep_run_id` (the run that just ended). The run rows stay, with
+    `log_removed_at` set.
+    """
+    from django.db.models import Sum
+    from django.utils import timezone
+
+    budget = conf.log_bytes_per_user()
+    if budget <= 0:
+        return 0
+    kept = ScriptRun.objects.filter(owner_id=owner_id, log_removed_at__isnull=True)
+    total = kept.aggregate(total=Sum("output_bytes"))["total"] or 0
+    if total <= budget:
+        return 0
+    candidates = (kept.filter(status__in=[JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED])
+                  .exclude(pk=keep_run_id).order_by("created_at", "pk").values_list("pk", "output_bytes"))
+    removed = 0
+    for pk, size in candidates.iterator():
+        if total <= budget:
+            break
+        with transaction.atomic():
+            # Only if it is still finished and kept (another worker may be doing the same).
+            if ScriptRun.objects.filter(pk=pk, log_removed_at__isnull=True, status__in=[
+                    JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED]).update(log_removed_at=timezone.now()):
+                LogChunk.objects.filter(run_id=pk).delete()
+                removed += 1
+        total -= size
+    return removed
 
 
 @transaction.atomic

@@ -9,9 +9,16 @@ import pytest
 from scripts_runner import services
 
 
+@pytest.fixture(scope="session")
+def _run_root(tmp_path_factory):
+    # One run root per test process: a root worker builds its view of the run root once
+    # (a mount namespace kept by a helper process), as a real worker does.
+    return tmp_path_factory.mktemp("runs")
+
+
 @pytest.fixture(autouse=True)
-def _runner_dirs(settings, tmp_path):
-    settings.SCRIPTS_RUNNER_RUN_ROOT = str(tmp_path / "runs")
+def _runner_dirs(settings, _run_root):
+    settings.SCRIPTS_RUNNER_RUN_ROOT = str(_run_root)
 
 
 def require_sandbox() -> None:

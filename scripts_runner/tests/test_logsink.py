@@ -26,10 +26,17 @@ def test_long_line_is_cut_once_with_marker_and_rest_skipped():
     assert sink.truncated
 
 
-def test_invalid_utf8_is_replaced_not_fatal():
+def test_invalid_utf8_and_nul_are_escaped_not_fatal():
     sink = LogSink(max_bytes=1000, max_line=100)
-    sink.feed("stdout", b"ok \xff\xfe\n")
-    assert lines_of(sink) == [("stdout", "ok \ufffd\ufffd")]
+    sink.feed("stdout", b"ok \xff\xfe\nnul \x00 here\n\xc3\xa9 \xe2\x82\n")
+    assert lines_of(sink) == [("stdout", "ok \\xff\\xfe"), ("stdout", "nul \\x00 here"), ("stdout", "\u00e9 \\xe2\\x82")]
+
+
+def test_escaping_applies_to_cut_lines_too():
+    sink = LogSink(max_bytes=1000, max_line=10)
+    sink.feed("stdout", b"\x00" * 30 + b"\nend\n")
+    [(_, first), (_, second)] = lines_of(sink)
+    assert first == "\\x00" * 10 + " [line truncated at 10 bytes]" and second == "end"
 
 
 def test_output_cap_stops_with_marker():

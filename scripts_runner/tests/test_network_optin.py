@@ -119,19 +119,27 @@ def test_networked_run_never_falls_back_to_the_host_network(tmp_path, settings):
                         sandboxed=False)
 
 
-def test_networked_bwrap_never_shares_the_host_namespace(tmp_path):
+def test_networked_bwrap_never_shares_the_host_namespace(settings):
     """--share-net only ever runs inside the run's own namespace (the nsenter prefix), with its own resolver."""
-    from scripts_runner import sandbox
+    import tempfile
+    from pathlib import Path
 
+    from scripts_runner import conf, sandbox
+
+    # Run directories live in the run root (a root worker's runs read them through its view).
+    conf.run_root().mkdir(parents=True, exist_ok=True)
+    tmp_path = Path(tempfile.mkdtemp(dir=conf.run_root()))
     launch = sandbox.prepare(run_dir=tmp_path, script_name="a.py", code=b"pass\n", args=[], env={}, network=True,
                              sandboxed=True)
+    sandbox.release(launch)
     assert "--share-net" in launch.argv and launch.network
     assert launch.run_network is None  # made by start(), right before the run
-    resolv = launch.argv.index(str(tmp_path / "resolv.conf"))
+    resolv = launch.argv.index(sandbox._in_view(sandbox.view(), tmp_path / "resolv.conf"))
     assert launch.argv[resolv + 1] == "/etc/resolv.conf"
     assert (tmp_path / "resolv.conf").read_text().startswith(f"nameserver {network.DNS_FORWARDER}\n")
     offline = sandbox.prepare(run_dir=tmp_path / "off", script_name="a.py", code=b"pass\n", args=[], env={},
                               network=False, sandboxed=True)
+    sandbox.release(offline)
     assert "--share-net" not in offline.argv and not offline.network
 
 
