@@ -9,8 +9,10 @@ their short poll), so a missed bell never loses anything.
 from __future__ import annotations
 
 import logging
+import os
+import sys
+import tempfile
 import threading
-import traceback
 from collections.abc import Callable, Iterable
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -235,6 +237,17 @@ class _HeartbeatThread(threading.Thread):
             connection.close()
 
 
+def error_for_users(exc: BaseException) -> str:
+    """The message a user sees for an unexpected failure: the exception's kind and text, with no
+    traceback and no host paths (the traceback goes to the worker log)."""
+    text = f"{type(exc).__name__}: {exc}"
+    roots = {str(settings.BASE_DIR), str(getattr(settings, "VAR_DIR", "")), str(settings.MEDIA_ROOT),
+             tempfile.gettempdir(), sys.prefix, sys.base_prefix, os.path.expanduser("~")}
+    for root in sorted((r for r in roots if r and r != "/"), key=len, reverse=True):
+        text = text.replace(root.rstrip("/") + "/", "…/").replace(root, "…")
+    return text[:2000]
+
+
 def job_execute(*, model: type[J], pk: int, body: Callable[[J], Any]) -> J | None:
     """Standard task runner: start, heartbeat, run `body(job)`, finish.
 
@@ -264,7 +277,7 @@ def job_execute(*, model: type[J], pk: int, body: Callable[[J], Any]) -> J | Non
         job_mark_cancelled(job=job)
     except Exception as exc:
         logger.exception("%s failed", job)
-        job_fail(job=job, error=f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc(limit=8)}")
+        job_fail(job=job, error=error_for_users(exc))
     finally:
         beat.stopped.set()
         if beat.is_alive():

@@ -1,5 +1,6 @@
 """Core jobs: lifecycle, recovery pass, the websocket stream and its ownership check."""
 
+import os
 from datetime import timedelta
 
 import pytest
@@ -48,6 +49,21 @@ def test_failing_body_records_error(user):
     services.job_execute(model=WorkerCheck, pk=job.pk, body=boom)
     job.refresh_from_db()
     assert job.status == JobStatus.FAILED and "bad input row 7" in job.error
+
+
+def test_failure_shown_to_users_has_no_traceback_or_host_paths(user, settings):
+    job = make_check(user)
+    missing = os.path.join(settings.MEDIA_ROOT, "exports", "gone.csv")
+
+    def boom(job):
+        open(missing)
+
+    services.job_execute(model=WorkerCheck, pk=job.pk, body=boom)
+    job.refresh_from_db()
+    assert job.status == JobStatus.FAILED
+    assert job.error.startswith("FileNotFoundError:") and "gone.csv" in job.error, job.error
+    assert "Traceback" not in job.error and settings.MEDIA_ROOT not in job.error, job.error
+    assert str(settings.BASE_DIR) not in job.error, job.error
 
 
 def test_cancel_requested_while_running(user):
