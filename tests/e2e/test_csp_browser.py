@@ -144,7 +144,7 @@ def test_every_page_runs_under_the_policy_and_charts_render(prod, root_user, pla
     login(csp_browser_page, prod["url"], root_user)
     d = platform_data
     pages = {
-        "/": None, "/health/": None, "/users/": None, "/account/token/": None,
+        "/": None, "/health/": None, "/users/": None, "/account/tokens/": None,
         "/trades/": None, "/trades/exports/": None,
         "/scripts/": None, f"/scripts/{d['script'].pk}/": None, "/scripts/runs/": None, "/scripts/access/": None,
         "/etl/": None, "/etl/jobs/": None, "/etl/fetch/": None, "/etl/missing/": None, "/etl/branches/": None,
