@@ -33,8 +33,12 @@ class BranchField(serializers.SlugRelatedField):
     def to_internal_value(self, data):
         if isinstance(data, str) and "\x00" in data:  # PostgreSQL refuses NUL in text: not a code anyway
             self.fail("invalid")
-        if isinstance(data, int) or (isinstance(data, str) and data.isdigit()):
-            branch = Branch.objects.filter(pk=int(data)).first()
+        if isinstance(data, bool):
+            self.fail("invalid")
+        # Only ASCII digits name an id ('²'.isdigit() is true too), and only within the database's integers.
+        if isinstance(data, int) or (isinstance(data, str) and data.isascii() and data.isdigit()):
+            pk = int(data)
+            branch = Branch.objects.filter(pk=pk).first() if 0 < pk < 2**63 else None
             if branch is not None:
                 return branch
         return super().to_internal_value(data)

@@ -220,3 +220,11 @@ def test_a_branch_code_with_nul_is_a_400_not_a_500(auth_client, user, branch):
     # PostgreSQL refuses NUL in text; found by the schema fuzzing on PostgreSQL.
     response = auth_client(user).get(f"/api/etl/files/?branch={branch}")
     assert response.status_code == 400 and response.json()["branch"] == ["Give a branch code."]
+
+
+@pytest.mark.parametrize("branch", ["²", "٣", "99999999999999999999999", True])
+def test_a_branch_given_by_odd_digits_or_a_huge_id_is_a_400_not_a_500(auth_client, user, branch):
+    # Found by the schema fuzzing: '²'.isdigit() is true but int('²') fails; SQLite refuses ids past 2**63.
+    response = auth_client(user).post("/api/etl/records/export/", {"branch": branch}, format="json")
+    assert response.status_code == 400, response.content
+    assert "branch" in response.json()
