@@ -6,12 +6,12 @@ import json
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404
 from rest_framework import serializers, status
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 from drf_spectacular.utils import OpenApiTypes, extend_schema
 
+from core.api import Pagination, paginated_response
 from core.parsers import BoundedJSONParser
 from core.permissions import get_visible_or_404
 from etl import conf, selectors, services
@@ -46,16 +46,8 @@ def _check_range(attrs: dict, *, start="start", end="end", max_days: int | None 
     return attrs
 
 
-class Pagination(PageNumberPagination):
-    page_size = 50
-    page_size_query_param = "page_size"
-    max_page_size = 500
-
-
 def paginated(view: APIView, request, queryset, serializer_class):
-    paginator = Pagination()
-    page = paginator.paginate_queryset(queryset, request, view=view)
-    return paginator.get_paginated_response(serializer_class(page, many=True).data)
+    return paginated_response(view, request, queryset, lambda page: serializer_class(page, many=True).data)
 
 
 # --- jobs ------------------------------------------------------------------------------
@@ -146,6 +138,8 @@ class JobFilter(serializers.Serializer):
 
 
 class JobListApi(APIView):
+    pagination_class = Pagination
+
     @extend_schema(parameters=[JobFilter], responses=JobOutput(many=True))
     def get(self, request):
         filters = JobFilter(data=request.query_params)
@@ -264,6 +258,8 @@ class BranchSerializer(serializers.ModelSerializer):
 
 
 class BranchListApi(APIView):
+    pagination_class = Pagination
+
     @extend_schema(responses=BranchSerializer(many=True))
     def get(self, request):
         return paginated(self, request, selectors.branch_list(), BranchSerializer)
@@ -327,6 +323,8 @@ class FileFilter(serializers.Serializer):
 
 
 class FileListApi(APIView):
+    pagination_class = Pagination
+
     @extend_schema(parameters=[FileFilter], responses=FileOutput(many=True))
     def get(self, request):
         filters = FileFilter(data=request.query_params)
@@ -393,6 +391,8 @@ def filters_for_storage(v: dict) -> dict:
 
 
 class RecordListApi(APIView):
+    pagination_class = Pagination
+
     @extend_schema(parameters=[RecordFilter], responses=RecordOutput(many=True))
     def get(self, request):
         filters = RecordFilter(data=request.query_params)

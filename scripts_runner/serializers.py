@@ -41,6 +41,27 @@ class ScriptUploadSerializer(serializers.Serializer):
         return attrs
 
 
+SCRIPT_NAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,96}\.py$"  # scripts_runner.validators.NAME_RE
+
+
+class ScriptFileUploadSerializer(serializers.Serializer):
+    """The API schema of an upload as a file (validation is ScriptUploadSerializer's and the services')."""
+
+    file = serializers.FileField(help_text="The .py file: UTF-8 Python that compiles")
+    name = serializers.RegexField(SCRIPT_NAME_PATTERN, required=False, help_text="Defaults to the file's name")
+
+
+class ScriptCodeUploadSerializer(serializers.Serializer):
+    """The API schema of an upload as text."""
+
+    code = serializers.CharField(trim_whitespace=False, help_text="UTF-8 Python that compiles")
+    name = serializers.RegexField(SCRIPT_NAME_PATTERN, help_text="Required on create; defaults to the current name on update")
+
+
+class ScriptCodeUpdateSerializer(ScriptCodeUploadSerializer):
+    name = serializers.RegexField(SCRIPT_NAME_PATTERN, required=False, help_text="Defaults to the current name")
+
+
 class RunStartSerializer(serializers.Serializer):
     args = serializers.ListField(child=serializers.CharField(allow_blank=True, trim_whitespace=False, max_length=4096),
                                  required=False, default=list, max_length=50)
