@@ -9,9 +9,10 @@ from rest_framework import serializers, status
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
-from drf_spectacular.utils import OpenApiTypes, extend_schema
+from drf_spectacular.utils import OpenApiResponse, OpenApiTypes, extend_schema
 
-from core.api import Pagination, paginated_response
+from core.api import Pagination, ValidationErrorSerializer, paginated_response
+from core.fields import StrictBooleanField
 from core.parsers import BoundedJSONParser
 from core.permissions import get_visible_or_404
 from etl import conf, selectors, services
@@ -110,7 +111,7 @@ class FetchApi(APIView):
                                       help_text="1 or 2; omitted = both terminals")
         date = serializers.DateField()
         end_date = serializers.DateField(required=False, allow_null=True, help_text="Fetch the range date..end_date")
-        force = serializers.BooleanField(default=False)
+        force = StrictBooleanField(default=False)
 
         def validate(self, attrs):
             return _check_range(attrs, start="date", end="end_date")
@@ -157,15 +158,20 @@ class JobDetailApi(APIView):
         return Response(JobDetailOutput(_job(pk)).data)
 
 
+JOB_STATE_ERROR = OpenApiResponse(
+    ValidationErrorSerializer, description="The job's state does not allow this (`status` says why)"
+)
+
+
 class JobRetryApi(APIView):
-    @extend_schema(request=None, responses={202: JobOutput})
+    @extend_schema(request=None, responses={202: JobOutput, 400: JOB_STATE_ERROR})
     def post(self, request, pk: int):
         job = services.fetch_retry(user=request.user, job=_job(pk))
         return Response(JobOutput(job).data, status=status.HTTP_202_ACCEPTED)
 
 
 class JobCancelApi(APIView):
-    @extend_schema(request=None, responses={202: JobOutput})
+    @extend_schema(request=None, responses={202: JobOutput, 400: JOB_STATE_ERROR})
     def post(self, request, pk: int):
         job = services.fetch_cancel(user=request.user, job=_job(pk))
         return Response(JobOutput(job).data, status=status.HTTP_202_ACCEPTED)
@@ -244,7 +250,7 @@ class MissingRunApi(APIView):
 class BranchSerializer(serializers.ModelSerializer):
     source = serializers.SlugRelatedField(slug_field="name", queryset=FileSource.objects.all(), required=False,
                                           allow_null=True)
-    parser_config = serializers.JSONField(required=False)
+    parser_config = serializers.DictField(required=False, help_text="Parser settings (see the ETL README)")
     closed_weekdays = serializers.ListField(child=serializers.IntegerField(min_value=0, max_value=6), required=False)
     closed_dates = serializers.ListField(child=serializers.DateField(), required=False, max_length=1000)
     code = serializers.RegexField(r"^[A-Za-z0-9_-]{1,32}$", error_messages={
@@ -283,7 +289,14 @@ class TestParseApi(APIView):
         filetype = serializers.ChoiceField(choices=("rd5000", "rd5500"), default="rd5000")
         parser_config = serializers.CharField(required=False, allow_blank=True,
                                               help_text="JSON overrides to try instead of the saved ones")
-        is_new_branch = serializers.BooleanField(required=False, allow_null=True, default=None)
+        is_new_branch = StrictBooleanField(required=False, allow_null=True, default=None)
+
+        def to_internal_value(self, data):
+            # A form field given twice would silently count only its last value.
+            repeated = [name for name in self.fields if hasattr(data, "getlist") and len(data.getlist(name)) > 1]
+            if repeated:
+                raise serializers.ValidationError({name: ["Give this field once."] for name in repeated})
+            return super().to_internal_value(data)
 
         def validate_parser_config(self, value):
             if not value:
