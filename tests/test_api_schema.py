@@ -9,6 +9,7 @@ tests/schemathesis.toml holds the run's settings and says why wherever it adds s
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -61,20 +62,35 @@ def contract_env(live_platform, make_user, tmp_path):
     }
 
 
+# Two halves of the API, so that `pytest -n 2` runs them side by side (each on its own server).
+GROUPS = {
+    "accounts-trades-scripts-analyzer": r"^/api/(auth|users|health|trades|scripts|runs|analyzer)/",
+    "etl-market-backtest": r"^/api/(etl|market|backtest)/",
+}
+
+
+def test_every_operation_is_in_a_group(client, db):
+    paths = client.get("/api/schema/?format=json").json()["paths"]
+    left_out = [path for path in paths if not any(re.match(pattern, path) for pattern in GROUPS.values())]
+    assert not left_out, f"add these to a group of GROUPS: {left_out}"
+
+
 @pytest.mark.e2e
-def test_api_contract_holds(live_platform, contract_env, tmp_path, report):
+@pytest.mark.parametrize("group", list(GROUPS))
+def test_api_contract_holds(live_platform, contract_env, tmp_path, report, group):
     reports = tmp_path / "reports"
     command = [
         str(ST), "--config-file", str(CONFIG), "run", f"{live_platform.url}/api/schema/",
-        "--checks", "all", "--no-color", "--report", "json", "--report-dir", str(reports),
+        "--checks", "all", "--include-path-regex", GROUPS[group],
+        "--no-color", "--report", "json", "--report-dir", str(reports),
     ]
     done = subprocess.run(command, env=contract_env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
     summary = json.loads(next(reports.glob("json-*.json")).read_text())
     tested = summary["operations"]["tested"]
-    report(f"schemathesis: {tested} operations, {summary['test_cases']['generated']} requests, "
+    report(f"schemathesis {group}: {tested} operations, {summary['test_cases']['generated']} requests, "
            f"{summary['test_cases']['unique_failures']} contract problems")
     assert summary["complete"] and summary["stop_reason"] == "completed", done.stdout[-3000:]
-    assert tested >= 60, done.stdout[-3000:]
+    assert tested == summary["operations"]["selected"] >= 20, done.stdout[-3000:]
     failures = [f"{f['code']} {f['title']}: {', '.join(map(str, f['operations']))}" for f in summary["failures"]]
     assert not failures and not summary["errors"], "\n".join(failures) + "\n\n" + done.stdout[-20000:]
     assert done.returncode == 0, done.stdout[-20000:]
