@@ -7,7 +7,7 @@ calls one service or selector.
 from __future__ import annotations
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, inline_serializer
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
@@ -62,12 +62,33 @@ class CostsInput(serializers.Serializer):
 # --- market data ---------------------------------------------------------------------------
 
 
+INSTRUMENT_LIST = inline_serializer("InstrumentList", {
+    "count": serializers.IntegerField(),
+    "results": inline_serializer("Instrument", {
+        "symbol": serializers.CharField(), "name": serializers.CharField(allow_blank=True),
+        "kind": serializers.CharField(), "exchange": serializers.CharField(),
+        "exchange_symbol": serializers.CharField(allow_blank=True), "fractional": serializers.BooleanField(),
+        "active": serializers.BooleanField(),
+        "data": inline_serializer("InstrumentCoverage", {
+            "interval": serializers.CharField(), "bars": serializers.IntegerField(),
+            "first": serializers.DateTimeField(), "last": serializers.DateTimeField(),
+        }, many=True),
+    }, many=True),
+})
+PRICE_LIST = inline_serializer("PriceList", {
+    "symbol": serializers.CharField(), "interval": serializers.CharField(), "count": serializers.IntegerField(),
+    "truncated": serializers.BooleanField(help_text="More bars match than `limit`"),
+    "columns": serializers.ListField(child=serializers.CharField()),
+    "bars": serializers.ListField(child=serializers.ListField(), help_text="[time, open, high, low, close, volume]"),
+})
+
+
 class InstrumentListApi(APIView):
     class FilterInput(serializers.Serializer):
         kind = serializers.ChoiceField(choices=InstrumentKind.values, required=False)
         active = serializers.BooleanField(required=False, allow_null=True, default=None)
 
-    @extend_schema(parameters=[FilterInput], responses=OpenApiTypes.OBJECT, operation_id="market_instruments_list")
+    @extend_schema(parameters=[FilterInput], responses=INSTRUMENT_LIST, operation_id="market_instruments_list")
     def get(self, request):
         params = self.FilterInput(data=request.query_params)
         params.is_valid(raise_exception=True)
@@ -96,7 +117,7 @@ class PriceListApi(APIView):
         end = serializers.DateTimeField(required=False, default=None)
         limit = serializers.IntegerField(min_value=1, max_value=MAX_PRICE_ROWS, default=5_000)
 
-    @extend_schema(parameters=[FilterInput], responses=OpenApiTypes.OBJECT, operation_id="market_prices_list")
+    @extend_schema(parameters=[FilterInput], responses=PRICE_LIST, operation_id="market_prices_list")
     def get(self, request):
         params = self.FilterInput(data=request.query_params)
         params.is_valid(raise_exception=True)
