@@ -16,21 +16,16 @@ from pathlib import Path
 
 import pytest
 
-from core.testing import PASSWORD
+from core.testing import PASSWORD, api_token
 
 CONFIG = Path(__file__).with_name("schemathesis.toml")
 ST = Path(sys.executable).with_name("st")
 
 
-def _token(user) -> str:
-    from accounts.services import token_get_or_create
-
-    return token_get_or_create(user=user)[0].key
-
-
 @pytest.fixture
 def contract_env(live_platform, make_user, tmp_path):
     """The data and identities the run needs, as the environment tests/schemathesis.toml reads."""
+    from accounts.services import token_create
     from backtest import market_services
     from etl.models import Branch, FileSource
 
@@ -50,13 +45,15 @@ def contract_env(live_platform, make_user, tmp_path):
         "admin": make_user("admin1", is_admin=True), "root": make_user("root", is_root=True),
     }
     spare = make_user("spare")
+    spare_token, _ = token_create(user=identities["alice"], name="spare")
     wfc = tmp_path / "auth.json"
     wfc.write_text(json.dumps({"auth": [
-        {"name": name, "fixedHeaders": [{"name": "Authorization", "value": f"Token {_token(user)}"}]}
+        {"name": name, "fixedHeaders": [{"name": "Authorization", "value": f"Token {api_token(user)}"}]}
         for name, user in identities.items()
     ]}))
     return {
         **os.environ, "CONTRACT_WFC": str(wfc), "CONTRACT_SPARE_USER": str(spare.pk),
+        "CONTRACT_SPARE_TOKEN": str(spare_token.pk),
         "CONTRACT_BRANCH": "B01", "CONTRACT_SOURCE": source.name, "CONTRACT_SYMBOL": instrument.symbol,
         "CONTRACT_LOGIN": "alice", "CONTRACT_PASSWORD": PASSWORD,
     }
