@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 from drf_spectacular.utils import OpenApiResponse, OpenApiTypes, extend_schema
 
 from core.api import Pagination, ValidationErrorSerializer, paginated_response
-from core.fields import StrictBooleanField
+from core.fields import StrictBooleanField, StrictCharField
 from core.parsers import BoundedJSONParser
 from core.permissions import get_visible_or_404
 from etl import conf, selectors, services
@@ -371,7 +371,7 @@ class RecordFilter(serializers.Serializer):
     year = serializers.IntegerField(required=False, min_value=1990, max_value=2100)
     branch = BranchField(required=False)
     pos = serializers.ChoiceField(choices=POS_NUMBERS, required=False)
-    item = serializers.CharField(required=False, max_length=64)
+    item = StrictCharField(required=False, max_length=64)
 
     def validate(self, attrs):
         return _check_range(attrs)
@@ -432,8 +432,12 @@ class RecordExportApi(APIView):
     body, or in the query string when the body is empty.
     """
 
-    @extend_schema(parameters=[RecordFilter], request=RecordFilter, responses={202: ExportOutput})
+    # The schema lists the body only: a query string is read only when the body is empty, so a
+    # client sending both would find its query ignored.
+    @extend_schema(request=RecordFilter, responses={202: ExportOutput})
     def post(self, request):
+        if not isinstance(request.data, dict):  # a JSON body that is not an object (a form is a QueryDict, a dict)
+            raise serializers.ValidationError({"detail": ["Send the filters as a JSON object."]})
         params = request.data or request.query_params
         filters = RecordFilter(data=params)
         filters.is_valid(raise_exception=True)
