@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 
 from accounts import selectors, services
 from accounts.models import ApiToken, User
+from core.fields import StrictCharField
 from core.permissions import IsStaff
 
 
@@ -40,8 +41,9 @@ NOT_AUTHENTICATED = _error("TokenAuthError", "No valid token or session (missing
 
 
 def _name_field(**kwargs) -> serializers.CharField:
-    # Mirrors accounts.services.token_create, so the schema states what the service accepts.
-    return serializers.CharField(
+    # Mirrors accounts.services.token_create, so the schema states what the service accepts
+    # (text only: a JSON number is not a name).
+    return StrictCharField(
         max_length=services.TOKEN_NAME_MAX, trim_whitespace=False,
         validators=[RegexValidator(services.TOKEN_NAME_PATTERN, message=services.TOKEN_NAME_MESSAGE)], **kwargs,
     )

@@ -16,6 +16,7 @@ from analyzer.serializers import (
     upload_too_large,
 )
 from analyzer.uploads import TOO_LARGE_ATTR, install_size_limit, too_large_message
+from core.api import Pagination, paginated_response
 from analyzer.views_common import query_result_csv_response, session_detail_payload, upload_payload
 
 
@@ -48,13 +49,12 @@ class UploadApi(APIView):
 
 
 class SessionListApi(APIView):
+    pagination_class = Pagination
+
     @extend_schema(responses=SessionListItemSerializer(many=True))
     def get(self, request):
-        from rest_framework.pagination import PageNumberPagination
-
-        paginator = PageNumberPagination()
-        page = paginator.paginate_queryset(selectors.session_list(user=request.user), request, view=self)
-        return paginator.get_paginated_response(SessionListItemSerializer(page, many=True).data)
+        return paginated_response(self, request, selectors.session_list(user=request.user),
+                                  lambda page: SessionListItemSerializer(page, many=True).data)
 
 
 class SessionDetailApi(APIView):

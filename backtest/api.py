@@ -7,11 +7,10 @@ calls one service or selector.
 from __future__ import annotations
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, inline_serializer
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -19,8 +18,19 @@ from rest_framework.views import APIView
 from backtest import market_services, selectors, services, uploads
 from backtest.metrics import METRICS
 from backtest.models import BarImport, Instrument, InstrumentKind, Interval
-from backtest.serializers import import_data, run_data, sweep_data
+from backtest.serializers import (
+    MarketImportOutput,
+    BacktestRunCreateOutput,
+    BacktestRunDetailOutput,
+    BacktestRunOutput,
+    BacktestSweepDetailOutput,
+    BacktestSweepOutput,
+    import_data,
+    run_data,
+    sweep_data,
+)
 from backtest.strategies import STRATEGIES
+from core.api import ErrorSerializer, Pagination, paginated_response
 from core.permissions import IsStaff, get_visible_or_404
 from core.services import job_cancel
 
@@ -52,12 +62,33 @@ class CostsInput(serializers.Serializer):
 # --- market data ---------------------------------------------------------------------------
 
 
+INSTRUMENT_LIST = inline_serializer("InstrumentList", {
+    "count": serializers.IntegerField(),
+    "results": inline_serializer("Instrument", {
+        "symbol": serializers.CharField(), "name": serializers.CharField(allow_blank=True),
+        "kind": serializers.CharField(), "exchange": serializers.CharField(),
+        "exchange_symbol": serializers.CharField(allow_blank=True), "fractional": serializers.BooleanField(),
+        "active": serializers.BooleanField(),
+        "data": inline_serializer("InstrumentCoverage", {
+            "interval": serializers.CharField(), "bars": serializers.IntegerField(),
+            "first": serializers.DateTimeField(), "last": serializers.DateTimeField(),
+        }, many=True),
+    }, many=True),
+})
+PRICE_LIST = inline_serializer("PriceList", {
+    "symbol": serializers.CharField(), "interval": serializers.CharField(), "count": serializers.IntegerField(),
+    "truncated": serializers.BooleanField(help_text="More bars match than `limit`"),
+    "columns": serializers.ListField(child=serializers.CharField()),
+    "bars": serializers.ListField(child=serializers.ListField(), help_text="[time, open, high, low, close, volume]"),
+})
+
+
 class InstrumentListApi(APIView):
     class FilterInput(serializers.Serializer):
         kind = serializers.ChoiceField(choices=InstrumentKind.values, required=False)
         active = serializers.BooleanField(required=False, allow_null=True, default=None)
 
-    @extend_schema(parameters=[FilterInput], responses=OpenApiTypes.OBJECT, operation_id="market_instruments_list")
+    @extend_schema(parameters=[FilterInput], responses=INSTRUMENT_LIST, operation_id="market_instruments_list")
     def get(self, request):
         params = self.FilterInput(data=request.query_params)
         params.is_valid(raise_exception=True)
@@ -86,7 +117,7 @@ class PriceListApi(APIView):
         end = serializers.DateTimeField(required=False, default=None)
         limit = serializers.IntegerField(min_value=1, max_value=MAX_PRICE_ROWS, default=5_000)
 
-    @extend_schema(parameters=[FilterInput], responses=OpenApiTypes.OBJECT, operation_id="market_prices_list")
+    @extend_schema(parameters=[FilterInput], responses=PRICE_LIST, operation_id="market_prices_list")
     def get(self, request):
         params = self.FilterInput(data=request.query_params)
         params.is_valid(raise_exception=True)
@@ -153,7 +184,7 @@ class ImportApi(APIView):
         self.upload_handler = uploads.install(request)  # before authentication (CSRF) reads the body
         return super().initialize_request(request, *args, **kwargs)
 
-    @extend_schema(request={"multipart/form-data": ImportInput}, responses={202: OpenApiTypes.OBJECT},
+    @extend_schema(request={"multipart/form-data": ImportInput}, responses={202: MarketImportOutput},
                    operation_id="market_import_create")
     def post(self, request):
         declared = uploads.declared_too_large(request)
@@ -181,7 +212,7 @@ class ImportApi(APIView):
 
 
 class ImportDetailApi(APIView):
-    @extend_schema(responses=OpenApiTypes.OBJECT, operation_id="market_import_retrieve")
+    @extend_schema(responses=MarketImportOutput, operation_id="market_import_retrieve")
     def get(self, request, pk: int):
         job = get_visible_or_404(BarImport.objects.select_related("instrument"), request.user, pk)
         return Response(import_data(job))
@@ -200,17 +231,18 @@ class StrategyListApi(APIView):
 
 
 class RunListCreateApi(APIView):
+    pagination_class = Pagination
+
     class RunInput(CostsInput):
         symbol = serializers.CharField(max_length=32)
         params = serializers.DictField(required=False, default=dict)
 
-    @extend_schema(responses=OpenApiTypes.OBJECT, operation_id="backtest_runs_list")
+    @extend_schema(responses=BacktestRunOutput(many=True), operation_id="backtest_runs_list")
     def get(self, request):
-        paginator = PageNumberPagination()
-        page = paginator.paginate_queryset(selectors.run_list(user=request.user), request, view=self)
-        return paginator.get_paginated_response([run_data(r) for r in page])
+        return paginated_response(self, request, selectors.run_list(user=request.user),
+                                  lambda page: [run_data(r) for r in page])
 
-    @extend_schema(request=RunInput, responses={201: OpenApiTypes.OBJECT, 200: OpenApiTypes.OBJECT}, operation_id="backtest_runs_create")
+    @extend_schema(request=RunInput, responses={201: BacktestRunCreateOutput, 200: BacktestRunCreateOutput}, operation_id="backtest_runs_create")
     def post(self, request):
         body = self.RunInput(data=request.data)
         body.is_valid(raise_exception=True)
@@ -225,30 +257,35 @@ class RunListCreateApi(APIView):
 
 
 class RunDetailApi(APIView):
-    @extend_schema(responses=OpenApiTypes.OBJECT, operation_id="backtest_runs_retrieve")
+    class DetailInput(serializers.Serializer):
+        equity = serializers.BooleanField(default=False, help_text="Include the equity curve and drawdown")
+
+    @extend_schema(parameters=[DetailInput], responses=BacktestRunDetailOutput, operation_id="backtest_runs_retrieve")
     def get(self, request, pk: int):
         run = get_visible_or_404(selectors.run_list(user=request.user), request.user, pk)
-        equity = request.query_params.get("equity") in ("1", "true", "yes")
-        return Response(run_data(run, detail=True, equity=equity))
+        params = self.DetailInput(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        return Response(run_data(run, detail=True, equity=params.validated_data["equity"]))
 
 
 # --- sweeps ---------------------------------------------------------------------------------------
 
 
 class SweepListCreateApi(APIView):
+    pagination_class = Pagination
+
     class SweepInput(CostsInput):
         symbols = serializers.ListField(child=serializers.CharField(max_length=32), min_length=1, max_length=50)
         grid = serializers.DictField()
         sample = serializers.IntegerField(required=False, allow_null=True, min_value=1, default=None)
         seed = serializers.IntegerField(required=False, default=0, min_value=0, max_value=2**31 - 1)
 
-    @extend_schema(responses=OpenApiTypes.OBJECT, operation_id="backtest_sweeps_list")
+    @extend_schema(responses=BacktestSweepOutput(many=True), operation_id="backtest_sweeps_list")
     def get(self, request):
-        paginator = PageNumberPagination()
-        page = paginator.paginate_queryset(selectors.sweep_list(user=request.user), request, view=self)
-        return paginator.get_paginated_response([sweep_data(s) for s in page])
+        return paginated_response(self, request, selectors.sweep_list(user=request.user),
+                                  lambda page: [sweep_data(s) for s in page])
 
-    @extend_schema(request=SweepInput, responses={201: OpenApiTypes.OBJECT}, operation_id="backtest_sweeps_create")
+    @extend_schema(request=SweepInput, responses={201: BacktestSweepOutput}, operation_id="backtest_sweeps_create")
     def post(self, request):
         body = self.SweepInput(data=request.data)
         body.is_valid(raise_exception=True)
@@ -265,7 +302,7 @@ class SweepDetailApi(APIView):
         order = serializers.ChoiceField(choices=["asc", "desc"], default="desc")
         limit = serializers.IntegerField(min_value=1, max_value=10_000, default=50)
 
-    @extend_schema(parameters=[ResultsInput], responses=OpenApiTypes.OBJECT, operation_id="backtest_sweeps_retrieve")
+    @extend_schema(parameters=[ResultsInput], responses=BacktestSweepDetailOutput, operation_id="backtest_sweeps_retrieve")
     def get(self, request, pk: int):
         sweep = get_visible_or_404(selectors.sweep_list(user=request.user), request.user, pk)
         params = self.ResultsInput(data=request.query_params)
@@ -278,7 +315,7 @@ class SweepDetailApi(APIView):
 
 
 class SweepCancelApi(APIView):
-    @extend_schema(request=None, responses={202: OpenApiTypes.OBJECT, 409: OpenApiTypes.OBJECT}, operation_id="backtest_sweeps_cancel")
+    @extend_schema(request=None, responses={202: BacktestSweepOutput, 409: ErrorSerializer}, operation_id="backtest_sweeps_cancel")
     def post(self, request, pk: int):
         sweep = get_visible_or_404(selectors.sweep_list(user=request.user), request.user, pk)
         if sweep.is_finished:

@@ -109,3 +109,84 @@ def import_data(job) -> dict:
         "filename": job.filename, "size": job.size, "report": job.report or None,
         "url": reverse("api-market-import-detail", args=[job.pk]),
     }
+
+
+# --- documented shapes of the dicts above (the API schema; the dict builders are what runs) ----------
+from rest_framework import serializers  # noqa: E402
+
+
+class BacktestJobFieldsOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.CharField(help_text="queued | running | succeeded | failed | cancelled")
+    progress = serializers.FloatField()
+    message = serializers.CharField(allow_blank=True)
+    error = serializers.CharField(allow_blank=True)
+    created_at = serializers.DateTimeField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+    cancel_requested = serializers.BooleanField()
+    stream = serializers.CharField(help_text="The job's websocket path")
+    page = serializers.CharField(help_text="The job's page")
+
+
+class BacktestCostFieldsOutput(BacktestJobFieldsOutput):
+    commission_bps = serializers.FloatField()
+    slippage_bps = serializers.FloatField()
+    initial_cash = serializers.FloatField()
+
+
+class BacktestRunOutput(BacktestCostFieldsOutput):
+    symbol = serializers.CharField()
+    interval = serializers.CharField()
+    start = serializers.DateTimeField(allow_null=True)
+    end = serializers.DateTimeField(allow_null=True)
+    strategy = serializers.CharField()
+    params = serializers.DictField()
+    reused = serializers.BooleanField()
+    url = serializers.CharField()
+    metrics = serializers.DictField(required=False, help_text="Once the run has a result")
+
+
+class BacktestRunDetailOutput(BacktestRunOutput):
+    result = serializers.DictField(required=False, help_text="Once the run has a result: metrics, trades, equity …")
+
+
+class BacktestRunCreateOutput(BacktestRunDetailOutput):
+    deduplicated = serializers.BooleanField(help_text="An identical run existed or its result was reused")
+
+
+class BacktestSweepResultOutput(serializers.Serializer):
+    seq = serializers.IntegerField()
+    instrument = serializers.CharField()
+    params = serializers.DictField()
+    metrics = serializers.DictField()
+
+
+class BacktestSweepOutput(BacktestCostFieldsOutput):
+    symbols = serializers.ListField(child=serializers.CharField())
+    interval = serializers.CharField()
+    start = serializers.DateTimeField(allow_null=True)
+    end = serializers.DateTimeField(allow_null=True)
+    strategy = serializers.CharField()
+    grid = serializers.DictField()
+    sample = serializers.IntegerField(allow_null=True)
+    seed = serializers.IntegerField()
+    combos = serializers.IntegerField()
+    skipped_by_rules = serializers.IntegerField()
+    total = serializers.IntegerField()
+    done = serializers.IntegerField()
+    url = serializers.CharField()
+
+
+class BacktestSweepDetailOutput(BacktestSweepOutput):
+    results = BacktestSweepResultOutput(many=True)
+
+
+class MarketImportOutput(BacktestJobFieldsOutput):
+    symbol = serializers.CharField()
+    interval = serializers.CharField()
+    format = serializers.CharField()
+    filename = serializers.CharField(allow_blank=True)
+    size = serializers.IntegerField(allow_null=True)
+    report = serializers.DictField(allow_null=True)
+    url = serializers.CharField()

@@ -1,6 +1,8 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+
+from core.api_views import api_not_found
 
 urlpatterns = [
     path("", include("core.urls")),
@@ -24,4 +26,6 @@ urlpatterns = [
     # The split view serves Swagger UI's start-up code as a script of its own (no inline script: CSP).
     # No ReDoc page: ReDoc injects its styles at run time (style-src would need 'unsafe-inline').
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
+    # Last: any other /api/ path answers a JSON 404.
+    re_path(r"^api/", api_not_found),
 ]

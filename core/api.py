@@ -1,10 +1,11 @@
-"""API plumbing shared by every app: error format and health."""
+"""API plumbing shared by every app: error format and pagination."""
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.core.exceptions import ValidationError as DjangoValidationError
-from rest_framework import exceptions, status
+from rest_framework import exceptions, serializers, status
+from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -37,5 +38,58 @@ def exception_handler(exc, context):
     return response
 
 
+class ErrorSerializer(serializers.Serializer):
+    """The body of every error that is not about one input field (the schema's `Error`)."""
+
+    detail = serializers.CharField(help_text="What went wrong, in plain words.")
+
+
+class ValidationErrorSerializer(serializers.Serializer):
+    """The body of a 400: input name → messages (the schema's `ValidationError`, see core.schema)."""
+
+
 def error_response(message: str, *, code: int = status.HTTP_400_BAD_REQUEST, **extra) -> Response:
     return Response({"detail": message, **extra}, status=code)
+
+
+class Pagination(PageNumberPagination):
+    """Every paged list of the API: `?page=N` (from 1) and `?page_size=N` (1–500, default 50).
+
+    A page size that is not a whole number in range is a 400, not silently the default;
+    a page past the end (or not a positive whole number) is a 404, as in DRF.
+    """
+
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 500
+    last_page_strings = ()
+
+    def get_page_size(self, request):
+        raw = request.query_params.get(self.page_size_query_param)
+        if raw is None:
+            return self.page_size
+        try:
+            size = int(raw)
+        except ValueError:
+            size = 0
+        if not 1 <= size <= self.max_page_size:
+            raise exceptions.ValidationError(
+                {self.page_size_query_param: [f"Give a whole number from 1 to {self.max_page_size}."]}
+            )
+        return size
+
+    def get_schema_operation_parameters(self, view):
+        page, page_size = super().get_schema_operation_parameters(view)
+        page["schema"] = {"type": "integer", "minimum": 1}
+        page_size["schema"] = {"type": "integer", "minimum": 1, "maximum": self.max_page_size}
+        return [page, page_size]
+
+
+def paginated_response(view, request, items, serialize) -> Response:
+    """One page of `items` in the view's pagination, each item serialized by `serialize(page)`.
+
+    The view sets `pagination_class = Pagination` so that the schema documents the paged shape.
+    """
+    paginator = view.pagination_class()
+    page = paginator.paginate_queryset(items, request, view=view)
+    return paginator.get_paginated_response(serialize(page))

@@ -1,4 +1,8 @@
-from drf_spectacular.utils import extend_schema, inline_serializer
+from django.conf import settings
+from django.http import HttpResponsePermanentRedirect, JsonResponse
+from django.urls import Resolver404, resolve
+from django.views.decorators.csrf import csrf_exempt
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -6,20 +10,39 @@ from rest_framework.views import APIView
 from core import selectors
 
 
+HEALTH = inline_serializer(
+    "Health",
+    fields={
+        "ok": serializers.BooleanField(),
+        "database": serializers.DictField(),
+        "channel_layer": serializers.DictField(),
+        "worker": serializers.DictField(),
+    },
+)
+
+
 class HealthApi(APIView):
     """Database, channel layer and worker heartbeat status (authenticated)."""
 
-    @extend_schema(
-        responses=inline_serializer(
-            "Health",
-            fields={
-                "ok": serializers.BooleanField(),
-                "database": serializers.DictField(),
-                "channel_layer": serializers.DictField(),
-                "worker": serializers.DictField(),
-            },
-        )
-    )
+    @extend_schema(responses={200: HEALTH, 503: OpenApiResponse(HEALTH, description="Something is down (`ok` is false)")})
     def get(self, request):
         status = selectors.health_status()
         return Response(status, status=200 if status["ok"] else 503)
+
+
+@csrf_exempt  # answers 404 whatever the method: there is nothing to protect
+def api_not_found(request, *args, **kwargs):
+    """Any other path under /api/: a JSON 404 like the API's own, not the HTML error page.
+
+    It also keeps Django's APPEND_SLASH behaviour, which a catch-all pattern would otherwise end:
+    a path missing only its final slash is redirected to the API path it names.
+    """
+    path = request.path_info
+    if settings.APPEND_SLASH and not path.endswith("/"):
+        try:
+            match = resolve(path + "/")
+        except Resolver404:
+            match = None
+        if match is not None and match.func is not api_not_found:
+            return HttpResponsePermanentRedirect(request.get_full_path(force_append_slash=True))
+    return JsonResponse({"detail": "Not found."}, status=404)

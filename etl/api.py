@@ -6,12 +6,13 @@ import json
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404
 from rest_framework import serializers, status
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
-from drf_spectacular.utils import OpenApiTypes, extend_schema
+from drf_spectacular.utils import OpenApiResponse, OpenApiTypes, extend_schema
 
+from core.api import Pagination, ValidationErrorSerializer, paginated_response
+from core.fields import StrictBooleanField, StrictCharField
 from core.parsers import BoundedJSONParser
 from core.permissions import get_visible_or_404
 from etl import conf, selectors, services
@@ -50,16 +51,8 @@ def _check_range(attrs: dict, *, start="start", end="end", max_days: int | None 
     return attrs
 
 
-class Pagination(PageNumberPagination):
-    page_size = 50
-    page_size_query_param = "page_size"
-    max_page_size = 500
-
-
 def paginated(view: APIView, request, queryset, serializer_class):
-    paginator = Pagination()
-    page = paginator.paginate_queryset(queryset, request, view=view)
-    return paginator.get_paginated_response(serializer_class(page, many=True).data)
+    return paginated_response(view, request, queryset, lambda page: serializer_class(page, many=True).data)
 
 
 # --- jobs ------------------------------------------------------------------------------
@@ -122,7 +115,7 @@ class FetchApi(APIView):
                                       help_text="1 or 2; omitted = both terminals")
         date = serializers.DateField()
         end_date = serializers.DateField(required=False, allow_null=True, help_text="Fetch the range date..end_date")
-        force = serializers.BooleanField(default=False)
+        force = StrictBooleanField(default=False)
 
         def validate(self, attrs):
             return _check_range(attrs, start="date", end="end_date")
@@ -150,6 +143,8 @@ class JobFilter(serializers.Serializer):
 
 
 class JobListApi(APIView):
+    pagination_class = Pagination
+
     @extend_schema(parameters=[JobFilter], responses=JobOutput(many=True))
     def get(self, request):
         filters = JobFilter(data=request.query_params)
@@ -167,15 +162,20 @@ class JobDetailApi(APIView):
         return Response(JobDetailOutput(_job(pk)).data)
 
 
+JOB_STATE_ERROR = OpenApiResponse(
+    ValidationErrorSerializer, description="The job's state does not allow this (`status` says why)"
+)
+
+
 class JobRetryApi(APIView):
-    @extend_schema(request=None, responses={202: JobOutput})
+    @extend_schema(request=None, responses={202: JobOutput, 400: JOB_STATE_ERROR})
     def post(self, request, pk: int):
         job = services.fetch_retry(user=request.user, job=_job(pk))
         return Response(JobOutput(job).data, status=status.HTTP_202_ACCEPTED)
 
 
 class JobCancelApi(APIView):
-    @extend_schema(request=None, responses={202: JobOutput})
+    @extend_schema(request=None, responses={202: JobOutput, 400: JOB_STATE_ERROR})
     def post(self, request, pk: int):
         job = services.fetch_cancel(user=request.user, job=_job(pk))
         return Response(JobOutput(job).data, status=status.HTTP_202_ACCEPTED)
@@ -254,7 +254,7 @@ class MissingRunApi(APIView):
 class BranchSerializer(serializers.ModelSerializer):
     source = serializers.SlugRelatedField(slug_field="name", queryset=FileSource.objects.all(), required=False,
                                           allow_null=True)
-    parser_config = serializers.JSONField(required=False)
+    parser_config = serializers.DictField(required=False, help_text="Parser settings (see the ETL README)")
     closed_weekdays = serializers.ListField(child=serializers.IntegerField(min_value=0, max_value=6), required=False)
     closed_dates = serializers.ListField(child=serializers.DateField(), required=False, max_length=1000)
     code = serializers.RegexField(r"^[A-Za-z0-9_-]{1,32}$", error_messages={
@@ -268,6 +268,8 @@ class BranchSerializer(serializers.ModelSerializer):
 
 
 class BranchListApi(APIView):
+    pagination_class = Pagination
+
     @extend_schema(responses=BranchSerializer(many=True))
     def get(self, request):
         return paginated(self, request, selectors.branch_list(), BranchSerializer)
@@ -291,7 +293,14 @@ class TestParseApi(APIView):
         filetype = serializers.ChoiceField(choices=("rd5000", "rd5500"), default="rd5000")
         parser_config = serializers.CharField(required=False, allow_blank=True,
                                               help_text="JSON overrides to try instead of the saved ones")
-        is_new_branch = serializers.BooleanField(required=False, allow_null=True, default=None)
+        is_new_branch = StrictBooleanField(required=False, allow_null=True, default=None)
+
+        def to_internal_value(self, data):
+            # A form field given twice would silently count only its last value.
+            repeated = [name for name in self.fields if hasattr(data, "getlist") and len(data.getlist(name)) > 1]
+            if repeated:
+                raise serializers.ValidationError({name: ["Give this field once."] for name in repeated})
+            return super().to_internal_value(data)
 
         def validate_parser_config(self, value):
             if not value:
@@ -331,6 +340,8 @@ class FileFilter(serializers.Serializer):
 
 
 class FileListApi(APIView):
+    pagination_class = Pagination
+
     @extend_schema(parameters=[FileFilter], responses=FileOutput(many=True))
     def get(self, request):
         filters = FileFilter(data=request.query_params)
@@ -364,7 +375,7 @@ class RecordFilter(serializers.Serializer):
     year = serializers.IntegerField(required=False, min_value=1990, max_value=2100)
     branch = BranchField(required=False)
     pos = serializers.ChoiceField(choices=POS_NUMBERS, required=False)
-    item = serializers.CharField(required=False, max_length=64)
+    item = StrictCharField(required=False, max_length=64)
 
     def validate(self, attrs):
         return _check_range(attrs)
@@ -397,6 +408,8 @@ def filters_for_storage(v: dict) -> dict:
 
 
 class RecordListApi(APIView):
+    pagination_class = Pagination
+
     @extend_schema(parameters=[RecordFilter], responses=RecordOutput(many=True))
     def get(self, request):
         filters = RecordFilter(data=request.query_params)
@@ -423,8 +436,12 @@ class RecordExportApi(APIView):
     body, or in the query string when the body is empty.
     """
 
-    @extend_schema(parameters=[RecordFilter], request=RecordFilter, responses={202: ExportOutput})
+    # The schema lists the body only: a query string is read only when the body is empty, so a
+    # client sending both would find its query ignored.
+    @extend_schema(request=RecordFilter, responses={202: ExportOutput})
     def post(self, request):
+        if not isinstance(request.data, dict):  # a JSON body that is not an object (a form is a QueryDict, a dict)
+            raise serializers.ValidationError({"detail": ["Send the filters as a JSON object."]})
         params = request.data or request.query_params
         filters = RecordFilter(data=params)
         filters.is_valid(raise_exception=True)

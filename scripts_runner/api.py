@@ -4,11 +4,11 @@ from django.http import Http404, StreamingHttpResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers as drf_serializers
 from rest_framework import status
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.api import Pagination, paginated_response
 from core.parsers import BoundedJSONParser
 from scripts_runner import conf, selectors, services
 from scripts_runner.serializers import (
@@ -17,6 +17,9 @@ from scripts_runner.serializers import (
     RunStartSerializer,
     ScriptDetailSerializer,
     ScriptOutputSerializer,
+    ScriptCodeUpdateSerializer,
+    ScriptCodeUploadSerializer,
+    ScriptFileUploadSerializer,
     ScriptUploadSerializer,
 )
 
@@ -36,9 +39,7 @@ def _run_or_404(request, pk):
 
 
 def _paginate(request, view, queryset, serializer_class):
-    paginator = PageNumberPagination()
-    page = paginator.paginate_queryset(queryset, request, view=view)
-    return paginator.get_paginated_response(serializer_class(page, many=True).data)
+    return paginated_response(view, request, queryset, lambda page: serializer_class(page, many=True).data)
 
 
 def read_upload(upload) -> bytes:
@@ -50,14 +51,20 @@ def read_upload(upload) -> bytes:
     return upload.read()
 
 
+# The code as a file (multipart) or as text (JSON); form fields carry no file, so that one is not listed.
+SCRIPT_UPLOAD = {"multipart/form-data": ScriptFileUploadSerializer, "application/json": ScriptCodeUploadSerializer}
+SCRIPT_UPDATE = {"multipart/form-data": ScriptFileUploadSerializer, "application/json": ScriptCodeUpdateSerializer}
+
+
 class ScriptListCreateApi(APIView):
     parser_classes = [MultiPartParser, FormParser, BoundedJSONParser]
+    pagination_class = Pagination
 
     @extend_schema(responses=ScriptOutputSerializer(many=True))
     def get(self, request):
         return _paginate(request, self, selectors.script_list(user=request.user), ScriptOutputSerializer)
 
-    @extend_schema(request=ScriptUploadSerializer, responses={201: ScriptDetailSerializer})
+    @extend_schema(request=SCRIPT_UPLOAD, responses={201: ScriptDetailSerializer})
     def post(self, request):
         data = ScriptUploadSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -81,7 +88,7 @@ class ScriptDetailApi(APIView):
         script = _script_or_404(request, pk)
         return Response(ScriptDetailSerializer(script, context={"code": selectors.script_code(script=script)}).data)
 
-    @extend_schema(request=ScriptUploadSerializer, responses=ScriptDetailSerializer)
+    @extend_schema(request=SCRIPT_UPDATE, responses=ScriptDetailSerializer)
     def put(self, request, pk):
         script = _script_or_404(request, pk)
         data = ScriptUploadSerializer(data=request.data, context={"default_name": script.name})
@@ -100,6 +107,7 @@ class ScriptDetailApi(APIView):
 
 class ScriptRunsApi(APIView):
     parser_classes = [BoundedJSONParser, FormParser, MultiPartParser]
+    pagination_class = Pagination
 
     @extend_schema(responses=RunOutputSerializer(many=True))
     def get(self, request, pk):
@@ -116,6 +124,8 @@ class ScriptRunsApi(APIView):
 
 
 class RunListApi(APIView):
+    pagination_class = Pagination
+
     @extend_schema(responses=RunOutputSerializer(many=True))
     def get(self, request):
         return _paginate(request, self, selectors.run_list(user=request.user), RunOutputSerializer)
@@ -128,7 +138,7 @@ class RunDetailApi(APIView):
 
 
 class RunCancelApi(APIView):
-    @extend_schema(request=None, responses=RunOutputSerializer)
+    @extend_schema(request=None, responses={202: RunOutputSerializer})
     def post(self, request, pk):
         run = services.run_cancel(run=_run_or_404(request, pk), by=request.user)
         return Response(RunOutputSerializer(run).data, status=status.HTTP_202_ACCEPTED)
@@ -143,7 +153,8 @@ class _LogPageSerializer(drf_serializers.Serializer):
 
 class RunLogApi(APIView):
     @extend_schema(
-        parameters=[OpenApiParameter("after", int, description="Return the chunks after this seq as JSON")],
+        parameters=[OpenApiParameter("after", {"type": "integer", "minimum": 0},
+                                     description="Return the chunks after this seq as JSON")],
         responses={(200, "text/plain"): str, (200, "application/json"): _LogPageSerializer},
     )
     def get(self, request, pk):

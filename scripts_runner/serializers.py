@@ -1,5 +1,8 @@
 from django.urls import reverse
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+
+from core.fields import StrictCharField
 
 from scripts_runner.models import LogChunk, Script, ScriptRun
 
@@ -26,8 +29,8 @@ class ScriptDetailSerializer(ScriptOutputSerializer):
 class ScriptUploadSerializer(serializers.Serializer):
     file = serializers.FileField(required=False, allow_empty_file=True,
                                  help_text="The .py file (multipart). Either `file` or `code`.")
-    code = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False,
-                                 help_text="The code as text, instead of a file.")
+    code = StrictCharField(required=False, allow_blank=True, trim_whitespace=False,
+                           help_text="The code as text, instead of a file.")
     name = serializers.CharField(required=False, allow_blank=True, max_length=200,
                                  help_text="Defaults to the uploaded file's name.")
 
@@ -39,6 +42,32 @@ class ScriptUploadSerializer(serializers.Serializer):
         if not attrs.get("file") and not attrs.get("name") and not self.context.get("default_name"):
             raise serializers.ValidationError({"name": "Give the script a name ending in .py."})
         return attrs
+
+
+SCRIPT_NAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,96}\.py$"  # scripts_runner.validators.NAME_RE
+
+
+@extend_schema_field({"anyOf": [{"type": "string", "pattern": SCRIPT_NAME_PATTERN}, {"type": "string", "maxLength": 0}]})
+class OptionalScriptNameField(serializers.CharField):
+    """A new name, or empty (or left out) to keep the current one."""
+
+
+class ScriptFileUploadSerializer(serializers.Serializer):
+    """The API schema of an upload as a file (validation is ScriptUploadSerializer's and the services')."""
+
+    file = serializers.FileField(help_text="The .py file: UTF-8 Python that compiles")
+    name = OptionalScriptNameField(required=False, allow_blank=True, help_text="Empty or left out: the file's name")
+
+
+class ScriptCodeUploadSerializer(serializers.Serializer):
+    """The API schema of an upload as text."""
+
+    code = serializers.CharField(trim_whitespace=False, help_text="UTF-8 Python that compiles")
+    name = serializers.RegexField(SCRIPT_NAME_PATTERN, help_text="Required on create; defaults to the current name on update")
+
+
+class ScriptCodeUpdateSerializer(ScriptCodeUploadSerializer):
+    name = OptionalScriptNameField(required=False, allow_blank=True, help_text="Empty or left out: keep the name")
 
 
 class RunStartSerializer(serializers.Serializer):

@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.api import error_response
+from core.api import ErrorSerializer, error_response
 from core.permissions import get_visible_or_404
 from trades import expressions, selectors, services, slots
 from trades.downloads import export_file_response
-from trades.models import Export
+from trades.models import FORMAT_CONTENT_TYPES, Export
 from trades.serializers import (
     ExchangeSerializer,
     ExportRequestSerializer,
     ExportSerializer,
-    ExpressionValidateSerializer,
     PreviewRequestSerializer,
 )
 
@@ -33,8 +32,20 @@ class TickerListApi(APIView):
         return Response({"tickers": selectors.ticker_list()})
 
 
+PREVIEW_PAGE = inline_serializer(
+    "PreviewPage",
+    {
+        "columns": serializers.ListField(child=serializers.CharField()),
+        "rows": serializers.ListField(child=serializers.ListField(), help_text="One list of values per row"),
+        "estimated_rows": serializers.IntegerField(),
+        "estimate_capped": serializers.BooleanField(),
+        "next_cursor": serializers.CharField(allow_null=True, help_text="Give it back as `cursor` for the next page"),
+    },
+)
+
+
 class PreviewApi(APIView):
-    @extend_schema(request=PreviewRequestSerializer, responses=None)
+    @extend_schema(request=PreviewRequestSerializer, responses=PREVIEW_PAGE)
     def post(self, request):
         serializer = PreviewRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -53,7 +64,14 @@ class ExportListCreateApi(APIView):
         exports = slots.queue_positions_attach(selectors.export_list(user=request.user).select_related(None)[:100])
         return Response(ExportSerializer(exports, many=True).data)
 
-    @extend_schema(request=ExportRequestSerializer, responses={200: ExportSerializer, 202: ExportSerializer})
+    @extend_schema(
+        request=ExportRequestSerializer,
+        responses={
+            200: OpenApiResponse(ExportSerializer, description="The same export exists already (`outcome`)"),
+            202: OpenApiResponse(ExportSerializer, description="Queued"),
+            409: OpenApiResponse(ErrorSerializer, description="Too many exports are running for this user"),
+        },
+    )
     def post(self, request):
         serializer = ExportRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -78,7 +96,10 @@ class ExportDetailApi(APIView):
 
 
 class ExportCancelApi(APIView):
-    @extend_schema(request=None, responses=ExportSerializer)
+    @extend_schema(
+        request=None,
+        responses={202: ExportSerializer, 409: OpenApiResponse(ErrorSerializer, description="Already finished")},
+    )
     def post(self, request, pk: int):
         export = _export_for(request, pk)
         if export.is_finished:
@@ -97,8 +118,19 @@ def _download(request, export: Export):
     return export_file_response(request, export=export)
 
 
+DOWNLOAD_TYPES = sorted(set(FORMAT_CONTENT_TYPES.values()) | {"application/octet-stream"})
+
+
 class ExportDownloadApi(APIView):
-    @extend_schema(responses={(200, "application/octet-stream"): bytes})
+    @extend_schema(
+        parameters=[OpenApiParameter("Range", str, OpenApiParameter.HEADER, description="bytes=START-END")],
+        responses={
+            **{(200, media): OpenApiResponse(bytes, description="The file") for media in DOWNLOAD_TYPES},
+            **{(206, media): OpenApiResponse(bytes, description="The range asked for") for media in DOWNLOAD_TYPES},
+            304: OpenApiResponse(description="Unchanged since If-None-Match"),
+            416: OpenApiResponse(description="The range is outside the file"),
+        },
+    )
     def get(self, request, pk: int):
         return _download(request, _export_for(request, pk))
 
@@ -106,7 +138,18 @@ class ExportDownloadApi(APIView):
 class ExportLatestApi(APIView):
     """Resume: the user's latest finished export (404 with a clear message when none or expired)."""
 
-    @extend_schema(responses=ExportSerializer)
+    @extend_schema(
+        responses={
+            200: ExportSerializer,
+            404: OpenApiResponse(
+                inline_serializer("ExportLatestMissing", {
+                    "detail": serializers.CharField(),
+                    "export": ExportSerializer(required=False, help_text="The expired export, when there is one"),
+                }),
+                description="No finished export, or the latest one expired",
+            ),
+        }
+    )
     def get(self, request):
         export = selectors.export_latest_finished(user=request.user)
         if export is None:
@@ -121,7 +164,11 @@ class ExportLatestApi(APIView):
 
 class ExpressionValidateApi(APIView):
     @extend_schema(
-        request=ExpressionValidateSerializer,
+        # Any JSON body is answered: whatever is not an expression text is reported `valid: false`.
+        request={"application/json": {
+            "description": "Anything else, even a body that is not an object, is answered with `valid: false`.",
+            "properties": {"expression": {"description": "The expression text", "example": "PRICE*SIZE"}},
+        }},
         responses=inline_serializer(
             "ExpressionValidation",
             {"valid": serializers.BooleanField(), "error": serializers.CharField(),

@@ -121,10 +121,6 @@ class PreviewRequestSerializer(ExportRequestSerializer):
     cursor = serializers.CharField(required=False, allow_blank=True, max_length=500)
 
 
-class ExpressionValidateSerializer(serializers.Serializer):
-    expression = serializers.CharField(allow_blank=True, trim_whitespace=False, max_length=10_000)
-
-
 class ExchangeSerializer(serializers.ModelSerializer):
     class Meta:
         model = Exchange
