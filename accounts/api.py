@@ -152,3 +152,25 @@ class UserRoleApi(APIView):
         return Response(UserOutputSerializer(user).data)
 
 
+
+
+class UserEmailApi(APIView):
+    """Change a user's e-mail address (root: anyone's; an admin: a plain user's or their own)."""
+
+    permission_classes = [IsAuthenticated, IsStaff]
+
+    class InputSerializer(serializers.Serializer):
+        email = serializers.EmailField(max_length=254)
+
+    @extend_schema(request=InputSerializer, responses=UserOutputSerializer)
+    def post(self, request, pk: int):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = get_object_or_404(User, pk=pk)
+        try:
+            services.user_set_email(
+                actor=request.user, user=user, email=data.validated_data["email"], request=request._request
+            )
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.message_dict)
+        return Response(UserOutputSerializer(user).data)

@@ -4,12 +4,19 @@
 - Nobody deletes root or themselves; a non-root admin cannot delete another admin.
 - Root changes anyone's password; a non-root admin cannot change another admin's.
 - Only root grants or revokes the admin role; root itself is never demoted.
+- E-mail addresses follow the password rules: root changes anyone's, an admin a
+  plain user's (never another admin's or root's), a user their own. An address
+  given when the account is created, or set by root, is verified; any other change
+  is unverified until the user confirms it from allauth's mail, and a password
+  reset only goes to a verified address (accounts.adapters).
 """
 
 from __future__ import annotations
 
+from allauth.account.models import EmailAddress
 from django.contrib.auth import password_validation
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.validators import validate_email
 from django.db import transaction
 from rest_framework.authtoken.models import Token
 
@@ -73,6 +80,20 @@ def can_set_password(*, actor, target) -> tuple[bool, str]:
     return True, ""
 
 
+def can_set_email(*, actor, target) -> tuple[bool, str]:
+    if not (actor and actor.is_authenticated):
+        return False, "Log in to change an e-mail address."
+    if actor.is_superuser or target.pk == actor.pk:
+        return True, ""
+    if not actor.is_staff:
+        return False, "You can only change your own e-mail address."
+    if target.is_superuser:
+        return False, "Only root can change the root account's e-mail address."
+    if target.is_staff:
+        return False, "Only root can change another administrator's e-mail address."
+    return True, ""
+
+
 def can_set_admin(*, actor, target=None) -> tuple[bool, str]:
     if not (actor and actor.is_superuser):
         return False, "Only root can grant or revoke the admin role."
@@ -121,6 +142,7 @@ def user_create(*, actor, username: str, email: str, password: str, is_admin: bo
         raise ValidationError(errors)
     user.set_password(password)
     user.save()
+    email_record_initial(user=user)
     activity_log(kind=ActivityEvent.Kind.USER_CREATED, user=user, actor=actor, request=request, is_admin=bool(is_admin))
     if is_admin:
         activity_log(kind=ActivityEvent.Kind.ROLE_CHANGED, user=user, actor=actor, request=request, role="admin")
@@ -180,8 +202,70 @@ def user_ensure_root(*, username: str, email: str, password: str | None) -> tupl
     root.set_password(password)
     root.full_clean(exclude=["password"])
     root.save()
+    email_record_initial(user=root)
     activity_log(kind=ActivityEvent.Kind.USER_CREATED, user=root, username=username, root=True)
     return root, generated, True
+
+
+# --- e-mail addresses ----------------------------------------------------------------
+
+
+def email_record_initial(*, user: User) -> EmailAddress | None:
+    """The address given when the account was created: the account's verified primary address."""
+    if not user.email:
+        return None
+    address, _ = EmailAddress.objects.update_or_create(
+        user=user, email__iexact=user.email, defaults={"email": user.email, "primary": True, "verified": True}
+    )
+    return address
+
+
+def email_validate(*, email: str, user: User) -> str:
+    """The cleaned address, or ValidationError({"email": …}) when malformed or someone else's."""
+    email = (email or "").strip()
+    if not email:
+        raise ValidationError({"email": ["Enter an email address."]})
+    try:
+        validate_email(email)
+    except ValidationError:
+        raise ValidationError({"email": ["Enter a valid email address."]}) from None
+    if len(email) > 254:
+        raise ValidationError({"email": ["Ensure this value has at most 254 characters."]})
+    taken = User.objects.filter(email__iexact=email).exclude(pk=user.pk).exists() or (
+        EmailAddress.objects.filter(email__iexact=email).exclude(user=user).exists()
+    )
+    if taken:
+        raise ValidationError({"email": ["A user with that email address already exists."]})
+    return email
+
+
+def user_set_email(*, actor, user: User, email: str, request=None) -> User:
+    """Change a user's e-mail address: verified when root sets it, otherwise confirmed by the user's mail."""
+    allowed, reason = can_set_email(actor=actor, target=user)
+    if not allowed:
+        raise PermissionDenied(reason)
+    email = email_validate(email=email, user=user)
+    old = User.objects.filter(pk=user.pk).values_list("email", flat=True).first() or ""
+    verified = bool(actor.is_superuser)
+    with transaction.atomic():
+        if old == email and EmailAddress.objects.filter(user=user, email=email, verified=True).exists():
+            return user
+        user.email = email
+        user.save(update_fields=["email"])
+        EmailAddress.objects.filter(user=user).delete()
+        address = EmailAddress.objects.create(user=user, email=email, primary=True, verified=verified)
+        activity_log(
+            kind=ActivityEvent.Kind.EMAIL_CHANGED, user=user, actor=actor, request=request,
+            old=old, new=email, verified=verified,
+        )
+        if not verified and request is not None:
+            transaction.on_commit(lambda: address.send_confirmation(request))
+    return user
+
+
+def email_log_allauth(*, kind: str, user, request=None, **details) -> None:
+    """E-mail changes the user makes on allauth's own page (their own address, confirmed by mail)."""
+    activity_log(kind=kind, user=user, actor=user, request=request, via="email page", **details)
 
 
 # --- API tokens -------------------------------------------------------------------

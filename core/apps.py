@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.models.signals import pre_save
 
 
 class CoreConfig(AppConfig):
@@ -6,4 +7,10 @@ class CoreConfig(AppConfig):
     name = "core"
 
     def ready(self):
-        from core import signals  # noqa: F401  (worker start hooks)
+        from django_q.models import Schedule
+        from django_q.signals import pre_enqueue
+
+        from core import schedules, signals  # noqa: F401  (worker start hooks)
+
+        pre_save.connect(schedules.check_schedule_save, sender=Schedule, dispatch_uid="core.schedules.save")
+        pre_enqueue.connect(schedules.check_enqueue, dispatch_uid="core.schedules.enqueue")
