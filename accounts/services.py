@@ -259,8 +259,15 @@ def user_set_email(*, actor, user: User, email: str, request=None) -> User:
             old=old, new=email, verified=verified,
         )
         if not verified and request is not None:
-            transaction.on_commit(lambda: address.send_confirmation(request))
+            transaction.on_commit(lambda: _send_confirmation(address, request))
     return user
+
+
+def _send_confirmation(address: EmailAddress, request) -> None:
+    from allauth.core import context
+
+    with context.request_context(request):
+        address.send_confirmation(request)
 
 
 def email_log_allauth(*, kind: str, user, request=None, **details) -> None:
