@@ -93,7 +93,14 @@ def _run_in_worker(broker) -> None:
             task["ack_id"] = ack_id
             task_queue.put(task)
     task_queue.put("STOP")
-    worker(task_queue, result_queue, Value("f", -1))
+    from unittest import mock
+
+    from django_q.conf import Conf
+
+    # Conf.SYNC tells the platform's worker-start hook (core.signals) that this is not a worker
+    # process, so it starts no heartbeat thread in the test process; the tasks themselves run as usual.
+    with mock.patch.object(Conf, "SYNC", True):
+        worker(task_queue, result_queue, Value("f", -1))
     result_queue.put("STOP")
     monitor(result_queue, broker)
 
