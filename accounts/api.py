@@ -28,6 +28,10 @@ class TokenApi(APIView):
     class InputSerializer(serializers.Serializer):
         username = serializers.CharField(max_length=254, help_text="Username or email address")
         password = serializers.CharField(max_length=4096, trim_whitespace=False, style={"input_type": "password"})
+        code = serializers.CharField(
+            max_length=64, required=False, default="",
+            help_text="Two-factor code (authenticator app or recovery code); required when the account has one",
+        )
 
     class OutputSerializer(serializers.Serializer):
         token = serializers.CharField()
@@ -61,6 +65,14 @@ class TokenApi(APIView):
         if user is None or not user.is_active:
             return Response(
                 {"detail": "The username/email or password is not correct."}, status=status.HTTP_400_BAD_REQUEST
+            )
+        # A password alone does not give a token to an account that has two-factor authentication.
+        if services.two_factor_enrolled(user=user) and not services.two_factor_verify(
+            user=user, code=data.validated_data["code"]
+        ):
+            return Response(
+                {"code": ["This account uses two-factor authentication: send a current code from the authenticator app."]},
+                status=status.HTTP_400_BAD_REQUEST,
             )
         token, _ = services.token_get_or_create(user=user, request=request._request)
         out = {

@@ -275,6 +275,25 @@ def email_log_allauth(*, kind: str, user, request=None, **details) -> None:
     activity_log(kind=kind, user=user, actor=user, request=request, via="email page", **details)
 
 
+# --- two-factor authentication ------------------------------------------------------------
+
+
+def two_factor_enrolled(*, user) -> bool:
+    from allauth.mfa.utils import is_mfa_enabled
+
+    return is_mfa_enabled(user)
+
+
+def two_factor_verify(*, user, code: str) -> bool:
+    """A current TOTP code (or an unused recovery code) of one of the user's authenticators."""
+    from allauth.mfa.models import Authenticator
+
+    code = (code or "").strip()
+    if not code:
+        return False
+    return any(authenticator.wrap().validate_code(code) for authenticator in Authenticator.objects.filter(user=user))
+
+
 # --- API tokens -------------------------------------------------------------------
 
 

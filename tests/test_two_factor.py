@@ -134,3 +134,17 @@ def test_admin_cannot_see_or_remove_others_authenticators(client, staff):
     root_authenticator = Authenticator.objects.get(user=staff["root"])
     assert client.post(f"/admin/mfa/authenticator/{root_authenticator.pk}/delete/", {"post": "yes"}).status_code == 403
     assert Authenticator.objects.filter(pk=root_authenticator.pk).exists()
+
+
+def test_api_token_needs_the_code_of_an_enrolled_account(api_client, staff):
+    secret = _enrol_directly(staff["admin"])
+    url = "/api/auth/token/"
+    no_code = api_client.post(url, {"username": "admin1", "password": PASSWORD}, format="json")
+    assert no_code.status_code == 400 and "two-factor" in no_code.json()["code"][0]
+    wrong = api_client.post(url, {"username": "admin1", "password": PASSWORD, "code": "12345x"}, format="json")
+    assert wrong.status_code == 400 and "token" not in wrong.json()
+    good = api_client.post(url, {"username": "admin1", "password": PASSWORD, "code": fresh_code(secret)},
+                           format="json")
+    assert good.status_code == 200 and good.json()["token"]
+    plain = api_client.post(url, {"username": "alice", "password": PASSWORD}, format="json")
+    assert plain.status_code == 200
