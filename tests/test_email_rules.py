@@ -222,3 +222,17 @@ def test_takeover_by_reset_fails_end_to_end(client, people, mailoutbox):
     assert reset_links == [["root@example.com"]]
     assert not EmailAddress.objects.filter(email="evil@example.com").exists()
     assert User.objects.get(pk=root.pk).email == "root@example.com"
+
+
+def test_migration_records_existing_addresses_as_verified(make_user):
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("accounts.migrations.0002_email_addresses")
+    older = make_user("older")  # made without the service: no EmailAddress row, as before this change
+    kept = make_user("kept")
+    EmailAddress.objects.create(user=kept, email=kept.email, primary=True, verified=False)
+    migration.record_existing_addresses(apps, None)
+    assert EmailAddress.objects.get(user=older).verified
+    assert not EmailAddress.objects.get(user=kept).verified  # rows allauth already had are left alone
