@@ -146,3 +146,34 @@ class ActivityEventAdmin(admin.ModelAdmin):
 
     def has_module_permission(self, request):
         return request.user.is_staff
+
+
+# --- allauth's e-mail addresses: root's alone (accounts.staff); every change is logged -------------
+
+from allauth.account.admin import EmailAddressAdmin as AllauthEmailAddressAdmin  # noqa: E402
+from allauth.account.models import EmailAddress  # noqa: E402
+
+admin.site.unregister(EmailAddress)
+
+
+@admin.register(EmailAddress)
+class EmailAddressAdmin(AllauthEmailAddressAdmin):
+    def save_model(self, request, obj, form, change):
+        old = form.initial.get("email", "") if change else ""
+        super().save_model(request, obj, form, change)
+        services.activity_log(
+            kind=ActivityEvent.Kind.EMAIL_CHANGED, user=obj.user, actor=request.user, request=request,
+            old=old, new=obj.email, verified=obj.verified, primary=obj.primary, via="admin",
+        )
+
+    def delete_model(self, request, obj):
+        user, email = obj.user, obj.email
+        super().delete_model(request, obj)
+        services.activity_log(
+            kind=ActivityEvent.Kind.EMAIL_REMOVED, user=user, actor=request.user, request=request,
+            old=email, via="admin",
+        )
+
+    def delete_queryset(self, request, queryset):
+        for obj in queryset:
+            self.delete_model(request, obj)

@@ -271,8 +271,11 @@ def _send_confirmation(address: EmailAddress, request) -> None:
 
 
 def email_log_allauth(*, kind: str, user, request=None, **details) -> None:
-    """E-mail changes the user makes on allauth's own page (their own address, confirmed by mail)."""
-    activity_log(kind=kind, user=user, actor=user, request=request, via="email page", **details)
+    """E-mail changes made through allauth: the user's own page and mail link, or root's admin."""
+    actor = getattr(request, "user", None)
+    if not (actor is not None and actor.is_authenticated):
+        actor = user
+    activity_log(kind=kind, user=user, actor=actor, request=request, **details)
 
 
 # --- two-factor authentication ------------------------------------------------------------

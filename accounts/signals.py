@@ -45,7 +45,9 @@ def on_password_changed(sender, request, user, **kwargs):
 
 @receiver(email_added)
 def on_email_added(sender, request, user, email_address, **kwargs):
-    email_log_allauth(kind=ActivityEvent.Kind.EMAIL_ADDED, user=user, request=request, new=email_address.email)
+    email_log_allauth(
+        kind=ActivityEvent.Kind.EMAIL_ADDED, user=user, request=request, new=email_address.email, via="email page"
+    )
 
 
 @receiver(email_confirmed)

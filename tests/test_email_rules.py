@@ -236,3 +236,17 @@ def test_migration_records_existing_addresses_as_verified(make_user):
     migration.record_existing_addresses(apps, None)
     assert EmailAddress.objects.get(user=older).verified
     assert not EmailAddress.objects.get(user=kept).verified  # rows allauth already had are left alone
+
+
+def test_root_edits_in_the_address_admin_are_logged(client, people):
+    client.force_login(people["root"])
+    response = client.post("/admin/account/emailaddress/add/",
+                           {"user": people["plain"].pk, "email": "extra@example.com", "verified": "on"})
+    assert response.status_code == 302
+    added = EmailAddress.objects.get(email="extra@example.com")
+    event = ActivityEvent.objects.get(kind=ActivityEvent.Kind.EMAIL_CHANGED, user=people["plain"])
+    assert event.actor == people["root"] and event.details["new"] == "extra@example.com"
+    client.post(f"/admin/account/emailaddress/{added.pk}/delete/", {"post": "yes"})
+    assert not EmailAddress.objects.filter(pk=added.pk).exists()
+    removed = ActivityEvent.objects.get(kind=ActivityEvent.Kind.EMAIL_REMOVED, user=people["plain"])
+    assert removed.actor == people["root"] and removed.details["old"] == "extra@example.com"
