@@ -10,6 +10,21 @@ class AccountAdapter(DefaultAccountAdapter):
     def is_open_for_signup(self, request):
         return settings.ACCOUNT_ALLOW_SIGNUP
 
+    def send_password_reset_mail(self, user, email, context):
+        """A reset link only goes to an address of that user that is verified (set by root, given at
+        creation, or confirmed by the user); never to one somebody else added."""
+        from allauth.account.models import EmailAddress
+
+        from accounts.services import activity_log
+
+        if not EmailAddress.objects.filter(user=user, email__iexact=email, verified=True).exists():
+            activity_log(
+                kind=ActivityEvent.Kind.PASSWORD_RESET_REFUSED, user=user, request=context.get("request"),
+                email=email,
+            )
+            return
+        super().send_password_reset_mail(user, email, context)
+
     def pre_authenticate(self, request, **credentials):
         try:
             super().pre_authenticate(request, **credentials)

@@ -1,5 +1,6 @@
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.core.exceptions import ValidationError
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 
@@ -31,6 +32,28 @@ class UserAdmin(DjangoUserAdmin):
     def role_label(self, obj):
         return obj.role_label
 
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        if obj is None or "email" not in form.base_fields:
+            return form
+
+        class EmailRulesForm(form):
+            """The address goes through accounts.services: same rules and errors as the page and the API."""
+
+            def clean_email(self):
+                email = self.cleaned_data.get("email") or ""
+                if email == (obj.email or ""):
+                    return email
+                allowed, reason = services.can_set_email(actor=request.user, target=obj)
+                if not allowed:
+                    raise ValidationError(reason)
+                try:
+                    return services.email_validate(email=email, user=obj)
+                except ValidationError as exc:
+                    raise ValidationError(exc.message_dict["email"]) from None
+
+        return EmailRulesForm
+
     def get_readonly_fields(self, request, obj=None):
         fields = list(super().get_readonly_fields(request, obj))
         if not request.user.is_superuser or (obj is not None and obj.is_superuser):
@@ -57,14 +80,21 @@ class UserAdmin(DjangoUserAdmin):
         return request.user.is_staff
 
     def save_model(self, request, obj, form, change):
+        new_email = None
+        if change and "email" in form.changed_data:
+            # The address changes through the service (rules, verification, activity log).
+            new_email, obj.email = obj.email, form.initial.get("email") or ""
         if change and "is_staff" in form.changed_data:
             desired = obj.is_staff
             obj.is_staff = not desired
             super().save_model(request, obj, form, change)
             services.user_set_admin(actor=request.user, user=obj, is_admin=desired, request=request)
-            return
-        super().save_model(request, obj, form, change)
+        else:
+            super().save_model(request, obj, form, change)
+        if new_email is not None:
+            services.user_set_email(actor=request.user, user=obj, email=new_email, request=request)
         if not change:
+            services.email_record_initial(user=obj)
             services.activity_log(
                 kind=ActivityEvent.Kind.USER_CREATED, user=obj, actor=request.user, request=request, via="admin"
             )
@@ -146,6 +176,37 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
     def delete_model(self, request, obj):
         services.token_revoke(actor=request.user, token=obj, request=request)
+
+    def delete_queryset(self, request, queryset):
+        for obj in queryset:
+            self.delete_model(request, obj)
+
+
+# --- allauth's e-mail addresses: root's alone (accounts.staff); every change is logged -------------
+
+from allauth.account.admin import EmailAddressAdmin as AllauthEmailAddressAdmin  # noqa: E402
+from allauth.account.models import EmailAddress  # noqa: E402
+
+admin.site.unregister(EmailAddress)
+
+
+@admin.register(EmailAddress)
+class EmailAddressAdmin(AllauthEmailAddressAdmin):
+    def save_model(self, request, obj, form, change):
+        old = form.initial.get("email", "") if change else ""
+        super().save_model(request, obj, form, change)
+        services.activity_log(
+            kind=ActivityEvent.Kind.EMAIL_CHANGED, user=obj.user, actor=request.user, request=request,
+            old=old, new=obj.email, verified=obj.verified, primary=obj.primary, via="admin",
+        )
+
+    def delete_model(self, request, obj):
+        user, email = obj.user, obj.email
+        super().delete_model(request, obj)
+        services.activity_log(
+            kind=ActivityEvent.Kind.EMAIL_REMOVED, user=user, actor=request.user, request=request,
+            old=email, via="admin",
+        )
 
     def delete_queryset(self, request, queryset):
         for obj in queryset:

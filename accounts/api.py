@@ -87,6 +87,10 @@ class TokenApi(APIView):
         password = serializers.CharField(max_length=4096, trim_whitespace=False, style={"input_type": "password"})
         name = _name_field(required=False, help_text="What uses the token (default: API login)")
         days = _days_field()
+        code = StrictCharField(
+            max_length=64, required=False, default="", allow_blank=True,
+            help_text="Two-factor code (authenticator app or recovery code); required when the account has one",
+        )
 
     class OutputSerializer(NewTokenOutputSerializer):
         user_id = serializers.IntegerField()
@@ -126,6 +130,14 @@ class TokenApi(APIView):
         if user is None or not user.is_active:
             return Response(
                 {"detail": "The username/email or password is not correct."}, status=status.HTTP_400_BAD_REQUEST
+            )
+        # A password alone does not give a token to an account that has two-factor authentication.
+        if services.two_factor_enrolled(user=user) and not services.two_factor_verify(
+            user=user, code=data.validated_data["code"]
+        ):
+            return Response(
+                {"code": ["This account uses two-factor authentication: send a current code from the authenticator app."]},
+                status=status.HTTP_400_BAD_REQUEST,
             )
         token, key = services.token_create(
             user=user, name=data.validated_data.get("name") or "API login", days=data.validated_data.get("days"),
@@ -272,3 +284,25 @@ class UserRoleApi(APIView):
         return Response(UserOutputSerializer(user).data)
 
 
+
+
+class UserEmailApi(APIView):
+    """Change a user's e-mail address (root: anyone's; an admin: a plain user's or their own)."""
+
+    permission_classes = [IsAuthenticated, IsStaff]
+
+    class InputSerializer(serializers.Serializer):
+        email = serializers.EmailField(max_length=254)
+
+    @extend_schema(request=InputSerializer, responses=UserOutputSerializer)
+    def post(self, request, pk: int):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = get_object_or_404(User, pk=pk)
+        try:
+            services.user_set_email(
+                actor=request.user, user=user, email=data.validated_data["email"], request=request._request
+            )
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.message_dict)
+        return Response(UserOutputSerializer(user).data)

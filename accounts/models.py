@@ -54,6 +54,11 @@ class ActivityEvent(models.Model):
         ROLE_CHANGED = "role_changed", "Role changed"
         TOKEN_CREATED = "token_created", "API token created"
         TOKEN_REVOKED = "token_revoked", "API token revoked"
+        EMAIL_CHANGED = "email_changed", "E-mail address changed"
+        EMAIL_ADDED = "email_added", "E-mail address added (unconfirmed)"
+        EMAIL_CONFIRMED = "email_confirmed", "E-mail address confirmed"
+        EMAIL_REMOVED = "email_removed", "E-mail address removed"
+        PASSWORD_RESET_REFUSED = "password_reset_refused", "Password reset not sent (unverified address)"
 
     kind = models.CharField(max_length=32, choices=Kind.choices, db_index=True)
     # Whom the event is about, and who caused it (often the same person).

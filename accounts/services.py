@@ -4,6 +4,11 @@
 - Nobody deletes root or themselves; a non-root admin cannot delete another admin.
 - Root changes anyone's password; a non-root admin cannot change another admin's.
 - Only root grants or revokes the admin role; root itself is never demoted.
+- E-mail addresses follow the password rules: root changes anyone's, an admin a
+  plain user's (never another admin's or root's), a user their own. An address
+  given when the account is created, or set by root, is verified; any other change
+  is unverified until the user confirms it from allauth's mail, and a password
+  reset only goes to a verified address (accounts.adapters).
 """
 
 from __future__ import annotations
@@ -12,9 +17,11 @@ import re
 from datetime import timedelta
 from hmac import compare_digest
 
+from allauth.account.models import EmailAddress
 from django.conf import settings
 from django.contrib.auth import password_validation
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.validators import validate_email
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -81,6 +88,20 @@ def can_set_password(*, actor, target) -> tuple[bool, str]:
     return True, ""
 
 
+def can_set_email(*, actor, target) -> tuple[bool, str]:
+    if not (actor and actor.is_authenticated):
+        return False, "Log in to change an e-mail address."
+    if actor.is_superuser or target.pk == actor.pk:
+        return True, ""
+    if not actor.is_staff:
+        return False, "You can only change your own e-mail address."
+    if target.is_superuser:
+        return False, "Only root can change the root account's e-mail address."
+    if target.is_staff:
+        return False, "Only root can change another administrator's e-mail address."
+    return True, ""
+
+
 def can_set_admin(*, actor, target=None) -> tuple[bool, str]:
     if not (actor and actor.is_superuser):
         return False, "Only root can grant or revoke the admin role."
@@ -129,6 +150,7 @@ def user_create(*, actor, username: str, email: str, password: str, is_admin: bo
         raise ValidationError(errors)
     user.set_password(password)
     user.save()
+    email_record_initial(user=user)
     activity_log(kind=ActivityEvent.Kind.USER_CREATED, user=user, actor=actor, request=request, is_admin=bool(is_admin))
     if is_admin:
         activity_log(kind=ActivityEvent.Kind.ROLE_CHANGED, user=user, actor=actor, request=request, role="admin")
@@ -188,8 +210,99 @@ def user_ensure_root(*, username: str, email: str, password: str | None) -> tupl
     root.set_password(password)
     root.full_clean(exclude=["password"])
     root.save()
+    email_record_initial(user=root)
     activity_log(kind=ActivityEvent.Kind.USER_CREATED, user=root, username=username, root=True)
     return root, generated, True
+
+
+# --- e-mail addresses ----------------------------------------------------------------
+
+
+def email_record_initial(*, user: User) -> EmailAddress | None:
+    """The address given when the account was created: the account's verified primary address."""
+    if not user.email:
+        return None
+    address, _ = EmailAddress.objects.update_or_create(
+        user=user, email__iexact=user.email, defaults={"email": user.email, "primary": True, "verified": True}
+    )
+    return address
+
+
+def email_validate(*, email: str, user: User) -> str:
+    """The cleaned address, or ValidationError({"email": …}) when malformed or someone else's."""
+    email = (email or "").strip()
+    if not email:
+        raise ValidationError({"email": ["Enter an email address."]})
+    try:
+        validate_email(email)
+    except ValidationError:
+        raise ValidationError({"email": ["Enter a valid email address."]}) from None
+    if len(email) > 254:
+        raise ValidationError({"email": ["Ensure this value has at most 254 characters."]})
+    taken = User.objects.filter(email__iexact=email).exclude(pk=user.pk).exists() or (
+        EmailAddress.objects.filter(email__iexact=email).exclude(user=user).exists()
+    )
+    if taken:
+        raise ValidationError({"email": ["A user with that email address already exists."]})
+    return email
+
+
+def user_set_email(*, actor, user: User, email: str, request=None) -> User:
+    """Change a user's e-mail address: verified when root sets it, otherwise confirmed by the user's mail."""
+    allowed, reason = can_set_email(actor=actor, target=user)
+    if not allowed:
+        raise PermissionDenied(reason)
+    email = email_validate(email=email, user=user)
+    old = User.objects.filter(pk=user.pk).values_list("email", flat=True).first() or ""
+    verified = bool(actor.is_superuser)
+    with transaction.atomic():
+        if old == email and EmailAddress.objects.filter(user=user, email=email, verified=True).exists():
+            return user
+        user.email = email
+        user.save(update_fields=["email"])
+        EmailAddress.objects.filter(user=user).delete()
+        address = EmailAddress.objects.create(user=user, email=email, primary=True, verified=verified)
+        activity_log(
+            kind=ActivityEvent.Kind.EMAIL_CHANGED, user=user, actor=actor, request=request,
+            old=old, new=email, verified=verified,
+        )
+        if not verified and request is not None:
+            transaction.on_commit(lambda: _send_confirmation(address, request))
+    return user
+
+
+def _send_confirmation(address: EmailAddress, request) -> None:
+    from allauth.core import context
+
+    with context.request_context(request):
+        address.send_confirmation(request)
+
+
+def email_log_allauth(*, kind: str, user, request=None, **details) -> None:
+    """E-mail changes made through allauth: the user's own page and mail link, or root's admin."""
+    actor = getattr(request, "user", None)
+    if not (actor is not None and actor.is_authenticated):
+        actor = user
+    activity_log(kind=kind, user=user, actor=actor, request=request, **details)
+
+
+# --- two-factor authentication ------------------------------------------------------------
+
+
+def two_factor_enrolled(*, user) -> bool:
+    from allauth.mfa.utils import is_mfa_enabled
+
+    return is_mfa_enabled(user)
+
+
+def two_factor_verify(*, user, code: str) -> bool:
+    """A current TOTP code (or an unused recovery code) of one of the user's authenticators."""
+    from allauth.mfa.models import Authenticator
+
+    code = (code or "").strip()
+    if not code:
+        return False
+    return any(authenticator.wrap().validate_code(code) for authenticator in Authenticator.objects.filter(user=user))
 
 
 # --- API tokens -------------------------------------------------------------------

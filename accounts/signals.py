@@ -1,13 +1,21 @@
 """Activity log receivers for what happens outside our services (logins, self-service password changes),
 and the one place where power changes end a user's tokens and websockets."""
 
-from allauth.account.signals import password_changed, password_reset, password_set
+from allauth.account.signals import (
+    email_added,
+    email_changed,
+    email_confirmed,
+    email_removed,
+    password_changed,
+    password_reset,
+    password_set,
+)
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.db.models.signals import post_save, pre_delete, pre_save
 from django.dispatch import receiver
 
 from accounts.models import ActivityEvent, User
-from accounts.services import activity_log, user_credentials_end
+from accounts.services import activity_log, email_log_allauth, user_credentials_end
 
 
 @receiver(user_logged_in)
@@ -77,3 +85,34 @@ def end_credentials_on_change(sender, instance, created=False, raw=False, **kwar
 @receiver(pre_delete, sender=User)
 def end_credentials_on_delete(sender, instance, **kwargs):
     user_credentials_end(user=instance, reasons=["deleted"], deleting=True)
+
+
+# allauth's e-mail page: a user manages their own address; a new one counts once confirmed.
+
+
+@receiver(email_added)
+def on_email_added(sender, request, user, email_address, **kwargs):
+    email_log_allauth(
+        kind=ActivityEvent.Kind.EMAIL_ADDED, user=user, request=request, new=email_address.email, via="email page"
+    )
+
+
+@receiver(email_confirmed)
+def on_email_confirmed(sender, request, email_address, **kwargs):
+    email_log_allauth(
+        kind=ActivityEvent.Kind.EMAIL_CONFIRMED, user=email_address.user, request=request, new=email_address.email
+    )
+
+
+@receiver(email_changed)
+def on_email_changed(sender, request, user, from_email_address, to_email_address, **kwargs):
+    email_log_allauth(
+        kind=ActivityEvent.Kind.EMAIL_CHANGED, user=user, request=request,
+        old=from_email_address.email if from_email_address else "", new=to_email_address.email,
+        verified=to_email_address.verified,
+    )
+
+
+@receiver(email_removed)
+def on_email_removed(sender, request, user, email_address, **kwargs):
+    email_log_allauth(kind=ActivityEvent.Kind.EMAIL_REMOVED, user=user, request=request, old=email_address.email)

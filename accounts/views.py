@@ -20,6 +20,7 @@ def _rows(request):
                 "is_self": target.pk == request.user.pk,
                 "can_delete": services.can_delete(actor=request.user, target=target)[0],
                 "can_set_password": services.can_set_password(actor=request.user, target=target)[0],
+                "can_set_email": services.can_set_email(actor=request.user, target=target)[0],
                 "can_set_admin": services.can_set_admin(actor=request.user, target=target)[0]
                 and target.pk != request.user.pk,
             }
@@ -91,6 +92,22 @@ def user_password(request, pk: int):
         return _page(request, error=f"Password for {target.username} not changed: {message}",
                      status=200 if request.htmx else 400)
     return _page(request, notice=f"Password of {target.username} changed.")
+
+
+@staff_member_required
+@require_POST
+def user_email(request, pk: int):
+    target = get_object_or_404(User, pk=pk)
+    try:
+        services.user_set_email(actor=request.user, user=target, email=request.POST.get("email", ""), request=request)
+    except PermissionDenied as exc:
+        return _page(request, error=str(exc), status=200 if request.htmx else 403)
+    except ValidationError as exc:
+        message = " ".join(exc.message_dict.get("email", exc.messages))
+        return _page(request, error=f"E-mail address of {target.username} not changed: {message}",
+                     status=200 if request.htmx else 400)
+    target.refresh_from_db()
+    return _page(request, notice=f"E-mail address of {target.username} is now {target.email}.")
 
 
 @staff_member_required

@@ -70,14 +70,11 @@ INSTALLED_APPS = [
     "allauth.account",
     "allauth.socialaccount",
     "allauth.socialaccount.providers.google",
-    "core",
-    "accounts",
-    "trades",
-    "scripts_runner",
-    "etl",
-    "analyzer",
-    "backtest",
+    "allauth.mfa",
 ]
+# The platform's own apps: their tasks.py functions are the only tasks a worker runs (core.schedules).
+PLATFORM_APPS = ["core", "accounts", "trades", "scripts_runner", "etl", "analyzer", "backtest"]
+INSTALLED_APPS += PLATFORM_APPS
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
@@ -93,6 +90,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    "accounts.middleware.StaffTwoFactorMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -196,8 +194,11 @@ if env.str("Q_QUEUE_NAME", default=""):
     Q_CLUSTER["cluster_name"] = env.str("Q_QUEUE_NAME")
 if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
+    # The same brokers, refusing any task that is not a platform task (core.schedules).
+    Q_CLUSTER["broker_class"] = "core.schedules.PlatformRedisBroker"
 else:
     Q_CLUSTER["orm"] = "default"
+    Q_CLUSTER["broker_class"] = "core.schedules.PlatformORMBroker"
 
 # --- auth: allauth ------------------------------------------------------------
 AUTHENTICATION_BACKENDS = [
@@ -213,7 +214,12 @@ ACCOUNT_ALLOW_SIGNUP = env.bool("ACCOUNT_ALLOW_SIGNUP", default=False)
 ACCOUNT_ADAPTER = "accounts.adapters.AccountAdapter"
 ACCOUNT_LOGIN_METHODS = {"username", "email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "username*", "password1*", "password2*"]
-ACCOUNT_EMAIL_VERIFICATION = "none"
+# Addresses given when an account is created are taken as verified (accounts.services);
+# an address added or changed later is unverified until root sets it or the user confirms
+# it from the mail allauth sends. A password reset only goes to a verified address.
+ACCOUNT_EMAIL_VERIFICATION = "optional"
+ACCOUNT_CHANGE_EMAIL = True
+ACCOUNT_EMAIL_CONFIRMATION_HMAC = True
 ACCOUNT_UNIQUE_EMAIL = True
 ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
 ACCOUNT_RATE_LIMITS = {
@@ -221,6 +227,11 @@ ACCOUNT_RATE_LIMITS = {
     "login_failed": env.str("LOGIN_FAILED_RATE_LIMIT", default="20/m/ip,5/5m/key"),
 }
 SOCIALACCOUNT_ADAPTER = "accounts.adapters.SocialAccountAdapter"
+# Two-factor authentication (allauth mfa): TOTP apps and recovery codes. When
+# PLATFORM_STAFF_REQUIRE_MFA is on, the Django admin refuses staff without an authenticator.
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+MFA_TOTP_ISSUER = env.str("MFA_TOTP_ISSUER", default="Trading data platform")
+PLATFORM_STAFF_REQUIRE_MFA = env.bool("PLATFORM_STAFF_REQUIRE_MFA", default=False)
 GOOGLE_CLIENT_ID = env.str("GOOGLE_CLIENT_ID", default="")
 GOOGLE_CLIENT_SECRET = env.str("GOOGLE_CLIENT_SECRET", default="")
 SOCIALACCOUNT_PROVIDERS = {}

@@ -36,3 +36,39 @@ class WorkerHeartbeatAdmin(admin.ModelAdmin):
 class JobEventAdmin(admin.ModelAdmin):
     list_display = ["job_kind", "job_id", "seq", "kind", "created_at"]
     list_filter = ["job_kind", "kind"]
+
+
+# --- django-q2 schedules: root's alone (accounts.staff), and only platform tasks ---------------
+
+from django import forms  # noqa: E402
+from django_q.admin import ScheduleAdmin as DjangoQScheduleAdmin  # noqa: E402
+from django_q.models import Schedule  # noqa: E402
+
+from core import schedules  # noqa: E402
+
+
+class PlatformScheduleForm(forms.ModelForm):
+    class Meta:
+        model = Schedule
+        fields = "__all__"
+
+    def clean(self):
+        cleaned = super().clean()
+        probe = Schedule(
+            func=cleaned.get("func") or "", hook=cleaned.get("hook") or "", kwargs=cleaned.get("kwargs") or ""
+        )
+        try:
+            schedules.validate_schedule(probe)
+        except forms.ValidationError as exc:
+            for field, messages in exc.message_dict.items():
+                for message in messages:
+                    self.add_error(field if field in self.fields else None, message)
+        return cleaned
+
+
+admin.site.unregister(Schedule)
+
+
+@admin.register(Schedule)
+class ScheduleAdmin(DjangoQScheduleAdmin):
+    form = PlatformScheduleForm

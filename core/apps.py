@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.models.signals import pre_save
 
 
 class CoreConfig(AppConfig):
@@ -6,7 +7,12 @@ class CoreConfig(AppConfig):
     name = "core"
 
     def ready(self):
+        from django_q.models import Schedule
+        from django_q.signals import pre_enqueue
+
         from core import log_redaction
-        from core import checks, signals  # noqa: F401  (deploy checks, worker start hooks)
+        from core import checks, schedules, signals  # noqa: F401  (deploy checks, worker start hooks)
 
         log_redaction.install()
+        pre_save.connect(schedules.check_schedule_save, sender=Schedule, dispatch_uid="core.schedules.save")
+        pre_enqueue.connect(schedules.check_enqueue, dispatch_uid="core.schedules.enqueue")
