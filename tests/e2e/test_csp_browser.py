@@ -111,7 +111,7 @@ def page_routes():
                 yield from walk(pattern, route)
             elif isinstance(pattern, URLPattern) and "<" not in route:
                 yield "/" + route
-    skip = ("/api/", "/admin/", "/accounts/", "/static/", "/media/")
+    skip = ("/api/", "/^api/", "/admin/", "/accounts/", "/static/", "/media/")
     return {r for r in walk(get_resolver(), "") if not r.startswith(skip)}
 
 
