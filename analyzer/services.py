@@ -181,7 +181,7 @@ class ProcessingProgress(Progress):
                     percent = con.query_progress()
                     if percent is None or percent < 0:
                         continue
-                    fraction = start + (end - start) * min(100.0, float(percent)) / 100.0
+                    fraction = min(end, start + (end - start) * min(100.0, float(percent)) / 100.0)
                     if fraction - last >= 0.01:
                         last = fraction
                         core_services.job_progress(job=job, fraction=fraction,
