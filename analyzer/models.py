@@ -100,6 +100,8 @@ class Answer(Job):
         AUTO_ANALYZE = "auto_analyze", "Auto-analysis"
 
     task_func = "analyzer.tasks.answer_run"
+    title_related = ("session",)
+    list_defer = ("error", "session__columns", "session__preview", "session__profile", "session__detection")
     # Re-running would append a second answer to the chat.
     requeue_safe = False
     # An answer quotes the user's data and questions: only its owner watches or stops it, staff included.
@@ -132,6 +134,8 @@ class Processing(Job):
     """
 
     task_func = "analyzer.tasks.processing_run"
+    title_related = ("session",)
+    list_defer = ("error", "session__columns", "session__preview", "session__profile", "session__detection")
     # Its stage messages and errors quote lines of the user's file: owner only, staff included.
     staff_may_watch = False
     # Processing starts from the stored upload and writes under a temporary name: safe to re-run.

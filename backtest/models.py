@@ -125,6 +125,8 @@ class BacktestRun(Job, RequestFields):
     """A single backtest requested by a user; computed by a worker or taken from the store."""
 
     task_func = "backtest.tasks.run_execute"
+    title_related = ("instrument",)
+    list_defer = ("error", "params")
 
     instrument = models.ForeignKey(Instrument, on_delete=models.PROTECT, related_name="runs")
     params = models.JSONField(default=dict, blank=True)
@@ -143,6 +145,7 @@ class Sweep(Job, RequestFields):
     """A parameter grid (or a random sample of it) over one or more instruments."""
 
     task_func = "backtest.tasks.sweep_execute"
+    list_defer = ("error", "grid", "param_sets")
 
     instruments = models.ManyToManyField(Instrument, related_name="sweeps")
     grid = models.JSONField(default=dict, help_text="Parameter name -> list of values.")
@@ -177,6 +180,8 @@ class BarImport(Job):
     """An uploaded OHLCV CSV imported into an instrument's bars (an idempotent upsert) in the background."""
 
     task_func = "backtest.tasks.import_execute"
+    title_related = ("instrument",)
+    list_defer = ("error", "report")
     requeue_safe = True  # an upsert: running it twice changes nothing
 
     instrument = models.ForeignKey(Instrument, on_delete=models.CASCADE, related_name="imports")

@@ -50,6 +50,10 @@ class Job(models.Model):
     # Whether staff may watch this kind of job on the generic job websocket (owner always may).
     # Off for jobs whose progress and errors quote a user's private data.
     staff_may_watch = True
+    # Relations `job_title` reads, fetched with the row in job lists (one query per kind, not per row),
+    # and large columns job lists never show.
+    title_related: tuple[str, ...] = ()
+    list_defer: tuple[str, ...] = ("error",)
 
     class Meta:
         abstract = True

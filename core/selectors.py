@@ -7,6 +7,7 @@ from channels.layers import DEFAULT_CHANNEL_LAYER, channel_layers
 
 from django.conf import settings
 from django.db import connection
+from django.db.models import Count, IntegerField, Value
 from django.utils import timezone
 
 from core.models import WorkerCheck, WorkerHeartbeat
@@ -14,19 +15,41 @@ from core.services import job_models
 
 
 def recent_jobs(*, user, limit: int = 20) -> list:
-    """The user's latest jobs across every app, newest first (one query per job kind)."""
+    """The user's latest jobs across every app, newest first.
+
+    One query picks the newest `limit` across every kind; then one query per kind that has any of them
+    loads those rows with what their titles read (`Job.title_related`) and without large columns.
+    """
+    models = job_models()
+    picks = None
+    for index, model in enumerate(models):
+        part = (model.objects.filter(owner=user).order_by()
+                .annotate(kind=Value(index, output_field=IntegerField())).values_list("kind", "pk", "created_at"))
+        picks = part if picks is None else picks.union(part, all=True)
+    if picks is None:
+        return []
+    newest = list(picks.order_by("-created_at")[:limit])
     jobs = []
-    for model in job_models():
-        jobs.extend(model.objects.filter(owner=user).order_by("-created_at")[:limit])
-    jobs.sort(key=lambda job: job.created_at, reverse=True)
-    return jobs[:limit]
+    for index, model in enumerate(models):
+        pks = [pk for kind, pk, _ in newest if kind == index]
+        if pks:
+            rows = model.objects.filter(pk__in=pks).defer(*model.list_defer)
+            if model.title_related:  # select_related() without names would follow every relation
+                rows = rows.select_related(*model.title_related)
+            jobs.extend(rows)
+    jobs.sort(key=lambda job: (job.created_at, job.pk), reverse=True)
+    return jobs
 
 
 def job_counts(*, user) -> dict[str, int]:
-    counts: dict[str, int] = {}
+    """How many of the user's jobs are in each status, across every kind: one grouped query."""
+    grouped = None
     for model in job_models():
-        for row in model.objects.filter(owner=user).values_list("status", flat=True):
-            counts[row] = counts.get(row, 0) + 1
+        part = model.objects.filter(owner=user).order_by().values("status").annotate(n=Count("pk")).values_list("status", "n")
+        grouped = part if grouped is None else grouped.union(part, all=True)
+    counts: dict[str, int] = {}
+    for status, n in grouped if grouped is not None else ():
+        counts[status] = counts.get(status, 0) + n
     return counts
 
 

@@ -11,7 +11,8 @@ from core import selectors, services
 def dashboard(request):
     jobs = selectors.recent_jobs(user=request.user, limit=25)
     template = "core/dashboard.html#jobs" if request.htmx else "core/dashboard.html"
-    return render(request, template, {"jobs": jobs, "counts": selectors.job_counts(user=request.user)})
+    counts = sorted(selectors.job_counts(user=request.user).items(), key=lambda item: -item[1])
+    return render(request, template, {"jobs": jobs, "counts": counts})
 
 
 @staff_member_required

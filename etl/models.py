@@ -101,6 +101,9 @@ class FetchJob(Job):
     """Fetch, select, store, parse and load one branch × POS × day. One row per day, re-run in place."""
 
     task_func = "etl.tasks.fetch_job_run"
+    title_related = ("branch",)
+    list_defer = ("error", "file_list", "chosen_files", "counts", "rejected_examples",
+                  "branch__parser_config", "branch__closed_weekdays", "branch__closed_dates")
     # Re-running replaces the day's records in one transaction, so a lost task may be re-queued.
     requeue_safe = True
 

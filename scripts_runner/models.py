@@ -43,6 +43,8 @@ class EndReason(models.TextChoices):
 
 class ScriptRun(Job):
     task_func = "scripts_runner.tasks.run_execute"
+    title_related = ("script",)
+    list_defer = ("error", "env")
     # A script may not be safe to run twice: never re-queued by recovery.
     requeue_safe = False
 
