@@ -34,3 +34,16 @@ def token_get_for_owner(*, user, pk) -> ApiToken | None:
     if not 0 < pk < 2**63:  # beyond any id (and PostgreSQL's bigint)
         return None
     return ApiToken.objects.filter(user=user, pk=pk).select_related("user").first()
+
+
+def user_for_login(*, login: str) -> User | None:
+    """The account a login form's "username or e-mail" names: by username (case-insensitively), else by
+    any of its e-mail addresses (the user's own field or an allauth address). None when it names nobody."""
+    from allauth.account.models import EmailAddress
+    from django.db.models import Q
+
+    user = User.objects.filter(username__iexact=login).first()
+    if user is None and "@" in login:
+        owner = EmailAddress.objects.filter(email__iexact=login).values_list("user_id", flat=True).first()
+        user = User.objects.filter(Q(pk=owner) | Q(email__iexact=login)).order_by("pk").first()
+    return user

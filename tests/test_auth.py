@@ -179,3 +179,37 @@ def test_worker_check_is_staff_only_in_the_service_and_the_page(client, user, ad
     assert check is not None and check.status == JobStatus.SUCCEEDED
     assert client.get(reverse("core:health")).context["check"] == check
     assert selectors.worker_check_latest(user=user) is None
+
+
+@override_settings(ACCOUNT_RATE_LIMITS={"login_failed": "100/m/ip,3/5m/key"})
+def test_lockout_is_per_account_whatever_the_host_header_or_the_name_used(client, user):
+    """Failures by username and by e-mail, each on another Host header and port, share one budget."""
+    tries = [("alice", "127.0.0.1:8000"), ("ALICE@example.com", "localhost:8001"), ("Alice", "[::1]")]
+    for login_value, host in tries:
+        response = client.post(reverse("account_login"), {"login": login_value, "password": "wrong-password"},
+                               HTTP_HOST=host, REMOTE_ADDR="10.1.2.3")
+        assert "Too many failed login attempts" not in response.content.decode()
+    response = client.post(reverse("account_login"), {"login": "alice@example.com", "password": PASSWORD},
+                           HTTP_HOST="localhost:9999", REMOTE_ADDR="10.9.9.9")
+    assert "Too many failed login attempts" in response.content.decode()
+    assert "_auth_user_id" not in client.session
+
+
+@override_settings(ACCOUNT_RATE_LIMITS={"login_failed": "100/m/ip,3/5m/key"})
+def test_one_accounts_lockout_leaves_other_accounts_alone(client, user, django_user_model):
+    django_user_model.objects.create_user("bob", "bob@example.com", PASSWORD)
+    for _ in range(3):
+        login(client, "alice", "wrong-password")
+    assert "Too many failed login attempts" in login(client, "alice", PASSWORD).content.decode()
+    response = login(client, "bob@example.com")
+    assert response.status_code == 302
+
+
+@override_settings(ACCOUNT_RATE_LIMITS={"login_failed": "3/5m/ip,100/5m/key"})
+def test_the_per_ip_limit_counts_failures_across_accounts(client, user, django_user_model):
+    django_user_model.objects.create_user("bob", "bob@example.com", PASSWORD)
+    for name in ("nobody", "alice", "carol"):
+        login(client, name, "wrong-password")
+    assert "Too many failed login attempts" in login(client, "bob", PASSWORD).content.decode()
+    other_ip = client.post(reverse("account_login"), {"login": "bob", "password": PASSWORD}, REMOTE_ADDR="10.7.7.7")
+    assert other_ip.status_code == 302
