@@ -29,6 +29,15 @@ def worker_check_start(request):
 
 
 @require_GET
+@require_GET
+def healthz(request):
+    """Liveness for load balancers: the process answers. Unauthenticated, so it says nothing else, and
+    touches neither the database nor the broker (`/api/health/` reports those, signed in)."""
+    response = HttpResponse("ok", content_type="text/plain")
+    response["Cache-Control"] = "no-store"
+    return response
+
+
 def favicon(request):
     """No icon: an empty answer browsers cache, instead of a 404 on every page (the admin's and API docs' too)."""
     response = HttpResponse(status=204)

@@ -96,3 +96,15 @@ def test_redis_keys_are_namespaced_by_the_cluster_name(settings):
             else:
                 os.environ[key] = value
         importlib.reload(settings_module)
+
+
+@pytest.mark.django_db
+def test_liveness_probe_answers_ok_to_anyone_and_says_nothing_else(client, settings, django_assert_num_queries):
+    settings.SECURE_SSL_REDIRECT = True  # as in production: the probe comes over plain HTTP
+    with django_assert_num_queries(0):
+        response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.content == b"ok" and response["Content-Type"].startswith("text/plain")
+    assert client.post("/healthz").status_code == 405
+    assert client.get("/health/").status_code == 301  # every other page still goes to HTTPS
+    assert client.get("/health/", secure=True)["Location"].startswith("/accounts/login/")  # and needs staff
