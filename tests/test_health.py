@@ -107,4 +107,4 @@ def test_liveness_probe_answers_ok_to_anyone_and_says_nothing_else(client, setti
     assert response.content == b"ok" and response["Content-Type"].startswith("text/plain")
     assert client.post("/healthz").status_code == 405
     assert client.get("/health/").status_code == 301  # every other page still goes to HTTPS
-    assert client.get("/health/", secure=True)["Location"].startswith("/accounts/login/")  # and needs staff
+    assert "login" in client.get("/health/", secure=True)["Location"]  # and needs staff
