@@ -70,22 +70,67 @@ class Source(Protocol):
 
 
 # --- rate limit ------------------------------------------------------------------
+# Requests to one host are spaced at least 1/per_second apart (a token bucket holding one token).
+# With Redis configured the spacing is shared by every worker process on every host, through one
+# atomic script on Redis's own clock; on the embedded default it holds within the process.
 
 _rate_lock = threading.Lock()
 _next_slot: dict[str, float] = {}
 
+# KEYS[1]: the host's next free slot, in microseconds of Redis's clock. ARGV[1]: the interval.
+# Returns how long the caller waits for its slot, in microseconds.
+_SHARED_SLOT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local slot = tonumber(redis.call('GET', KEYS[1]) or '0')
+if slot < now then slot = now end
+local after = slot + tonumber(ARGV[1])
+redis.call('SET', KEYS[1], string.format('%.0f', after), 'PX', math.ceil((after - now) / 1000) + 1000)
+return slot - now
+"""
+_shared = threading.local()
+
+
+def _shared_wait_seconds(host: str, interval: float) -> float | None:
+    """The wait for this request's slot from the shared limiter; None when Redis is not configured
+    or cannot be reached (then the process's own limiter spaces requests, and a warning says so)."""
+    from django.conf import settings
+
+    url = getattr(settings, "REDIS_URL", "")
+    if not url:
+        return None
+    try:
+        script = getattr(_shared, "script", None)
+        if script is None or _shared.url != url:
+            import redis
+
+            client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+            _shared.script, _shared.url = client.register_script(_SHARED_SLOT), url
+            script = _shared.script
+        key = f"{settings.Q_CLUSTER_NAME}:etl:rate:{host}"
+        return int(script(keys=[key], args=[int(interval * 1_000_000)])) / 1_000_000
+    except Exception as exc:
+        import logging
+
+        logging.getLogger(__name__).warning("shared rate limit unavailable (%s); limiting within this process", exc)
+        _shared.script = None
+        return None
+
 
 def _rate_wait(host: str, per_second: float) -> None:
-    """Space requests to one host at least 1/per_second apart (within this process)."""
+    """Wait for this request's slot to `host`: at least 1/per_second after the one before."""
     if per_second <= 0:
         return
     interval = 1.0 / per_second
-    with _rate_lock:
-        now = time_module.monotonic()
-        slot = max(now, _next_slot.get(host, 0.0))
-        _next_slot[host] = slot + interval
-    if slot > now:
-        time_module.sleep(slot - now)
+    wait = _shared_wait_seconds(host, interval)
+    if wait is None:
+        with _rate_lock:
+            now = time_module.monotonic()
+            slot = max(now, _next_slot.get(host, 0.0))
+            _next_slot[host] = slot + interval
+        wait = slot - now
+    if wait > 0:
+        time_module.sleep(wait)
 
 
 # --- HTTP ----------------------------------------------------------------------

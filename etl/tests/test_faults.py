@@ -1,5 +1,6 @@
 """The pipeline against a real HTTP host on 127.0.0.1: transient errors, timeouts, hostile listings, cancel."""
 
+import os
 import socket
 from datetime import date
 
@@ -202,9 +203,10 @@ def test_plain_text_listing_and_credentials(user, old_branch, pos_root, pos_host
     assert pos_host.auth_headers and set(pos_host.auth_headers) == {expected}
 
 
-def test_rate_limit_spaces_requests_per_host(monkeypatch):
+def test_rate_limit_spaces_requests_per_host(monkeypatch, settings):
     from etl import sources
 
+    settings.REDIS_URL = ""  # the embedded default: spaced within the process
     clock = {"now": 100.0}
     slept = []
     monkeypatch.setattr(sources.time_module, "monotonic", lambda: clock["now"])
@@ -214,6 +216,53 @@ def test_rate_limit_spaces_requests_per_host(monkeypatch):
         sources._rate_wait("pos.example:80", 4.0)
     sources._rate_wait("other.example:80", 4.0)
     assert slept == [0.25, 0.5, 0.75]  # the other host is not held back
+
+
+SHARED_CLIENT = """
+import os, sys, time
+import django
+django.setup()
+from etl import sources
+time.sleep(max(0.0, float(sys.argv[4]) - time.time()))  # both processes start asking at the same moment
+stamps = []
+for _ in range(int(sys.argv[2])):
+    sources._rate_wait(sys.argv[1], float(sys.argv[3]))
+    stamps.append(time.time())
+print(" ".join(f"{t:.6f}" for t in stamps))
+"""
+
+
+def test_rate_limit_is_shared_by_worker_processes_through_redis(tmp_path):
+    """Two worker processes asking one host at 10/s together: with Redis configured their requests
+    are spaced 0.1 s apart across both, not 0.1 s apart in each."""
+    import subprocess
+    import sys
+    import time
+    import uuid
+
+    redis = pytest.importorskip("redis")
+    url = "redis://127.0.0.1:6379/0"
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=1).ping()
+    except redis.RedisError:
+        pytest.skip("no Redis on 127.0.0.1:6379")
+    cluster = f"ratetest{uuid.uuid4().hex[:8]}"
+    host = "pos.example:80"
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env.update(REDIS_URL=url, Q_CLUSTER_NAME=cluster, DJANGO_SETTINGS_MODULE="config.settings",
+               DJANGO_SECRET_KEY="rate-limit-test-" + "k" * 40, PLATFORM_VAR_DIR=str(tmp_path))
+    start_at = str(time.time() + 8)
+    procs = [subprocess.Popen([sys.executable, "-c", SHARED_CLIENT, host, "5", "10", start_at], env=env,
+                              stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    stamps = sorted(float(t) for proc in procs for t in proc.communicate(timeout=60)[0].split())
+    assert all(proc.returncode == 0 for proc in procs)
+    gaps = [b - a for a, b in zip(stamps, stamps[1:])]
+    assert len(stamps) == 10
+    # Spaced across both: 10 requests span at least 9 intervals (each process alone would span 4, side
+    # by side). Single gaps may shrink by the wake-up delay of a busy machine, so the span is the check.
+    assert stamps[-1] - stamps[0] >= 0.85, gaps
+    assert sorted(gaps)[len(gaps) // 2] >= 0.09, gaps
+    redis.Redis.from_url(url).delete(f"{cluster}:etl:rate:{host}")  # it expires by itself about 1 s later
 
 
 def test_url_templates_only_fill_known_placeholders():
