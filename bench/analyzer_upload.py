@@ -3,13 +3,15 @@
 Run from the project root: `.venv/bin/python bench/analyzer_upload.py [--size-mb 1024]`.
 
 Figures (each phase in its own child process so peak RSS is per phase):
-  anchor   DuckDB alone: count + SUMMARIZE of the CSV (same threads/memory limit)
+  anchor   a bare DuckDB script doing the job's own steps: every statement the job sent to DuckDB (sniff,
+           load into a DuckDB file, checkpoint, profile, preview), recorded while the job ran and replayed
+           in a fresh process on a fresh file, with the job's own connection settings; local storage on both sides
   request  the upload request's part: cheap checks, store the bytes (a rename), create the session, queue the job
   process  the background processing job exactly as the worker runs it (analyzer.tasks.processing_run: job
            start, heartbeat, stage events and live progress, sniff, validate, load into a DuckDB file,
            profile, 500-row preview, session update) — on a throwaway SQLite database and media folder
            under var/bench_analyzer/
-  ratio    process ÷ anchor (target ≤ 1.5), peak RSS of the processing process (target < 1.5 GB)
+  ratio    process ÷ anchor (target ≤ 1.1), peak RSS of the processing process (target < 1.5 GB)
   query    a typical aggregate over the CSV (before), a Parquet copy, and the session's DuckDB file (after)
   answer   the built-in analyst answering "sum of qty by symbol" end to end (plan, query, chart, validation)
 """
@@ -80,12 +82,54 @@ def rss(): return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 ANCHOR = PRELUDE + """
 import duckdb
-con = duckdb.connect(config={{"threads": conf.DUCKDB_THREADS, "memory_limit": conf.INGEST_MEMORY_LIMIT}})
-con.execute("SET enable_progress_bar = false")
+recorded = json.load(open({sqlfile!r}))
+anchor_dir = {anchordir!r}
+import shutil
+shutil.rmtree(anchor_dir, ignore_errors=True); os.makedirs(anchor_dir)
+def local(text):
+    for path, mapped in recorded["paths"].items():
+        text = text.replace(path, os.path.join(anchor_dir, mapped))
+    return text
 t = time.monotonic()
-n = con.execute("SELECT count(*) FROM read_csv({csv!r})").fetchone()[0]
-s = con.execute("SUMMARIZE SELECT * FROM read_csv({csv!r})").fetchall()
-print("RESULT " + json.dumps({{"seconds": time.monotonic() - t, "rows": n, "self_rss_mb": rss()}}))
+statements = 0
+for connection in recorded["connections"]:
+    database = connection["database"]
+    con = duckdb.connect(local(database) if database != ":memory:" else database, config=connection["config"] or {{}})
+    for sql, parameters in connection["statements"]:
+        result = con.execute(local(sql), parameters) if parameters is not None else con.execute(local(sql))
+        try:
+            result.fetchall()
+        except duckdb.InvalidInputException:
+            pass  # a statement without a result set
+        statements += 1
+    con.close()
+print("RESULT " + json.dumps({{"seconds": time.monotonic() - t, "statements": statements, "self_rss_mb": rss()}}))
+"""
+
+# Wraps duckdb.connect in the job's process: every connection and statement is written down (in order) so
+# the anchor can replay exactly the same work. Recording costs one list append per statement.
+RECORD = """
+import duckdb
+_connect = duckdb.connect
+_recorded = []
+class _Recording:
+    def __init__(self, con, log): self._con, self._log = con, log
+    def execute(self, sql, parameters=None, *args, **kwargs):
+        self._log.append([sql, list(parameters) if parameters is not None else None])
+        if parameters is None:
+            self._con.execute(sql, *args, **kwargs)
+        else:
+            self._con.execute(sql, parameters, *args, **kwargs)
+        return self._con
+    def __enter__(self): return self
+    def __exit__(self, *exc): self._con.close()
+    def __getattr__(self, name): return getattr(self._con, name)
+def _recording_connect(database=":memory:", *args, **kwargs):
+    database = str(database)
+    entry = {{"database": database, "config": kwargs.get("config"), "statements": []}}
+    _recorded.append(entry)
+    return _Recording(_connect(database, *args, **kwargs), entry["statements"])
+duckdb.connect = _recording_connect
 """
 
 JOB_PRELUDE = """
@@ -96,7 +140,7 @@ os.environ["PLATFORM_MEDIA_ROOT"] = {media!r}
 os.environ["ANALYZER_MAX_UPLOAD_BYTES"] = str(4 * 1024 ** 3)
 """ + PRELUDE
 
-PROCESS = JOB_PRELUDE + """
+PROCESS = JOB_PRELUDE + RECORD + """
 import shutil
 from django.core.files import File
 from django.core.management import call_command
@@ -126,6 +170,12 @@ request_s = time.monotonic() - t
 t = time.monotonic()
 tasks.processing_run(session.processing.pk)  # as the worker does (heartbeat and progress threads included)
 elapsed = time.monotonic() - t
+# The stored upload is removed once loaded: the anchor reads the same bytes from the bench's CSV.
+paths = {{os.path.join({media!r}, session.original_name): {csv!r}}}
+for entry in _recorded:
+    if entry["database"] != ":memory:":
+        paths.setdefault(entry["database"], "file%d.duckdb" % len(paths))
+json.dump({{"connections": _recorded, "paths": paths}}, open({sqlfile!r}, "w"))
 job = Processing.objects.get(pk=session.processing.pk)
 session = AnalysisSession.objects.get(pk=session.pk)
 assert job.status == "succeeded", job.error
@@ -191,11 +241,19 @@ def main() -> None:
     size_mb = csv.stat().st_size / 1024 / 1024
     print(f"file: {csv.name}, {size_mb:,.0f} MB")
     fmt = {"root": str(ROOT), "csv": str(csv), "media": str(media), "dbfile": str(dbfile),
-           "infofile": str(infofile)}
-    anchor = child(ANCHOR.format(**fmt))
-    print(f"anchor  DuckDB count + SUMMARIZE of the CSV: {anchor['seconds']:.2f} s "
-          f"({anchor['rows']:,} rows, peak RSS {anchor['self_rss_mb']:.0f} MB)")
+           "infofile": str(infofile), "sqlfile": str(DATA_DIR / "job_statements.json"),
+           "anchordir": str(DATA_DIR / "anchor")}
+    print(f"load average {os.getloadavg()[0]:.2f}")
     job = child(PROCESS.format(**fmt))
+    anchor = child(ANCHOR.format(**fmt))
+    again = child(PROCESS.format(**fmt))  # best of 2 on both sides, interleaved
+    if again["seconds"] < job["seconds"]:
+        job = again
+    anchor2 = child(ANCHOR.format(**fmt))
+    if anchor2["seconds"] < anchor["seconds"]:
+        anchor = anchor2
+    print(f"anchor  bare DuckDB replaying the job's {anchor['statements']} statements on a fresh file: "
+          f"{anchor['seconds']:.2f} s (peak RSS {anchor['self_rss_mb']:.0f} MB)")
     datafile = Path(job["datafile"])
     fmt["datafile"] = str(datafile)
     ratio = job["seconds"] / anchor["seconds"]
@@ -203,7 +261,7 @@ def main() -> None:
     print(f"process background job (validate + load into DuckDB file + profile + preview, progress streamed): "
           f"{job['seconds']:.2f} s ({job['rows']:,} rows × {job['columns']} columns, {job['rejected']} rejected; "
           f"stages {job['stages']})")
-    print(f"ratio   process / anchor = {ratio:.2f}  (target ≤ 1.5)  {'OK' if ratio <= 1.5 else 'OVER'}")
+    print(f"ratio   process / anchor = {ratio:.2f}  (target ≤ 1.1)  {'OK' if ratio <= 1.1 else 'OVER'}")
     print(f"memory  processing (worker) process peak RSS = {job['self_rss_mb']:.0f} MB  (target < 1536 MB)  "
           f"{'OK' if job['self_rss_mb'] < 1536 else 'OVER'}")
     print(f"        DuckDB file size {datafile.stat().st_size / 1024 / 1024:,.0f} MB")
