@@ -115,6 +115,9 @@ class WorkerHeartbeat(models.Model):
     host = models.CharField(max_length=200)
     started_at = models.DateTimeField(auto_now_add=True)
     seen_at = models.DateTimeField(db_index=True)
+    # Whether this process reached the task broker at its last beat, and why not.
+    broker_ok = models.BooleanField(default=True)
+    broker_error = models.CharField(max_length=300, blank=True, default="")
 
     def __str__(self) -> str:
         return f"{self.name} ({self.host}:{self.pid})"

@@ -101,10 +101,18 @@ def health_status() -> dict:
     try:
         beats = list(WorkerHeartbeat.objects.order_by("-seen_at")[:50])
         live = [b for b in beats if b.seen_at >= fresh_after]
+        working = [b for b in live if b.broker_ok]
         result["worker"] = {
-            "ok": bool(live),
-            "live_processes": len(live),
+            # A worker that beats but cannot reach the broker takes no task: it does not count as up.
+            "ok": bool(working),
+            "live_processes": len(working),
             "last_seen": beats[0].seen_at.isoformat() if beats else None,
+            "processes": [
+                {"name": b.name, "host": b.host, "pid": b.pid, "last_seen": b.seen_at.isoformat(),
+                 "up": b in working,
+                 "problem": ("no heartbeat for 30 s" if b.seen_at < fresh_after else b.broker_error)}
+                for b in beats if b.seen_at >= fresh_after - timedelta(minutes=10)
+            ],
         }
     except Exception as exc:
         result["worker"] = {"ok": False, "error": str(exc)}

@@ -26,14 +26,40 @@ job_worker_lost = Signal()
 jobs_recovered = Signal()
 
 
+BROKER_TIMEOUT = 3.0
+
+
+def broker_problem() -> str:
+    """Why this process cannot reach the task broker right now ("" when it can).
+
+    With Redis, a PING on a connection of its own with short timeouts, so a partitioned Redis is
+    reported within seconds; the ORM broker lives in the database, which the heartbeat itself proves.
+    """
+    if not getattr(settings, "REDIS_URL", ""):
+        return ""
+    import redis
+
+    client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=BROKER_TIMEOUT,
+                                  socket_connect_timeout=BROKER_TIMEOUT)
+    try:
+        client.ping()
+        return ""
+    except redis.RedisError as exc:
+        return f"cannot reach Redis: {exc}"[:300]
+    finally:
+        client.close()
+
+
 def _beat_forever(name: str) -> None:
     from core.models import WorkerHeartbeat
 
     stop = threading.Event()
     while True:
         try:
+            problem = broker_problem()
             WorkerHeartbeat.objects.update_or_create(
-                name=name, defaults={"pid": os.getpid(), "host": socket.gethostname(), "seen_at": timezone.now()}
+                name=name, defaults={"pid": os.getpid(), "host": socket.gethostname(), "seen_at": timezone.now(),
+                                     "broker_ok": not problem, "broker_error": problem}
             )
         except Exception:
             logger.warning("worker heartbeat failed", exc_info=True)

@@ -108,3 +108,52 @@ def test_liveness_probe_answers_ok_to_anyone_and_says_nothing_else(client, setti
     assert client.post("/healthz").status_code == 405
     assert client.get("/health/").status_code == 301  # every other page still goes to HTTPS
     assert "login" in client.get("/health/", secure=True)["Location"]  # and needs staff
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_that_loses_redis_shows_as_down_within_30_seconds(tmp_path):
+    """A real worker cluster on a Redis of the test's own: up while Redis answers; once Redis is gone the
+    worker still beats into the database, but health reports it down, saying why, within 30 s."""
+    import os
+    import shutil
+    import signal
+    import subprocess
+    import sys
+
+    from conftest import BASE_DIR, database_url
+    from core.testing import free_port, wait_until
+
+    server = shutil.which("redis-server")
+    if server is None:
+        pytest.skip("redis-server is not installed")
+    port = free_port()
+    redis_proc = subprocess.Popen([server, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                                   "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    env = dict(os.environ, DATABASE_URL=database_url(), REDIS_URL=f"redis://127.0.0.1:{port}/0",
+               DJANGO_SECRET_KEY="health-test-" + "k" * 40, Q_CLUSTER_NAME=f"healthtest{port}",
+               PLATFORM_MEDIA_ROOT=str(tmp_path), Q_WORKERS="1")
+    env.pop("PYTEST_VERSION", None)
+    log = open(tmp_path / "worker.log", "wb")
+    worker = subprocess.Popen([sys.executable, "manage.py", "qcluster"], cwd=BASE_DIR, env=env, stdout=log,
+                              stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        wait_until(lambda: selectors.health_status()["worker"]["ok"], timeout=60,
+                   message="the worker's first heartbeat")
+        redis_proc.kill()
+        redis_proc.wait(timeout=10)
+        lost_at = time.monotonic()
+
+        def reported_down():
+            worker_status = selectors.health_status()["worker"]
+            return not worker_status["ok"] and worker_status["processes"] and all(
+                not p["up"] and p["problem"] for p in worker_status["processes"])
+
+        wait_until(reported_down, timeout=30, interval=0.5, message="the worker reported down")
+        assert time.monotonic() - lost_at <= 30
+        problems = {p["problem"] for p in selectors.health_status()["worker"]["processes"]}
+        assert any(problem.startswith("cannot reach Redis") for problem in problems), problems
+    finally:
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait(timeout=10)
+        if redis_proc.poll() is None:
+            redis_proc.kill()
