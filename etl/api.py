@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404
 from rest_framework import serializers, status
@@ -16,7 +15,9 @@ from core.fields import StrictBooleanField, StrictCharField
 from core.parsers import BoundedJSONParser
 from core.permissions import get_visible_or_404
 from etl import conf, selectors, services
+from etl.forms import json_from_text
 from etl.models import POS_NUMBERS, Branch, FetchedFile, FetchJob, FileSource, RecordExport
+from etl.parsing import FILE_TYPES, SALES
 
 # --- shared fields ------------------------------------------------------------------
 
@@ -290,7 +291,7 @@ class TestParseApi(APIView):
 
     class Input(serializers.Serializer):
         file = serializers.FileField(allow_empty_file=True)
-        filetype = serializers.ChoiceField(choices=("rd5000", "rd5500"), default="rd5000")
+        filetype = serializers.ChoiceField(choices=FILE_TYPES, default=SALES)
         parser_config = serializers.CharField(required=False, allow_blank=True,
                                               help_text="JSON overrides to try instead of the saved ones")
         is_new_branch = StrictBooleanField(required=False, allow_null=True, default=None)
@@ -303,15 +304,7 @@ class TestParseApi(APIView):
             return super().to_internal_value(data)
 
         def validate_parser_config(self, value):
-            if not value:
-                return None
-            try:
-                data = json.loads(value)
-            except ValueError as exc:
-                raise serializers.ValidationError(f"Not valid JSON: {exc}") from None
-            if not isinstance(data, dict):
-                raise serializers.ValidationError("Must be a JSON object.")
-            return data
+            return json_from_text(value)
 
     @extend_schema(request={"multipart/form-data": Input}, responses=OpenApiTypes.OBJECT)
     def post(self, request, pk: int):
