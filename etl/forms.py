@@ -10,9 +10,10 @@ from django.utils import timezone
 
 from core.models import JobStatus
 from etl import conf, services
-from etl.models import Branch, FileSource
+from etl.models import POS_CHOICES, Branch, FileSource
+from etl.parsing import PAYMENTS, SALES
 
-POS_FILTER = [("", "Both"), ("1", "POS 1"), ("2", "POS 2")]
+POS_FILTER = [("", "Both"), *((str(number), label) for number, label in POS_CHOICES)]
 DATE = forms.DateInput(attrs={"type": "date"})
 
 
@@ -95,6 +96,19 @@ class CellsForm(forms.Form):
         return [parse_cell(v) for v in self.cleaned_data.get("cell") or []]
 
 
+def json_from_text(text: str | None, *, expect: type = dict):
+    """A JSON object (or list) given as text, as the pages and the API's form posts send it; None when blank."""
+    if not text or not text.strip():
+        return None
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise forms.ValidationError(f"Not valid JSON: {exc}") from None
+    if not isinstance(data, expect):
+        raise forms.ValidationError(f"Must be a JSON {'object' if expect is dict else 'list'}.")
+    return data
+
+
 class JSONTextField(forms.CharField):
     widget = forms.Textarea(attrs={"rows": 8, "spellcheck": "false", "class": "mono"})
 
@@ -108,16 +122,8 @@ class JSONTextField(forms.CharField):
         return value
 
     def to_python(self, value):
-        value = super().to_python(value)
-        if not value or not value.strip():
-            return self.expect()
-        try:
-            data = json.loads(value)
-        except ValueError as exc:
-            raise forms.ValidationError(f"Not valid JSON: {exc}") from None
-        if not isinstance(data, self.expect):
-            raise forms.ValidationError(f"Must be a JSON {'object' if self.expect is dict else 'list'}.")
-        return data
+        data = json_from_text(super().to_python(value), expect=self.expect)
+        return self.expect() if data is None else data
 
 
 WEEKDAYS = [(str(i), name) for i, name in enumerate(["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"])]
@@ -159,7 +165,7 @@ class BranchForm(forms.ModelForm):
 
 class TestParseForm(forms.Form):
     file = forms.FileField(label="Sample file")
-    filetype = forms.ChoiceField(choices=[("rd5000", "rd5000 — sales lines"), ("rd5500", "rd5500 — payments")])
+    filetype = forms.ChoiceField(choices=[(SALES, f"{SALES} — sales lines"), (PAYMENTS, f"{PAYMENTS} — payments")])
     is_new_branch = forms.BooleanField(required=False, label="New branch dialect")
     parser_config = JSONTextField(required=False, label="Parser config to try")
 

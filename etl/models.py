@@ -7,9 +7,8 @@ from django.urls import reverse
 
 from core.models import Job
 
-POS_CHOICES = [(1, "POS 1"), (2, "POS 2")]
 POS_NUMBERS = (1, 2)
-FILE_TYPES = ("rd5000", "rd5500")
+POS_CHOICES = [(n, f"POS {n}") for n in POS_NUMBERS]
 
 
 class FileSource(models.Model):

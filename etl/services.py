@@ -27,7 +27,7 @@ from core.models import JobStatus
 from core.permissions import can_manage
 from etl import conf
 from etl.models import POS_NUMBERS, AuditLog, Branch, FetchJob, FileSource, Record, RecordExport
-from etl.parsing import PAYMENTS, SALES, effective_config, parse_payments, parse_sales, validate_config
+from etl.parsing import FILE_TYPES, PAYMENTS, SALES, effective_config, parse_payments, parse_sales, validate_config
 
 ACTIVE = (JobStatus.QUEUED, JobStatus.RUNNING)
 
@@ -64,8 +64,11 @@ def date_range_validate(*, start: date | None, end: date | None, max_days: int |
             raise ValidationError({end_field: f"The range is limited to {max_days} days."})
 
 
+POS_RULE = f"POS must be {' or '.join(map(str, POS_NUMBERS))}"
+
+
 def _pos_error(pos) -> str | None:
-    return None if pos in POS_NUMBERS else "POS must be 1 or 2."
+    return None if pos in POS_NUMBERS else f"{POS_RULE}."
 
 
 def missing_cells_validate(*, cells: list[tuple[int, int, date]]) -> dict[int, Branch]:
@@ -98,7 +101,7 @@ def missing_cells_by_code(*, branches_missing: dict[str, dict[str, list[date]]])
         for pos, days in by_pos.items():
             number = next((n for n in POS_NUMBERS if str(n) == pos), None)
             if number is None:
-                raise ValidationError({"branches_missing": f"POS must be 1 or 2, not {pos!r}."})
+                raise ValidationError({"branches_missing": f"{POS_RULE}, not {pos!r}."})
             cells += [(branches[code].pk, number, day) for day in days]
     return cells
 
@@ -330,8 +333,8 @@ def branch_test_parse(*, is_new_branch: bool, parser_config: dict, filetype: str
     errors = validate_config(parser_config, is_new_branch=is_new_branch)
     if errors:
         raise ValidationError({"parser_config": [f"{k}: {v}" for k, v in errors.items()]})
-    if filetype not in (SALES, PAYMENTS):
-        raise ValidationError({"filetype": "Choose rd5000 (sales) or rd5500 (payments)."})
+    if filetype not in FILE_TYPES:
+        raise ValidationError({"filetype": f"Choose {SALES} (sales) or {PAYMENTS} (payments)."})
     if len(raw) > conf.TEST_PARSE_MAX_BYTES:
         raise ValidationError({"file": f"The sample is larger than {conf.TEST_PARSE_MAX_BYTES} bytes."})
     cfg = effective_config(is_new_branch=is_new_branch, overrides=parser_config)

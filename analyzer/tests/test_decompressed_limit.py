@@ -9,7 +9,7 @@ import io
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from analyzer import conf, ingest
+from analyzer import conf, file_format, ingest
 from analyzer.models import AnalysisSession
 from analyzer.tests.conftest import process
 
@@ -81,10 +81,10 @@ def test_gunzip_stops_at_the_limit_without_reading_the_rest(tmp_path, monkeypatc
         opened.append(raw)
         return real_open(raw, mode)
 
-    monkeypatch.setattr(ingest.gzip, "open", tracking_open)
+    monkeypatch.setattr(file_format.gzip, "open", tracking_open)
     dst = tmp_path / "plain.csv"
-    with pytest.raises(ingest.IngestError, match="too large once decompressed"):
-        ingest.gunzip_bounded(str(src), str(dst), limit=LIMIT)
+    with pytest.raises(file_format.IngestError, match="too large once decompressed"):
+        file_format.gunzip_bounded(str(src), str(dst), limit=LIMIT)
     # Never more than the limit on disk, and most of the compressed stream was never read.
     assert dst.stat().st_size <= LIMIT
     assert opened[0].tell() < src.stat().st_size // 10
@@ -93,9 +93,9 @@ def test_gunzip_stops_at_the_limit_without_reading_the_rest(tmp_path, monkeypatc
 def test_gunzip_exactly_at_the_limit_is_accepted(tmp_path):
     src = tmp_path / "exact.csv.gz"
     src.write_bytes(gzip.compress(b"a\n" * (LIMIT // 2)))
-    assert ingest.gunzip_bounded(str(src), str(tmp_path / "plain.csv"), limit=LIMIT) == LIMIT
-    with pytest.raises(ingest.IngestError):
-        ingest.gunzip_bounded(str(src), str(tmp_path / "plain.csv"), limit=LIMIT - 1)
+    assert file_format.gunzip_bounded(str(src), str(tmp_path / "plain.csv"), limit=LIMIT) == LIMIT
+    with pytest.raises(file_format.IngestError):
+        file_format.gunzip_bounded(str(src), str(tmp_path / "plain.csv"), limit=LIMIT - 1)
 
 
 def test_truncated_gzip_is_a_clear_error(auth_client, user):

@@ -16,6 +16,7 @@ from core.models import JobStatus
 from core.testing import wait_until
 from scripts_runner import conf, runner as runner_module, sandbox, seccomp, services
 from scripts_runner.models import EndReason, LogChunk, ScriptRun
+from scripts_runner.sandbox import cgroups as sandbox_cgroups, run_uid
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("sandbox_available")]
 
@@ -371,7 +372,7 @@ def test_unsandboxed_runs_drop_to_an_unprivileged_uid(runner, make_script, unsan
     assert (made.st_uid, made.st_gid) == (uid, uid)
     assert uids and all(values == [uid] * 4 for values in uids.values()), uids
     # Nothing of the run is left, not even the child that escaped its process group.
-    assert sandbox._uid_processes(uid) == []
+    assert run_uid._uid_processes(uid) == []
 
 
 def test_unsandboxed_mode_refuses_networked_runs(runner, make_script, unsandboxed):
@@ -440,14 +441,14 @@ def test_sandbox_start_failure_shows_a_plain_message(runner, execute, monkeypatc
 
 
 def test_cgroup_join_failure_is_a_sandbox_error_without_host_paths(runner, execute, monkeypatch):
-    real = sandbox._pids_memory_cgroup_create
+    real = sandbox_cgroups._pids_memory_cgroup_create
 
     def broken(launch):
         real(launch)
         sandbox.cgroups_remove(launch)
         launch.cgroup = "/sys/fs/cgroup/pids/scripts_runner/run-gone-away"  # a cgroup that does not exist
 
-    monkeypatch.setattr(sandbox, "_pids_memory_cgroup_create", broken)
+    monkeypatch.setattr(sandbox_cgroups, "_pids_memory_cgroup_create", broken)
     run = execute(runner, "print('never')\n")
     assert run.status == JobStatus.FAILED and run.end_reason == EndReason.SANDBOX_ERROR, (run.message, log_lines(run))
     assert "never" not in log_lines(run)

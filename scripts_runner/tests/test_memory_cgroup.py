@@ -1,6 +1,7 @@
 """Reading the OOM-kill counters and laying out run cgroups (no real run: see test_sandbox_runs.py)."""
 
 from scripts_runner import sandbox
+from scripts_runner.sandbox import spawn
 
 
 def _launch(path, version):
@@ -31,7 +32,7 @@ def test_exec_chain_joins_every_cgroup_once(tmp_path):
     launch.cgroup = str(tmp_path / "pids")
     launch.argv = ["/bin/true"]
     assert launch.cgroup_dirs() == [str(tmp_path / "pids"), str(tmp_path / "mem")]
-    chain = sandbox._exec_chain(launch)
+    chain = spawn._exec_chain(launch)
     if chain is not None:  # prlimit present
         assert chain[:5] == ["/bin/sh", "-c", chain[2], "sh", "2"]
         assert chain[5:7] == [str(tmp_path / "pids" / "cgroup.procs"), str(tmp_path / "mem" / "cgroup.procs")]

@@ -125,6 +125,7 @@ def test_networked_bwrap_never_shares_the_host_namespace(settings):
     from pathlib import Path
 
     from scripts_runner import conf, sandbox
+    from scripts_runner.sandbox import mount_view
 
     # Run directories live in the run root (a root worker's runs read them through its view).
     conf.run_root().mkdir(parents=True, exist_ok=True)
@@ -134,7 +135,7 @@ def test_networked_bwrap_never_shares_the_host_namespace(settings):
     sandbox.release(launch)
     assert "--share-net" in launch.argv and launch.network
     assert launch.run_network is None  # made by start(), right before the run
-    resolv = launch.argv.index(sandbox._in_view(sandbox.view(), tmp_path / "resolv.conf"))
+    resolv = launch.argv.index(mount_view.in_view(mount_view.view(), tmp_path / "resolv.conf"))
     assert launch.argv[resolv + 1] == "/etc/resolv.conf"
     assert (tmp_path / "resolv.conf").read_text().startswith(f"nameserver {network.DNS_FORWARDER}\n")
     offline = sandbox.prepare(run_dir=tmp_path / "off", script_name="a.py", code=b"pass\n", args=[], env={},
