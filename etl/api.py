@@ -14,7 +14,7 @@ from drf_spectacular.utils import OpenApiResponse, OpenApiTypes, extend_schema
 from core.api import Pagination, ValidationErrorSerializer, paginated_response
 from core.fields import StrictBooleanField, StrictCharField
 from core.parsers import BoundedJSONParser
-from core.permissions import get_visible_or_404
+from core.permissions import found_or_404
 from etl import conf, selectors, services
 from etl.models import POS_NUMBERS, Branch, FetchedFile, FetchJob, FileSource, RecordExport
 
@@ -149,17 +149,17 @@ class JobListApi(APIView):
     def get(self, request):
         filters = JobFilter(data=request.query_params)
         filters.is_valid(raise_exception=True)
-        return paginated(self, request, selectors.fetch_job_list(filters=filters.validated_data), JobOutput)
+        return paginated(self, request, selectors.fetch_job_list(user=request.user, filters=filters.validated_data), JobOutput)
 
 
-def _job(pk) -> FetchJob:
-    return get_object_or_404(FetchJob.objects.select_related("branch", "owner"), pk=pk)
+def _job(request, pk) -> FetchJob:
+    return found_or_404(selectors.fetch_job_get_for_viewer(user=request.user, pk=pk))
 
 
 class JobDetailApi(APIView):
     @extend_schema(responses=JobDetailOutput)
     def get(self, request, pk: int):
-        return Response(JobDetailOutput(_job(pk)).data)
+        return Response(JobDetailOutput(_job(request, pk)).data)
 
 
 JOB_STATE_ERROR = OpenApiResponse(
@@ -170,14 +170,14 @@ JOB_STATE_ERROR = OpenApiResponse(
 class JobRetryApi(APIView):
     @extend_schema(request=None, responses={202: JobOutput, 400: JOB_STATE_ERROR})
     def post(self, request, pk: int):
-        job = services.fetch_retry(user=request.user, job=_job(pk))
+        job = services.fetch_retry(user=request.user, job=_job(request, pk))
         return Response(JobOutput(job).data, status=status.HTTP_202_ACCEPTED)
 
 
 class JobCancelApi(APIView):
     @extend_schema(request=None, responses={202: JobOutput, 400: JOB_STATE_ERROR})
     def post(self, request, pk: int):
-        job = services.fetch_cancel(user=request.user, job=_job(pk))
+        job = services.fetch_cancel(user=request.user, job=_job(request, pk))
         return Response(JobOutput(job).data, status=status.HTTP_202_ACCEPTED)
 
 
@@ -452,13 +452,13 @@ class RecordExportApi(APIView):
 class ExportDetailApi(APIView):
     @extend_schema(responses=ExportOutput)
     def get(self, request, pk: int):
-        return Response(ExportOutput(get_visible_or_404(RecordExport.objects.all(), request.user, pk)).data)
+        return Response(ExportOutput(found_or_404(selectors.record_export_get_for_viewer(user=request.user, pk=pk))).data)
 
 
 class ExportDownloadApi(APIView):
     @extend_schema(responses={(200, "text/csv"): OpenApiTypes.BINARY})
     def get(self, request, pk: int):
-        export = get_visible_or_404(RecordExport.objects.all(), request.user, pk)
+        export = found_or_404(selectors.record_export_get_for_viewer(user=request.user, pk=pk))
         if not export.file:
             raise Http404("The export has no file yet.")
         return file_response(export.file, export.file.name.rsplit("/", 1)[-1])
