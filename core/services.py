@@ -82,28 +82,22 @@ def job_ring(*, job: Job) -> None:
     stream_ring(owner=job)
 
 
-def stream_append(*, owner: models.Model, rows: list[M], counter: str = "event_seq", **fields: Any) -> list[M]:
-    """Append `rows` to the stream of `owner`: give them the next sequence numbers, insert them, and ring
-    after commit — one transaction.
-
-    `owner` is the row that holds the stream's counter (`event_seq`); `rows` are unsaved instances
-    of the stream's table (job events, log chunks, chat messages), numbered here in their `seq`.
-    `fields` are written on the owner row in the same UPDATE (e.g. a line count). Raises the owner
-    model's `DoesNotExist` when the owner row is gone.
-    """
+def stream_append(*, owner: models.Model, rows: list[M], **fields: Any) -> list[M]:
+    """Append `rows` (unsaved job events, log chunks, chat messages…) to the stream of `owner`, the row
+    holding the stream's `event_seq`: number them in `seq`, insert them, ring after commit; one
+    transaction. `fields` are written on the owner row in the same UPDATE. Raises the owner model's
+    `DoesNotExist` when that row is gone."""
     if not rows:
         return rows
     model = type(owner)
     with transaction.atomic():
         # The UPDATE takes the owner row's lock, so concurrent writers get consecutive numbers.
-        if not model.objects.filter(pk=owner.pk).update(**{counter: F(counter) + len(rows)}, **fields):
+        if not model.objects.filter(pk=owner.pk).update(event_seq=F("event_seq") + len(rows), **fields):
             raise model.DoesNotExist(f"{model._meta.label} {owner.pk} is gone")
-        last = model.objects.filter(pk=owner.pk).values_list(counter, flat=True).get()
-        first = last - len(rows) + 1
+        owner.event_seq = model.objects.filter(pk=owner.pk).values_list("event_seq", flat=True).get()
         for i, row in enumerate(rows):
-            row.seq = first + i
-        rows[0]._meta.model.objects.bulk_create(rows)
-        setattr(owner, counter, last)
+            row.seq = owner.event_seq - len(rows) + 1 + i
+        type(rows[0]).objects.bulk_create(rows)
         stream_ring(owner=owner)
     return rows
 
