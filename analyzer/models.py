@@ -104,8 +104,6 @@ class Answer(Job):
     list_defer = ("error", "session__columns", "session__preview", "session__profile", "session__detection")
     # Re-running would append a second answer to the chat.
     requeue_safe = False
-    # An answer quotes the user's data and questions: only its owner watches or stops it, staff included.
-    staff_may_watch = False
 
     session = models.ForeignKey(AnalysisSession, on_delete=models.CASCADE, related_name="answers")
     mode = models.CharField(max_length=20, choices=Mode.choices, default=Mode.MESSAGE)
@@ -129,15 +127,13 @@ class Processing(Job):
 
     The upload request only stores the bytes and creates the session with this job; the worker
     does the rest and then (optionally) queues the auto-analysis. The session can be queried only
-    once this job has succeeded. Its progress and stage events stream over the generic job
-    websocket and the session's own `/ws/analyzer/sessions/<id>/processing/`.
+    once this job has succeeded. Its progress and stage events stream over
+    `/ws/analyzer/processings/<id>/` (owner only, like everything of a session: `selectors`).
     """
 
     task_func = "analyzer.tasks.processing_run"
     title_related = ("session",)
     list_defer = ("error", "session__columns", "session__preview", "session__profile", "session__detection")
-    # Its stage messages and errors quote lines of the user's file: owner only, staff included.
-    staff_may_watch = False
     # Processing starts from the stored upload and writes under a temporary name: safe to re-run.
     requeue_safe = True
 

@@ -1,8 +1,4 @@
-from django.urls import re_path
+from analyzer.consumers import AnswerStream, ProcessingStream, SessionChatStream
+from core.streams import stream_route
 
-from analyzer.consumers import SessionChatConsumer, SessionProcessingConsumer
-
-websocket_urlpatterns = [
-    re_path(r"^ws/analyzer/sessions/(?P<pk>\d+)/$", SessionChatConsumer.as_asgi()),
-    re_path(r"^ws/analyzer/sessions/(?P<pk>\d+)/processing/$", SessionProcessingConsumer.as_asgi()),
-]
+websocket_urlpatterns = [stream_route(SessionChatStream), stream_route(ProcessingStream), stream_route(AnswerStream)]

@@ -7,6 +7,7 @@ from django.http import Http404
 
 from analyzer.models import AnalysisSession, Answer, Message, Processing
 from core.models import JobStatus
+from core.permissions import found_or_404, get_for_viewer
 
 
 def session_list(*, user) -> QuerySet[AnalysisSession]:
@@ -19,21 +20,31 @@ def session_list(*, user) -> QuerySet[AnalysisSession]:
     ).order_by("-created_at", "-id")
 
 
+def _owned(queryset: QuerySet, user) -> QuerySet:
+    # Everything of a session is private to its owner, staff included (the data may be anyone's).
+    if not user or not user.is_authenticated:
+        return queryset.none()
+    return queryset.filter(owner=user)
+
+
+def session_get_for_viewer(*, user, pk) -> AnalysisSession | None:
+    """Who may see a session (its pages, the API, its chat websocket): its owner only."""
+    return get_for_viewer(_owned(AnalysisSession.objects.all(), user), pk)
+
+
 def session_get(*, user, pk) -> AnalysisSession:
     """The user's session or Http404 (never reveals that another user's session exists)."""
-    if not user or not user.is_authenticated:
-        raise Http404("Not found.")
-    try:
-        return AnalysisSession.objects.get(pk=int(pk), owner=user)
-    except (AnalysisSession.DoesNotExist, ValueError, TypeError, OverflowError):
-        raise Http404("Not found.") from None
+    return found_or_404(session_get_for_viewer(user=user, pk=pk))
 
 
-def session_get_for_owner(*, user, pk) -> AnalysisSession | None:
-    try:
-        return session_get(user=user, pk=pk)
-    except Http404:
-        return None
+def processing_get_for_viewer(*, user, pk) -> Processing | None:
+    """Who may watch a session's processing job: the session's owner only."""
+    return get_for_viewer(_owned(Processing.objects.select_related("session"), user).filter(session__owner=user), pk)
+
+
+def answer_get_for_viewer(*, user, pk) -> Answer | None:
+    """Who may watch an answer job: the session's owner only (its progress quotes the data)."""
+    return get_for_viewer(_owned(Answer.objects.select_related("session"), user).filter(session__owner=user), pk)
 
 
 def messages_after(*, session_id: int, after: int = 0, limit: int = 500) -> list[Message]:
@@ -70,8 +81,10 @@ def session_file_info(*, session: AnalysisSession) -> dict:
     }
 
 
-def processing_websocket(*, session_id: int) -> str:
-    return f"/ws/analyzer/sessions/{int(session_id)}/processing/"
+def processing_websocket(*, job: Processing) -> str:
+    from analyzer.consumers import ProcessingStream
+
+    return ProcessingStream.path(job.pk)
 
 
 def processing_error(*, job: Processing | None) -> str:
@@ -121,15 +134,7 @@ def session_processing_info(*, session: AnalysisSession) -> dict:
             "created_at": job.created_at,
             "started_at": job.started_at,
             "finished_at": job.finished_at,
-            "websocket": processing_websocket(session_id=session.pk),
-            "job_websocket": f"/ws/jobs/{job.kind}/{job.pk}/",
+            "websocket": processing_websocket(job=job),
+            "job_websocket": processing_websocket(job=job),
         }
     return info
-
-
-def processing_get(*, user, session_pk) -> Processing | None:
-    """The processing job of the user's own session (None when unknown or someone else's)."""
-    session = session_get_for_owner(user=user, pk=session_pk)
-    if session is None:
-        return None
-    return Processing.objects.filter(session=session, owner=user).first()

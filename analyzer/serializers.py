@@ -43,8 +43,8 @@ class ProcessingSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
     started_at = serializers.DateTimeField(allow_null=True)
     finished_at = serializers.DateTimeField(allow_null=True)
-    websocket = serializers.CharField(help_text="Live progress: /ws/analyzer/sessions/<id>/processing/")
-    job_websocket = serializers.CharField(help_text="The same stream on the generic job websocket")
+    websocket = serializers.CharField(help_text="Live progress: /ws/analyzer/processings/<job id>/")
+    job_websocket = serializers.CharField(help_text="The same path as `websocket` (kept for clients that read it)")
 
 
 STATUS_HELP = "processing (the upload is being processed) | ready (it can be queried) | failed (see `error`)"

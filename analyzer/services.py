@@ -318,15 +318,9 @@ def session_title_set(*, session: AnalysisSession, title: str, answer: Answer | 
 def message_add(*, session: AnalysisSession, kind: str, data: dict, answer: Answer | None = None,
                 rows_kept: list | None = None) -> Message:
     """Append one message with the next sequence number of the session, then ring after commit."""
-    with transaction.atomic():
-        AnalysisSession.objects.filter(pk=session.pk).update(event_seq=F("event_seq") + 1)
-        seq = AnalysisSession.objects.filter(pk=session.pk).values_list("event_seq", flat=True).get()
-        message = Message(session=session, answer=answer, seq=seq, kind=kind, data=data, rows_kept=rows_kept)
-        message.full_clean(exclude=["session", "answer", "data", "rows_kept"])
-        message.save()
-        session.event_seq = seq
-        session_ring(session_id=session.pk)
-    return message
+    message = Message(session=session, answer=answer, seq=0, kind=kind, data=data, rows_kept=rows_kept)
+    message.full_clean(exclude=["session", "answer", "data", "rows_kept", "seq"])
+    return core_services.stream_append(owner=session, rows=[message])[0]
 
 
 # --- answers --------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ from django.http import StreamingHttpResponse
 from django.urls import reverse
 
 from analyzer import selectors
+from analyzer.consumers import SessionChatStream
 
 
 def session_detail_payload(*, session) -> dict:
@@ -19,7 +20,7 @@ def session_detail_payload(*, session) -> dict:
         "status": state["status"],
         "error": state["error"],
         "processing": state["job"],
-        "websocket": f"/ws/analyzer/sessions/{session.pk}/",
+        "websocket": SessionChatStream.path(session.pk),
         "running": selectors.session_running_answer(session=session) is not None,
         "file": selectors.session_file_info(session=session),
         "messages": selectors.session_messages(session=session),
@@ -34,7 +35,7 @@ def upload_payload(*, session) -> dict:
         "url": session.get_absolute_url(),
         "status": state["status"],
         "error": state["error"],
-        "websocket": f"/ws/analyzer/sessions/{session.pk}/",
+        "websocket": SessionChatStream.path(session.pk),
         "processing": state["job"],
         "file": selectors.session_file_info(session=session),
     }

@@ -31,7 +31,7 @@ from backtest.serializers import (
 )
 from backtest.strategies import STRATEGIES
 from core.api import ErrorSerializer, Pagination, paginated_response
-from core.permissions import IsStaff, get_visible_or_404
+from core.permissions import IsStaff, found_or_404
 from core.services import job_cancel
 
 MAX_PRICE_ROWS = 50_000
@@ -214,7 +214,7 @@ class ImportApi(APIView):
 class ImportDetailApi(APIView):
     @extend_schema(responses=MarketImportOutput, operation_id="market_import_retrieve")
     def get(self, request, pk: int):
-        job = get_visible_or_404(BarImport.objects.select_related("instrument"), request.user, pk)
+        job = found_or_404(selectors.bar_import_get_for_viewer(user=request.user, pk=pk))
         return Response(import_data(job))
 
 
@@ -262,7 +262,7 @@ class RunDetailApi(APIView):
 
     @extend_schema(parameters=[DetailInput], responses=BacktestRunDetailOutput, operation_id="backtest_runs_retrieve")
     def get(self, request, pk: int):
-        run = get_visible_or_404(selectors.run_list(user=request.user), request.user, pk)
+        run = found_or_404(selectors.run_get_for_viewer(user=request.user, pk=pk))
         params = self.DetailInput(data=request.query_params)
         params.is_valid(raise_exception=True)
         return Response(run_data(run, detail=True, equity=params.validated_data["equity"]))
@@ -304,7 +304,7 @@ class SweepDetailApi(APIView):
 
     @extend_schema(parameters=[ResultsInput], responses=BacktestSweepDetailOutput, operation_id="backtest_sweeps_retrieve")
     def get(self, request, pk: int):
-        sweep = get_visible_or_404(selectors.sweep_list(user=request.user), request.user, pk)
+        sweep = found_or_404(selectors.sweep_get_for_viewer(user=request.user, pk=pk))
         params = self.ResultsInput(data=request.query_params)
         params.is_valid(raise_exception=True)
         p = params.validated_data
@@ -317,7 +317,7 @@ class SweepDetailApi(APIView):
 class SweepCancelApi(APIView):
     @extend_schema(request=None, responses={202: BacktestSweepOutput, 409: ErrorSerializer}, operation_id="backtest_sweeps_cancel")
     def post(self, request, pk: int):
-        sweep = get_visible_or_404(selectors.sweep_list(user=request.user), request.user, pk)
+        sweep = found_or_404(selectors.sweep_get_for_viewer(user=request.user, pk=pk))
         if sweep.is_finished:
             return Response({"detail": f"The sweep has already {sweep.status}."}, status=status.HTTP_409_CONFLICT)
         sweep = job_cancel(job=sweep, by=request.user)

@@ -1,1 +1,4 @@
-websocket_urlpatterns: list = []  # sweeps and runs stream through core's generic /ws/jobs/<kind>/<pk>/
+from backtest.consumers import BarImportStream, RunStream, SweepStream
+from core.streams import stream_route
+
+websocket_urlpatterns = [stream_route(RunStream), stream_route(SweepStream), stream_route(BarImportStream)]

@@ -13,9 +13,9 @@ from backtest import charts
 from backtest.engine import Bars
 from backtest.metrics import METRICS
 from backtest.models import (
-    INTERVAL_SECONDS, BacktestRun, Instrument, InstrumentKind, PriceBar, Sweep, SweepResult,
+    INTERVAL_SECONDS, BacktestRun, BarImport, Instrument, InstrumentKind, PriceBar, Sweep, SweepResult,
 )
-from core.permissions import visible_to
+from core.permissions import get_for_viewer, visible_to
 
 
 def instrument_list(*, kind: str | None = None, active: bool | None = None) -> QuerySet[Instrument]:
@@ -153,6 +153,21 @@ def run_list(*, user) -> QuerySet[BacktestRun]:
 
 def sweep_list(*, user) -> QuerySet[Sweep]:
     return visible_to(Sweep.objects.select_related("owner").prefetch_related("instruments"), user)
+
+
+# Who may see a run, a sweep or a bar import (its page, the API, its websocket): its owner and staff.
+
+
+def run_get_for_viewer(*, user, pk) -> BacktestRun | None:
+    return get_for_viewer(run_list(user=user), pk)
+
+
+def sweep_get_for_viewer(*, user, pk) -> Sweep | None:
+    return get_for_viewer(sweep_list(user=user), pk)
+
+
+def bar_import_get_for_viewer(*, user, pk) -> BarImport | None:
+    return get_for_viewer(visible_to(BarImport.objects.select_related("instrument"), user), pk)
 
 
 def _sort_key(metric: str, descending: bool):

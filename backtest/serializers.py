@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from django.urls import reverse
 
+from backtest.consumers import STREAMS
 from backtest.engine import SEMANTICS
 from backtest.models import BacktestResult, BacktestRun, Sweep, SweepResult
 
@@ -24,7 +25,7 @@ def job_fields(job) -> dict:
         "started_at": _iso(job.started_at),
         "finished_at": _iso(job.finished_at),
         "cancel_requested": job.cancel_requested,
-        "stream": f"/ws/jobs/{job.kind}/{job.pk}/",
+        "stream": STREAMS[job.kind].path(job.pk),
         "page": job.get_absolute_url(),
     }
 

@@ -18,7 +18,7 @@ from backtest.forms import HeatmapForm, ImportForm, RunForm, SortForm, SweepForm
 from backtest.metrics import METRICS
 from backtest.models import BarImport, Interval
 from backtest.strategies import STRATEGIES
-from core.permissions import get_visible_or_404
+from core.permissions import found_or_404
 from core.services import job_cancel
 
 STOP_POLLING = 286
@@ -115,7 +115,7 @@ def _bars_import_post(request, handler):
 
 @login_required
 def barimport_detail(request, pk: int):
-    job = get_visible_or_404(BarImport.objects.select_related("instrument"), request.user, pk)
+    job = found_or_404(selectors.bar_import_get_for_viewer(user=request.user, pk=pk))
     if request.htmx:
         return render(request, "backtest/partials/import_body.html", {"job": job})
     return render(request, "backtest/import_detail.html", {"job": job})
@@ -151,7 +151,7 @@ def _run_context(run) -> dict:
 
 @login_required
 def run_detail(request, pk: int):
-    run = get_visible_or_404(selectors.run_list(user=request.user), request.user, pk)
+    run = found_or_404(selectors.run_get_for_viewer(user=request.user, pk=pk))
     context = _run_context(run) if run.is_finished else {"run": run}
     if request.htmx:
         response = render(request, "backtest/partials/run_body.html", context)
@@ -204,7 +204,7 @@ def _sweep_table_context(request, sweep) -> dict:
 
 @login_required
 def sweep_detail(request, pk: int):
-    sweep = get_visible_or_404(selectors.sweep_list(user=request.user), request.user, pk)
+    sweep = found_or_404(selectors.sweep_get_for_viewer(user=request.user, pk=pk))
     context = _sweep_table_context(request, sweep)
     varied = [k for k, v in sweep.grid.items() if isinstance(v, dict) or (isinstance(v, list) and len(v) > 1)]
     context["heatmap_form"] = HeatmapForm(params=varied or context["param_names"], instruments=sweep.instruments.all())
@@ -216,7 +216,7 @@ def sweep_detail(request, pk: int):
 
 @login_required
 def sweep_heatmap(request, pk: int):
-    sweep = get_visible_or_404(selectors.sweep_list(user=request.user), request.user, pk)
+    sweep = found_or_404(selectors.sweep_get_for_viewer(user=request.user, pk=pk))
     params = list(sweep.param_sets[0]) if sweep.param_sets else []
     form = HeatmapForm(request.GET, params=params, instruments=sweep.instruments.all())
     spec, error = None, ""
@@ -236,7 +236,7 @@ def sweep_heatmap(request, pk: int):
 @login_required
 @require_POST
 def sweep_cancel(request, pk: int):
-    sweep = get_visible_or_404(selectors.sweep_list(user=request.user), request.user, pk)
+    sweep = found_or_404(selectors.sweep_get_for_viewer(user=request.user, pk=pk))
     if not sweep.is_finished:
         job_cancel(job=sweep, by=request.user)
         messages.info(request, "Cancelling the sweep…")
@@ -246,7 +246,7 @@ def sweep_cancel(request, pk: int):
 @login_required
 @require_POST
 def sweep_result_open(request, pk: int, seq: int):
-    sweep = get_visible_or_404(selectors.sweep_list(user=request.user), request.user, pk)
+    sweep = found_or_404(selectors.sweep_get_for_viewer(user=request.user, pk=pk))
     row = get_object_or_404(sweep.results.select_related("instrument"), seq=seq)
     try:
         run, _ = services.sweep_result_open(owner=request.user, sweep=sweep, result=row)

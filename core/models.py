@@ -20,8 +20,10 @@ class Job(models.Model):
     """Base of every long piece of work (export, script run, fetch, backtest…).
 
     A concrete job is `class Export(Job): ...` in a domain app. Its kind is
-    `model._meta.label_lower` ("trades.export"); the websocket stream is
-    `/ws/jobs/<kind>/<pk>/`. All state changes go through `core.services`.
+    `model._meta.label_lower` ("trades.export"); its live stream is a
+    `core.streams.JobStream` subclass in the app's consumers (`/ws/<app>/<kind>/<id>/`),
+    and who may watch it is the app's visibility selector. All state changes go through
+    `core.services`.
     """
 
     Status = JobStatus
@@ -47,9 +49,6 @@ class Job(models.Model):
     task_func: str = ""
     # Whether the recovery pass may re-enqueue a queued job whose task vanished.
     requeue_safe = True
-    # Whether staff may watch this kind of job on the generic job websocket (owner always may).
-    # Off for jobs whose progress and errors quote a user's private data.
-    staff_may_watch = True
     # Relations `job_title` reads, fetched with the row in job lists (one query per kind, not per row),
     # and large columns job lists never show.
     title_related: tuple[str, ...] = ()

@@ -21,6 +21,31 @@ def get_visible_or_404(queryset: QuerySet, user, pk, *, owner_field: str = "owne
         raise Http404("Not found.") from None
 
 
+MAX_PK = 2**63 - 1
+
+
+def pk_or_none(pk) -> int | None:
+    """A primary key from untrusted input (URL kwargs, JSON), or None when it is not one."""
+    try:
+        value = int(pk)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return value if 0 < value <= MAX_PK else None
+
+
+def get_for_viewer(queryset: QuerySet, pk):
+    """One object of a visibility selector's queryset, or None (unknown, not visible, not a key)."""
+    value = pk_or_none(pk)
+    return None if value is None else queryset.filter(pk=value).first()
+
+
+def found_or_404(obj):
+    """Pages and API views: a visibility selector's None is a 404 (no existence leak)."""
+    if obj is None:
+        raise Http404("Not found.")
+    return obj
+
+
 def can_manage(user, obj, *, owner_field: str = "owner") -> bool:
     return bool(user and user.is_authenticated and (user.is_staff or getattr(obj, f"{owner_field}_id") == user.pk))
 

@@ -11,6 +11,7 @@ from django.db.models import Count, IntegerField, Value
 from django.utils import timezone
 
 from core.models import WorkerCheck, WorkerHeartbeat
+from core.permissions import get_for_viewer, visible_to
 from core.services import job_models
 
 
@@ -77,6 +78,11 @@ async def _channel_layer_roundtrip() -> tuple[str, bool]:
 
 def worker_check_latest(*, user) -> WorkerCheck | None:
     return WorkerCheck.objects.filter(owner=user).order_by("-created_at").first()
+
+
+def worker_check_get_for_viewer(*, user, pk) -> WorkerCheck | None:
+    """Who may see a worker check: its owner and staff."""
+    return get_for_viewer(visible_to(WorkerCheck.objects.all(), user), pk)
 
 
 def health_status() -> dict:

@@ -21,7 +21,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
-from django.db import close_old_connections, connection, transaction
+from django.db import close_old_connections, connection, models, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -31,6 +31,7 @@ from core.signals import job_worker_lost, jobs_recovered
 logger = logging.getLogger(__name__)
 
 J = TypeVar("J", bound=Job)
+M = TypeVar("M", bound=models.Model)
 
 
 class JobCancelled(Exception):
@@ -40,9 +41,10 @@ class JobCancelled(Exception):
 # --- doorbell -----------------------------------------------------------------
 
 
-def job_group(*, kind: str, pk: int) -> str:
-    """Channel-layer group of a job: built from ids only, never user text."""
-    return f"job.{kind}.{int(pk)}"
+def stream_group(*, kind: str, pk: int) -> str:
+    """Channel-layer group of one stream (a job, a session's chat…): `kind` is the model's label
+    (`trades.export`), so the group is built from ids only, never from user text."""
+    return f"stream.{kind}.{int(pk)}"
 
 
 def user_group(*, pk: int) -> str:
@@ -70,10 +72,34 @@ def user_sockets_close(*, user_id: int) -> None:
     _group_send(user_group(pk=user_id), "credentials.revoked")
 
 
-def job_ring(*, job: Job) -> None:
-    """Ring the job's group once the current transaction (if any) commits."""
-    group = job_group(kind=job.kind, pk=job.pk)
+def stream_ring(*, owner: models.Model) -> None:
+    """Ring the stream of `owner` (a job, a session…) once the current transaction (if any) commits."""
+    group = stream_group(kind=owner._meta.label_lower, pk=owner.pk)
     transaction.on_commit(lambda: doorbell_ring(group=group))
+
+
+def job_ring(*, job: Job) -> None:
+    stream_ring(owner=job)
+
+
+def stream_append(*, owner: models.Model, rows: list[M], **fields: Any) -> list[M]:
+    """Append `rows` (unsaved job events, log chunks, chat messages…) to the stream of `owner`, the row
+    holding the stream's `event_seq`: number them in `seq`, insert them, ring after commit; one
+    transaction. `fields` are written on the owner row in the same UPDATE. Raises the owner model's
+    `DoesNotExist` when that row is gone."""
+    if not rows:
+        return rows
+    model = type(owner)
+    with transaction.atomic():
+        # The UPDATE takes the owner row's lock, so concurrent writers get consecutive numbers.
+        if not model.objects.filter(pk=owner.pk).update(event_seq=F("event_seq") + len(rows), **fields):
+            raise model.DoesNotExist(f"{model._meta.label} {owner.pk} is gone")
+        owner.event_seq = model.objects.filter(pk=owner.pk).values_list("event_seq", flat=True).get()
+        for i, row in enumerate(rows):
+            row.seq = owner.event_seq - len(rows) + 1 + i
+        type(rows[0]).objects.bulk_create(rows)
+        stream_ring(owner=owner)
+    return rows
 
 
 # --- lifecycle ----------------------------------------------------------------
@@ -194,22 +220,8 @@ def job_mark_cancelled(*, job: Job, message: str = "Cancelled", **fields: Any) -
 
 def job_events_add(*, job: Job, events: Iterable[tuple[str, dict]]) -> list[JobEvent]:
     """Append events with consecutive sequence numbers, in one transaction."""
-    items = list(events)
-    if not items:
-        return []
-    model = type(job)
-    with transaction.atomic():
-        model.objects.filter(pk=job.pk).update(event_seq=F("event_seq") + len(items))
-        last = model.objects.filter(pk=job.pk).values_list("event_seq", flat=True).get()
-        first = last - len(items) + 1
-        rows = [
-            JobEvent(job_kind=job.kind, job_id=job.pk, seq=first + i, kind=kind, data=data)
-            for i, (kind, data) in enumerate(items)
-        ]
-        JobEvent.objects.bulk_create(rows)
-        job.event_seq = last
-        job_ring(job=job)
-    return rows
+    rows = [JobEvent(job_kind=job.kind, job_id=job.pk, seq=0, kind=kind, data=data) for kind, data in events]
+    return stream_append(owner=job, rows=rows)
 
 
 def job_event_add(*, job: Job, kind: str, data: dict) -> JobEvent:

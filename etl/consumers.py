@@ -1,44 +1,33 @@
-"""Live ETL jobs over websockets.
+"""Live ETL jobs over websockets (core.streams).
 
-`/ws/etl/jobs/<id>/?after=SEQ` — one fetch job (its detail page): core's job
-stream protocol (`status` / `event` / `end`, resume after the last `seq`
-seen), open to every signed-in user since ETL jobs are the team's; the
-`status` snapshot carries the ETL columns (records, counts, attempt) and a
-`cancel` message is honoured only for the job's owner or staff.
+`/ws/etl/jobs/<id>/?after=SEQ` — one fetch job (its detail page): a job stream (`status` /
+`event` / `end`, resume after the last `seq` seen); the `status` snapshot carries the ETL
+columns (records, counts, attempt) and a `cancel` message is honoured only for the job's
+owner or staff (`services.fetch_cancel`; others get an `error` frame).
 
-`/ws/etl/jobs/?ids=1,2,3` — live rows of many fetch jobs (jobs table, calendar cells):
-
-Same doorbell-or-poll protocol as core's job stream, for many jobs at once:
-the consumer joins each job's group, re-reads the rows when a bell rings or
-after `poll_interval`, and sends the rows that changed:
+`/ws/etl/jobs/?ids=1,2,3` — live rows of many fetch jobs (jobs table, calendar cells): the
+consumer joins each job's group, re-reads the rows when a bell rings or after
+`poll_interval`, and sends the rows that changed:
 
   server → client  {"type": "job", "job": {"id", "status", "progress", "message", "branch_id", "pos", "work_date", …}}
                    {"type": "end"}   (every watched job has finished)
   client → server  {"type": "watch", "ids": [4, 5]}   (add jobs, e.g. just queued from the calendar)
 
-ETL jobs are the team's: every signed-in user may watch them.
+`/ws/etl/exports/<id>/?after=SEQ` — a record export (its owner and staff).
+
+Who may watch is `selectors.fetch_job_visible_to` (every signed-in user: ETL jobs are the team's),
+the same rule as the pages and the API.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from urllib.parse import parse_qs
-
-from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
-from django.db import close_old_connections
-
-from django.core.exceptions import PermissionDenied, ValidationError
-
-from core.consumers import CLOSE_UNAUTHENTICATED, CredentialsMixin, JobStreamConsumer, job_snapshot
 from core.models import FINISHED_STATUSES
-from core.services import job_group
+from core.services import stream_group
+from core.streams import JobStream, Read, StreamConsumer, job_snapshot, query_params
 from etl import selectors, services
 from etl.models import FetchJob
 
 MAX_IDS = 500
-KIND = "etl.fetchjob"
 
 
 def _ids(values) -> list[int]:
@@ -46,93 +35,60 @@ def _ids(values) -> list[int]:
     for value in values:
         for part in str(value).split(","):
             part = part.strip()
-            if part.isdigit():
+            if part.isdigit() and len(part) < 19:
                 out.append(int(part))
     return out
 
 
-class FetchJobRowsConsumer(CredentialsMixin, AsyncJsonWebsocketConsumer):
+class FetchJobRowsStream(StreamConsumer):
+    app, kind, collection = "etl", "jobs", True
     poll_interval = 1.0
+    # The loop goes on after `end` (cheaply, once per poll_interval): it keeps checking the
+    # socket's credentials, and picks up jobs watched later or re-run.
+    read_after_end = True
 
-    async def connect(self):
-        user = self.scope.get("user")
-        if user is None or not user.is_authenticated:
-            await self.close(code=CLOSE_UNAUTHENTICATED)
-            return
-        query = parse_qs(self.scope.get("query_string", b"").decode())
+    def open(self, user) -> int | None:
         self.ids: list[int] = []
         self.last: dict[int, tuple] = {}
-        self.wake = asyncio.Event()
-        self.ended = False
-        await self._watch(_ids(query.get("ids", [])))
-        await self.accept()
-        self.pump_task = asyncio.create_task(self.pump())
+        self._add(_ids(query_params(self.scope).get("ids", [])))
+        return None
 
-    async def _watch(self, ids: list[int]) -> None:
+    def _add(self, ids: list[int]) -> list[int]:
+        added = []
         for pk in ids:
             if pk not in self.ids and len(self.ids) < MAX_IDS:
                 self.ids.append(pk)
-                await self.channel_layer.group_add(job_group(kind=KIND, pk=pk), self.channel_name)
+                added.append(pk)
+        return added
 
-    async def disconnect(self, code):
-        task = getattr(self, "pump_task", None)
-        if task:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        for pk in getattr(self, "ids", []):
-            await self.channel_layer.group_discard(job_group(kind=KIND, pk=pk), self.channel_name)
+    def stream_groups(self) -> list[str]:
+        return [stream_group(kind=FetchJob._meta.label_lower, pk=pk) for pk in self.ids]
 
-    async def doorbell(self, event):
-        self.wake.set()
+    def read(self) -> Read:
+        rows = selectors.fetch_job_rows(user=self.scope["user"], ids=list(self.ids))
+        messages = []
+        for row in rows:
+            signature = (row["status"], row["progress"], row["message"], row["records_written"])
+            if self.last.get(row["id"]) != signature:
+                self.last[row["id"]] = signature
+                messages.append({"type": "job", "job": row})
+        finished = bool(rows) and len(rows) == len(self.ids) and all(r["status"] in FINISHED_STATUSES for r in rows)
+        return Read(messages=messages, finished=finished)
 
     async def receive_json(self, content, **kwargs):
         if isinstance(content, dict) and content.get("type") == "watch" and isinstance(content.get("ids"), list):
-            await self._watch(_ids(content["ids"][:MAX_IDS]))
-            self.wake.set()
-            task = getattr(self, "pump_task", None)
-            if task is None or task.done():
-                self.pump_task = asyncio.create_task(self.pump())
-
-    def _read(self) -> list[dict] | None:
-        close_old_connections()
-        if not self.credentials_valid():
-            return None
-        return selectors.fetch_job_rows(ids=list(self.ids))
-
-    async def pump(self):
-        while True:
-            self.wake.clear()
-            rows = await database_sync_to_async(self._read)()
-            if rows is None:
-                await self.close(code=CLOSE_UNAUTHENTICATED)
-                return
-            for row in rows:
-                signature = (row["status"], row["progress"], row["message"], row["records_written"])
-                if self.last.get(row["id"]) != signature:
-                    self.last[row["id"]] = signature
-                    await self.send_json({"type": "job", "job": row})
-            # The loop goes on after `end` (cheaply, once per poll_interval): it keeps checking the
-            # socket's credentials, and picks up jobs watched later or re-run.
-            if rows and len(rows) == len(self.ids) and all(r["status"] in FINISHED_STATUSES for r in rows):
-                if not self.ended:
-                    await self.send_json({"type": "end"})
-                    self.ended = True
-            else:
-                self.ended = False
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), timeout=self.poll_interval)
+            added = self._add(_ids(content["ids"][:MAX_IDS]))
+            await self.join([stream_group(kind=FetchJob._meta.label_lower, pk=pk) for pk in added])
+            self.restart()
 
 
-class FetchJobStreamConsumer(JobStreamConsumer):
+class FetchJobStream(JobStream):
     """One fetch job's status and events (`listed`, `step`, `downloaded`, `chosen`, `parsed`, `result`…)."""
 
-    def get_job(self, user, **url_kwargs):
-        return FetchJob.objects.select_related("branch").filter(pk=url_kwargs.get("pk")).first()
+    app, kind = "etl", "jobs"
 
-    def has_access(self, user, job) -> bool:
-        # etl/README.md "Access rules": every signed-in user sees jobs (the team's data).
-        return bool(user and user.is_authenticated)
+    def load(self, user, pk):
+        return selectors.fetch_job_get_for_viewer(user=user, pk=pk)
 
     def snapshot(self, job) -> dict:
         data = job_snapshot(job)
@@ -144,13 +100,11 @@ class FetchJobStreamConsumer(JobStreamConsumer):
         return data
 
     def cancel(self, user, job) -> None:
-        try:  # owner or staff only (services checks); others are ignored with an error frame
-            services.fetch_cancel(user=user, job=job)
-        except (PermissionDenied, ValidationError) as exc:
-            self.refused = str(exc.messages[0] if isinstance(exc, ValidationError) else exc) or "Not allowed."
+        services.fetch_cancel(user=user, job=job)
 
-    async def receive_json(self, content, **kwargs):
-        self.refused = ""
-        await super().receive_json(content, **kwargs)
-        if self.refused:
-            await self.send_json({"type": "error", "error": self.refused})
+
+class RecordExportStream(JobStream):
+    app, kind = "etl", "exports"
+
+    def load(self, user, pk):
+        return selectors.record_export_get_for_viewer(user=user, pk=pk)

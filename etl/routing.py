@@ -1,8 +1,4 @@
-from django.urls import re_path
+from core.streams import stream_route
+from etl.consumers import FetchJobRowsStream, FetchJobStream, RecordExportStream
 
-from etl.consumers import FetchJobRowsConsumer, FetchJobStreamConsumer
-
-websocket_urlpatterns = [
-    re_path(r"^ws/etl/jobs/$", FetchJobRowsConsumer.as_asgi()),
-    re_path(r"^ws/etl/jobs/(?P<pk>\d+)/$", FetchJobStreamConsumer.as_asgi()),
-]
+websocket_urlpatterns = [stream_route(FetchJobRowsStream), stream_route(FetchJobStream), stream_route(RecordExportStream)]

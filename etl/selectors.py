@@ -8,6 +8,7 @@ from django.db.models import Count, QuerySet
 from django.utils import timezone
 
 from core.models import JobEvent, JobStatus
+from core.permissions import get_for_viewer, visible_to
 from etl.models import POS_NUMBERS, AuditLog, Branch, FetchedFile, FetchJob, Record, RecordExport
 
 
@@ -16,9 +17,21 @@ def branch_list(*, active_only: bool = False) -> QuerySet[Branch]:
     return qs.filter(is_active=True) if active_only else qs
 
 
-def fetch_job_list(*, filters: dict) -> QuerySet[FetchJob]:
+def fetch_job_visible_to(*, user) -> QuerySet[FetchJob]:
+    """Who may see fetch jobs (the pages, the API and the websockets): every signed-in user, since
+    ETL data is the team's (only the owner or staff may retry or cancel: `services`)."""
+    if not user or not user.is_authenticated:
+        return FetchJob.objects.none()
+    return FetchJob.objects.all()
+
+
+def fetch_job_get_for_viewer(*, user, pk) -> FetchJob | None:
+    return get_for_viewer(fetch_job_visible_to(user=user).select_related("branch", "owner"), pk)
+
+
+def fetch_job_list(*, user, filters: dict) -> QuerySet[FetchJob]:
     """Filters: branch (Branch), pos, status, start, end (work dates)."""
-    qs = FetchJob.objects.select_related("branch", "owner").order_by("-work_date", "branch__code", "pos")
+    qs = fetch_job_visible_to(user=user).select_related("branch", "owner").order_by("-work_date", "branch__code", "pos")
     if filters.get("branch"):
         qs = qs.filter(branch=filters["branch"])
     if filters.get("pos"):
@@ -32,9 +45,9 @@ def fetch_job_list(*, filters: dict) -> QuerySet[FetchJob]:
     return qs
 
 
-def fetch_job_rows(*, ids: list[int]) -> list[dict]:
+def fetch_job_rows(*, user, ids: list[int]) -> list[dict]:
     """The live columns of some jobs (for the jobs table and calendar over the websocket)."""
-    rows = FetchJob.objects.filter(pk__in=ids).values(
+    rows = fetch_job_visible_to(user=user).filter(pk__in=ids).values(
         "pk", "status", "progress", "message", "branch_id", "pos", "work_date", "records_written", "attempt_count"
     )
     return [
@@ -119,8 +132,12 @@ def record_list(*, filters: dict) -> QuerySet[Record]:
 
 
 def record_exports_for(*, user) -> QuerySet[RecordExport]:
-    qs = RecordExport.objects.order_by("-created_at")
-    return qs if user.is_staff else qs.filter(owner=user)
+    """Who may see a record export (its owner and staff), newest first."""
+    return visible_to(RecordExport.objects.order_by("-created_at"), user)
+
+
+def record_export_get_for_viewer(*, user, pk) -> RecordExport | None:
+    return get_for_viewer(record_exports_for(user=user), pk)
 
 
 # --- missing-data calendar ----------------------------------------------------------

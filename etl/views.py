@@ -13,7 +13,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from core.permissions import can_manage, get_visible_or_404
+from core.permissions import can_manage, found_or_404
 from etl import selectors, services
 from etl.api import file_response, filters_for_storage
 from etl.forms import (
@@ -53,7 +53,7 @@ def index(request):
 def job_list(request):
     form = JobFilterForm(request.GET or None)
     filters = form.cleaned_data if form.is_bound and form.is_valid() else {}
-    page = _page(request, selectors.fetch_job_list(filters=filters))
+    page = _page(request, selectors.fetch_job_list(user=request.user, filters=filters))
     context = {"form": form, "page": page, "query": _query_without_page(request),
                "job_ids": ",".join(str(job.pk) for job in page)}
     template = "etl/jobs.html#table" if request.htmx and not request.htmx.boosted else "etl/jobs.html"
@@ -77,7 +77,7 @@ def _job_context(job: FetchJob, user, *, events: bool = True) -> dict:
 def fetchjob_detail(request, pk: int):
     """The job page. Status, progress and events arrive over `/ws/etl/jobs/<pk>/` (etl/static/etl/job_detail.js);
     when the job ends the script fetches `?fragment=details` once (actions, candidates, files, rejects, audit)."""
-    job = get_object_or_404(FetchJob.objects.select_related("branch", "owner"), pk=pk)
+    job = found_or_404(selectors.fetch_job_get_for_viewer(user=request.user, pk=pk))
     if request.GET.get("fragment") == "details":
         return render(request, "etl/job_detail.html#details", _job_context(job, request.user, events=False))
     return render(request, "etl/job_detail.html", _job_context(job, request.user))
@@ -86,7 +86,7 @@ def fetchjob_detail(request, pk: int):
 @login_required
 @require_POST
 def job_action(request, pk: int, action: str):
-    job = get_object_or_404(FetchJob.objects.select_related("branch"), pk=pk)
+    job = found_or_404(selectors.fetch_job_get_for_viewer(user=request.user, pk=pk))
     try:
         if action == "retry":
             services.fetch_retry(user=request.user, job=job)
@@ -314,7 +314,7 @@ def record_export(request):
 
 @login_required
 def recordexport_detail(request, pk: int):
-    export = get_visible_or_404(RecordExport.objects.all(), request.user, pk)
+    export = found_or_404(selectors.record_export_get_for_viewer(user=request.user, pk=pk))
     if request.htmx:
         response = render(request, "etl/export_detail.html#live", {"export": export})
         if export.is_finished:
@@ -325,7 +325,7 @@ def recordexport_detail(request, pk: int):
 
 @login_required
 def recordexport_download(request, pk: int):
-    export = get_visible_or_404(RecordExport.objects.all(), request.user, pk)
+    export = found_or_404(selectors.record_export_get_for_viewer(user=request.user, pk=pk))
     if not export.file:
         return HttpResponse("The export has no file yet.", status=404)
     return file_response(export.file, export.file.name.rsplit("/", 1)[-1])

@@ -1,6 +1,6 @@
-"""Live log of a run: the core job stream protocol, events read from LogChunk."""
+"""Live log of a run: `/ws/scripts/runs/<id>/?after=SEQ`, a job stream whose events are the run's log chunks."""
 
-from core.consumers import JobStreamConsumer, job_snapshot
+from core.streams import JobStream, job_snapshot
 from scripts_runner import selectors
 from scripts_runner.models import ScriptRun
 
@@ -17,17 +17,18 @@ def run_snapshot(run: ScriptRun) -> dict:
     return data
 
 
-class RunLogConsumer(JobStreamConsumer):
+class RunLogStream(JobStream):
+    app, kind = "scripts", "runs"
     batch_size = 200
 
-    def get_job(self, user, **url_kwargs):
-        return ScriptRun.objects.select_related("cancelled_by").filter(pk=url_kwargs.get("pk")).first()
+    def load(self, user, pk):
+        return selectors.run_get_for_viewer(user=user, pk=pk)
 
-    def read_events(self, job, after):
-        return [chunk.as_message() for chunk in selectors.log_chunks_after(run=job, after=after, limit=self.batch_size)]
+    def read_after(self, obj, after):
+        return [chunk.as_message() for chunk in selectors.log_chunks_after(run=obj, after=after, limit=self.batch_size)]
 
-    def snapshot(self, job):
-        return run_snapshot(job)
+    def snapshot(self, obj):
+        return run_snapshot(obj)
 
     def cancel(self, user, job):
         from scripts_runner import services

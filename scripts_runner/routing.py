@@ -1,7 +1,4 @@
-from django.urls import re_path
+from core.streams import stream_route
+from scripts_runner.consumers import RunLogStream
 
-from scripts_runner.consumers import RunLogConsumer
-
-websocket_urlpatterns = [
-    re_path(r"^ws/scripts/runs/(?P<pk>\d+)/$", RunLogConsumer.as_asgi()),
-]
+websocket_urlpatterns = [stream_route(RunLogStream)]

@@ -18,7 +18,6 @@ import signal
 import time
 import uuid
 
-from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -59,26 +58,22 @@ def chunk_rows(*, run: ScriptRun, blocks: list[Block], first_seq: int, first_lin
 class LogWriter:
     def __init__(self, run: ScriptRun):
         self.run = run
-        self.seq = run.event_seq
         self.lines = run.output_lines
         self.last_flush = 0.0
 
     def write(self, blocks: list[Block], *, output_bytes: int, truncated: bool) -> None:
         self.last_flush = time.monotonic()
-        rows = chunk_rows(run=self.run, blocks=blocks, first_seq=self.seq + 1, first_line=self.lines + 1)
+        rows = chunk_rows(run=self.run, blocks=blocks, first_seq=0, first_line=self.lines + 1)
         if not rows:
             return
         count = sum(row.line_count for row in rows)
-        with transaction.atomic():
-            updated = ScriptRun.objects.filter(pk=self.run.pk).update(
-                event_seq=self.seq + len(rows), output_lines=F("output_lines") + count,
+        try:
+            core_services.stream_append(
+                owner=self.run, rows=rows, output_lines=F("output_lines") + count,
                 output_bytes=output_bytes, truncated=truncated, heartbeat_at=timezone.now(),
             )
-            if not updated:
-                raise RunGone()
-            LogChunk.objects.bulk_create(rows)
-            core_services.job_ring(job=self.run)
-        self.seq += len(rows)
+        except ScriptRun.DoesNotExist:
+            raise RunGone() from None
         self.lines += count
 
 
@@ -236,7 +231,7 @@ def _supervise(*, run, proc, launch, sink: LogSink, writer: LogWriter) -> None:
     next_cancel_check = 0.0
     bell = None
     if RunDoorbell.available():
-        bell = RunDoorbell(core_services.job_group(kind=run.kind, pk=run.pk))
+        bell = RunDoorbell(core_services.stream_group(kind=run.kind, pk=run.pk))
         bell.start()
 
     def request_stop(reason: str) -> None:

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from django.core.files.storage import default_storage
 from django.db.models import OuterRef, QuerySet, Subquery
 
+from core.permissions import get_for_viewer, visible_to
 from scripts_runner.models import LogChunk, Script, ScriptRun
 
 LOG_PAGE = 500
@@ -36,20 +37,15 @@ def script_code(*, script: Script) -> str:
 
 def run_list(*, user, script: Script | None = None) -> QuerySet[ScriptRun]:
     """Runs the user may see: their own; staff see everyone's."""
-    runs = ScriptRun.objects.select_related("script", "owner", "cancelled_by")
-    if not user.is_staff:
-        runs = runs.filter(owner=user)
+    runs = visible_to(ScriptRun.objects.select_related("script", "owner", "cancelled_by"), user)
     if script is not None:
         runs = runs.filter(script=script)
     return runs.order_by("-created_at", "-pk")
 
 
-def run_get(*, user, pk) -> ScriptRun | None:
-    try:
-        pk = int(pk)
-    except (TypeError, ValueError):
-        return None
-    return run_list(user=user).filter(pk=pk).first()
+def run_get_for_viewer(*, user, pk) -> ScriptRun | None:
+    """Who may see a run (its page, the API, its live log): its owner and staff."""
+    return get_for_viewer(run_list(user=user), pk)
 
 
 def log_chunks_after(*, run: ScriptRun, after: int, limit: int = LOG_PAGE) -> list[LogChunk]:

@@ -109,7 +109,9 @@ class RunOutputSerializer(serializers.ModelSerializer):
         return reverse("scripts_runner_api:run_log", args=[obj.pk])
 
     def get_ws_path(self, obj) -> str:
-        return f"/ws/scripts/runs/{obj.pk}/"
+        from scripts_runner.consumers import RunLogStream
+
+        return RunLogStream.path(obj.pk)
 
 
 class LogChunkSerializer(serializers.ModelSerializer):

@@ -38,7 +38,7 @@ def _script_or_404(request, pk):
 
 
 def _run_or_404(request, pk):
-    run = selectors.run_get(user=request.user, pk=pk)
+    run = selectors.run_get_for_viewer(user=request.user, pk=pk)
     if run is None:
         raise Http404("Not found.")
     return run

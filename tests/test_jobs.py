@@ -181,7 +181,7 @@ async def test_ws_owner_receives_status_and_events(make_user):
     owner = await sync_to_async(make_user)("owner")
     job = await sync_to_async(make_check)(owner)
     await sync_to_async(services.job_event_add)(job=job, kind="tick", data={"step": 1})
-    comm, connected, _ = await _connect(f"/ws/jobs/core.workercheck/{job.pk}/", user=owner)
+    comm, connected, _ = await _connect(f"/ws/core/worker-checks/{job.pk}/", user=owner)
     assert connected
     first = await comm.receive_json_from(timeout=5)
     assert first == {"type": "event", "seq": 1, "kind": "tick", "data": {"step": 1}}
@@ -201,11 +201,11 @@ async def test_ws_resume_after_seq_with_token(make_user):
     job = await sync_to_async(make_check)(owner)
     for step in range(3):
         await sync_to_async(services.job_event_add)(job=job, kind="tick", data={"step": step})
-    comm, connected, _ = await _connect(f"/ws/jobs/core.workercheck/{job.pk}/", token=token)
+    comm, connected, _ = await _connect(f"/ws/core/worker-checks/{job.pk}/", token=token)
     assert connected
     await comm.disconnect()
     comm = WebsocketCommunicator(
-        application, f"/ws/jobs/core.workercheck/{job.pk}/?after=2", headers=token_ws_headers(token)
+        application, f"/ws/core/worker-checks/{job.pk}/?after=2", headers=token_ws_headers(token)
     )
     connected, _ = await comm.connect(timeout=5)
     assert connected
@@ -220,8 +220,8 @@ async def test_ws_other_user_is_refused(make_user):
     owner = await sync_to_async(make_user)("owner")
     intruder = await sync_to_async(make_user)("intruder")
     job = await sync_to_async(make_check)(owner)
-    comm, connected, code = await _connect(f"/ws/jobs/core.workercheck/{job.pk}/", user=intruder)
-    assert not connected and code == 4403
+    comm, connected, code = await _connect(f"/ws/core/worker-checks/{job.pk}/", user=intruder)
+    assert not connected and code == 4404
 
 
 @pytest.mark.django_db(transaction=True)
@@ -230,7 +230,7 @@ async def test_ws_staff_may_watch_any_job(make_user):
     owner = await sync_to_async(make_user)("owner")
     staff = await sync_to_async(make_user)("staffer", is_admin=True)
     job = await sync_to_async(make_check)(owner)
-    comm, connected, _ = await _connect(f"/ws/jobs/core.workercheck/{job.pk}/", user=staff)
+    comm, connected, _ = await _connect(f"/ws/core/worker-checks/{job.pk}/", user=staff)
     assert connected
     await comm.disconnect()
 
@@ -240,9 +240,9 @@ async def test_ws_staff_may_watch_any_job(make_user):
 async def test_ws_anonymous_and_bad_token_refused(make_user):
     owner = await sync_to_async(make_user)("owner")
     job = await sync_to_async(make_check)(owner)
-    _, connected, code = await _connect(f"/ws/jobs/core.workercheck/{job.pk}/")
+    _, connected, code = await _connect(f"/ws/core/worker-checks/{job.pk}/")
     assert not connected and code == 4401
-    _, connected, code = await _connect(f"/ws/jobs/core.workercheck/{job.pk}/", token="not-a-token")
+    _, connected, code = await _connect(f"/ws/core/worker-checks/{job.pk}/", token="not-a-token")
     assert not connected and code == 4401
 
 
@@ -252,7 +252,7 @@ async def test_ws_foreign_origin_refused(make_user):
     owner = await sync_to_async(make_user)("owner")
     job = await sync_to_async(make_check)(owner)
     comm = WebsocketCommunicator(
-        application, f"/ws/jobs/core.workercheck/{job.pk}/", headers=[(b"origin", b"http://evil.example")]
+        application, f"/ws/core/worker-checks/{job.pk}/", headers=[(b"origin", b"http://evil.example")]
     )
     connected, _ = await comm.connect(timeout=5)
     assert not connected

@@ -21,7 +21,7 @@ SAME_ORIGIN = [(b"origin", b"http://127.0.0.1:8000")]
 
 
 def _job_path(job) -> str:
-    return f"/ws/jobs/core.workercheck/{job.pk}/"
+    return f"/ws/core/worker-checks/{job.pk}/"
 
 
 async def _owner_and_job(make_user):
@@ -227,7 +227,7 @@ async def test_role_change_closes_an_admins_websocket(make_user, root_user):
     await sync_to_async(account_services.user_set_admin)(actor=root_user, user=staff, is_admin=False)
     assert await _closed_with(comm) == 4401
     _, connected, code = await _open(_job_path(job), headers=[await _session_cookie(staff)] + HOST + SAME_ORIGIN)
-    assert not connected and code == 4403  # as a plain user now
+    assert not connected and code == 4404  # as a plain user now
 
 
 async def test_revoking_the_token_closes_its_websocket_only(make_user):

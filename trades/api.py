@@ -8,7 +8,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.api import ErrorSerializer, error_response
-from core.permissions import get_visible_or_404
+from core.permissions import found_or_404
 from trades import expressions, selectors, services, slots
 from trades.downloads import export_file_response
 from trades.models import FORMAT_CONTENT_TYPES, Export
@@ -86,7 +86,7 @@ class ExportListCreateApi(APIView):
 
 
 def _export_for(request, pk) -> Export:
-    return get_visible_or_404(Export.objects.all(), request.user, pk)
+    return found_or_404(selectors.export_get_for_viewer(user=request.user, pk=pk))
 
 
 class ExportDetailApi(APIView):

@@ -1,14 +1,17 @@
-"""Live export progress: the generic job stream plus rows written, estimate and download link."""
+"""Live export progress: `/ws/trades/exports/<id>/?after=SEQ`, a job stream plus rows written, estimate
+and download link."""
 
 from django.urls import reverse
 
-from core.consumers import JobStreamConsumer, job_snapshot
-from trades.models import Export
+from core.streams import JobStream, job_snapshot
+from trades import selectors
 
 
-class ExportStreamConsumer(JobStreamConsumer):
-    def get_job(self, user, **url_kwargs):
-        return Export.objects.filter(pk=url_kwargs.get("pk")).first()
+class ExportStream(JobStream):
+    app, kind = "trades", "exports"
+
+    def load(self, user, pk):
+        return selectors.export_get_for_viewer(user=user, pk=pk)
 
     def snapshot(self, job):
         data = job_snapshot(job)
@@ -22,3 +25,8 @@ class ExportStreamConsumer(JobStreamConsumer):
             download_url=reverse("trades:export_download", args=[job.pk]) if job.is_available else None,
         )
         return data
+
+    def cancel(self, user, job):
+        from trades import services
+
+        services.export_cancel(export=job, by=user)

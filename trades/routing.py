@@ -1,7 +1,4 @@
-from django.urls import re_path
+from core.streams import stream_route
+from trades.consumers import ExportStream
 
-from trades.consumers import ExportStreamConsumer
-
-websocket_urlpatterns = [
-    re_path(r"^ws/trades/exports/(?P<pk>\d+)/$", ExportStreamConsumer.as_asgi()),
-]
+websocket_urlpatterns = [stream_route(ExportStream)]

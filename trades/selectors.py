@@ -10,6 +10,7 @@ from django.db import connection
 from django.db.models import Max, QuerySet
 
 from core.models import JobStatus
+from core.permissions import get_for_viewer, visible_to
 from trades import conf, expressions
 from trades.models import Exchange, Export, Trade
 from trades.params import AGGREGATE_FUNCTIONS, BUCKETS_NS, ExportParams
@@ -307,9 +308,17 @@ def export_latest_finished(*, user) -> Export | None:
     )
 
 
+def export_visible_to(*, user) -> QuerySet[Export]:
+    """Who may see an export: its owner and staff (the pages, the API and the websocket)."""
+    return visible_to(Export.objects.all(), user)
+
+
+def export_get_for_viewer(*, user, pk) -> Export | None:
+    return get_for_viewer(export_visible_to(user=user).select_related("owner"), pk)
+
+
 def export_list(*, user) -> QuerySet[Export]:
-    qs = Export.objects.all() if user.is_staff else Export.objects.filter(owner=user)
-    return qs.order_by("-created_at", "-pk")
+    return export_visible_to(user=user).order_by("-created_at", "-pk")
 
 
 def export_latest_finish_per_owner() -> QuerySet:

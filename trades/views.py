@@ -13,8 +13,9 @@ from django.urls import reverse
 from django.utils import timezone as dj_timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from core.permissions import get_visible_or_404
+from core.permissions import found_or_404
 from trades import conf, expressions, selectors, services, slots
+from trades.consumers import ExportStream
 from trades.downloads import export_file_response
 from trades.models import Export, ExportFormat
 from trades.params import AGGREGATE_FUNCTIONS, BUCKET_LABELS, SORT_CHOICES
@@ -151,7 +152,7 @@ def export_start(request):
 def _export_json(export: Export) -> dict:
     data = ExportSerializer(export).data
     data["download_url"] = reverse("trades:export_download", args=[export.pk]) if export.is_available else None
-    data["ws_url"] = f"/ws/trades/exports/{export.pk}/"
+    data["ws_url"] = ExportStream.path(export.pk)
     data["detail_url"] = reverse("trades:export_detail", args=[export.pk])
     data["api_url"] = reverse("trades-api:export-detail", args=[export.pk])
     return json.loads(json.dumps(data, default=str))
@@ -183,14 +184,14 @@ def export_list(request):
 @login_required
 @require_GET
 def export_detail(request, pk: int):
-    export = get_visible_or_404(Export.objects.select_related("owner"), request.user, pk)
+    export = found_or_404(selectors.export_get_for_viewer(user=request.user, pk=pk))
     return render(request, "trades/export_detail.html", {"export": export, "export_json": json.dumps(_export_json(export))})
 
 
 @login_required
 @require_POST
 def export_cancel(request, pk: int):
-    export = get_visible_or_404(Export.objects.all(), request.user, pk)
+    export = found_or_404(selectors.export_get_for_viewer(user=request.user, pk=pk))
     if not export.is_finished:
         services.export_cancel(export=export, by=request.user)
     return redirect("trades:export_detail", pk=export.pk)
@@ -200,7 +201,7 @@ def export_cancel(request, pk: int):
 def export_download(request, pk: int):
     if request.method not in ("GET", "HEAD"):
         return render(request, "trades/partials/resume.html", {"message": "Use GET."}, status=405)
-    export = get_visible_or_404(Export.objects.all(), request.user, pk)
+    export = found_or_404(selectors.export_get_for_viewer(user=request.user, pk=pk))
     if not export.is_available:
         message = ("This export's file was deleted by the retention policy; run the export again."
                    if export.status == Export.Status.SUCCEEDED else f"This export is {export.status}; there is no file.")

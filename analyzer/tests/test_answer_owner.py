@@ -37,12 +37,12 @@ def _answer_state(pk):
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.asyncio
 @pytest.mark.parametrize("who", OTHERS)
-async def test_generic_job_websocket_refuses_others_and_their_cancel(make_user, who):
+async def test_answer_websocket_refuses_others_and_their_cancel(make_user, who):
     owner, others = await sync_to_async(_people)(make_user)
     session, answer = await sync_to_async(_session_with_queued_answer)(owner)
-    path = f"/ws/jobs/analyzer.answer/{answer.pk}/"
+    path = f"/ws/analyzer/answers/{answer.pk}/"
     communicator, connected, code = await connect(session.pk, path=path, cookie_user=others[who])
-    assert not connected and code == 4403
+    assert not connected and code == 4404
     assert await sync_to_async(_answer_state)(answer.pk) == ("queued", False)
     # The owner may: the stream shows the answer and the owner's cancel stops it.
     communicator, connected, _ = await connect(session.pk, path=path, cookie_user=owner)
@@ -63,12 +63,9 @@ async def test_chat_websocket_refuses_others(make_user, who):
     session, answer = await sync_to_async(_session_with_queued_answer)(owner)
     _, connected, code = await connect(session.pk, cookie_user=others[who])
     assert not connected and code == 4404
-    processing = f"/ws/analyzer/sessions/{session.pk}/processing/"
+    processing = f"/ws/analyzer/processings/{session.processing.pk}/"
     _, connected, code = await connect(session.pk, path=processing, cookie_user=others[who])
     assert not connected and code == 4404
-    generic = f"/ws/jobs/analyzer.processing/{session.processing.pk}/"
-    _, connected, code = await connect(session.pk, path=generic, cookie_user=others[who])
-    assert not connected and code == 4403
     assert await sync_to_async(_answer_state)(answer.pk) == ("queued", False)
 
 

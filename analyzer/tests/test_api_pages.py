@@ -31,8 +31,8 @@ def test_upload_api_answers_202_with_the_queued_job_then_file_info(auth_client, 
     job = body["processing"]
     assert (job["id"], job["kind"], job["status"], job["progress"]) == (session.processing.pk, "analyzer.processing",
                                                                         "queued", 0.0)
-    assert job["websocket"] == f"/ws/analyzer/sessions/{session.pk}/processing/"
-    assert job["job_websocket"] == f"/ws/jobs/analyzer.processing/{session.processing.pk}/"
+    assert job["websocket"] == f"/ws/analyzer/processings/{session.processing.pk}/"
+    assert job["job_websocket"] == f"/ws/analyzer/processings/{session.processing.pk}/"
     assert (body["file"]["filename"], body["file"]["row_count"], body["file"]["preview"]) == ("trades.csv", 0, [])
     assert not session.answers.exists()
     detail = client.get(f"/api/analyzer/sessions/{session.pk}/").json()
@@ -214,7 +214,7 @@ def test_index_page_and_upload_form_redirects_to_session(client, user):
     # The page is there at once, with the processing progress (followed over its websocket).
     html = client.get(session.get_absolute_url()).content.decode()
     assert 'data-testid="processing"' in html and "Detected:" not in html
-    assert f"/ws/analyzer/sessions/{session.pk}/processing/" in html and "processing.js" in html
+    assert f"/ws/analyzer/processings/{session.processing.pk}/" in html and "processing.js" in html
     assert "processing…" in client.get(reverse("analyzer:index")).content.decode()
     process(session)
     page = client.get(session.get_absolute_url())

@@ -215,7 +215,7 @@ async def test_processing_progress_streams_live_to_the_owner(make_user):
     owner = await sync_to_async(make_user)("owner")
     session = await sync_to_async(upload_only)(owner)
     job_id = session.processing.pk
-    path = f"/ws/analyzer/sessions/{session.pk}/processing/"
+    path = f"/ws/analyzer/processings/{job_id}/"
     communicator, connected, _ = await connect(session.pk, token=await sync_to_async(token_for)(owner), path=path)
     assert connected
     first = await communicator.receive_json_from(timeout=5)
@@ -241,7 +241,7 @@ async def test_failed_processing_streams_the_reason(make_user):
     session = await sync_to_async(upload_only)(owner, "bad.csv", "a,b\n1,2,3\n4,5,6\n")
     await sync_to_async(tasks.processing_run)(session.processing.pk)
     communicator, connected, _ = await connect(session.pk, token=await sync_to_async(token_for)(owner),
-                                               path=f"/ws/analyzer/sessions/{session.pk}/processing/")
+                                               path=f"/ws/analyzer/processings/{session.processing.pk}/")
     messages = await receive_job_until_end(communicator)
     job = [m for m in messages if m["type"] == "status"][-1]["job"]
     assert job["status"] == "failed" and job["error"].startswith("Could not parse the CSV: all 2 rows were rejected")
@@ -255,18 +255,13 @@ async def test_processing_stream_is_the_owners_only(make_user):
     intruder = await sync_to_async(make_user)("intruder")
     staff = await sync_to_async(make_user)("staff", is_admin=True)
     session = await sync_to_async(upload_only)(owner)
-    path = f"/ws/analyzer/sessions/{session.pk}/processing/"
+    path = f"/ws/analyzer/processings/{session.processing.pk}/"
     _, connected, code = await connect(session.pk, path=path)
     assert not connected and code == 4401
     for other in (intruder, staff):  # a session is private, staff included
         _, connected, code = await connect(session.pk, token=await sync_to_async(token_for)(other), path=path)
         assert not connected and code == 4404
-    # core's generic job stream: processing jobs are marked owner-only, so staff are refused too.
-    generic = f"/ws/jobs/analyzer.processing/{session.processing.pk}/"
-    for other in (intruder, staff):
-        _, connected, code = await connect(session.pk, token=await sync_to_async(token_for)(other), path=generic)
-        assert not connected and code == 4403
-    communicator, connected, _ = await connect(session.pk, token=await sync_to_async(token_for)(owner), path=generic)
+    communicator, connected, _ = await connect(session.pk, token=await sync_to_async(token_for)(owner), path=path)
     assert connected and (await communicator.receive_json_from(timeout=5))["job"]["status"] == "queued"
     await communicator.disconnect()
     # The owner may cancel through the stream; the session then ends failed (cancelled), with no files.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.shortcuts import get_object_or_404
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -10,6 +9,7 @@ from drf_spectacular.utils import OpenApiResponse, OpenApiTypes, extend_schema
 
 from core.api import Pagination, ValidationErrorSerializer
 from core.fields import StrictBooleanField
+from core.permissions import found_or_404
 from etl import selectors, services
 from etl.api.fields import BranchField, check_range
 from etl.api.files import FileOutput
@@ -95,17 +95,17 @@ class JobListApi(APIView):
     def get(self, request):
         filters = JobFilter(data=request.query_params)
         filters.is_valid(raise_exception=True)
-        return paginated(self, request, selectors.fetch_job_list(filters=filters.validated_data), JobOutput)
+        return paginated(self, request, selectors.fetch_job_list(user=request.user, filters=filters.validated_data), JobOutput)
 
 
-def _job(pk) -> FetchJob:
-    return get_object_or_404(FetchJob.objects.select_related("branch", "owner"), pk=pk)
+def _job(request, pk) -> FetchJob:
+    return found_or_404(selectors.fetch_job_get_for_viewer(user=request.user, pk=pk))
 
 
 class JobDetailApi(APIView):
     @extend_schema(responses=JobDetailOutput)
     def get(self, request, pk: int):
-        return Response(JobDetailOutput(_job(pk)).data)
+        return Response(JobDetailOutput(_job(request, pk)).data)
 
 
 JOB_STATE_ERROR = OpenApiResponse(
@@ -116,12 +116,12 @@ JOB_STATE_ERROR = OpenApiResponse(
 class JobRetryApi(APIView):
     @extend_schema(request=None, responses={202: JobOutput, 400: JOB_STATE_ERROR})
     def post(self, request, pk: int):
-        job = services.fetch_retry(user=request.user, job=_job(pk))
+        job = services.fetch_retry(user=request.user, job=_job(request, pk))
         return Response(JobOutput(job).data, status=status.HTTP_202_ACCEPTED)
 
 
 class JobCancelApi(APIView):
     @extend_schema(request=None, responses={202: JobOutput, 400: JOB_STATE_ERROR})
     def post(self, request, pk: int):
-        job = services.fetch_cancel(user=request.user, job=_job(pk))
+        job = services.fetch_cancel(user=request.user, job=_job(request, pk))
         return Response(JobOutput(job).data, status=status.HTTP_202_ACCEPTED)

@@ -10,7 +10,7 @@ from drf_spectacular.utils import OpenApiTypes, extend_schema
 
 from core.api import Pagination
 from core.fields import StrictCharField
-from core.permissions import get_visible_or_404
+from core.permissions import found_or_404
 from etl import selectors, services
 from etl.api.fields import BranchField, check_range
 from etl.api.responses import file_response, paginated
@@ -100,13 +100,13 @@ class RecordExportApi(APIView):
 class ExportDetailApi(APIView):
     @extend_schema(responses=ExportOutput)
     def get(self, request, pk: int):
-        return Response(ExportOutput(get_visible_or_404(RecordExport.objects.all(), request.user, pk)).data)
+        return Response(ExportOutput(found_or_404(selectors.record_export_get_for_viewer(user=request.user, pk=pk))).data)
 
 
 class ExportDownloadApi(APIView):
     @extend_schema(responses={(200, "text/csv"): OpenApiTypes.BINARY})
     def get(self, request, pk: int):
-        export = get_visible_or_404(RecordExport.objects.all(), request.user, pk)
+        export = found_or_404(selectors.record_export_get_for_viewer(user=request.user, pk=pk))
         if not export.file:
             raise Http404("The export has no file yet.")
         return file_response(export.file, export.file.name.rsplit("/", 1)[-1])

@@ -66,7 +66,7 @@ def test_replay_then_resume_after_seq(user, finished_run):
     assert [m["seq"] for m in later if m["type"] == "event"] == [3]
 
 
-@pytest.mark.parametrize("who, code", [("other", 4403), ("anonymous", 4401)])
+@pytest.mark.parametrize("who, code", [("other", 4404), ("anonymous", 4401)])
 def test_other_user_is_refused(user, other_user, finished_run, who, code):
     import asyncio
 

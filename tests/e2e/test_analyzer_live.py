@@ -96,6 +96,7 @@ def test_websocket_refuses_other_users(live_platform, user, other_user):
     response = httpx.post(f"{live_platform.url}/api/analyzer/upload/", headers={"Authorization": f"Token {token}"},
                           files={"file": ("t.csv", CSV.encode(), "text/csv")}, data={"auto_analyze": "false"})
     session_id = response.json()["session_id"]
+    processing_id = response.json()["processing"]["id"]
     intruder = api_token(other_user)
 
     async def attempt(path=f"/ws/analyzer/sessions/{session_id}/"):
@@ -111,6 +112,6 @@ def test_websocket_refuses_other_users(live_platform, user, other_user):
 
     assert asyncio.run(attempt()) in (4404, 403)
     # The processing stream of the session is the owner's only too.
-    assert asyncio.run(attempt(f"/ws/analyzer/sessions/{session_id}/processing/")) in (4404, 403)
+    assert asyncio.run(attempt(f"/ws/analyzer/processings/{processing_id}/")) in (4404, 403)
     assert httpx.get(f"{live_platform.url}/api/analyzer/sessions/{session_id}/",
                      headers={"Authorization": f"Token {intruder}"}).status_code == 404

@@ -30,7 +30,7 @@ async def _collect(url: str, token: str, until_end: float = 30.0) -> list[tuple[
 def test_worker_progress_reaches_websocket_client(live_platform, user, report):
     token = api_token(user)
     job = WorkerCheck.objects.create(owner=user, steps=20, interval_ms=50)
-    url = f"{live_platform.ws_url}/ws/jobs/core.workercheck/{job.pk}/"
+    url = f"{live_platform.ws_url}/ws/core/worker-checks/{job.pk}/"
 
     async def run():
         collector = asyncio.ensure_future(_collect(url, token))

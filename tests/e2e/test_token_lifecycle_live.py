@@ -27,7 +27,7 @@ def test_password_change_closes_a_live_websocket_and_ends_the_token(live_platfor
     job = WorkerCheck.objects.create(owner=user)
     key = api_token(user)
     root_key = api_token(root_user)
-    url = f"{live_platform.ws_url}/ws/jobs/core.workercheck/{job.pk}/"
+    url = f"{live_platform.ws_url}/ws/core/worker-checks/{job.pk}/"
 
     async def scenario():
         async with websockets.connect(url, open_timeout=10, additional_headers=token_header(key)) as ws:
@@ -87,7 +87,7 @@ def test_no_token_in_the_access_log(logging_server, user):
     address, log_path = logging_server
     base, ws_base = f"http://{address}", f"ws://{address}"
     job = WorkerCheck.objects.create(owner=user)
-    ws_path = f"/ws/jobs/core.workercheck/{job.pk}/"
+    ws_path = f"/ws/core/worker-checks/{job.pk}/"
     keys = []
 
     async def scenario():

@@ -47,7 +47,7 @@ async def test_owner_sees_rows_and_download(trades_data, user):
 async def test_other_user_is_refused_and_staff_allowed(trades_data, user, other_user, admin_user):
     export = await sync_to_async(_new_export)(user, 12)
     connected, code, _ = await _session(f"/ws/trades/exports/{export.pk}/", other_user)
-    assert not connected and code == 4403
+    assert not connected and code == 4404
     await sync_to_async(tasks.export_run)(export.pk)
     assert (await _session(f"/ws/trades/exports/{export.pk}/", admin_user))[0]
 

@@ -1,5 +1,5 @@
 /* CSV analyzer session page: the live progress of the upload processing job.
- * Listens on /ws/analyzer/sessions/<id>/processing/ (core's job stream: status snapshots, `stage`
+ * Listens on /ws/analyzer/processings/<job id>/ (core's job stream: status snapshots, `stage`
  * events, `end`), resumes with ?after=lastSeq after a reconnect, keeps the chat locked until the
  * file is ready, then swaps the file side of the page (detection, preview, profile — or the error)
  * in with HTMX. The auto-analysis then streams into the chat over the session websocket. */
