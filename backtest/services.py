@@ -267,7 +267,7 @@ def sweep_param_sets(*, strategy: Strategy, grid: dict, sample: int | None, seed
     valid, dropped = [], 0
     for index in candidates:
         params = point(index)
-        if strategy.check(params):
+        if strategy.rule_errors(params):
             dropped += 1
             continue
         valid.append(params)
