@@ -163,16 +163,18 @@ def simulate(bars: Bars, target: np.ndarray, warmup: int, costs: Costs, rules: R
         held=held_positions(target, warmup, rules.entry), cash=float(costs.initial_cash), rate=rate, slip=slip,
         fractional=costs.fractional, rules=rules, atr=atr,
     )
-    rows, ev_bar, position = fills.rows, fills.ev_bar, fills.open_position
+    rows, position = fills.rows, fills.open_position
+    events = np.asarray(fills.events, dtype=float).reshape(-1, 4)
+    ev_bar, ev_cash, ev_size, ev_entry = events[:, 0].astype(np.int64), events[:, 1], events[:, 2], events[:, 3]
     closes = bars.close
-    equity = _mark_to_market(n, closes, costs.initial_cash, ev_bar, fills.ev_cash, fills.ev_size, fills.ev_entry)
+    equity = _mark_to_market(n, closes, costs.initial_cash, ev_bar, ev_cash, ev_size, ev_entry)
     broke = np.flatnonzero(equity <= 0)
     if len(broke):  # out of money: close at that close, stop trading
         k = int(broke[0])
         rows = [r for r in rows if r[3] <= k]
-        s = _value_at(k, ev_bar, fills.ev_size)
+        s = _value_at(k, ev_bar, ev_size)
         if s:
-            e, b = _value_at(k, ev_bar, fills.ev_entry), _value_at(k, ev_bar, ev_bar)
+            e, b = _value_at(k, ev_bar, ev_entry), _value_at(k, ev_bar, ev_bar)
             side = 1.0 if s > 0 else -1.0
             commission = abs(s) * e * rate + abs(s) * closes[k] * rate
             ret = side * (closes[k] / e - 1) - commission / (abs(s) * e)
@@ -207,13 +209,13 @@ def _value_at(k, ev_bar, values):
 
 
 def _mark_to_market(n, closes, initial_cash, ev_bar, ev_cash, ev_size, ev_entry) -> np.ndarray:
-    if not ev_bar:
+    if not len(ev_bar):
         return np.full(n, float(initial_cash))
     # Each event holds from its bar to the next event's bar; before the first, only cash.
-    lengths = np.diff(np.asarray([0] + ev_bar + [n]))
-    cash = np.repeat(np.asarray([float(initial_cash)] + ev_cash), lengths)
-    size = np.repeat(np.asarray([0.0] + ev_size), lengths)
-    entry = np.repeat(np.asarray([0.0] + ev_entry), lengths)
+    lengths = np.diff(np.r_[0, ev_bar, n])
+    cash = np.repeat(np.r_[float(initial_cash), ev_cash], lengths)
+    size = np.repeat(np.r_[0.0, ev_size], lengths)
+    entry = np.repeat(np.r_[0.0, ev_entry], lengths)
     return cash + size * (closes - entry)
 
 

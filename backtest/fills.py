@@ -68,10 +68,11 @@ def held_positions(target: np.ndarray, warmup: int, entry: str = "state") -> np.
         decided = np.full(n, np.nan)
         decided[:first] = 0.0
         if first < n:
-            fresh = np.flatnonzero(raw[first:] != raw[first - 1:-1]) + first
+            before = np.r_[0.0, raw[:-1]]  # flat before the first bar
+            fresh = np.flatnonzero(raw[first:] != before[first:]) + first
             decided[fresh] = raw[fresh]
         known = np.where(np.isnan(decided), 0, np.arange(n))
-        decided = decided[np.maximum.accumulate(known)]
+        decided = np.nan_to_num(decided[np.maximum.accumulate(known)])
     else:
         decided = raw
         decided[:first] = 0.0
@@ -83,10 +84,7 @@ def held_positions(target: np.ndarray, warmup: int, entry: str = "state") -> np.
 @dataclass
 class Fills:
     rows: list  # (side, size, entry_bar, exit_bar, entry_price, exit_price, pnl, return, commission, reason)
-    ev_bar: list
-    ev_cash: list
-    ev_size: list
-    ev_entry: list
+    events: list  # (bar, cash, size, entry price) after each fill, in bar order
     open_position: dict | None
 
 
@@ -103,7 +101,8 @@ def fill_trades(
     if rules.sizing == "units":
         fixed_units = float(rules.size) if fractional else float(int(rules.size))
     exits = _Exits(open_, high, low, close, rules, atr) if rules.has_exits else None
-    ev_bar, ev_cash, ev_size, ev_entry, rows = [], [], [], [], []
+    events, rows = [], []
+    add_event = events.append
     size = entry_price = entry_commission = 0.0
     entry_bar = -1
 
@@ -119,7 +118,7 @@ def fill_trades(
         rows.append((side, abs(size), entry_bar, bar, entry_price, exit_price, gross - commission, ret, commission,
                      reason))
         size = 0.0
-        ev_bar.append(bar), ev_cash.append(cash), ev_size.append(0.0), ev_entry.append(entry_price)
+        add_event((bar, cash, 0.0, entry_price))
 
     def units_for(price: float, want: float) -> float:
         fill = price * (1 + want * slip)
@@ -135,7 +134,7 @@ def fill_trades(
         entry_commission = units * fill * rate
         cash -= entry_commission
         size, entry_price, entry_bar = want * units, fill, bar
-        ev_bar.append(bar), ev_cash.append(cash), ev_size.append(size), ev_entry.append(fill)
+        add_event((bar, cash, size, fill))
 
     def first_affordable(start: int, stop: int, want: float) -> int:
         """The first bar in [start, stop) whose open cash can pay one unit (or the fixed units) at."""
@@ -165,7 +164,7 @@ def fill_trades(
             continue
         price = opens[idx]
         units = units_for(price, want)
-        if units <= 0:
+        if not units > 0:
             if not retry:
                 continue
             j = first_affordable(j + 1, changes[idx + 1] if idx + 1 < len(changes) else n, want)
@@ -183,7 +182,7 @@ def fill_trades(
     position = None
     if size:
         position = {"size": size, "entry_bar": entry_bar, "entry_price": entry_price, "commission": entry_commission}
-    return Fills(rows, ev_bar, ev_cash, ev_size, ev_entry, position)
+    return Fills(rows, events, position)
 
 
 class _Exits:

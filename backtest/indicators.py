@@ -20,13 +20,16 @@ def _prefix_sums(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     sums = np.empty(len(x) + 1)
     sums[0] = 0.0
     np.cumsum(x, out=sums[1:])  # a sequential accumulation: each step rounds once
-    before = sums[:-1]
-    after = sums[1:]
-    virtual = after - before
-    step_error = (before - (after - virtual)) + (x - virtual)
+    before, after = sums[:-1], sums[1:]
+    # two-sum error of each step: (before - (after - virtual)) + (x - virtual), in place
+    virtual = np.subtract(after, before)
+    lost = np.subtract(after, virtual)
+    np.subtract(before, lost, out=lost)
+    np.subtract(x, virtual, out=virtual)
+    lost += virtual
     errors = np.empty(len(x) + 1)
     errors[0] = 0.0
-    np.cumsum(step_error, out=errors[1:])
+    np.cumsum(lost, out=errors[1:])
     return sums, errors
 
 
@@ -37,7 +40,10 @@ def rolling_sum(values: np.ndarray, window: int) -> np.ndarray:
     if window <= 0 or window > n:
         return out
     sums, errors = _prefix_sums(values)
-    out[window - 1:] = (sums[window:] - sums[:-window]) + (errors[window:] - errors[:-window])
+    body = out[window - 1:]
+    np.subtract(sums[window:], sums[:-window], out=body)
+    np.subtract(errors[window:], errors[:-window], out=errors[window:])
+    body += errors[window:]
     return out
 
 

@@ -126,7 +126,8 @@ def _beta(eq_log: np.ndarray, mkt_log: np.ndarray) -> float:
         return math.nan
     xm = eq_log - eq_log.mean()
     ym = mkt_log - mkt_log.mean()
-    return float(np.dot(xm, ym) / np.dot(ym, ym))
+    # einsum, not np.dot: BLAS threads make a dot of this size several times slower on a busy host.
+    return float(np.einsum("i,i->", xm, ym) / np.einsum("i,i->", ym, ym))
 
 
 def compute_metrics(
