@@ -199,3 +199,29 @@ def test_sampling_a_huge_grid_does_not_build_it():
                                               sample=None, seed=0)
     assert full == [{"fast": 5, "slow": 8, "allow_short": False}, {"fast": 5, "slow": 20, "allow_short": False},
                     {"fast": 10, "slow": 20, "allow_short": False}] and dropped == 1
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("interval, periods", [("1w", 52), ("1M", 12)])
+def test_weekly_and_monthly_runs_annualize_by_their_spacing(sync_jobs, user, interval, periods):
+    import numpy as np
+
+    from backtest import market_services, selectors
+    from backtest.metrics import geometric_mean
+
+    instrument = market_services.instrument_create(symbol="SPY", kind="stock", exchange="NYSE")
+    report = market_services.bars_generate(instrument=instrument, interval=interval, bars=120, start="2010-01-01",
+                                           seed=4)
+    assert report["created"] == 120 and report["gap_count"] == 0
+    run, _ = services.run_create(owner=user, instrument=instrument, interval=interval, strategy="buy_hold")
+    run.refresh_from_db()
+    assert run.status == JobStatus.SUCCEEDED, run.error
+    equity = np.asarray(run.result.equity["equity"])
+    g = geometric_mean(equity[1:] / equity[:-1] - 1)  # one bar per period: bar-to-bar returns
+    assert run.result.metrics["return_ann_pct"] == pytest.approx(((1 + g) ** periods - 1) * 100, rel=1e-9)
+    assert run.result.metrics["exposure_pct"] > 95 and run.result.metrics["commissions"] > 0
+    times = selectors.bars_load(instrument=instrument, interval=interval).time
+    days = np.diff(times) / 86400
+    assert set(days) == ({7.0} if interval == "1w" else {28.0, 29.0, 30.0, 31.0})  # calendar months, 2010-2019
+    gaps = selectors.find_gaps(np.delete(times, [10, 11]), interval=interval, kind="stock")
+    assert [g["missing"] for g in gaps] == [2]
