@@ -15,14 +15,14 @@ Semantics (shown next to every result, see `SEMANTICS`):
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 import pandas as pd
 
 from backtest import indicators as ind
 from backtest import metrics as metrics_mod
-from backtest.fills import Rules, fill_trades, held_positions
+from backtest.fills import END, EXIT_REASONS, Rules, fill_trades, held_positions
 from backtest.indicators import IndicatorCache
 from backtest.strategies import Strategy, first_valid
 
@@ -118,10 +118,17 @@ class TradeArrays:
     pnl: np.ndarray
     return_pct: np.ndarray  # fraction, net of commission
     commission: np.ndarray
-    reason: np.ndarray  # why each trade closed: signal | stop | target | trailing | end
+    reason: np.ndarray  # why each trade closed: an index into fills.EXIT_REASONS
 
     def __len__(self) -> int:
         return len(self.pnl)
+
+    def where(self, keep: np.ndarray) -> TradeArrays:
+        return TradeArrays(**{f.name: getattr(self, f.name)[keep] for f in fields(self)})
+
+    def append(self, **row) -> TradeArrays:
+        return TradeArrays(**{f.name: np.append(getattr(self, f.name), row[f.name]).astype(getattr(self, f.name).dtype)
+                              for f in fields(self)})
 
 
 @dataclass
@@ -147,7 +154,7 @@ class EngineResult:
                 "pnl": float(t.pnl[i]),
                 "return_pct": float(t.return_pct[i] * 100),
                 "commission": float(t.commission[i]),
-                "exit_reason": str(t.reason[i]),
+                "exit_reason": EXIT_REASONS[t.reason[i]],
             }
             for i in range(len(t))
         ]
@@ -163,34 +170,27 @@ def simulate(bars: Bars, target: np.ndarray, warmup: int, costs: Costs, rules: R
         held=held_positions(target, warmup, rules.entry), cash=float(costs.initial_cash), rate=rate, slip=slip,
         fractional=costs.fractional, rules=rules, atr=atr,
     )
-    rows, position = fills.rows, fills.open_position
-    events = np.asarray(fills.events, dtype=float).reshape(-1, 4)
-    ev_bar, ev_cash, ev_size, ev_entry = events[:, 0].astype(np.int64), events[:, 1], events[:, 2], events[:, 3]
+    position = fills.open_position
+    ev_bar, ev_cash, ev_size, ev_entry = fills.events
     closes = bars.close
     equity = _mark_to_market(n, closes, costs.initial_cash, ev_bar, ev_cash, ev_size, ev_entry)
+    trades = TradeArrays(**fills.trades)
     broke = np.flatnonzero(equity <= 0)
     if len(broke):  # out of money: close at that close, stop trading
         k = int(broke[0])
-        rows = [r for r in rows if r[3] <= k]
+        trades = trades.where(trades.exit_bar <= k)
         s = _value_at(k, ev_bar, ev_size)
         if s:
-            e, b = _value_at(k, ev_bar, ev_entry), _value_at(k, ev_bar, ev_bar)
+            e, b = float(_value_at(k, ev_bar, ev_entry)), int(_value_at(k, ev_bar, ev_bar))
             side = 1.0 if s > 0 else -1.0
             commission = abs(s) * e * rate + abs(s) * closes[k] * rate
             ret = side * (closes[k] / e - 1) - commission / (abs(s) * e)
-            rows.append((side, abs(s), int(b), k, e, closes[k], s * (closes[k] - e) - commission, ret, commission,
-                         "end"))
+            trades = trades.append(side=side, size=abs(s), entry_bar=b, exit_bar=k, entry_price=e,
+                                   exit_price=closes[k], pnl=s * (closes[k] - e) - commission, return_pct=ret,
+                                   commission=commission, reason=END)
         equity[k:] = 0.0
         position = None
 
-    cols = list(zip(*rows)) if rows else [[]] * 10
-    trades = TradeArrays(
-        side=np.asarray(cols[0], dtype=float), size=np.asarray(cols[1], dtype=float),
-        entry_bar=np.asarray(cols[2], dtype=np.int64), exit_bar=np.asarray(cols[3], dtype=np.int64),
-        entry_price=np.asarray(cols[4], dtype=float), exit_price=np.asarray(cols[5], dtype=float),
-        pnl=np.asarray(cols[6], dtype=float), return_pct=np.asarray(cols[7], dtype=float),
-        commission=np.asarray(cols[8], dtype=float), reason=np.asarray(cols[9], dtype=object),
-    )
     open_trade = None
     if position and n:
         size, entry_bar, entry_price = position["size"], position["entry_bar"], position["entry_price"]

@@ -29,6 +29,10 @@ import numpy as np
 _ALMOST_ONE = 1 - sys.float_info.epsilon
 
 ENTRY_MODES = ("state", "cross")
+#: Why a trade closed; trades store the index into this tuple.
+EXIT_REASONS = ("signal", "stop", "target", "trailing", "end")
+SIGNAL, STOP, TARGET, TRAILING, END = range(5)
+
 STOP_UNITS = ("pct", "atr")
 SIZINGS = ("equity", "units")
 
@@ -83,8 +87,8 @@ def held_positions(target: np.ndarray, warmup: int, entry: str = "state") -> np.
 
 @dataclass
 class Fills:
-    rows: list  # (side, size, entry_bar, exit_bar, entry_price, exit_price, pnl, return, commission, reason)
-    events: list  # (bar, cash, size, entry price) after each fill, in bar order
+    trades: dict  # column name (TRADE_COLUMNS) -> array, one value per closed trade
+    events: tuple  # arrays of bar, cash, size, entry price after each fill, in bar order
     open_position: dict | None
 
 
@@ -101,24 +105,22 @@ def fill_trades(
     if rules.sizing == "units":
         fixed_units = float(rules.size) if fractional else float(int(rules.size))
     exits = _Exits(open_, high, low, close, rules, atr) if rules.has_exits else None
-    events, rows = [], []
-    add_event = events.append
+    # Per closed trade only what the loop must know; the rest is derived with numpy afterwards.
+    opened_at, exit_bars, exit_prices, reasons = [], [], [], []
+    add_opened, add_exit_bar, add_exit_price, add_reason = (
+        opened_at.append, exit_bars.append, exit_prices.append, reasons.append)
+    ev_bar, ev_cash, ev_size, ev_entry = [], [], [], []
+    add_bar, add_cash, add_units, add_entry = ev_bar.append, ev_cash.append, ev_size.append, ev_entry.append
     size = entry_price = entry_commission = 0.0
     entry_bar = -1
 
-    def close_position(bar: int, price: float, reason: str) -> None:
+    def close_position(bar: int, price: float, reason: int) -> None:
         nonlocal cash, size
-        side = 1.0 if size > 0 else -1.0
-        exit_price = price * (1 - side * slip)
-        exit_commission = abs(size) * exit_price * rate
-        gross = size * (exit_price - entry_price)
-        cash += gross - exit_commission
-        commission = entry_commission + exit_commission
-        ret = side * (exit_price / entry_price - 1) - commission / (abs(size) * entry_price)
-        rows.append((side, abs(size), entry_bar, bar, entry_price, exit_price, gross - commission, ret, commission,
-                     reason))
+        exit_price = price * (1 - slip) if size > 0 else price * (1 + slip)
+        cash += size * (exit_price - entry_price) - abs(size) * exit_price * rate
+        add_opened(len(ev_bar) - 1), add_exit_bar(bar), add_exit_price(exit_price), add_reason(reason)
         size = 0.0
-        add_event((bar, cash, 0.0, entry_price))
+        add_bar(bar), add_cash(cash), add_units(0.0), add_entry(entry_price)
 
     def units_for(price: float, want: float) -> float:
         fill = price * (1 + want * slip)
@@ -134,7 +136,7 @@ def fill_trades(
         entry_commission = units * fill * rate
         cash -= entry_commission
         size, entry_price, entry_bar = want * units, fill, bar
-        add_event((bar, cash, size, fill))
+        add_bar(bar), add_cash(cash), add_units(size), add_entry(fill)
 
     def first_affordable(start: int, stop: int, want: float) -> int:
         """The first bar in [start, stop) whose open cash can pay one unit (or the fixed units) at."""
@@ -158,7 +160,7 @@ def fill_trades(
                 if hit:
                     close_position(*hit)
             if size:
-                close_position(j, opens[idx], "signal")
+                close_position(j, opens[idx], SIGNAL)
         want = wants[idx]
         if not want or cash <= 0:
             continue
@@ -178,11 +180,30 @@ def fill_trades(
         if hit:
             close_position(*hit)
     if size and rules.finalize_trades:
-        close_position(n - 1, float(close[n - 1]), "end")
+        close_position(n - 1, float(close[n - 1]), END)
     position = None
     if size:
         position = {"size": size, "entry_bar": entry_bar, "entry_price": entry_price, "commission": entry_commission}
-    return Fills(rows, events, position)
+    events = (np.asarray(ev_bar, dtype=np.int64), *(np.asarray(c, dtype=float) for c in (ev_cash, ev_size, ev_entry)))
+    return Fills(_trade_columns(events, opened_at, exit_bars, exit_prices, reasons, rate), events, position)
+
+
+def _trade_columns(events, opened_at, exit_bars, exit_prices, reasons, rate) -> dict:
+    """Closed trades from the entry events and exits: the same arithmetic as the fills, per column."""
+    ev_bar, _, ev_size, ev_entry = events
+    opened = np.asarray(opened_at, dtype=np.int64)
+    signed, entry_price = ev_size[opened], ev_entry[opened]
+    exit_price = np.asarray(exit_prices, dtype=float)
+    size = np.abs(signed)
+    side = np.where(signed > 0, 1.0, -1.0)
+    commission = size * entry_price * rate + size * exit_price * rate
+    return {
+        "side": side, "size": size, "entry_bar": ev_bar[opened], "exit_bar": np.asarray(exit_bars, dtype=np.int64),
+        "entry_price": entry_price, "exit_price": exit_price,
+        "pnl": signed * (exit_price - entry_price) - commission,
+        "return_pct": side * (exit_price / entry_price - 1) - commission / (size * entry_price),
+        "commission": commission, "reason": np.asarray(reasons, dtype=np.int8),
+    }
 
 
 class _Exits:
@@ -197,7 +218,7 @@ class _Exits:
             return price * amount / 100
         return amount * float(self.atr[bar - 1]) if bar > 0 else float("nan")
 
-    def first_exit(self, entry: int, stop: int, size: float, price: float) -> tuple[int, float, str] | None:
+    def first_exit(self, entry: int, stop: int, size: float, price: float) -> tuple[int, float, int] | None:
         """(bar, fill price before slippage, reason) of the first exit in bars [entry, stop), if any."""
         if entry >= stop:
             return None
@@ -229,11 +250,11 @@ class _Exits:
         k = int(hits[0])
         bar = entry + k
         if level is not None:
-            kind = "trailing" if trail is not None and (fixed is None or trail[k] > fixed[k]) else "stop"
+            kind = TRAILING if trail is not None and (fixed is None or trail[k] > fixed[k]) else STOP
             if opens[k] <= level[k]:  # opened through the stop
                 return bar, float(s * opens[k]), kind
         if target is not None and opens[k] >= target:  # opened through the target
-            return bar, float(s * opens[k]), "target"
+            return bar, float(s * opens[k]), TARGET
         if stop_hit[k]:  # the stop first when both lie inside the bar
             return bar, float(s * level[k]), kind
-        return bar, float(s * target), "target"
+        return bar, float(s * target), TARGET

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 
-def _prefix_sums(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def prefix_sums(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Running sums with the exact rounding error of every addition (Knuth's two-sum).
 
     `sums[i] + errors[i]` is the sum of values[:i] to within a few ulps at any length, so a
@@ -33,23 +33,29 @@ def _prefix_sums(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return sums, errors
 
 
-def rolling_sum(values: np.ndarray, window: int) -> np.ndarray:
-    """Sum of the last `window` values; NaN for the first `window - 1` bars."""
+def rolling_sum(values: np.ndarray, window: int, prefix: tuple | None = None) -> np.ndarray:
+    """Sum of the last `window` values; NaN for the first `window - 1` bars.
+
+    `prefix` is `prefix_sums(values)` when several windows of one series are wanted (a sweep).
+    """
     n = len(values)
     out = np.full(n, np.nan)
     if window <= 0 or window > n:
         return out
-    sums, errors = _prefix_sums(values)
+    sums, errors = prefix if prefix is not None else prefix_sums(values)
     body = out[window - 1:]
     np.subtract(sums[window:], sums[:-window], out=body)
-    np.subtract(errors[window:], errors[:-window], out=errors[window:])
-    body += errors[window:]
+    body += errors[window:] - errors[:-window]
     return out
 
 
-def sma(values: np.ndarray, window: int) -> np.ndarray:
+def sma(values: np.ndarray, window: int, prefix: tuple | None = None) -> np.ndarray:
     """Simple moving average; NaN for the first `window - 1` bars; exact to a few ulps at any length."""
-    return rolling_sum(values, window) / window if window > 0 else np.full(len(values), np.nan)
+    if window <= 0:
+        return np.full(len(values), np.nan)
+    out = rolling_sum(values, window, prefix)
+    out /= window
+    return out
 
 
 def ema(values: np.ndarray, span: int) -> np.ndarray:

@@ -124,12 +124,21 @@ def _buy_hold(bars, params, cache):
     return np.ones(len(bars.close)), 0
 
 
+def close_sma(bars, cache: IndicatorCache, window: int) -> np.ndarray:
+    """The SMA of closes, every window taken from one set of exact prefix sums."""
+    prefix = cache.get(("prefix",), lambda: ind.prefix_sums(bars.close))
+    return cache.get(("sma", window), lambda: ind.sma(bars.close, window, prefix))
+
+
 def _ma_cross(kind: str):
-    func = ind.sma if kind == "sma" else ind.ema
+    def average(bars, cache, window):
+        if kind == "sma":
+            return close_sma(bars, cache, window)
+        return cache.get((kind, window), lambda: ind.ema(bars.close, window))
 
     def signals(bars, params, cache):
-        fast = cache.get((kind, params["fast"]), lambda: func(bars.close, params["fast"]))
-        slow = cache.get((kind, params["slow"]), lambda: func(bars.close, params["slow"]))
+        fast = average(bars, cache, params["fast"])
+        slow = average(bars, cache, params["slow"])
         with np.errstate(invalid="ignore"):
             target = _side(fast > slow, params["allow_short"])
         return target, first_valid(fast, slow)
@@ -149,7 +158,7 @@ def _rsi_reversion(bars, params, cache):
 
 def _bollinger(bars, params, cache):
     period, width = params["period"], params["std"]
-    mid = cache.get(("sma", period), lambda: ind.sma(bars.close, period))
+    mid = close_sma(bars, cache, period)
     sd = cache.get(("std", period), lambda: ind.rolling_std(bars.close, period))
     close = bars.close
     with np.errstate(invalid="ignore"):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from backtest.engine import Bars, Costs, run_backtest, simulate
-from backtest.fills import Rules, held_positions
+from backtest.fills import EXIT_REASONS, Rules, held_positions
 from backtest.strategies import STRATEGIES, ParamError, params_clean
 from backtest.synthetic import synthetic_bars
 
@@ -25,7 +25,8 @@ def run(ohlc, target, cash=1000.0, fractional=True, **rules):
 
 def trades(result):
     t = result.trades
-    return [(int(t.entry_bar[i]), int(t.exit_bar[i]), float(t.exit_price[i]), t.reason[i]) for i in range(len(t))]
+    return [(int(t.entry_bar[i]), int(t.exit_bar[i]), float(t.exit_price[i]), EXIT_REASONS[t.reason[i]])
+            for i in range(len(t))]
 
 
 FLAT = [100, 101, 99, 100]  # open, high, low, close of a quiet bar

@@ -17,7 +17,7 @@ def trades(pnl, ret, entry, exit_, commission=None):
         side=np.ones(n), size=np.ones(n), entry_bar=np.array(entry), exit_bar=np.array(exit_),
         entry_price=np.ones(n), exit_price=np.ones(n), pnl=np.array(pnl, dtype=float),
         return_pct=np.array(ret, dtype=float), commission=np.array(commission or [0.0] * n),
-        reason=np.array(["signal"] * n, dtype=object),
+        reason=np.zeros(n, dtype=np.int8),
     )
 
 
