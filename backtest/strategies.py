@@ -17,27 +17,10 @@ import numpy as np
 import pandas as pd
 
 from backtest import indicators as ind
-from backtest.fills import ENTRY_MODES, SIZINGS, STOP_UNITS
 from backtest.indicators import IndicatorCache
-
-
-@dataclass(frozen=True)
-class Param:
-    name: str
-    type: str  # "int" | "float" | "bool" | "choice"
-    default: Any
-    min: float | None = None
-    max: float | None = None
-    description: str = ""
-    choices: tuple[str, ...] = ()
-
-    def as_schema(self) -> dict:
-        data = {"name": self.name, "type": self.type, "default": self.default, "description": self.description}
-        if self.type == "choice":
-            data["choices"] = list(self.choices)
-        elif self.type != "bool":
-            data["min"], data["max"] = self.min, self.max
-        return data
+from backtest.params import (
+    ENTRY_PARAM, EXECUTION_DEFAULTS, EXECUTION_PARAMS, Param, ParamError, execution_check, param_coerce,
+)
 
 
 SignalFunc = Callable[[Any, dict, IndicatorCache], tuple[np.ndarray, int]]
@@ -59,7 +42,7 @@ class Strategy:
     @property
     def execution_params(self) -> tuple[Param, ...]:
         """How a run of this strategy trades; left out of cleaned parameters while at their defaults."""
-        return ((_ENTRY,) if self.signal_entries else ()) + EXECUTION_PARAMS
+        return ((ENTRY_PARAM,) if self.signal_entries else ()) + EXECUTION_PARAMS
 
     @property
     def all_params(self) -> tuple[Param, ...]:
@@ -82,14 +65,6 @@ class Strategy:
     def rule_errors(self, params: dict) -> dict[str, str]:
         """Rules between parameters: the strategy's own and the execution parameters'."""
         return {**self.check(params), **execution_check(params)}
-
-
-class ParamError(ValueError):
-    """Invalid strategy parameters: `errors` maps a parameter name to its message."""
-
-    def __init__(self, errors: dict[str, str]):
-        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
-        self.errors = errors
 
 
 def first_valid(*arrays: np.ndarray) -> int:
@@ -216,43 +191,6 @@ def _exit_not_longer(params: dict) -> dict[str, str]:
 
 
 _SHORT = Param("allow_short", "bool", False, description="Go short on the opposite signal (else stay flat).")
-_ENTRY = Param(
-    "entry", "choice", "state", choices=ENTRY_MODES,
-    description="state: hold the position while the signal says so. cross: take a position only where the "
-                "signal changes (as backtesting.py's crossover()); the first position at the first change.",
-)
-#: How any strategy's run trades: stops, targets, sizing, the end of the data (see backtest.fills).
-EXECUTION_PARAMS = (
-    Param("stop_loss", "float", 0.0, 0, 1000, "Stop-loss distance from the entry price (0 = none)."),
-    Param("take_profit", "float", 0.0, 0, 1000, "Take-profit distance from the entry price (0 = none)."),
-    Param("trailing_stop", "float", 0.0, 0, 1000,
-          "Trailing-stop distance from the best close since entry (0 = none)."),
-    Param("stop_unit", "choice", "pct", description="The distances above: pct = percent of the price, "
-          "atr = multiples of the average true range at the decision.", choices=STOP_UNITS),
-    Param("atr_period", "int", 14, 1, 500, "ATR period (Wilder smoothing), for stop_unit atr."),
-    Param("sizing", "choice", "equity", description="equity: size is the fraction of equity put in each "
-          "entry (0 < size <= 1). units: size is a fixed number of units (whole units for stocks).",
-          choices=SIZINGS),
-    Param("size", "float", 1.0, 0, 1e9, "Fraction of equity, or number of units (see sizing)."),
-    Param("finalize_trades", "bool", False,
-          description="Close a trade still open at the end at the last close and count it."),
-)
-_EXECUTION_DEFAULTS = {p.name: p.default for p in (_ENTRY, *EXECUTION_PARAMS)}
-
-
-def execution_check(params: dict) -> dict[str, str]:
-    """Rules between the execution parameters (only those the strategy has)."""
-    errors = {}
-    if params.get("sizing") == "equity" and not 0 < params.get("size", 1.0) <= 1:
-        errors["size"] = "With sizing by equity, size is a fraction: more than 0, at most 1."
-    if params.get("sizing") == "units" and not params.get("size", 1.0) > 0:
-        errors["size"] = "With sizing by units, size must be more than 0."
-    if params.get("stop_unit") == "pct":
-        for name in ("stop_loss", "trailing_stop"):
-            if params.get(name, 0) >= 100:
-                errors[name] = "A stop distance in percent must be below 100."
-    return errors
-
 STRATEGIES: dict[str, Strategy] = {
     s.key: s
     for s in [
@@ -336,45 +274,6 @@ def strategy_get(key: str) -> Strategy:
         raise ParamError({"strategy": f"Unknown strategy {key!r}; choose one of {', '.join(STRATEGIES)}."}) from None
 
 
-def _coerce(param: Param, value: Any) -> Any:
-    if param.type == "choice":
-        if not isinstance(value, str) or value not in param.choices:
-            raise ValueError(f"Choose one of {', '.join(param.choices)}.")
-        return value
-    if param.type == "bool":
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "on", "off", "yes", "no"):
-            return value.lower() in ("true", "1", "on", "yes")
-        if isinstance(value, int) and value in (0, 1):
-            return bool(value)
-        raise ValueError("Must be true or false.")
-    if isinstance(value, bool):
-        raise ValueError(f"Must be a number ({param.type}).")
-    if param.type == "int":
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)
-        elif isinstance(value, str):
-            try:
-                value = int(value.strip())
-            except ValueError:
-                raise ValueError("Must be a whole number.") from None
-        if not isinstance(value, int):
-            raise ValueError("Must be a whole number.")
-    else:
-        try:
-            value = float(value)
-        except (TypeError, ValueError):
-            raise ValueError("Must be a number.") from None
-        if not np.isfinite(value):
-            raise ValueError("Must be a finite number.")
-    if param.min is not None and value < param.min:
-        raise ValueError(f"Must be at least {param.min:g}.")
-    if param.max is not None and value > param.max:
-        raise ValueError(f"Must be at most {param.max:g}.")
-    return value
-
-
 def params_clean(strategy: Strategy, raw: dict | None) -> dict:
     """Defaults filled in, types coerced, ranges and cross-rules checked; raises ParamError."""
     if raw is None:
@@ -386,7 +285,7 @@ def params_clean(strategy: Strategy, raw: dict | None) -> dict:
     clean = {}
     for param in strategy.all_params:
         try:
-            clean[param.name] = _coerce(param, raw.get(param.name, param.default))
+            clean[param.name] = param_coerce(param, raw.get(param.name, param.default))
         except ValueError as exc:
             errors[param.name] = str(exc)
     if not errors:
@@ -394,11 +293,11 @@ def params_clean(strategy: Strategy, raw: dict | None) -> dict:
     if errors:
         raise ParamError(errors)
     # Execution parameters at their defaults stay out, so a request's meaning (and key) reads the same.
-    return {k: v for k, v in clean.items() if k not in _EXECUTION_DEFAULTS or _EXECUTION_DEFAULTS[k] != v}
+    return {k: v for k, v in clean.items() if k not in EXECUTION_DEFAULTS or EXECUTION_DEFAULTS[k] != v}
 
 
 def param_value_clean(strategy: Strategy, name: str, value: Any) -> Any:
     for param in strategy.all_params:
         if param.name == name:
-            return _coerce(param, value)
+            return param_coerce(param, value)
     raise ValueError(f"Unknown parameter for {strategy.name}.")

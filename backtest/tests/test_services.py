@@ -5,7 +5,7 @@ import functools
 import pytest
 from django.core.exceptions import ValidationError
 
-from backtest import services
+from backtest import services, sweep_grid
 from backtest.models import BacktestResult, BacktestRun, Sweep, SweepResult
 from core.models import JobEvent, JobStatus
 
@@ -190,12 +190,12 @@ def test_sampling_a_huge_grid_does_not_build_it():
 
     grid = {"fast": {"start": 2, "stop": 500, "step": 1}, "slow": {"start": 3, "stop": 1002, "step": 1},
             "allow_short": [True, False]}  # ~1 million points
-    sets, dropped = services.sweep_param_sets(strategy=STRATEGIES["sma_cross"], grid=grid, sample=300, seed=1)
+    sets, dropped = sweep_grid.grid_expand(strategy=STRATEGIES["sma_cross"], grid=grid, sample=300, seed=1)
     assert len(sets) == 300 and all(p["fast"] < p["slow"] for p in sets)
     assert len({tuple(sorted(p.items())) for p in sets}) == 300
-    again, _ = services.sweep_param_sets(strategy=STRATEGIES["sma_cross"], grid=grid, sample=300, seed=1)
+    again, _ = sweep_grid.grid_expand(strategy=STRATEGIES["sma_cross"], grid=grid, sample=300, seed=1)
     assert again == sets
-    full, dropped = services.sweep_param_sets(strategy=STRATEGIES["sma_cross"], grid={"fast": [5, 10], "slow": [8, 20]},
+    full, dropped = sweep_grid.grid_expand(strategy=STRATEGIES["sma_cross"], grid={"fast": [5, 10], "slow": [8, 20]},
                                               sample=None, seed=0)
     assert full == [{"fast": 5, "slow": 8, "allow_short": False}, {"fast": 5, "slow": 20, "allow_short": False},
                     {"fast": 10, "slow": 20, "allow_short": False}] and dropped == 1
