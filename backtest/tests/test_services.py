@@ -225,3 +225,20 @@ def test_weekly_and_monthly_runs_annualize_by_their_spacing(sync_jobs, user, int
     assert set(days) == ({7.0} if interval == "1w" else {28.0, 29.0, 30.0, 31.0})  # calendar months, 2010-2019
     gaps = selectors.find_gaps(np.delete(times, [10, 11]), interval=interval, kind="stock")
     assert [g["missing"] for g in gaps] == [2]
+
+
+@pytest.mark.django_db
+def test_a_sweep_over_stop_distances_and_entry_modes(sync_jobs, user, btc):
+    sweep = services.sweep_create(owner=user, instruments=[btc], interval="1h", strategy="sma_cross",
+                                  grid={"stop_loss": [0, 0.5, 2], "entry": ["state", "cross"],
+                                        "stop_unit": ["pct"]})
+    sweep.refresh_from_db()
+    assert sweep.status == JobStatus.SUCCEEDED, sweep.error
+    rows = {(r.params["entry"], r.params["stop_loss"]): r.metrics for r in SweepResult.objects.filter(sweep=sweep)}
+    assert len(rows) == 6
+    # tighter stops close trades sooner: more trades than with no stop, and each row matches a single run
+    assert rows[("state", 0.5)]["trades"] > rows[("state", 0)]["trades"]
+    run, _ = services.run_create(owner=user, instrument=btc, interval="1h", strategy="sma_cross",
+                                 params={"entry": "cross", "stop_loss": 2})
+    run.refresh_from_db()
+    assert run.result.metrics == rows[("cross", 2)]
