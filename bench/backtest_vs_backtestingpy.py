@@ -31,6 +31,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+os.environ.setdefault("TQDM_DISABLE", "1")  # backtesting.py shows progress bars when tqdm is installed
 
 from backtest.engine import Bars, Costs, run_backtest  # noqa: E402
 from backtest.strategies import STRATEGIES, params_clean  # noqa: E402
