@@ -61,7 +61,8 @@ def run_create(
     )
     run.full_clean(exclude=["owner", "result", "request_key"])
     bars = bars_load_checked(instrument=instrument, interval=interval, start=start, end=end)
-    costs = costs_for(instrument=instrument, commission_bps=commission_bps, slippage_bps=slippage_bps, initial_cash=initial_cash)
+    costs = costs_for(instrument=instrument, commission_bps=commission_bps, slippage_bps=slippage_bps,
+                      initial_cash=initial_cash)
     key = result_key_compute(
         instrument=instrument, interval=interval, bars_hash=selectors.bars_hash(bars), strategy=strat.key,
         params=clean, costs=costs,
@@ -89,10 +90,10 @@ def run_execute(run: BacktestRun) -> None:
     job_progress(job=run, fraction=0.05, message="Loading bars")
     bars = bars_load_checked(instrument=instrument, interval=run.interval, start=run.start, end=run.end)
     costs = costs_for(instrument=instrument, commission_bps=run.commission_bps, slippage_bps=run.slippage_bps,
-                   initial_cash=run.initial_cash)
+                      initial_cash=run.initial_cash)
     digest = selectors.bars_hash(bars)
     key = result_key_compute(instrument=instrument, interval=run.interval, bars_hash=digest, strategy=run.strategy,
-                     params=run.params, costs=costs)
+                             params=run.params, costs=costs)
     stored = BacktestResult.objects.filter(key=key).first()
     if stored is not None:
         job_succeed(job=run, message="The stored result was reused.", result=stored, reused=True, request_key=key)
@@ -182,9 +183,9 @@ def _raise_if_stopped(sweep: Sweep) -> None:
 def _serial_results(sweep: Sweep, instruments: list[Instrument], strat: Strategy):
     for instrument in instruments:
         bars = bars_load_checked(instrument=instrument, interval=sweep.interval, start=sweep.start, end=sweep.end,
-                          field="instruments")
+                                 field="instruments")
         costs = costs_for(instrument=instrument, commission_bps=sweep.commission_bps, slippage_bps=sweep.slippage_bps,
-                       initial_cash=sweep.initial_cash)
+                          initial_cash=sweep.initial_cash)
         cache = IndicatorCache()
         for index, params in enumerate(sweep.param_sets):
             result = run_backtest(bars=bars, strategy=strat, params=params, costs=costs,
@@ -198,11 +199,11 @@ def _pool_chunks(sweep: Sweep, instruments: list[Instrument], pool: SweepPool):
     combos = len(sweep.param_sets)
     for instrument in instruments:
         bars = bars_load_checked(instrument=instrument, interval=sweep.interval, start=sweep.start, end=sweep.end,
-                          field="instruments")
+                                 field="instruments")
         key = f"i{instrument.pk}"
         pool.add_bars(key, bars)
         costs = costs_for(instrument=instrument, commission_bps=sweep.commission_bps, slippage_bps=sweep.slippage_bps,
-                       initial_cash=sweep.initial_cash)
+                          initial_cash=sweep.initial_cash)
         size = chunk_size(bars=len(bars), combos=combos, processes=pool.processes, chunk_work=conf.SWEEP_CHUNK_WORK)
         for first in range(0, combos, size):
             items = list(enumerate(sweep.param_sets[first:first + size], start=first))
