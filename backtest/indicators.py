@@ -33,27 +33,36 @@ def prefix_sums(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return sums, errors
 
 
-def rolling_sum(values: np.ndarray, window: int, prefix: tuple | None = None) -> np.ndarray:
-    """Sum of the last `window` values; NaN for the first `window - 1` bars.
+#: Outputs per block of a rolling sum: each block's prefix sums start afresh (see `rolling_sum`).
+BLOCK = 8192
 
-    `prefix` is `prefix_sums(values)` when several windows of one series are wanted (a sweep).
+
+def rolling_sum(values: np.ndarray, window: int) -> np.ndarray:
+    """Sum of the last `window` values; NaN for the first `window - 1` bars; exact to a few ulps.
+
+    Prefix sums are re-based per block of outputs, so their size (and so their rounding) depends only
+    on the prices near the window, not on everything before it: a series that falls from a million to a
+    cent keeps its small sums exact. Within a block the two-sum errors make the difference exact.
     """
+    values = np.asarray(values, dtype=float)
     n = len(values)
     out = np.full(n, np.nan)
     if window <= 0 or window > n:
         return out
-    sums, errors = prefix if prefix is not None else prefix_sums(values)
-    body = out[window - 1:]
-    np.subtract(sums[window:], sums[:-window], out=body)
-    body += errors[window:] - errors[:-window]
+    for first in range(window - 1, n, BLOCK):
+        last = min(n, first + BLOCK)
+        sums, errors = prefix_sums(values[first - window + 1:last])
+        body = out[first:last]
+        np.subtract(sums[window:], sums[:-window], out=body)
+        body += errors[window:] - errors[:-window]
     return out
 
 
-def sma(values: np.ndarray, window: int, prefix: tuple | None = None) -> np.ndarray:
+def sma(values: np.ndarray, window: int) -> np.ndarray:
     """Simple moving average; NaN for the first `window - 1` bars; exact to a few ulps at any length."""
     if window <= 0:
         return np.full(len(values), np.nan)
-    out = rolling_sum(values, window, prefix)
+    out = rolling_sum(values, window)
     out /= window
     return out
 

@@ -100,9 +100,7 @@ def _buy_hold(bars, params, cache):
 
 
 def close_sma(bars, cache: IndicatorCache, window: int) -> np.ndarray:
-    """The SMA of closes, every window taken from one set of exact prefix sums."""
-    prefix = cache.get(("prefix",), lambda: ind.prefix_sums(bars.close))
-    return cache.get(("sma", window), lambda: ind.sma(bars.close, window, prefix))
+    return cache.get(("sma", window), lambda: ind.sma(bars.close, window))
 
 
 def _ma_cross(kind: str):

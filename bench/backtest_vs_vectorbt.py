@@ -14,6 +14,7 @@ Needs `vectorbt` (not in any requirements file: a bench-only install, see backte
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import time
@@ -25,6 +26,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
+from backtest import indicators as ind  # noqa: E402
 from backtest.engine import Bars, Costs, run_backtest  # noqa: E402
 from backtest.indicators import IndicatorCache  # noqa: E402
 from backtest.strategies import STRATEGIES, params_clean  # noqa: E402
@@ -96,6 +98,14 @@ def main() -> None:
         print(f"{n:>10,} {ours_s * 1000:9.1f} {vbt_s * 1000:9.1f} {vbt_s / ours_s:6.1f}x  "
               f"{len(ours.trades):>6}/{theirs_trades:<6}  {ours.equity[-1]:,.4f}/{theirs_value:,.4f}  "
               f"{stop_s * 1000:9.1f} {stop_s / ours_s:10.1f}x")
+        if theirs_trades != len(ours.trades):
+            exact = [np.array([math.fsum(df.Close.to_numpy()[i - w + 1:i + 1]) / w for i in range(n - 2000, n)])
+                     for w in (FAST, SLOW)]
+            theirs_ma = [vbt.MA.run(df["Close"], w).ma.to_numpy()[n - 2000:] for w in (FAST, SLOW)]
+            ours_ma = [ind.sma(df.Close.to_numpy(), w)[n - 2000:] for w in (FAST, SLOW)]
+            err = lambda got: max(float(np.max(np.abs(g - e) / np.abs(e))) for g, e in zip(got, exact))  # noqa: E731
+            print(f"{'':>10s} prices {df.Close.min():.3g} .. {df.Close.max():.3g}; last 2,000 SMAs vs math.fsum: "
+                  f"ours max rel. error {err(ours_ma):.1e}, vectorbt {err(theirs_ma):.1e} (its rolling sum drifts)")
 
     # 1,000-combination sweep over 10k bars, signals + simulation + statistics on both sides
     df = synthetic_bars(n=10_000, interval_seconds=3600, seed=1, start_price=30_000)

@@ -27,6 +27,31 @@ def test_sma_is_exact_to_a_few_ulps_on_a_million_bars():
         assert ulps.max() <= 4, (window, ulps.max())
 
 
+def test_sma_stays_exact_when_the_price_falls_by_ten_orders_of_magnitude():
+    rng = np.random.default_rng(8)
+    price = np.exp(np.cumsum(np.r_[rng.normal(0, 0.01, 300_000), rng.normal(-0.0008, 0.01, 300_000)])) * 1e5
+    assert price.max() / price[-1] > 1e10
+    for window in (20, 100):
+        ours = ind.sma(price, window)
+        idx = np.r_[np.arange(window - 1, len(price), 101), np.arange(len(price) - 3000, len(price))]
+        ref = np.array([math.fsum(price[i - window + 1: i + 1]) / window for i in idx])
+        ulps = np.abs(ours[idx] - ref) / np.spacing(ref)
+        assert ulps.max() <= 4, (window, ulps.max())
+
+
+def test_windows_across_block_edges_are_exact():
+    rng = np.random.default_rng(2)
+    price = rng.uniform(1, 1000, ind.BLOCK * 3 + 17)
+    for window in (1, 2, 500, ind.BLOCK + 3):
+        ours = ind.rolling_sum(price, window)
+        idx = np.r_[window - 1, np.arange(ind.BLOCK - 3, ind.BLOCK + 3), np.arange(2 * ind.BLOCK - 2, 2 * ind.BLOCK + 2),
+                    len(price) - 1]
+        idx = idx[idx >= window - 1]
+        ref = np.array([math.fsum(price[i - window + 1: i + 1]) for i in idx])
+        assert (np.abs(ours[idx] - ref) / np.spacing(ref)).max() <= 2, window
+        assert np.isnan(ours[: window - 1]).all()
+
+
 def test_a_plain_cumulative_sum_would_not_be_exact_here():
     """The reference check above can fail: the old formula misses by far more than a few ulps."""
     price = _wide_walk(1_000_000)
