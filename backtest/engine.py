@@ -1,46 +1,52 @@
-"""The vectorized backtest engine.
+"""The vectorized backtest engine: signals → fills (see `fills`) → equity → metrics.
 
 Semantics (shown next to every result, see `SEMANTICS`):
 - a strategy decides a target position (+1, 0, -1) on each bar's close;
   decisions start the bar after its indicators are first defined;
-- a change of target is filled at the *next* bar's open; a reversal closes the
-  open trade and opens the new one at that same open;
-- each entry is all-in: the cash available buys as many units as it can after
-  commission (whole units for stocks, fractional for crypto);
+- a change of target is filled at the *next* bar's open (how stops, targets,
+  sizing and crossover entries fill is in `backtest.fills`);
 - commission (basis points of the traded value) is charged on entry and exit;
   slippage (basis points) moves each fill price against the trader;
 - equity is marked to each bar's close; a trade still open after the last bar
   is valued in the equity but not counted as a closed trade (as backtesting.py
-  does without `finalize_trades`); if equity reaches zero the run stops.
-
-Signals are vectorized with numpy; only the (few) position changes are walked
-in a Python loop, so a run costs O(bars) numpy work plus O(trades) Python work.
+  does without `finalize_trades`) unless `finalize_trades` closes it at the last
+  close; if equity reaches zero the run stops.
 """
 
 from __future__ import annotations
 
-import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 import pandas as pd
 
+from backtest import indicators as ind
 from backtest import metrics as metrics_mod
+from backtest.fills import END, EXIT_REASONS, Rules, fill_trades, held_positions
 from backtest.indicators import IndicatorCache
-from backtest.strategies import Strategy
+from backtest.strategies import Strategy, first_valid
 
-ENGINE_VERSION = "1.0"
+ENGINE_VERSION = "1.1"
 
 SEMANTICS = [
     "Signals are computed on each bar's close; orders fill at the next bar's open (no look-ahead).",
-    "Every entry uses all available cash; whole units for stocks, fractional units for crypto.",
+    "Entry \"state\": hold the position while the signal says so. Entry \"cross\": take a position only where "
+    "the signal changes; the first position at the first change.",
+    "Sizing: a fraction of equity (all of it by default) or a fixed number of units; whole units for stocks, "
+    "fractional units for crypto. An entry cash cannot pay for is retried while the signal holds (state) "
+    "or dropped (cross).",
+    "Stops, targets and trailing stops rest from the entry bar on: hit when the bar's low (high for a short) "
+    "crosses them, filled at their level, or at the open when the bar opens beyond them; when stop and target "
+    "both lie inside one bar, the stop fills first. The trailing stop follows the best close before each bar.",
+    "After a stop or target exit the position is re-entered only on the next change of signal.",
     "Commission (bps of traded value) is charged on entry and on exit; slippage (bps) worsens every fill.",
     "A reversal closes the open trade and opens the opposite one at the same open.",
-    "A trade still open at the end is marked to market in equity but not counted in trade statistics.",
-    "Annualization: 365 days for 24/7 (crypto) markets, 252 for stocks.",
+    "A trade still open at the end is marked to market in equity but not counted in trade statistics "
+    "(unless finalize_trades closes it at the last close); its time and entry commission count in exposure "
+    "and commissions.",
+    "Annualization follows the bars' spacing: 52 periods a year for weekly bars, 12 for monthly; otherwise "
+    "365 days for 24/7 (crypto) markets, 252 for stocks.",
 ]
-
-_ALMOST_ONE = 1 - sys.float_info.epsilon
 
 
 @dataclass
@@ -112,9 +118,17 @@ class TradeArrays:
     pnl: np.ndarray
     return_pct: np.ndarray  # fraction, net of commission
     commission: np.ndarray
+    reason: np.ndarray  # why each trade closed: an index into fills.EXIT_REASONS
 
     def __len__(self) -> int:
         return len(self.pnl)
+
+    def where(self, keep: np.ndarray) -> TradeArrays:
+        return TradeArrays(**{f.name: getattr(self, f.name)[keep] for f in fields(self)})
+
+    def append(self, **row) -> TradeArrays:
+        return TradeArrays(**{f.name: np.append(getattr(self, f.name), row[f.name]).astype(getattr(self, f.name).dtype)
+                              for f in fields(self)})
 
 
 @dataclass
@@ -140,93 +154,51 @@ class EngineResult:
                 "pnl": float(t.pnl[i]),
                 "return_pct": float(t.return_pct[i] * 100),
                 "commission": float(t.commission[i]),
+                "exit_reason": EXIT_REASONS[t.reason[i]],
             }
             for i in range(len(t))
         ]
 
 
-def held_positions(target: np.ndarray, warmup: int) -> np.ndarray:
-    """The position held during each bar: the decision of the previous bar's close."""
-    n = len(target)
-    decided = np.asarray(target, dtype=float).copy()
-    decided[np.isnan(decided)] = 0.0
-    decided[: min(n, warmup + 1)] = 0.0  # first decision on the bar after warm-up
-    held = np.zeros(n)
-    held[1:] = decided[:-1]
-    return held
-
-
-def simulate(bars: Bars, target: np.ndarray, warmup: int, costs: Costs) -> EngineResult:
-    """Fill target-position changes at next opens and mark equity to closes."""
+def simulate(bars: Bars, target: np.ndarray, warmup: int, costs: Costs, rules: Rules = Rules(),
+             atr: np.ndarray | None = None) -> EngineResult:
+    """Fill the target positions by `rules`, mark equity to closes, stop the run if it goes broke."""
     n = len(bars)
-    held = held_positions(target, warmup)
-    changes = np.flatnonzero(np.diff(held, prepend=0.0) != 0)
-
     rate, slip = costs.commission_bps / 1e4, costs.slippage_bps / 1e4
-    # Plain Python floats in the loop: numpy scalars are several times slower here.
-    fill_opens = bars.open[changes].tolist()
-    wants = held[changes].tolist()
-    cash = float(costs.initial_cash)
-    size = entry_price = entry_commission = 0.0
-    entry_bar = -1
-    ev_bar = changes.tolist()
-    ev_cash, ev_size, ev_entry = [], [], []
-    rows: list[tuple] = []
-    fractional = costs.fractional
-    for j, price, want in zip(ev_bar, fill_opens, wants):
-        if size:
-            side = 1.0 if size > 0 else -1.0
-            exit_price = price * (1 - side * slip)
-            exit_commission = abs(size) * exit_price * rate
-            gross = size * (exit_price - entry_price)
-            cash += gross - exit_commission
-            commission = entry_commission + exit_commission
-            ret = side * (exit_price / entry_price - 1) - commission / (abs(size) * entry_price)
-            rows.append((side, abs(size), entry_bar, j, entry_price, exit_price, gross - commission, ret, commission))
-            size = 0.0
-        if want and cash > 0:
-            fill = price * (1 + want * slip)
-            per_unit = fill + (_ALMOST_ONE * fill * rate) / _ALMOST_ONE
-            units = cash * _ALMOST_ONE / per_unit if fractional else float(int(cash * _ALMOST_ONE // per_unit))
-            if units > 0:
-                entry_commission = units * fill * rate
-                cash -= entry_commission
-                size, entry_price, entry_bar = want * units, fill, j
-        ev_cash.append(cash)
-        ev_size.append(size)
-        ev_entry.append(entry_price)
-
+    fills = fill_trades(
+        open_=bars.open, high=bars.high, low=bars.low, close=bars.close,
+        held=held_positions(target, warmup, rules.entry), cash=float(costs.initial_cash), rate=rate, slip=slip,
+        fractional=costs.fractional, rules=rules, atr=atr,
+    )
+    position = fills.open_position
+    ev_bar, ev_cash, ev_size, ev_entry = fills.events
     closes = bars.close
     equity = _mark_to_market(n, closes, costs.initial_cash, ev_bar, ev_cash, ev_size, ev_entry)
+    trades = TradeArrays(**fills.trades)
     broke = np.flatnonzero(equity <= 0)
     if len(broke):  # out of money: close at that close, stop trading
         k = int(broke[0])
-        rows = [r for r in rows if r[3] <= k]
+        trades = trades.where(trades.exit_bar <= k)
         s = _value_at(k, ev_bar, ev_size)
         if s:
-            e, b = _value_at(k, ev_bar, ev_entry), _value_at(k, ev_bar, ev_bar)
+            e, b = float(_value_at(k, ev_bar, ev_entry)), int(_value_at(k, ev_bar, ev_bar))
             side = 1.0 if s > 0 else -1.0
             commission = abs(s) * e * rate + abs(s) * closes[k] * rate
             ret = side * (closes[k] / e - 1) - commission / (abs(s) * e)
-            rows.append((side, abs(s), int(b), k, e, closes[k], s * (closes[k] - e) - commission, ret, commission))
+            trades = trades.append(side=side, size=abs(s), entry_bar=b, exit_bar=k, entry_price=e,
+                                   exit_price=closes[k], pnl=s * (closes[k] - e) - commission, return_pct=ret,
+                                   commission=commission, reason=END)
         equity[k:] = 0.0
-        size = 0.0
+        position = None
 
-    cols = list(zip(*rows)) if rows else [[]] * 9
-    trades = TradeArrays(
-        side=np.asarray(cols[0], dtype=float), size=np.asarray(cols[1], dtype=float),
-        entry_bar=np.asarray(cols[2], dtype=np.int64), exit_bar=np.asarray(cols[3], dtype=np.int64),
-        entry_price=np.asarray(cols[4], dtype=float), exit_price=np.asarray(cols[5], dtype=float),
-        pnl=np.asarray(cols[6], dtype=float), return_pct=np.asarray(cols[7], dtype=float),
-        commission=np.asarray(cols[8], dtype=float),
-    )
     open_trade = None
-    if size and n:
-        last = closes[-1]
+    if position and n:
+        size, entry_bar, entry_price = position["size"], position["entry_bar"], position["entry_price"]
         open_trade = {
             "side": "long" if size > 0 else "short", "size": float(abs(size)), "entry_bar": int(entry_bar),
             "entry_time": int(bars.time[entry_bar]), "entry_price": float(entry_price),
-            "unrealized_pnl": float(size * (last - entry_price)),
+            "commission": float(position["commission"]),
+            "unrealized_pnl": float(size * (closes[-1] - entry_price)),
         }
     return EngineResult(equity=equity, trades=trades, open_trade=open_trade, warmup=int(min(warmup, max(n - 1, 0))))
 
@@ -237,13 +209,13 @@ def _value_at(k, ev_bar, values):
 
 
 def _mark_to_market(n, closes, initial_cash, ev_bar, ev_cash, ev_size, ev_entry) -> np.ndarray:
-    if not ev_bar:
+    if not len(ev_bar):
         return np.full(n, float(initial_cash))
     # Each event holds from its bar to the next event's bar; before the first, only cash.
-    lengths = np.diff(np.asarray([0] + ev_bar + [n]))
-    cash = np.repeat(np.asarray([float(initial_cash)] + ev_cash), lengths)
-    size = np.repeat(np.asarray([0.0] + ev_size), lengths)
-    entry = np.repeat(np.asarray([0.0] + ev_entry), lengths)
+    lengths = np.diff(np.r_[0, ev_bar, n])
+    cash = np.repeat(np.r_[float(initial_cash), ev_cash], lengths)
+    size = np.repeat(np.r_[0.0, ev_size], lengths)
+    entry = np.repeat(np.r_[0.0, ev_entry], lengths)
     return cash + size * (closes - entry)
 
 
@@ -259,10 +231,17 @@ def run_backtest(
     """Signals → fills → equity → metrics for one parameter set (params already cleaned)."""
     if len(bars) < 2:
         raise ValueError("At least two bars are needed for a backtest.")
-    target, warmup = strategy.signals(bars, params, cache or IndicatorCache())
-    result = simulate(bars, target, warmup, costs)
+    cache = cache or IndicatorCache()
+    target, warmup = strategy.signals(bars, params, cache)
+    rules = Rules.from_params(params)
+    atr = None
+    if rules.uses_atr:
+        period = rules.atr_period
+        atr = cache.get(("atr", period), lambda: ind.atr(bars.high, bars.low, bars.close, period))
+        warmup = max(warmup, first_valid(atr))
+    result = simulate(bars, target, warmup, costs, rules, atr)
     result.metrics = metrics_mod.compute_metrics(
         time=bars.time, equity=result.equity, close=bars.close, trades=result.trades,
-        warmup=result.warmup, annual_days=annual_days, **bars.prepared(),
+        warmup=result.warmup, annual_days=annual_days, open_trade=result.open_trade, **bars.prepared(),
     )
     return result

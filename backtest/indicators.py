@@ -9,14 +9,61 @@ import numpy as np
 import pandas as pd
 
 
-def sma(values: np.ndarray, window: int) -> np.ndarray:
-    """Simple moving average; NaN for the first `window - 1` bars."""
+def prefix_sums(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Running sums with the exact rounding error of every addition (Knuth's two-sum).
+
+    `sums[i] + errors[i]` is the sum of values[:i] to within a few ulps at any length, so a
+    windowed sum taken as a difference of prefix sums stays exact even after a million bars over
+    a wide price range (a plain cumulative sum drifts by about i ulps of its running total).
+    """
+    x = np.asarray(values, dtype=float)
+    sums = np.empty(len(x) + 1)
+    sums[0] = 0.0
+    np.cumsum(x, out=sums[1:])  # a sequential accumulation: each step rounds once
+    before, after = sums[:-1], sums[1:]
+    # two-sum error of each step: (before - (after - virtual)) + (x - virtual), in place
+    virtual = np.subtract(after, before)
+    lost = np.subtract(after, virtual)
+    np.subtract(before, lost, out=lost)
+    np.subtract(x, virtual, out=virtual)
+    lost += virtual
+    errors = np.empty(len(x) + 1)
+    errors[0] = 0.0
+    np.cumsum(lost, out=errors[1:])
+    return sums, errors
+
+
+#: Outputs per block of a rolling sum: each block's prefix sums start afresh (see `rolling_sum`).
+BLOCK = 8192
+
+
+def rolling_sum(values: np.ndarray, window: int) -> np.ndarray:
+    """Sum of the last `window` values; NaN for the first `window - 1` bars; exact to a few ulps.
+
+    Prefix sums are re-based per block of outputs, so their size (and so their rounding) depends only
+    on the prices near the window, not on everything before it: a series that falls from a million to a
+    cent keeps its small sums exact. Within a block the two-sum errors make the difference exact.
+    """
+    values = np.asarray(values, dtype=float)
     n = len(values)
     out = np.full(n, np.nan)
     if window <= 0 or window > n:
         return out
-    csum = np.cumsum(np.insert(values.astype(float), 0, 0.0))
-    out[window - 1:] = (csum[window:] - csum[:-window]) / window
+    for first in range(window - 1, n, BLOCK):
+        last = min(n, first + BLOCK)
+        sums, errors = prefix_sums(values[first - window + 1:last])
+        body = out[first:last]
+        np.subtract(sums[window:], sums[:-window], out=body)
+        body += errors[window:] - errors[:-window]
+    return out
+
+
+def sma(values: np.ndarray, window: int) -> np.ndarray:
+    """Simple moving average; NaN for the first `window - 1` bars; exact to a few ulps at any length."""
+    if window <= 0:
+        return np.full(len(values), np.nan)
+    out = rolling_sum(values, window)
+    out /= window
     return out
 
 
@@ -45,6 +92,20 @@ def rsi(values: np.ndarray, period: int) -> np.ndarray:
     out = np.where((avg_loss == 0) & (avg_gain == 0), 50.0, out)
     out[np.isnan(avg_gain) | np.isnan(avg_loss)] = np.nan
     return out
+
+
+def true_range(high: np.ndarray, low: np.ndarray, close: np.ndarray) -> np.ndarray:
+    """max(high - low, |high - previous close|, |low - previous close|); high - low on the first bar."""
+    prev = shift(close)
+    with np.errstate(invalid="ignore"):
+        out = np.fmax(high - low, np.fmax(np.abs(high - prev), np.abs(low - prev)))
+    return out
+
+
+def atr(high: np.ndarray, low: np.ndarray, close: np.ndarray, period: int) -> np.ndarray:
+    """Wilder's average true range (alpha = 1 / period); NaN for the first `period - 1` bars."""
+    tr = true_range(high, low, close)
+    return pd.Series(tr).ewm(alpha=1 / period, adjust=False, min_periods=period).mean().to_numpy()
 
 
 def rolling_max(values: np.ndarray, window: int) -> np.ndarray:

@@ -17,9 +17,14 @@ class Interval(models.TextChoices):
     H1 = "1h", "1 hour"
     H4 = "4h", "4 hours"
     D1 = "1d", "1 day"
+    W1 = "1w", "1 week"
+    MO1 = "1M", "1 month"  # Binance's name; bars open on the first day of each month (UTC)
 
 
-INTERVAL_SECONDS = {"1h": 3600, "4h": 4 * 3600, "1d": 86400}
+#: Nominal bar spacing; a month varies (28-31 days), see `CALENDAR_INTERVALS`.
+INTERVAL_SECONDS = {"1h": 3600, "4h": 4 * 3600, "1d": 86400, "1w": 7 * 86400, "1M": 30 * 86400}
+#: Intervals whose bars follow the calendar (weeks from Monday, months from the 1st) for every market.
+CALENDAR_INTERVALS = {"1w": "W-MON", "1M": "MS"}
 
 
 class Instrument(models.Model):

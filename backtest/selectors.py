@@ -7,13 +7,15 @@ import math
 from datetime import datetime, timezone as dt_timezone
 
 import numpy as np
+import pandas as pd
 from django.db.models import Count, Max, Min, OuterRef, QuerySet, Subquery
 
 from backtest import charts
 from backtest.engine import Bars
-from backtest.metrics import METRICS
+from backtest.metrics import METRICS, annual_periods
 from backtest.models import (
-    INTERVAL_SECONDS, BacktestRun, BarImport, Instrument, InstrumentKind, PriceBar, Sweep, SweepResult,
+    CALENDAR_INTERVALS, INTERVAL_SECONDS, BacktestRun, BarImport, Instrument, InstrumentKind, PriceBar, Sweep,
+    SweepResult,
 )
 from core.permissions import get_for_viewer, visible_to
 
@@ -69,6 +71,8 @@ def find_gaps(times: np.ndarray, *, interval: str, kind: str) -> list[dict]:
     step = INTERVAL_SECONDS[interval]
     if len(times) < 2:
         return []
+    if interval in CALENDAR_INTERVALS:
+        return _calendar_gaps(times, interval)
     diffs = np.diff(times)
     gaps = []
     for i in np.flatnonzero(diffs > step):
@@ -90,6 +94,17 @@ def find_gaps(times: np.ndarray, *, interval: str, kind: str) -> list[dict]:
     return gaps
 
 
+def _calendar_gaps(times: np.ndarray, interval: str) -> list[dict]:
+    """Missing weeks or months between consecutive bars (every market has a bar each week and month)."""
+    unit = "W" if interval == "1w" else "M"
+    ordinals = pd.DatetimeIndex(np.asarray(times, dtype="int64") * 10**9).to_period(unit).asi8
+    gaps = []
+    for i in np.flatnonzero(np.diff(ordinals) > 1):
+        gaps.append({"after": to_datetime(times[i]).isoformat(), "before": to_datetime(times[i + 1]).isoformat(),
+                     "missing": int(ordinals[i + 1] - ordinals[i] - 1)})
+    return gaps
+
+
 def instrument_stats(*, instrument: Instrument, interval: str) -> dict:
     """First/last bar, count, gaps, total return and annualized volatility of closes."""
     bars = bars_load(instrument=instrument, interval=interval)
@@ -98,7 +113,10 @@ def instrument_stats(*, instrument: Instrument, interval: str) -> dict:
         return out | {"first": None, "last": None, "gaps": 0, "missing_bars": 0, "return_pct": None, "volatility_ann_pct": None}
     gaps = find_gaps(bars.time, interval=interval, kind=instrument.kind)
     log_ret = np.diff(np.log(bars.close))
-    periods_per_year = instrument.annual_days * (86400 / INTERVAL_SECONDS[interval] if instrument.kind == InstrumentKind.CRYPTO else (1 if interval == "1d" else 8 * 3600 / INTERVAL_SECONDS[interval]))
+    if interval in CALENDAR_INTERVALS:
+        periods_per_year = annual_periods(INTERVAL_SECONDS[interval], instrument.annual_days)
+    else:
+        periods_per_year = instrument.annual_days * (86400 / INTERVAL_SECONDS[interval] if instrument.kind == InstrumentKind.CRYPTO else (1 if interval == "1d" else 8 * 3600 / INTERVAL_SECONDS[interval]))
     vol = float(np.std(log_ret, ddof=1) * math.sqrt(periods_per_year) * 100) if len(log_ret) > 1 else None
     return out | {
         "first": to_datetime(bars.time[0]).isoformat(),

@@ -18,22 +18,9 @@ import pandas as pd
 
 from backtest import indicators as ind
 from backtest.indicators import IndicatorCache
-
-
-@dataclass(frozen=True)
-class Param:
-    name: str
-    type: str  # "int" | "float" | "bool"
-    default: Any
-    min: float | None = None
-    max: float | None = None
-    description: str = ""
-
-    def as_schema(self) -> dict:
-        data = {"name": self.name, "type": self.type, "default": self.default, "description": self.description}
-        if self.type != "bool":
-            data["min"], data["max"] = self.min, self.max
-        return data
+from backtest.params import (
+    ENTRY_PARAM, EXECUTION_DEFAULTS, EXECUTION_PARAMS, Param, ParamError, execution_check, param_coerce,
+)
 
 
 SignalFunc = Callable[[Any, dict, IndicatorCache], tuple[np.ndarray, int]]
@@ -49,6 +36,17 @@ class Strategy:
     # Cross-parameter rule: params -> {field: message} of violations.
     check: Callable[[dict], dict[str, str]] = field(default=lambda p: {})
     supports_short: bool = True
+    #: A signal strategy can enter on the signal's state or only on its changes (`entry`).
+    signal_entries: bool = True
+
+    @property
+    def execution_params(self) -> tuple[Param, ...]:
+        """How a run of this strategy trades; left out of cleaned parameters while at their defaults."""
+        return ((ENTRY_PARAM,) if self.signal_entries else ()) + EXECUTION_PARAMS
+
+    @property
+    def all_params(self) -> tuple[Param, ...]:
+        return self.params + self.execution_params
 
     def schema(self) -> dict:
         return {
@@ -57,18 +55,16 @@ class Strategy:
             "description": self.description,
             "supports_short": self.supports_short,
             "params": [p.as_schema() for p in self.params],
+            "execution_params": [p.as_schema() for p in self.execution_params],
         }
 
     def defaults(self) -> dict:
+        """The signal parameters' defaults (execution parameters at their defaults are simply absent)."""
         return {p.name: p.default for p in self.params}
 
-
-class ParamError(ValueError):
-    """Invalid strategy parameters: `errors` maps a parameter name to its message."""
-
-    def __init__(self, errors: dict[str, str]):
-        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
-        self.errors = errors
+    def rule_errors(self, params: dict) -> dict[str, str]:
+        """Rules between parameters: the strategy's own and the execution parameters'."""
+        return {**self.check(params), **execution_check(params)}
 
 
 def first_valid(*arrays: np.ndarray) -> int:
@@ -103,12 +99,19 @@ def _buy_hold(bars, params, cache):
     return np.ones(len(bars.close)), 0
 
 
+def close_sma(bars, cache: IndicatorCache, window: int) -> np.ndarray:
+    return cache.get(("sma", window), lambda: ind.sma(bars.close, window))
+
+
 def _ma_cross(kind: str):
-    func = ind.sma if kind == "sma" else ind.ema
+    def average(bars, cache, window):
+        if kind == "sma":
+            return close_sma(bars, cache, window)
+        return cache.get((kind, window), lambda: ind.ema(bars.close, window))
 
     def signals(bars, params, cache):
-        fast = cache.get((kind, params["fast"]), lambda: func(bars.close, params["fast"]))
-        slow = cache.get((kind, params["slow"]), lambda: func(bars.close, params["slow"]))
+        fast = average(bars, cache, params["fast"])
+        slow = average(bars, cache, params["slow"])
         with np.errstate(invalid="ignore"):
             target = _side(fast > slow, params["allow_short"])
         return target, first_valid(fast, slow)
@@ -128,7 +131,7 @@ def _rsi_reversion(bars, params, cache):
 
 def _bollinger(bars, params, cache):
     period, width = params["period"], params["std"]
-    mid = cache.get(("sma", period), lambda: ind.sma(bars.close, period))
+    mid = close_sma(bars, cache, period)
     sd = cache.get(("std", period), lambda: ind.rolling_std(bars.close, period))
     close = bars.close
     with np.errstate(invalid="ignore"):
@@ -186,13 +189,12 @@ def _exit_not_longer(params: dict) -> dict[str, str]:
 
 
 _SHORT = Param("allow_short", "bool", False, description="Go short on the opposite signal (else stay flat).")
-
 STRATEGIES: dict[str, Strategy] = {
     s.key: s
     for s in [
         Strategy(
             "buy_hold", "Buy & hold", "Buy on the first tradable bar and hold to the end.", (), _buy_hold,
-            supports_short=False,
+            supports_short=False, signal_entries=False,
         ),
         Strategy(
             "sma_cross", "SMA crossover",
@@ -270,64 +272,30 @@ def strategy_get(key: str) -> Strategy:
         raise ParamError({"strategy": f"Unknown strategy {key!r}; choose one of {', '.join(STRATEGIES)}."}) from None
 
 
-def _coerce(param: Param, value: Any) -> Any:
-    if param.type == "bool":
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "on", "off", "yes", "no"):
-            return value.lower() in ("true", "1", "on", "yes")
-        if isinstance(value, int) and value in (0, 1):
-            return bool(value)
-        raise ValueError("Must be true or false.")
-    if isinstance(value, bool):
-        raise ValueError(f"Must be a number ({param.type}).")
-    if param.type == "int":
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)
-        elif isinstance(value, str):
-            try:
-                value = int(value.strip())
-            except ValueError:
-                raise ValueError("Must be a whole number.") from None
-        if not isinstance(value, int):
-            raise ValueError("Must be a whole number.")
-    else:
-        try:
-            value = float(value)
-        except (TypeError, ValueError):
-            raise ValueError("Must be a number.") from None
-        if not np.isfinite(value):
-            raise ValueError("Must be a finite number.")
-    if param.min is not None and value < param.min:
-        raise ValueError(f"Must be at least {param.min:g}.")
-    if param.max is not None and value > param.max:
-        raise ValueError(f"Must be at most {param.max:g}.")
-    return value
-
-
 def params_clean(strategy: Strategy, raw: dict | None) -> dict:
     """Defaults filled in, types coerced, ranges and cross-rules checked; raises ParamError."""
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
         raise ParamError({"params": "Must be an object of parameter values."})
-    known = {p.name for p in strategy.params}
+    known = {p.name for p in strategy.all_params}
     errors = {name: f"Unknown parameter for {strategy.name}." for name in raw if name not in known}
     clean = {}
-    for param in strategy.params:
+    for param in strategy.all_params:
         try:
-            clean[param.name] = _coerce(param, raw.get(param.name, param.default))
+            clean[param.name] = param_coerce(param, raw.get(param.name, param.default))
         except ValueError as exc:
             errors[param.name] = str(exc)
     if not errors:
-        errors.update(strategy.check(clean))
+        errors.update(strategy.rule_errors(clean))
     if errors:
         raise ParamError(errors)
-    return clean
+    # Execution parameters at their defaults stay out, so a request's meaning (and key) reads the same.
+    return {k: v for k, v in clean.items() if k not in EXECUTION_DEFAULTS or EXECUTION_DEFAULTS[k] != v}
 
 
 def param_value_clean(strategy: Strategy, name: str, value: Any) -> Any:
-    for param in strategy.params:
+    for param in strategy.all_params:
         if param.name == name:
-            return _coerce(param, value)
+            return param_coerce(param, value)
     raise ValueError(f"Unknown parameter for {strategy.name}.")

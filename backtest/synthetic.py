@@ -11,13 +11,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-INTERVAL_SECONDS = {"1h": 3600, "4h": 4 * 3600, "1d": 86400}
 
 _DRIFTS = np.array([0.45, -0.35, 0.0])  # annual drift of bull, bear, sideways
 _VOLS = np.array([0.35, 0.9])  # annual volatility of calm, stormy (crypto); stocks scaled down
 
 
 def _timestamps(n: int, interval_seconds: int, start: pd.Timestamp, kind: str) -> pd.DatetimeIndex:
+    if interval_seconds >= 7 * 86400:  # weekly and monthly bars follow the calendar in every market
+        return pd.date_range(start, periods=n, freq="W-MON" if interval_seconds == 7 * 86400 else "MS")
     if kind == "crypto":
         return pd.date_range(start, periods=n, freq=pd.Timedelta(seconds=interval_seconds))
     out: list[pd.DatetimeIndex] = []
@@ -47,7 +48,11 @@ def synthetic_bars(
     """A frame indexed by bar open time (naive UTC) with Open, High, Low, Close, Volume."""
     rng = np.random.default_rng(seed)
     index = _timestamps(n, interval_seconds, pd.Timestamp(start).floor("D"), kind)
-    bars_per_year = (365 if kind == "crypto" else 252) * (86400 / interval_seconds if kind == "crypto" else max(1, min(8, 86400 // interval_seconds)))
+    if interval_seconds >= 7 * 86400:
+        bars_per_year = 52 if interval_seconds == 7 * 86400 else 12
+    else:
+        bars_per_year = (365 if kind == "crypto" else 252) * (
+            86400 / interval_seconds if kind == "crypto" else max(1, min(8, 86400 // interval_seconds)))
     dt = 1 / bars_per_year
     # Regimes last ~1-3 months of bars on average.
     mean_len = max(20, int(bars_per_year / 6))

@@ -36,6 +36,12 @@ def _strategy_schemas() -> str:
     return json.dumps({k: s.schema() for k, s in STRATEGIES.items()})
 
 
+def _execution_help() -> dict:
+    """The execution parameters and the fill rules, explained beside the run and sweep forms."""
+    return {"execution_params": [p.as_schema() for p in STRATEGIES["sma_cross"].execution_params],
+            "semantics": SEMANTICS}
+
+
 @login_required
 def index(request):
     return render(request, "backtest/index.html", {
@@ -45,6 +51,7 @@ def index(request):
         "sweeps": selectors.sweep_list(user=request.user)[:10],
         "strategies": [s.schema() for s in STRATEGIES.values()],
         "intervals": Interval.values,
+        **_execution_help(),
     })
 
 
@@ -142,7 +149,8 @@ def run_new(request):
             if not created:
                 messages.info(request, "You already ran this exact backtest; here is its result.")
             return redirect("backtest:backtestrun_detail", pk=run.pk)
-    return render(request, "backtest/run_new.html", {"form": form, "schemas": _strategy_schemas()})
+    return render(request, "backtest/run_new.html", {"form": form, "schemas": _strategy_schemas(),
+                                                      **_execution_help()})
 
 
 def _run_context(run) -> dict:
@@ -183,7 +191,8 @@ def sweep_new(request):
             _service_errors_to_form(form, exc)
         else:
             return redirect("backtest:sweep_detail", pk=sweep.pk)
-    return render(request, "backtest/sweep_new.html", {"form": form, "schemas": _strategy_schemas()})
+    return render(request, "backtest/sweep_new.html", {"form": form, "schemas": _strategy_schemas(),
+                                                        **_execution_help()})
 
 
 def _sweep_table_context(request, sweep) -> dict:

@@ -100,6 +100,16 @@ def test_run_create_dedupe_and_detail(sync_jobs, auth_client, user, btc):
         ({"symbol": "BTCUSDT", "strategy": "sma_cross", "start": "2024-02-01T00:00Z", "end": "2024-01-01T00:00Z"}, "end"),
         ({"symbol": "BTCUSDT", "strategy": "sma_cross", "start": "2030-01-01T00:00Z"}, "start"),
         ({"symbol": "BTCUSDT", "strategy": "sma_cross", "interval": "1d"}, "start"),
+        ({"symbol": "BTCUSDT", "strategy": "sma_cross", "interval": "1m"}, "interval"),  # minutes: not offered
+        ({"symbol": "BTCUSDT", "strategy": "sma_cross", "params": {"entry": 5}}, "params"),
+        ({"symbol": "BTCUSDT", "strategy": "sma_cross", "params": {"entry": {"a": 1}}}, "params"),
+        ({"symbol": "BTCUSDT", "strategy": "sma_cross", "params": {"stop_loss": "1e400"}}, "params"),
+        ({"symbol": "BTCUSDT", "strategy": "sma_cross", "params": {"stop_unit": ["pct"]}}, "params"),
+        ({"symbol": "BTCUSDT", "strategy": "sma_cross", "params": {"size": 2}}, "params"),
+        ({"symbol": "BTCUSDT", "strategy": "sma_cross", "params": {"sizing": "units", "size": -3}}, "params"),
+        ({"symbol": "BTCUSDT", "strategy": "sma_cross", "params": {"atr_period": 0, "stop_unit": "atr"}}, "params"),
+        ({"symbol": "BTCUSDT", "strategy": "sma_cross", "params": {"finalize_trades": "perhaps"}}, "params"),
+        ({"symbol": "BTCUSDT", "strategy": "buy_hold", "params": {"entry": "cross"}}, "params"),
     ],
 )
 def test_run_input_errors(auth_client, user, btc, payload, field):

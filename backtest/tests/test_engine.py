@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from backtest.engine import Bars, Costs, held_positions, run_backtest, simulate
+from backtest.engine import Bars, Costs, run_backtest, simulate
+from backtest.fills import held_positions
 from backtest.indicators import IndicatorCache
 from backtest.strategies import STRATEGIES, params_clean
 from backtest.synthetic import synthetic_bars

@@ -17,6 +17,7 @@ def trades(pnl, ret, entry, exit_, commission=None):
         side=np.ones(n), size=np.ones(n), entry_bar=np.array(entry), exit_bar=np.array(exit_),
         entry_price=np.ones(n), exit_price=np.ones(n), pnl=np.array(pnl, dtype=float),
         return_pct=np.array(ret, dtype=float), commission=np.array(commission or [0.0] * n),
+        reason=np.zeros(n, dtype=np.int8),
     )
 
 
@@ -81,3 +82,17 @@ def test_trade_metrics_by_hand():
 def test_geometric_mean():
     assert geometric_mean(np.array([0.1, -0.1])) == pytest.approx(math.sqrt(1.1 * 0.9) - 1)
     assert geometric_mean(np.array([-1.0, 0.5])) == 0  # a total loss makes it 0, as backtesting.py does
+
+
+def test_annual_periods_follow_the_bars_spacing():
+    from backtest.metrics import annual_periods
+
+    assert annual_periods(7 * DAY, 252) == 52 and annual_periods(7 * DAY, 365) == 52
+    assert annual_periods(31 * DAY, 252) == 12 and annual_periods(28 * DAY, 365) == 12
+    assert annual_periods(DAY, 252) == 252 and annual_periods(3600, 365) == 365
+    # monthly closes: annualized over 12 periods, not 252
+    time = np.array([np.datetime64(f"2020-{m:02d}-01", "s").astype(np.int64) for m in range(1, 13)])
+    equity = 100 * 1.01 ** np.arange(12)
+    m = compute_metrics(time=time, equity=equity, close=equity, trades=trades([], [], [], []), warmup=0,
+                        annual_days=252)
+    assert m["return_ann_pct"] == pytest.approx((1.01 ** 12 - 1) * 100)

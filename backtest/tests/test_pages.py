@@ -137,3 +137,29 @@ def test_run_page_survives_changed_bars(sync_jobs, browser, user, btc):
     page = browser.get(reverse("backtest:backtestrun_detail", args=[run.pk]))
     assert page.status_code == 200 and b"have changed since this result" in page.content
     assert b'id="spec-drawdown"' in page.content and b'id="spec-equity"' not in page.content
+
+
+@pytest.mark.django_db
+def test_run_form_explains_the_execution_options_and_the_page_shows_exit_reasons(sync_jobs, browser, btc):
+    form = browser.get(reverse("backtest:run_new")).content.decode()
+    assert 'data-testid="execution-help"' in form
+    for text in ("<code>entry</code>", "state | cross", "<code>stop_loss</code>", "<code>trailing_stop</code>",
+                 "pct | atr", "equity | units", "<code>finalize_trades</code>", "the stop fills first"):
+        assert text in form, text
+    assert 'data-testid="execution-help"' in browser.get(reverse("backtest:sweep_new")).content.decode()
+    response = browser.post(reverse("backtest:run_new"), {
+        "instrument": "BTCUSDT", "interval": "1h", "strategy": "sma_cross", "commission_bps": 10,
+        "params": '{"fast": 5, "slow": 30, "entry": "cross", "stop_loss": 0.5, "take_profit": 1}',
+        "slippage_bps": 0, "initial_cash": 10000,
+    })
+    assert response.status_code == 302
+    run = BacktestRun.objects.get()
+    reasons = {t["exit_reason"] for t in run.result.trades}
+    assert {"stop", "target"} <= reasons
+    page = browser.get(response.url).content.decode()
+    assert "<th>Exit</th>" in page and "<td>stop</td>" in page and "<td>target</td>" in page
+    bad = browser.post(reverse("backtest:run_new"), {
+        "instrument": "BTCUSDT", "interval": "1h", "strategy": "sma_cross", "commission_bps": 10,
+        "params": '{"entry": "sometimes"}', "slippage_bps": 0, "initial_cash": 10000,
+    })
+    assert bad.status_code == 200 and b"entry: Choose one of state, cross" in bad.content

@@ -5,7 +5,7 @@ import functools
 import pytest
 from django.core.exceptions import ValidationError
 
-from backtest import services
+from backtest import services, sweep_grid
 from backtest.models import BacktestResult, BacktestRun, Sweep, SweepResult
 from core.models import JobEvent, JobStatus
 
@@ -190,12 +190,55 @@ def test_sampling_a_huge_grid_does_not_build_it():
 
     grid = {"fast": {"start": 2, "stop": 500, "step": 1}, "slow": {"start": 3, "stop": 1002, "step": 1},
             "allow_short": [True, False]}  # ~1 million points
-    sets, dropped = services.sweep_param_sets(strategy=STRATEGIES["sma_cross"], grid=grid, sample=300, seed=1)
+    sets, dropped = sweep_grid.grid_expand(strategy=STRATEGIES["sma_cross"], grid=grid, sample=300, seed=1)
     assert len(sets) == 300 and all(p["fast"] < p["slow"] for p in sets)
     assert len({tuple(sorted(p.items())) for p in sets}) == 300
-    again, _ = services.sweep_param_sets(strategy=STRATEGIES["sma_cross"], grid=grid, sample=300, seed=1)
+    again, _ = sweep_grid.grid_expand(strategy=STRATEGIES["sma_cross"], grid=grid, sample=300, seed=1)
     assert again == sets
-    full, dropped = services.sweep_param_sets(strategy=STRATEGIES["sma_cross"], grid={"fast": [5, 10], "slow": [8, 20]},
+    full, dropped = sweep_grid.grid_expand(strategy=STRATEGIES["sma_cross"], grid={"fast": [5, 10], "slow": [8, 20]},
                                               sample=None, seed=0)
     assert full == [{"fast": 5, "slow": 8, "allow_short": False}, {"fast": 5, "slow": 20, "allow_short": False},
                     {"fast": 10, "slow": 20, "allow_short": False}] and dropped == 1
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("interval, periods", [("1w", 52), ("1M", 12)])
+def test_weekly_and_monthly_runs_annualize_by_their_spacing(sync_jobs, user, interval, periods):
+    import numpy as np
+
+    from backtest import market_services, selectors
+    from backtest.metrics import geometric_mean
+
+    instrument = market_services.instrument_create(symbol="SPY", kind="stock", exchange="NYSE")
+    report = market_services.bars_generate(instrument=instrument, interval=interval, bars=120, start="2010-01-01",
+                                           seed=4)
+    assert report["created"] == 120 and report["gap_count"] == 0
+    run, _ = services.run_create(owner=user, instrument=instrument, interval=interval, strategy="buy_hold")
+    run.refresh_from_db()
+    assert run.status == JobStatus.SUCCEEDED, run.error
+    equity = np.asarray(run.result.equity["equity"])
+    g = geometric_mean(equity[1:] / equity[:-1] - 1)  # one bar per period: bar-to-bar returns
+    assert run.result.metrics["return_ann_pct"] == pytest.approx(((1 + g) ** periods - 1) * 100, rel=1e-9)
+    assert run.result.metrics["exposure_pct"] > 95 and run.result.metrics["commissions"] > 0
+    times = selectors.bars_load(instrument=instrument, interval=interval).time
+    days = np.diff(times) / 86400
+    assert set(days) == ({7.0} if interval == "1w" else {28.0, 29.0, 30.0, 31.0})  # calendar months, 2010-2019
+    gaps = selectors.find_gaps(np.delete(times, [10, 11]), interval=interval, kind="stock")
+    assert [g["missing"] for g in gaps] == [2]
+
+
+@pytest.mark.django_db
+def test_a_sweep_over_stop_distances_and_entry_modes(sync_jobs, user, btc):
+    sweep = services.sweep_create(owner=user, instruments=[btc], interval="1h", strategy="sma_cross",
+                                  grid={"stop_loss": [0, 0.5, 2], "entry": ["state", "cross"],
+                                        "stop_unit": ["pct"]})
+    sweep.refresh_from_db()
+    assert sweep.status == JobStatus.SUCCEEDED, sweep.error
+    rows = {(r.params["entry"], r.params["stop_loss"]): r.metrics for r in SweepResult.objects.filter(sweep=sweep)}
+    assert len(rows) == 6
+    # tighter stops close trades sooner: more trades than with no stop, and each row matches a single run
+    assert rows[("state", 0.5)]["trades"] > rows[("state", 0)]["trades"]
+    run, _ = services.run_create(owner=user, instrument=btc, interval="1h", strategy="sma_cross",
+                                 params={"entry": "cross", "stop_loss": 2})
+    run.refresh_from_db()
+    assert run.result.metrics == rows[("cross", 2)]

@@ -116,6 +116,8 @@ def test_schemas_list_types_defaults_and_ranges():
         schema = strategy.schema()
         assert schema["key"] == strategy.key
         for p in schema["params"]:
-            assert p["type"] in ("int", "float", "bool") and "default" in p
+            assert p["type"] in ("int", "float", "bool", "choice") and "default" in p
+            if p["type"] == "choice":
+                assert p["default"] in p["choices"]
         params_clean(strategy, strategy.defaults())  # defaults are valid
     assert len(STRATEGIES) == 7
