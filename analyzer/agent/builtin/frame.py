@@ -7,7 +7,8 @@ from dataclasses import dataclass, field, replace
 
 from analyzer.agent.builtin.schema import Column, Mention, Schema
 from analyzer.agent.builtin.vocab import (
-    AGGREGATES, COMPARATIVE_MEASURE, COMPARISONS, GRAINS, MONTHS, RANK_WORDS, SUPERLATIVES, UNITS, Token, tokenize,
+    AGGREGATES, COMPARATIVE_MEASURE, COMPARISONS, ENTITY_WORDS, GRAINS, MONTHS, RANK_WORDS, STOPWORDS, SUPERLATIVES,
+    UNITS, Token, tokenize,
 )
 from analyzer.duck import quote_ident as qi
 from analyzer.duck import sql_literal
@@ -23,15 +24,36 @@ GROUP_WORDS = {"by", "per", "each", "every", "across", "among", "within"}
 SKIP_AFTER_GROUP = {"the", "each", "every", "different", "its", "their", "of", "a", "individual", "type", "types",
                     *AGGREGATES}
 NEGATIONS = {"not", "non", "excluding", "except", "without", "besides", "exclude", "other"}
+KNOWN = (STOPWORDS | set(AGGREGATES) | set(RANK_WORDS) | set(SUPERLATIVES) | set(GRAINS) | set(MONTHS)
+         | ENTITY_WORDS | {w for words, _ in COMPARISONS for w in words} | set(COMPARATIVE_MEASURE) | LINK | {
+             "missing", "correlation", "correlated", "relationship", "related", "scatter", "distribution",
+             "histogram", "distributed", "spread", "percent", "percentage", "share", "proportion", "fraction",
+             "distinct", "unique", "different", "trend", "time", "over", "describe", "summary", "statistics",
+             "stats", "bar", "line", "chart", "plot", "graph", "pie", "visualize", "visualise", "draw", "recorded",
+             "typical", "typically", "made", "built", "come", "came", "live", "lived", "observed", "got", "gets",
+             "kind", "kinds", "type", "types", "caused", "killed", "people", "single", "due", "common", "often",
+             "frequent", "frequently", "usual", "usually", "overall", "whole", "year", "day", "week", "month",
+             "period", "date", "weekday", "season", "seasonal", "calendar", "happened", "occurred", "measured",
+             "there", "them", "they", "than", "same", "now", "only", "just", "instead", "also", "too", "well",
+             "again", "split", "broken", "down", "sort", "sorted", "order", "ordered", "rank", "ranked", "top",
+             "bottom", "first", "last", "like", "look", "looks", "vary", "varies", "change", "changed", "compare",
+             "compared", "versus", "against", "least", "mostly", "per", "through", "since", "ever", "recorded",
+             "data", "dataset", "file", "table", "column", "columns", "field", "fields", "not", "non", "except",
+             "excluding", "without", "other", "biggest", "smallest", "largest", "highest", "lowest", "much",
+             "reach", "reached", "get", "see", "want", "know", "need", "ones", "include", "including", "among",
+             "got", "give", "gave", "found", "find", "let", "mean", "means", "tell", "says", "say", "seen", "case",
+             "unknown", "null", "nan", "blank", "empty", "value", "values", "record", "records", "entry"})
 CUES = [
     ("columns", r"\b(what|which|list( the)?|show( the)?|how many) (columns|fields|variables)\b|\bcolumn names\b"
                 r"|\bnumber of columns\b|\bschema\b"),
-    ("missing", r"\b(missing|null|nulls|nan|nans|blank|empty|na)\b"),
+    ("missing", r"\b(missing|null|nulls|nan|nans|blank|empty|na|unknown)\b|\bnot (recorded|given|known|set)\b"
+                r"|\bno \w+ (recorded|given|listed|entered|value)\b"),
     ("correlation", r"\bcorrelat\w*|\brelationship\b|\brelated\b|\brelate\b|\bassociat\w*"),
     ("scatter", r"\bscatter\w*\b|\b(against|versus|vs)\b"),
     ("histogram", r"\bdistribut\w*|\bhistogram\w*|\bspread\b|\bbinned\b"),
     ("share", r"\bpercent\w*|%|\bshare\b|\bproportion\w*|\bfraction\b"),
-    ("distinct", r"\b(distinct|unique|different)\b|\bwhat \w+( \w+)? (are|is) there\b|\b(list|name) (all )?(the )?\w+"
+    ("distinct", r"\b(distinct|unique|different)\b|\b(what|which) \w+( \w+)? (are|is|exist|appear) (there|in|present|found"
+                 r"|included|listed|recorded)\b|\b(list|name) (all )?(the )?\w+"
                  r"|\bwhat are the (possible |available )?\w+\b|\bwhich \w+ (are|exist) in\b"),
     ("season", r"\bmonth of (the )?year\b|\bday of (the )?week\b|\bweekdays?\b|\bseason\w*|\b(which|what) (month|weekday)"
                r"|\b(each|every|per|by) calendar month\b|\bday of week\b"),
@@ -98,6 +120,8 @@ class Frame:
     problems: list[str] = field(default_factory=list)
     followup: bool = False
     order_by: Column | None = None
+    how_many_of: Column | None = None  # "how many species", "how many deaths"
+    unknown: list[str] = field(default_factory=list)  # words that name nothing the analyst knows
 
     def copy(self) -> Frame:
         return replace(self, cues=set(self.cues), free=list(self.free), groups=list(self.groups),
@@ -291,10 +315,15 @@ def _value_filters(frame, tokens, values, used) -> None:
         if dropped:
             frame.filters.append(Filter(col, "!=" if len(dropped) == 1 else "notin",
                                         dropped[0] if len(dropped) == 1 else dropped, "", start))
-    if len({f.column.name for f in frame.filters}) > 1:
-        spans = sorted(f.start for f in frame.filters)
-        between = [t.text for t in tokens[spans[0]:spans[-1]]]
-        if "or" in between and "and" not in between:
+    atoms = sorted([(v.start, v.column.name) for v in values] +
+                   [(f.start, f.column.name) for f in frame.filters if f.op not in ("=", "in", "!=", "notin")
+                    or f.part])
+    for p, token in enumerate(tokens):
+        if token.text != "or":
+            continue
+        before = [a for a in atoms if a[0] < p]
+        after = [a for a in atoms if a[0] > p]
+        if before and after and before[-1][1] != after[0][1]:
             frame.join = "OR"
 
 
@@ -317,6 +346,8 @@ def _groups(frame, tokens, mentions, values, used, bound, schema) -> None:
         if k >= len(tokens):
             continue
         nxt = tokens[k]
+        if nxt.form in ("column", "field", "variable", "feature", "attribute"):
+            continue
         if nxt.text in GRAINS or nxt.form in GRAINS:
             if k + 2 < len(tokens) and tokens[k + 1].text == "of":
                 frame.season = "month" if nxt.form == "month" else "dow" if nxt.form == "day" else frame.season
@@ -396,6 +427,16 @@ def _words(frame, tokens, taken, mentions, schema) -> None:
         frame.how_many = True
         if frame.agg in (None, "count"):
             frame.agg = "count"
+    for i, t in enumerate(tokens[:-1]):
+        if t.text == "how" and tokens[i + 1].text in ("many", "much"):
+            k = i + 2
+            while k < len(tokens) and tokens[k].text in ("different", "distinct", "unique", "kinds", "kind", "types",
+                                                         "type", "of", "total"):
+                k += 1
+            target = _mention_at(mentions, k)
+            frame.how_many_of = target.column if target else None
+    frame.unknown = [t.text for i, t in enumerate(tokens) if i not in taken and t.text.isalpha() and len(t.text) > 2
+                     and t.text not in KNOWN and t.form not in KNOWN]
     if re.search(r"\bhow much\b", text) and not frame.agg:
         frame.agg = "sum"
     if re.search(r"\btotal number\b|\bnumber of\b", text) and frame.agg == "sum":

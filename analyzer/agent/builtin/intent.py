@@ -91,10 +91,12 @@ def intent_resolve(frame: Frame, schema: Schema) -> Intent | Ask:
     if frame.agg and frame.agg != "count":
         return _aggregate(frame, schema, numeric, free_cols, base)
     if frame.how_many:
-        if texts and not frame.groups and not frame.filters and re.search(
-                r"\bhow many (different |distinct |unique )?\w+( \w+)? (are|is) there\b|\bhow many \w+s\b",
-                frame.question.lower()) and texts[0].distinct <= max(50, schema.row_count // 2):
-            return Intent("distinct", target=texts[0], agg="count", **base)
+        target = frame.how_many_of
+        if target is not None and target.kind == "text" and target.distinct <= max(50, schema.row_count // 2):
+            return Intent("distinct", target=target, agg="count", **base)
+        if target is not None and target.kind == "numeric" and not target.is_year and _additive(target):
+            return Intent("aggregate", agg="sum", measure=target, groups=frame.groups,
+                          order="desc" if frame.groups else None, **base)
         groups = frame.groups or ([texts[0]] if texts and re.search(r"\b(each|every|per)\b", frame.question.lower())
                                   else [])
         return Intent("aggregate", agg="count", groups=groups, order="desc" if groups else None, **base)
@@ -209,6 +211,9 @@ def _aggregate(frame, schema, numeric, free_cols, base) -> Intent | Ask:
         elif others:
             return Ask(f"{others[0].name} is not a numeric column. Did you mean the number of rows per "
                        f"{others[0].name}, or one of {_names(schema.numeric()[:10])}?")
+        elif frame.unknown:
+            return Ask(f"I could not find “{' '.join(frame.unknown[:3])}” among the columns. Which column do you mean? "
+                       f"Numeric columns: {_names(schema.numeric()[:10])}.")
         else:
             return Ask(f"Which column? Numeric columns: {_names(schema.numeric()[:10])}.")
     if frame.agg in ("min", "max") and not frame.groups and measure.kind == "numeric":

@@ -49,7 +49,7 @@ def is_followup(frame: Frame) -> bool:
     if frame.followup:
         return True
     numeric = [m for m in frame.free if m.column is not None and m.column.kind == "numeric"]
-    asks_something = frame.cues - {"trend"} or frame.order or frame.how_many or numeric
+    asks_something = frame.cues - {"trend"} or frame.order or frame.how_many or numeric or frame.unknown
     return not asks_something and bool(frame.groups or frame.filters or frame.chart or frame.agg or frame.grain
                                        or frame.season)
 
