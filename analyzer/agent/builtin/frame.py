@@ -22,7 +22,7 @@ UNIT_NAMES = {"grams": "g", "gram": "g", "kilograms": "kg", "pounds": "lbs", "po
               "millimeters": "mm", "millimetres": "mm", "inches": "in", "degrees": "c", "percent": "%"}
 GROUP_WORDS = {"by", "per", "each", "every", "across", "among", "within"}
 SKIP_AFTER_GROUP = {"the", "each", "every", "different", "its", "their", "of", "a", "individual", "type", "types",
-                    *AGGREGATES}
+                    "number", "count", "amount", "level", "kind", "kinds", *AGGREGATES}
 NEGATIONS = {"not", "non", "excluding", "except", "without", "besides", "exclude", "other"}
 KNOWN = (STOPWORDS | set(AGGREGATES) | set(RANK_WORDS) | set(SUPERLATIVES) | set(GRAINS) | set(MONTHS)
          | ENTITY_WORDS | {w for words, _ in COMPARISONS for w in words} | set(COMPARATIVE_MEASURE) | LINK | {
@@ -60,6 +60,7 @@ CUES = [
     ("trend", r"\bover (the )?(time|years|months|days|weeks|period)\b|\btrends?\b|\btime series\b|\bevolv\w*|\bchanged?"
               r" over\b|\b(per|by|each|every|a|for each|in each) (hour|day|date|week|month|quarter|year|decade)\b"
               r"|\b(hourly|daily|weekly|monthly|quarterly|yearly|annual|annually)\b|\bthrough the years\b"),
+    ("types", r"^\W*(the )?\w+ (types|kinds|categories)\W*$|\b(types|kinds|categories) of \w+\W*$"),
     ("describe", r"\bdescribe\b|\btell me about\b|\bsummar\w*|\bstatistics\b|\bstats\b|\bprofile\b|\boverview\b"),
 ]
 
@@ -121,6 +122,7 @@ class Frame:
     followup: bool = False
     order_by: Column | None = None
     how_many_of: Column | None = None  # "how many species", "how many deaths"
+    starts_open: bool = False  # begins like the rest of a sentence: "by island?", "for females"
     unknown: list[str] = field(default_factory=list)  # words that name nothing the analyst knows
 
     def copy(self) -> Frame:
@@ -144,12 +146,15 @@ def frame_read(question: str, schema: Schema) -> Frame:
             frame.cues.discard("trend")
     frame.followup = bool(re.match(r"^(and|what about|how about|now|only|just|same|instead|also|but|as an?|show it|"
                                    r"make it|plot it|chart it|draw it|split|broken down|then|ok|okay)\b", text))
+    frame.starts_open = bool(re.match(r"^(by|per|for|in|on|with|without|from|during|since|after|before|among|each|"
+                                      r"excluding|except|not|where|when|grouped|bar|line|pie|scatter)\b", text))
     mentions = schema.mentions(tokens)
     in_mention = {i for m in mentions for i in range(m.start, m.end)}
     used: set[int] = set()
     bound: set[int] = set()  # ids of mentions used by filters or groups
     _comparisons(frame, tokens, mentions, schema, used, bound)
     values = schema.value_mentions(tokens, skip=in_mention | used)
+    frame.starts_open = frame.starts_open or any(v.start == 0 for v in values)
     _value_filters(frame, tokens, values, used)
     _groups(frame, tokens, mentions, values, used, bound, schema)
     frame.free = [m for m in mentions if id(m) not in bound]
@@ -160,7 +165,7 @@ def frame_read(question: str, schema: Schema) -> Frame:
 def _adjective_grain(tokens: list[Token], schema: Schema) -> bool:
     mentions = schema.mentions(tokens)
     starts = {m.start for m in mentions}
-    return all(i + 1 in starts or (i + 2 in starts and tokens[i + 1].text in AGGREGATES)
+    return all(i > 0 and tokens[i - 1].text in AGGREGATES and i + 1 in starts
                for i, t in enumerate(tokens) if t.text in ("hourly", "daily", "weekly", "monthly", "quarterly",
                                                            "yearly", "annual"))
 
@@ -329,8 +334,9 @@ def _value_filters(frame, tokens, values, used) -> None:
 
 def _groups(frame, tokens, mentions, values, used, bound, schema) -> None:
     value_starts = {v.start for v in values}
+    inside = {i for m in mentions for i in range(m.start, m.end)}
     for i, token in enumerate(tokens):
-        if token.text not in GROUP_WORDS or i in used:
+        if token.text not in GROUP_WORDS or i in used or i in inside:
             continue
         if token.text == "by" and i > 0 and tokens[i - 1].text in ("sorted", "ordered", "ranked", "sort", "order",
                                                                    "rank"):
@@ -423,6 +429,12 @@ def _words(frame, tokens, taken, mentions, schema) -> None:
             frame.n = int(t.number)
         if t.text in GRAINS and not frame.grain and "trend" in frame.cues:
             frame.grain = GRAINS[t.text]
+    if (frame.order or frame.rank_measure) and frame.n is None:
+        # "10 cars with the lowest mpg"
+        counts = [t.number for i, t in enumerate(tokens) if i not in taken and t.number is not None
+                  and t.number.is_integer() and 1 < t.number <= 100]
+        if len(counts) == 1:
+            frame.n = int(counts[0])
     if re.search(r"\bhow many\b|\bnumber of\b|\bcount\b|\bhow often\b", text):
         frame.how_many = True
         if frame.agg in (None, "count"):
@@ -430,8 +442,9 @@ def _words(frame, tokens, taken, mentions, schema) -> None:
     for i, t in enumerate(tokens[:-1]):
         if t.text == "how" and tokens[i + 1].text in ("many", "much"):
             k = i + 2
-            while k < len(tokens) and tokens[k].text in ("different", "distinct", "unique", "kinds", "kind", "types",
-                                                         "type", "of", "total"):
+            while k < len(tokens) and (tokens[k].text in ("different", "distinct", "unique", "kinds", "kind", "types",
+                                                          "type", "of", "total") or (k in taken and not
+                                                                                    _mention_at(mentions, k))):
                 k += 1
             target = _mention_at(mentions, k)
             frame.how_many_of = target.column if target else None

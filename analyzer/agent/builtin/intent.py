@@ -54,6 +54,9 @@ def intent_resolve(frame: Frame, schema: Schema) -> Intent | Ask:
         return Intent("columns")
     free_cols: list[Column] = []
     for m in frame.free:
+        if m.column is None and frame.rank_measure:  # "the longest beak": beak length, not beak depth
+            narrowed = [c for c in m.columns if c in schema.find(frame.rank_measure)]
+            m.columns = narrowed if len(narrowed) == 1 else m.columns
         if m.column is None:
             return _ambiguous(m, frame)
         if m.column not in free_cols and m.column not in frame.groups:
@@ -83,7 +86,8 @@ def intent_resolve(frame: Frame, schema: Schema) -> Intent | Ask:
         return Intent("histogram", measure=target, groups=frame.groups[:1], **base)
     if "share" in cues:
         return _share(frame, numeric, texts, base)
-    if "distinct" in cues and (texts or times or free_cols) and not frame.order:
+    if ("distinct" in cues or "types" in cues) and (texts or times or free_cols) and not frame.order \
+            and not frame.groups:
         target = (texts or free_cols)[0]
         return Intent("distinct", target=target, agg="count" if frame.how_many else None, **base)
     if frame.order or frame.rank_measure:
@@ -111,6 +115,11 @@ def intent_resolve(frame: Frame, schema: Schema) -> Intent | Ask:
     if frame.filters and not free_cols and re.match(r"^\W*(show|list|give|find|display|get|which|what|select)\b",
                                                     frame.question.lower()):
         return Intent("rows", n=None, **base)
+    if len(numeric) == 1 and len(free_cols) == 1 and frame.filters:
+        # "deaths from landslides between 1980 and 1990": a total of what adds up, else its statistics
+        if _additive(numeric[0]):
+            return Intent("aggregate", agg="sum", measure=numeric[0], **base)
+        return Intent("describe", target=numeric[0], **base)
     if len(free_cols) == 1 and not frame.filters:
         col = free_cols[0]
         if col.kind == "text" and frame.chart:
@@ -162,12 +171,15 @@ def _ranked(frame, schema, numeric, texts, free_cols, base) -> Intent | Ask:
     measure = numeric[0] if numeric else None
     if frame.order_by is not None and frame.order_by.kind == "numeric":
         measure = frame.order_by
-    if measure is None and frame.rank_measure:
+    found = []
+    if frame.rank_measure and frame.order_by is None:
         words = frame.rank_measure
-        if words == "@time":
-            found = schema.time()
-        else:
-            found = [c for c in schema.find(words) if c.kind == "numeric"]
+        found = schema.time() if words == "@time" else [c for c in schema.find(words) if c.kind == "numeric"]
+        if len(found) > 1 and numeric:
+            found = [c for c in found if c in numeric] or found
+        if len(found) == 1:
+            measure = found[0]  # "the mpg of the lightest car": ranked by weight
+    if measure is None and frame.rank_measure:
         if len(found) > 1:
             return Ask(f"Which column do you mean: {_names(found)}?")
         measure = found[0] if found else None

@@ -48,6 +48,8 @@ def frame_merge(previous: Frame, current: Frame) -> Frame:
 def is_followup(frame: Frame) -> bool:
     if frame.followup:
         return True
+    if not frame.starts_open:
+        return False
     numeric = [m for m in frame.free if m.column is not None and m.column.kind == "numeric"]
     asks_something = frame.cues - {"trend"} or frame.order or frame.how_many or numeric or frame.unknown
     return not asks_something and bool(frame.groups or frame.filters or frame.chart or frame.agg or frame.grain

@@ -221,10 +221,20 @@ class Schema:
         return hits
 
 
+DEMONYMS = {"american": "usa", "america": "usa", "us": "usa", "british": "uk", "english": "england",
+            "french": "france", "german": "germany", "italian": "italy", "spanish": "spain", "chinese": "china",
+            "japanese": "japan", "european": "europe", "asian": "asia", "african": "africa"}
+
+
 def _value_word(word: str, token: Token) -> bool:
-    if token.form == word or token.text == word:
-        return True
     text = token.text
+    if token.form == word or text == word or DEMONYMS.get(text) == word:
+        return True
+    if len(word) >= 3 and (text in (word + "ed", word + "ing", word + word[-1] + "ed", word + word[-1] + "ing")):
+        return True  # snowed, raining
+    if len(word) >= 4 and text.startswith(word) and len(text) <= len(word) + 4 and text[len(word):] in (
+            "ese", "ean", "an", "n", "ian", "ish", "ic"):
+        return True
     if text.endswith("y") and len(text) > 3:  # rainy -> rain, sunny -> sun, foggy -> fog
         stem = text[:-1]
         if stem == word or (len(stem) > 2 and stem[-1] == stem[-2] and stem[:-1] == word):
