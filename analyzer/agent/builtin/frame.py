@@ -230,6 +230,9 @@ def _comparisons(frame, tokens, mentions, schema, used, bound) -> None:
                     if col:
                         frame.filters.append(Filter(col[0], "=", nxt.number, col[1], i))
                         used.update((i, i + 1))
+                    elif not _mention_at(mentions, i + 2):
+                        frame.problems.append(f"This file has no date or year column to select {_num(nxt.number)} "
+                                              f"by. Columns: {_names(schema.columns[:12])}.")
                 elif nxt.text in MONTHS and (nxt.text != "may" or tokens[i].text in ("in", "during")):
                     temporal = [c for c in schema.time() if c.kind == "temporal"]
                     if temporal:
@@ -448,8 +451,12 @@ def _words(frame, tokens, taken, mentions, schema) -> None:
                 k += 1
             target = _mention_at(mentions, k)
             frame.how_many_of = target.column if target else None
+    # Words that name nothing known; the file's own name ("penguins") and a noun after a value ("rainy days",
+    # "Adelie penguins") name the rows.
     frame.unknown = [t.text for i, t in enumerate(tokens) if i not in taken and t.text.isalpha() and len(t.text) > 2
-                     and t.text not in KNOWN and t.form not in KNOWN]
+                     and t.text not in KNOWN and t.form not in KNOWN and t.form not in schema.nouns
+                     and not (i > 0 and i - 1 in taken and i - 1 not in {k for m in mentions
+                                                                          for k in range(m.start, m.end)})]
     if re.search(r"\bhow much\b", text) and not frame.agg:
         frame.agg = "sum"
     if re.search(r"\btotal number\b|\bnumber of\b", text) and frame.agg == "sum":

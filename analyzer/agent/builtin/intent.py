@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from analyzer.agent.builtin.frame import Filter, Frame, _names
 from analyzer.agent.builtin.schema import Column, Mention, Schema
-from analyzer.agent.builtin.vocab import ADDITIVE
+from analyzer.agent.builtin.vocab import ADDITIVE, AGG_LABEL as AGG_WORDS
 
 
 @dataclass
@@ -73,7 +73,7 @@ def intent_resolve(frame: Frame, schema: Schema) -> Intent | Ask:
             return Ask(f"Which two numeric columns? Numeric columns: {_names(schema.numeric()[:10])}.")
         kind = "scatter" if "scatter" in cues or (frame.chart and "correlation" not in cues) else "correlation"
         return Intent(kind, measure=numeric[0], second=numeric[1], groups=frame.groups[:1], **base)
-    if frame.season or ("trend" in cues and (frame.grain or times or schema.time())):
+    if frame.season or "trend" in cues:
         return _over_time(frame, schema, numeric, times, base)
     if "histogram" in cues:
         target = (numeric or free_cols or [None])[0]
@@ -112,9 +112,8 @@ def intent_resolve(frame: Frame, schema: Schema) -> Intent | Ask:
         return Intent("aggregate", agg=_default_agg(numeric[0]), measure=numeric[0], groups=frame.groups, **base)
     if frame.groups and not free_cols:
         return Intent("aggregate", agg="count", groups=frame.groups, order="desc", **base)
-    if frame.filters and not free_cols and re.match(r"^\W*(show|list|give|find|display|get|which|what|select)\b",
-                                                    frame.question.lower()):
-        return Intent("rows", n=None, **base)
+    if frame.filters and all(c.kind == "text" and c.distinct >= 0.9 * schema.row_count for c in free_cols):
+        return Intent("rows", n=None, **base)  # "countries with health below 55": the rows themselves
     if len(numeric) == 1 and len(free_cols) == 1 and frame.filters:
         # "deaths from landslides between 1980 and 1990": a total of what adds up, else its statistics
         if _additive(numeric[0]):
@@ -206,6 +205,10 @@ def _ranked(frame, schema, numeric, texts, free_cols, base) -> Intent | Ask:
             return Intent("aggregate", agg="count", groups=[texts[0]], order=order, n=frame.n, **base)
         return Ask(f"Ranked by which column? Numeric columns: {_names(schema.numeric()[:10])}.")
     if frame.agg in ("avg", "sum", "median") and not frame.groups:
+        if frame.which:  # "which stock has the highest average price" with no column for stocks
+            texts_all = [c for c in schema.text() if not schema.id_like(c)] or schema.text()
+            return Ask(f"Which column holds what you want ranked by {AGG_WORDS[frame.agg]} {measure.name}? Text "
+                       f"columns: {_names(texts_all[:10])}.")
         return Intent("aggregate", agg=frame.agg, measure=measure, **base)
     if measure.kind == "text":
         return Ask(f"{measure.name} is text, so it has no highest or lowest value; did you mean the most frequent "

@@ -61,7 +61,8 @@ class BuiltinProvider(Provider):
 
     def __init__(self, *, context: DataContext):
         self.context = context
-        self.schema = Schema(context.columns, context.profile, row_count=context.row_count)
+        self.schema = Schema(context.columns, context.profile, row_count=context.row_count,
+                             filename=context.filename)
         self.plan: Plan | None = None
 
     # --- the provider protocol -------------------------------------------------------

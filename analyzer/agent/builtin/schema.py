@@ -88,9 +88,11 @@ def _matches(word: str, token: Token) -> bool:
 class Schema:
     """The columns of one file, with what is needed to find them in a question."""
 
-    def __init__(self, columns: list[dict], profile: list[dict], *, row_count: int = 0):
+    def __init__(self, columns: list[dict], profile: list[dict], *, row_count: int = 0, filename: str = ""):
         by_name = {p["name"]: p for p in profile}
         self.row_count = row_count
+        # What the rows are called: the words of the file's name ("penguins.csv" -> penguin).
+        self.nouns = {t.form for t in tokenize(re.sub(r"\.\w+$", "", filename.replace("_", " ")))}
         self.columns: list[Column] = []
         for col in columns:
             prof = by_name.get(col["name"], {})
