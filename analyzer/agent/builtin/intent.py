@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from analyzer.agent.builtin.frame import Filter, Frame, _names
+from analyzer.agent.builtin.filters import Filter, names
+from analyzer.agent.builtin.frame import Frame
 from analyzer.agent.builtin.schema import Column, Mention, Schema
 from analyzer.agent.builtin.vocab import ADDITIVE, AGG_LABEL as AGG_WORDS
 
@@ -70,7 +71,7 @@ def intent_resolve(frame: Frame, schema: Schema) -> Intent | Ask:
         return Intent("missing", target=free_cols[0] if free_cols else None, **base)
     if "correlation" in cues or ("scatter" in cues and len(numeric) >= 2):
         if len(numeric) < 2:
-            return Ask(f"Which two numeric columns? Numeric columns: {_names(schema.numeric()[:10])}.")
+            return Ask(f"Which two numeric columns? Numeric columns: {names(schema.numeric()[:10])}.")
         kind = "scatter" if "scatter" in cues or (frame.chart and "correlation" not in cues) else "correlation"
         return Intent(kind, measure=numeric[0], second=numeric[1], groups=frame.groups[:1], **base)
     if frame.season or "trend" in cues:
@@ -78,7 +79,7 @@ def intent_resolve(frame: Frame, schema: Schema) -> Intent | Ask:
     if "histogram" in cues:
         target = (numeric or free_cols or [None])[0]
         if target is None:
-            return Ask(f"The distribution of which column? Columns: {_names(schema.columns[:12])}.")
+            return Ask(f"The distribution of which column? Columns: {names(schema.columns[:12])}.")
         if target.kind == "text":
             return Intent("aggregate", agg="count", groups=[target], order="desc", **base)
         if target.is_time:
@@ -129,14 +130,14 @@ def intent_resolve(frame: Frame, schema: Schema) -> Intent | Ask:
 
 def _ambiguous(m: Mention, frame: Frame) -> Ask:
     words = " ".join(frame.question.split())
-    return Ask(f"Which column do you mean: {_names(m.columns)}? (in “{words[:80]}”)")
+    return Ask(f"Which column do you mean: {names(m.columns)}? (in “{words[:80]}”)")
 
 
 def _over_time(frame, schema, numeric, times, base) -> Intent | Ask:
     time_cols = times or schema.time()
     if not time_cols:
         return Ask("This file has no date or year column, so I cannot show values over time. Columns: "
-                   f"{_names(schema.columns[:12])}.", refused=True)
+                   f"{names(schema.columns[:12])}.", refused=True)
     tcol = time_cols[0]
     if frame.season and tcol.kind != "temporal":
         return Ask(f"{tcol.name} holds whole years, so there is no month or weekday to compare.", refused=True)
@@ -180,11 +181,11 @@ def _ranked(frame, schema, numeric, texts, free_cols, base) -> Intent | Ask:
             measure = found[0]  # "the mpg of the lightest car": ranked by weight
     if measure is None and frame.rank_measure:
         if len(found) > 1:
-            return Ask(f"Which column do you mean: {_names(found)}?")
+            return Ask(f"Which column do you mean: {names(found)}?")
         measure = found[0] if found else None
         if measure is None:
             return Ask(f"I could not find the column that “{frame.question}” ranks by. Numeric columns: "
-                       f"{_names(schema.numeric()[:10])}.")
+                       f"{names(schema.numeric()[:10])}.")
     order = frame.order or "desc"
     heads = texts and (texts[0].distinct <= 50 or texts[0].distinct < 0.5 * schema.row_count) and (
         frame.which in ("group", "row") or frame.n or re.search(r"\b(top|bottom)\b", frame.question.lower()))
@@ -203,12 +204,12 @@ def _ranked(frame, schema, numeric, texts, free_cols, base) -> Intent | Ask:
     if measure is None:
         if texts:
             return Intent("aggregate", agg="count", groups=[texts[0]], order=order, n=frame.n, **base)
-        return Ask(f"Ranked by which column? Numeric columns: {_names(schema.numeric()[:10])}.")
+        return Ask(f"Ranked by which column? Numeric columns: {names(schema.numeric()[:10])}.")
     if frame.agg in ("avg", "sum", "median") and not frame.groups:
         if frame.which:  # "which stock has the highest average price" with no column for stocks
             texts_all = [c for c in schema.text() if not schema.id_like(c)] or schema.text()
             return Ask(f"Which column holds what you want ranked by {AGG_WORDS[frame.agg]} {measure.name}? Text "
-                       f"columns: {_names(texts_all[:10])}.")
+                       f"columns: {names(texts_all[:10])}.")
         return Intent("aggregate", agg=frame.agg, measure=measure, **base)
     if measure.kind == "text":
         return Ask(f"{measure.name} is text, so it has no highest or lowest value; did you mean the most frequent "
@@ -225,12 +226,12 @@ def _aggregate(frame, schema, numeric, free_cols, base) -> Intent | Ask:
             measure = others[0]
         elif others:
             return Ask(f"{others[0].name} is not a numeric column. Did you mean the number of rows per "
-                       f"{others[0].name}, or one of {_names(schema.numeric()[:10])}?")
+                       f"{others[0].name}, or one of {names(schema.numeric()[:10])}?")
         elif frame.unknown:
             return Ask(f"I could not find “{' '.join(frame.unknown[:3])}” among the columns. Which column do you mean? "
-                       f"Numeric columns: {_names(schema.numeric()[:10])}.")
+                       f"Numeric columns: {names(schema.numeric()[:10])}.")
         else:
-            return Ask(f"Which column? Numeric columns: {_names(schema.numeric()[:10])}.")
+            return Ask(f"Which column? Numeric columns: {names(schema.numeric()[:10])}.")
     if frame.agg in ("min", "max") and not frame.groups and measure.kind == "numeric":
         # The minimum or maximum together with the row that has it.
         return Intent("rows", measure=measure, order="desc" if frame.agg == "max" else "asc", n=1, **base)
