@@ -17,7 +17,7 @@ UNIT_WORDS = UNITS | {"gram", "grams", "kilogram", "pound", "pounds", "degree", 
                       "celsius", "fahrenheit", "dollar", "dollars", "people", "percent"}
 UNIT_NAMES = {"grams": "g", "gram": "g", "kilograms": "kg", "pounds": "lbs", "pound": "lbs", "lb": "lbs",
               "millimeters": "mm", "millimetres": "mm", "inches": "in", "degrees": "c", "percent": "%"}
-NEGATIONS = {"not", "non", "excluding", "except", "without", "besides", "exclude", "other"}
+NEGATIONS = {"no", "not", "non", "excluding", "except", "without", "besides", "exclude", "other"}
 
 
 @dataclass
@@ -32,6 +32,8 @@ class Filter:
         col = qi(self.column.name)
         if self.part == "year":
             col = f"year({col})"
+        elif self.part == "date":
+            col = f"CAST({col} AS DATE)"
         elif self.part == "month":
             col = f"month({col})"
         lit = (lambda v: sql_literal(v) if isinstance(v, str) else _num(v))
@@ -100,6 +102,24 @@ def comparisons_read(frame, tokens, mentions, schema, used, bound) -> None:
             break
         else:
             after = mention_at(mentions, i + 1)
+            if tokens[i].text in ("no", "zero") and after is not None and after.column is not None \
+                    and after.column.kind == "numeric":
+                frame.filters.append(Filter(after.column, "=", 0.0, "", i))  # "days with no precipitation"
+                bound.add(id(after))
+                used.add(i)
+                i += 1
+                continue
+            if tokens[i].date and i not in used:
+                temporal = [c for c in schema.time() if c.kind == "temporal"]
+                ops = {"before": "<", "after": ">", "since": ">=", "until": "<="}
+                op = ops.get(tokens[i - 1].text, "=") if i else "="
+                if temporal:
+                    frame.filters.append(Filter(temporal[0], op, tokens[i].date, "date", i))
+                    used.update((i - 1, i) if op != "=" else (i,))
+                else:
+                    frame.problems.append(f"This file has no date column to select {tokens[i].date} by.")
+                i += 1
+                continue
             if tokens[i].number is not None and i not in used and after is not None and after.column is not None \
                     and after.column.kind == "numeric" and 0 < after.column.distinct <= 20 \
                     and (i == 0 or tokens[i - 1].text not in ("top", "bottom", "first", "last", *RANK_WORDS,

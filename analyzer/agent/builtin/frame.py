@@ -10,7 +10,7 @@ from analyzer.agent.builtin.filters import (
 )
 from analyzer.agent.builtin.schema import Column, Mention, Schema
 from analyzer.agent.builtin.vocab import (
-    AGGREGATES, COMPARATIVE_MEASURE, COMPARISONS, ENTITY_WORDS, GRAINS, MONTHS, RANK_WORDS, STOPWORDS, SUPERLATIVES,
+    AGGREGATES, COMPARATIVE_MEASURE, COMPARATIVE_RANK, COMPARISONS, ENTITY_WORDS, GRAINS, MONTHS, RANK_WORDS, STOPWORDS, SUPERLATIVES,
     Token, tokenize,
 )
 
@@ -106,6 +106,9 @@ def frame_read(question: str, schema: Schema) -> Frame:
     frame.starts_open = bool(re.match(r"^(by|per|for|in|on|with|without|from|during|since|after|before|among|each|"
                                       r"excluding|except|not|where|when|grouped|bar|line|pie|scatter)\b", text))
     mentions = schema.mentions(tokens)
+    # A value of several words ("All natural disasters") wins over a column named by one of its words.
+    long_values = [v for v in schema.value_mentions(tokens, skip=set()) if v.end - v.start > 1]
+    mentions = [m for m in mentions if not any(v.start < m.end and m.start < v.end for v in long_values)]
     in_mention = {i for m in mentions for i in range(m.start, m.end)}
     used: set[int] = set()
     bound: set[int] = set()  # ids of mentions used by filters or groups
@@ -142,7 +145,8 @@ def _groups(frame, tokens, mentions, values, used, bound, schema) -> None:
                 bound.add(id(m))
             continue
         k = i + 1
-        while k < len(tokens) and tokens[k].text in SKIP_AFTER_GROUP:
+        while k < len(tokens) and (tokens[k].text in SKIP_AFTER_GROUP or tokens[k].form in schema.nouns) \
+                and not mention_at(mentions, k):
             k += 1
         if k >= len(tokens):
             continue
@@ -211,6 +215,10 @@ def _words(frame, tokens, taken, mentions, schema) -> None:
             frame.order = RANK_WORDS[t.text]
             if t.text in ("most", "least", "fewest") and i + 1 < len(tokens) and tokens[i + 1].text in SUPERLATIVES:
                 continue
+        if t.text in COMPARATIVE_RANK and not (i + 1 < len(tokens) and tokens[i + 1].text == "than"):
+            words, direction = COMPARATIVE_RANK[t.text]
+            frame.rank_measure = frame.rank_measure or words
+            frame.order = frame.order or direction
         if t.text in SUPERLATIVES:
             frame.rank_measure, direction = SUPERLATIVES[t.text]
             if i > 0 and tokens[i - 1].text == "least":
@@ -241,6 +249,8 @@ def _words(frame, tokens, taken, mentions, schema) -> None:
                                                           "type", "of", "total") or (k in taken and not
                                                                                     mention_at(mentions, k))):
                 k += 1
+            if k < len(tokens) and tokens[k].text in ("people", "persons", "lives", "victims"):
+                k += 2 if k + 1 < len(tokens) and tokens[k + 1].text in ("were", "have", "had") else 1
             target = mention_at(mentions, k)
             frame.how_many_of = target.column if target else None
     # Words that name nothing known; the file's own name ("penguins") and a noun after a value ("rainy days",
@@ -265,8 +275,20 @@ def _words(frame, tokens, taken, mentions, schema) -> None:
                        "area": "line"}.get(word, "auto") if word != "pie" else "bar"
         if word == "bar" and not re.search(r"\bbar (chart|graph|plot)|\bbars\b|\bas a bar\b", text):
             frame.chart = "auto" if re.search(r"\b(chart|plot|graph)\b", text) else None
+    if frame.order or frame.rank_measure:
+        # "the warmest month", "which year had the most deaths": periods ranked
+        grain = next((GRAINS[t.text] for i, t in enumerate(tokens) if t.text in ("day", "week", "month", "year",
+                                                                                 "quarter", "decade")
+                      and i not in taken), None)
+        if grain == "month" and not frame.season:
+            frame.season = "month"
+        elif grain and not frame.season:
+            frame.grain = frame.grain or grain
+            frame.which = "time"
     which = re.search(r"\b(which|what) (\w+)", text)
-    if which or re.search(r"\bthe (\w+ )?(\w+) with the\b", text):
+    if frame.which == "time":
+        pass
+    elif which or re.search(r"\bthe (\w+ )?(\w+) with the\b", text):
         subject = mention_at(mentions, next((i for i, t in enumerate(tokens) if t.text in ("which", "what")), -9) + 1)
         if subject and subject.column and subject.column.kind == "text" and not subject.column.is_time:
             frame.which = "group"

@@ -142,6 +142,11 @@ def _over_time(frame, schema, numeric, times, base) -> Intent | Ask:
     if frame.season and tcol.kind != "temporal":
         return Ask(f"{tcol.name} holds whole years, so there is no month or weekday to compare.", refused=True)
     measure = next((c for c in numeric if c is not tcol), None)
+    if measure is None and frame.rank_measure and frame.rank_measure != "@time":
+        found = [c for c in schema.find(frame.rank_measure) if c.kind == "numeric"]
+        if len(found) > 1:
+            return Ask(f"Which column do you mean: {names(found)}?")
+        measure = found[0] if found else None
     agg = frame.agg if frame.agg and not (frame.agg == "count" and measure) else None
     if measure is None:
         agg = "count"
@@ -190,9 +195,12 @@ def _ranked(frame, schema, numeric, texts, free_cols, base) -> Intent | Ask:
     heads = texts and (texts[0].distinct <= 50 or texts[0].distinct < 0.5 * schema.row_count) and (
         frame.which in ("group", "row") or frame.n or re.search(r"\b(top|bottom)\b", frame.question.lower()))
     groups = frame.groups or ([texts[0]] if heads else [])
-    time_groups = [c for c in free_cols if c.is_time and c is not measure]
-    if not groups and frame.which == "time" and time_groups and frame.season is None:
-        groups = []
+    if frame.which == "time" and schema.time() and not frame.groups:
+        tcol = next((c for c in free_cols if c.is_time and c is not measure), schema.time()[0])
+        agg = frame.agg if frame.agg not in (None, "count") else None
+        agg = (agg or _default_agg(measure)) if measure is not None else "count"
+        return Intent("trend", agg=agg, measure=measure, time=tcol, grain=frame.grain or "year", order=order,
+                      n=frame.n, **base)
     if groups:
         agg = frame.agg if frame.agg not in (None, "count") else None
         if measure is None:

@@ -297,13 +297,16 @@ def _plan_trend(intent: Intent, schema: Schema) -> Plan:
         x_type = "quantitative"
     g = intent.groups[0].name if intent.groups else None
     keys = f"{period} AS period" + (f", {qi(g)}" if g else "")
+    order = f"{3 if g else 2} {'ASC' if intent.order == 'asc' else 'DESC'} NULLS LAST, 1" if intent.order else \
+        ("1, 2" if g else "1")
+    limit = f" LIMIT {intent.n}" if intent.order and intent.n else ""
     sql = (f"SELECT {keys}, {value} AS {qi(label)} FROM data{where_sql(intent, f'{qi(t.name)} IS NOT NULL')} "
-           f"GROUP BY {'1, 2' if g else '1'} ORDER BY {'1, 2' if g else '1'}")
+           f"GROUP BY {'1, 2' if g else '1'} ORDER BY {order}{limit}")
 
     def summarize(rows):
         if not rows:
             return f"There are no dated rows{where_words(intent)}."
-        peak = _best(rows, label)
+        peak = rows[0] if intent.order else _best(rows, label)
         return (f"{what.capitalize()} per {grain}{where_words(intent)} over {fmt(len(rows))} periods (from "
                 f"{rows[0]['period']} to {rows[-1]['period']}); the highest is {fmt(peak[label])} in "
                 f"{peak['period']}.")

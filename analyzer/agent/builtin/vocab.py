@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-TOKEN_RE = re.compile(r"-?\d+(?:[.,]\d+)*(?:\.\d+)?|[a-z]+|[<>]=?|=|%")
+TOKEN_RE = re.compile(r"\d{4}-\d{2}-\d{2}|-?\d+(?:[.,]\d+)*(?:\.\d+)?|[a-z]+|[<>]=?|=|%")
 
 
 @dataclass(frozen=True)
@@ -18,6 +18,10 @@ class Token:
     @property
     def number(self) -> float | None:
         return parse_number(self.text)
+
+    @property
+    def date(self) -> str | None:
+        return self.text if re.fullmatch(r"\d{4}-\d{2}-\d{2}", self.text) else None
 
 
 def parse_number(text: str) -> float | None:
@@ -72,7 +76,8 @@ SYNONYM_GROUPS = [
     {"weight", "mass", "weigh", "weighs", "weighing", "weighed"}, {"hp", "horsepower", "power"},
     {"precipitation", "precip", "rainfall"}, {"qty", "quantity"}, {"amt", "amount"}, {"avg", "average"},
     {"pct", "percent", "percentage"}, {"len", "length", "long"}, {"dept", "department"}, {"cyl", "cylinder"},
-    {"accel", "acceleration"}, {"displacement", "disp"}, {"death", "fatality", "killed", "dead"},
+    {"accel", "acceleration"}, {"displacement", "disp"},
+    {"death", "fatality", "killed", "dead", "died", "die", "kill", "casualty"},
     {"yr", "year"}, {"beak", "bill", "culmen"}, {"sex", "gender"}, {"country", "nation"},
     {"price", "cost"}, {"revenue", "sale", "turnover"}, {"qtr", "quarter"}, {"num", "number"},
     {"desc", "description"}, {"cat", "category"}, {"region", "area"}, {"vol", "volume"},
@@ -145,6 +150,13 @@ COMPARISONS = [
 ]
 # Comparative words that carry their own measure ("heavier than 4000").
 COMPARATIVE_MEASURE = {"heavier": "weight", "lighter": "weight", "longer": "length", "shorter": "length"}
+# Comparatives without "than" rank ("which sex is heavier"): word -> (words of the measure or None, direction).
+COMPARATIVE_RANK = {"heavier": ("weight", "desc"), "lighter": ("weight", "asc"), "longer": ("length", "desc"),
+                    "shorter": ("length", "asc"), "hotter": ("temperature max", "desc"),
+                    "warmer": ("temperature max", "desc"), "colder": ("temperature min", "asc"),
+                    "wetter": ("precipitation", "desc"), "windier": ("wind", "desc"), "deadlier": ("death", "desc"),
+                    "bigger": (None, "desc"), "larger": (None, "desc"), "higher": (None, "desc"),
+                    "smaller": (None, "asc"), "lower": (None, "asc")}
 
 GRAINS = {"hour": "hour", "hourly": "hour", "day": "day", "daily": "day", "week": "week", "weekly": "week",
           "month": "month", "monthly": "month", "quarter": "quarter", "quarterly": "quarter", "year": "year",
