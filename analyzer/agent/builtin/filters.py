@@ -20,6 +20,9 @@ UNIT_NAMES = {"grams": "g", "gram": "g", "kilograms": "kg", "pounds": "lbs", "po
 NEGATIONS = {"no", "not", "non", "excluding", "except", "without", "besides", "exclude", "other"}
 
 
+PATTERNS = sorted(COMPARISONS, key=lambda p: -len(p[0]))
+
+
 @dataclass
 class Filter:
     column: Column
@@ -63,7 +66,7 @@ def mention_at(mentions: list[Mention], start: int) -> Mention | None:
 
 
 def comparisons_read(frame, tokens, mentions, schema, used, bound) -> None:
-    patterns = sorted(COMPARISONS, key=lambda p: -len(p[0]))
+    patterns = PATTERNS
     i = 0
     while i < len(tokens):
         if tokens[i].text == "between" or (tokens[i].text == "from" and i + 3 < len(tokens)

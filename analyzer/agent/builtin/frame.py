@@ -95,17 +95,17 @@ def frame_read(question: str, schema: Schema) -> Frame:
     tokens = tokenize(question)
     text = _text_of(tokens)
     frame = Frame(question=question)
+    mentions = schema.mentions(tokens)
     frame.cues = {name for name, pattern in CUES if re.search(pattern, text)}
     if "trend" in frame.cues:
         # "the average daily max temperature": a grain word before a column name describes it, asks no trend.
         adjectives = re.sub(r"\b(hourly|daily|weekly|monthly|quarterly|yearly|annual)\b(?= \w)", "", text)
-        if not re.search(dict(CUES)["trend"], adjectives) and _adjective_grain(tokens, schema):
+        if not re.search(dict(CUES)["trend"], adjectives) and _adjective_grain(tokens, mentions):
             frame.cues.discard("trend")
     frame.followup = bool(re.match(r"^(and|what about|how about|now|only|just|same|instead|also|but|as an?|show it|"
                                    r"make it|plot it|chart it|draw it|split|broken down|then|ok|okay)\b", text))
     frame.starts_open = bool(re.match(r"^(by|per|for|in|on|with|without|from|during|since|after|before|among|each|"
                                       r"excluding|except|not|where|when|grouped|bar|line|pie|scatter)\b", text))
-    mentions = schema.mentions(tokens)
     # A value of several words ("All natural disasters") wins over a column named by one of its words.
     long_values = [v for v in schema.value_mentions(tokens, skip=set()) if v.end - v.start > 1]
     mentions = [m for m in mentions if not any(v.start < m.end and m.start < v.end for v in long_values)]
@@ -122,8 +122,7 @@ def frame_read(question: str, schema: Schema) -> Frame:
     return frame
 
 
-def _adjective_grain(tokens: list[Token], schema: Schema) -> bool:
-    mentions = schema.mentions(tokens)
+def _adjective_grain(tokens: list[Token], mentions: list[Mention]) -> bool:
     starts = {m.start for m in mentions}
     return all(i > 0 and tokens[i - 1].text in AGGREGATES and i + 1 in starts
                for i, t in enumerate(tokens) if t.text in ("hourly", "daily", "weekly", "monthly", "quarterly",

@@ -91,6 +91,7 @@ class Schema:
     def __init__(self, columns: list[dict], profile: list[dict], *, row_count: int = 0, filename: str = ""):
         by_name = {p["name"]: p for p in profile}
         self.row_count = row_count
+        self._entries: list | None = None
         # What the rows are called: the words of the file's name ("penguins.csv" -> penguin).
         self.nouns = {t.form for t in tokenize(re.sub(r"\.\w+$", "", filename.replace("_", " ")))}
         self.columns: list[Column] = []
@@ -190,14 +191,7 @@ class Schema:
     def value_mentions(self, tokens: list[Token], skip: set[int]) -> list[ValueMention]:
         found: list[ValueMention] = []
         taken = set(skip)
-        entries = []
-        for col in self.text():
-            for value in col.values:
-                words = tuple(singular(t.text) for t in tokenize(value))
-                if words and not (len(words) == 1 and (words[0] in STOPWORDS or len(words[0]) < 2)):
-                    entries.append((words, col, value))
-        entries.sort(key=lambda e: -len(e[0]))
-        for words, col, value in entries:
+        for words, col, value in self._value_entries():
             n = len(words)
             for i in range(len(tokens) - n + 1):
                 if taken & set(range(i, i + n)):
@@ -206,6 +200,19 @@ class Schema:
                     found.append(ValueMention(i, i + n, col, value))
                     taken.update(range(i, i + n))
         return sorted(found, key=lambda v: v.start)
+
+    def _value_entries(self) -> list[tuple[tuple[str, ...], Column, str]]:
+        """Every category value as the words it is written with, the longest first (read once)."""
+        if self._entries is not None:
+            return self._entries
+        entries = []
+        for col in self.text():
+            for value in col.values:
+                words = tuple(singular(t.text) for t in tokenize(value))
+                if words and not (len(words) == 1 and (words[0] in STOPWORDS or len(words[0]) < 2)):
+                    entries.append((words, col, value))
+        self._entries = sorted(entries, key=lambda e: -len(e[0]))
+        return self._entries
 
     def find(self, words: str, kind: str | None = None) -> list[Column]:
         """Columns whose name holds these words (through synonyms): the measure of "heaviest", "hottest"."""
