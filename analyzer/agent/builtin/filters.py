@@ -128,7 +128,8 @@ def comparisons_read(frame, tokens, mentions, schema, used, bound) -> None:
                     and (i == 0 or tokens[i - 1].text not in ("top", "bottom", "first", "last", *RANK_WORDS,
                                                               *SUPERLATIVES)) \
                     and tokens[i].number.is_integer() \
-                    and (after.column.profile.get("min") or 0) <= tokens[i].number <= (after.column.profile.get("max") or 0):
+                    and (after.column.profile.get("min") or 0) <= tokens[i].number \
+                    <= (after.column.profile.get("max") or 0):
                 frame.filters.append(Filter(after.column, "=", tokens[i].number, "", i))
                 bound.add(id(after))
                 used.add(i)
@@ -194,6 +195,8 @@ def _bind(frame, tokens, mentions, schema, i, j, value, bound, *, time_only=Fals
         col = cols[0]
         if col.kind == "temporal" and year_like:
             return col, "year"
+        if col.kind == "text" and year_like and schema.time():
+            return _time_column(schema, mentions, bound, i)  # "deaths by entity since 2000"
         if col.kind == "text":
             frame.problems.append(f"{col.name} is text, so it cannot be compared with the number {_num(value)}.")
             return None

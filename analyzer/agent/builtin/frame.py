@@ -10,7 +10,8 @@ from analyzer.agent.builtin.filters import (
 )
 from analyzer.agent.builtin.schema import Column, Mention, Schema
 from analyzer.agent.builtin.vocab import (
-    AGGREGATES, COMPARATIVE_MEASURE, COMPARATIVE_RANK, COMPARISONS, ENTITY_WORDS, GRAINS, MONTHS, RANK_WORDS, STOPWORDS, SUPERLATIVES,
+    AGGREGATES, COMPARATIVE_MEASURE, COMPARATIVE_RANK, COMPARISONS, ENTITY_WORDS, GRAINS, MONTHS, RANK_WORDS,
+    STOPWORDS, SUPERLATIVES,
     Token, tokenize,
 )
 
@@ -45,8 +46,8 @@ CUES = [
     ("scatter", r"\bscatter\w*\b|\b(against|versus|vs)\b"),
     ("histogram", r"\bdistribut\w*|\bhistogram\w*|\bspread\b|\bbinned\b"),
     ("share", r"\bpercent\w*|%|\bshare\b|\bproportion\w*|\bfraction\b"),
-    ("distinct", r"\b(distinct|unique|different)\b|\b(what|which) \w+( \w+)? (are|is|exist|appear) (there|in|present|found"
-                 r"|included|listed|recorded)\b|\b(list|name) (all )?(the )?\w+"
+    ("distinct", r"\b(distinct|unique|different)\b|\b(what|which) \w+( \w+)? (are|is|exist|appear) "
+                 r"(there|in|present|found|included|listed|recorded)\b|\b(list|name) (all )?(the )?\w+"
                  r"|\bwhat are the (possible |available )?\w+\b|\bwhich \w+ (are|exist) in\b"),
     ("season", r"\bmonth of (the )?year\b|\bday of (the )?week\b|\bweekdays?\b|\bseason\w*|\b(which|what) (month|weekday)"
                r"|\b(each|every|per|by) calendar month\b|\bday of week\b"),
@@ -78,6 +79,7 @@ class Frame:
     problems: list[str] = field(default_factory=list)
     followup: bool = False
     order_by: Column | None = None
+    subject: Column | None = None  # a few-valued number asked "which" about: the group
     how_many_of: Column | None = None  # "how many species", "how many deaths"
     starts_open: bool = False  # begins like the rest of a sentence: "by island?", "for females"
     unknown: list[str] = field(default_factory=list)  # words that name nothing the analyst knows
@@ -116,6 +118,9 @@ def frame_read(question: str, schema: Schema) -> Frame:
     values = schema.value_mentions(tokens, skip=in_mention | used)
     frame.starts_open = frame.starts_open or any(v.start == 0 for v in values)
     value_filters_read(frame, tokens, values, used)
+    if re.search(r"\b(vs|versus|compared to|compared with|against)\b", text):
+        # "male vs female": the values side by side
+        frame.groups += [f.column for f in frame.filters if f.op == "in" and f.column not in frame.groups]
     _groups(frame, tokens, mentions, values, used, bound, schema)
     frame.free = [m for m in mentions if id(m) not in bound]
     _words(frame, tokens, used | in_mention, mentions, schema)
@@ -218,6 +223,11 @@ def _words(frame, tokens, taken, mentions, schema) -> None:
             words, direction = COMPARATIVE_RANK[t.text]
             frame.rank_measure = frame.rank_measure or words
             frame.order = frame.order or direction
+        if (t.text in SUPERLATIVES or t.text in RANK_WORDS) and not frame.which:
+            after = mention_at(mentions, i + 1)
+            if after is not None and after.column is not None and after.column.kind == "text" \
+                    and after.column.distinct <= 50:
+                frame.which = "group"  # "the heaviest species on average"
         if t.text in SUPERLATIVES:
             frame.rank_measure, direction = SUPERLATIVES[t.text]
             if i > 0 and tokens[i - 1].text == "least":
@@ -291,6 +301,10 @@ def _words(frame, tokens, taken, mentions, schema) -> None:
         subject = mention_at(mentions, next((i for i, t in enumerate(tokens) if t.text in ("which", "what")), -9) + 1)
         if subject and subject.column and subject.column.kind == "text" and not subject.column.is_time:
             frame.which = "group"
+        elif subject and subject.column and subject.column.kind == "numeric" and not subject.column.is_year \
+                and 0 < subject.column.distinct <= 30:
+            frame.which, frame.subject = "group", subject.column  # "which cylinder count has the best mpg"
+            frame.free = [m for m in frame.free if m is not subject]
         elif subject and subject.column and subject.column.is_time:
             frame.which = "time"
         else:

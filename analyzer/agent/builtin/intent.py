@@ -194,7 +194,9 @@ def _ranked(frame, schema, numeric, texts, free_cols, base) -> Intent | Ask:
     order = frame.order or "desc"
     heads = texts and (texts[0].distinct <= 50 or texts[0].distinct < 0.5 * schema.row_count) and (
         frame.which in ("group", "row") or frame.n or re.search(r"\b(top|bottom)\b", frame.question.lower()))
-    groups = frame.groups or ([texts[0]] if heads else [])
+    groups = frame.groups or ([frame.subject] if frame.subject else [texts[0]] if heads else [])
+    if frame.subject is not None and measure is frame.subject:
+        measure = next((c for c in numeric if c is not frame.subject), None)
     if frame.which == "time" and schema.time() and not frame.groups:
         tcol = next((c for c in free_cols if c.is_time and c is not measure), schema.time()[0])
         agg = frame.agg if frame.agg not in (None, "count") else None

@@ -92,7 +92,8 @@ def _plan_aggregate(intent: Intent, schema: Schema) -> Plan:
     where = where_sql(intent)
     if not intent.groups:
         sql = f"SELECT {value} AS {qi(label)} FROM data{where}"
-        return Plan(summarize=lambda rows: f"The {what}{where_words(intent)} is {fmt(rows[0][label])}.").query(sql, what)
+        return Plan(summarize=lambda rows: f"The {what}{where_words(intent)} is {fmt(rows[0][label])}.").query(
+            sql, what)
     groups = intent.groups[:2]
     keys = ", ".join(qi(g.name) for g in groups)
     by = ", ".join(str(i + 1) for i in range(len(groups)))
