@@ -252,7 +252,8 @@ def _words(frame, tokens, taken, mentions, schema) -> None:
         if frame.agg in (None, "count"):
             frame.agg = "count"
     for i, t in enumerate(tokens[:-1]):
-        if t.text == "how" and tokens[i + 1].text in ("many", "much"):
+        if (t.text == "how" and tokens[i + 1].text in ("many", "much")) or (
+                t.text == "number" and tokens[i + 1].text == "of" and frame.how_many_of is None):
             k = i + 2
             while k < len(tokens) and (tokens[k].text in ("different", "distinct", "unique", "kinds", "kind", "types",
                                                           "type", "of", "total") or (k in taken and not

@@ -102,8 +102,9 @@ def intent_resolve(frame: Frame, schema: Schema) -> Intent | Ask:
         if target is not None and target.kind == "numeric" and not target.is_year and _additive(target):
             return Intent("aggregate", agg="sum", measure=target, groups=frame.groups,
                           order="desc" if frame.groups else None, **base)
-        groups = frame.groups or ([texts[0]] if texts and re.search(r"\b(each|every|per)\b", frame.question.lower())
-                                  else [])
+        counted = re.search(r"\b(each|every|per)\b", frame.question.lower()) or (
+            not re.search(r"\bhow many\b|\bnumber of\b", frame.question.lower()))  # "species count"
+        groups = frame.groups or ([texts[0]] if texts and counted and texts[0].distinct <= 1000 else [])
         return Intent("aggregate", agg="count", groups=groups, order="desc" if groups else None, **base)
     if "describe" in cues:
         if free_cols:

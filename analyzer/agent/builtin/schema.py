@@ -82,7 +82,11 @@ def _column_kind(type_name: str) -> str:
 
 
 def _matches(word: str, token: Token) -> bool:
-    return token.form == word or token.text == word or token.form in SYNONYMS.get(word, ())
+    if token.form == word or token.text == word or token.form in SYNONYMS.get(word, ()):
+        return True
+    text = token.text  # "windy" -> wind, "sunny" -> sun
+    return len(text) > 4 and text.endswith("y") and (text[:-1] == word or (text[-2] == text[-3]
+                                                                           and text[:-2] == word))
 
 
 class Schema:
