@@ -213,7 +213,7 @@ def _ranked(frame, schema, numeric, texts, free_cols, base) -> Intent | Ask:
             agg = "count"
         return Intent("aggregate", agg=agg, measure=measure, groups=groups, order=order, n=frame.n, **base)
     if measure is None:
-        if texts:
+        if texts and (texts[0].distinct <= 50 or texts[0].distinct < 0.5 * schema.row_count):
             return Intent("aggregate", agg="count", groups=[texts[0]], order=order, n=frame.n, **base)
         return Ask(f"Ranked by which column? Numeric columns: {names(schema.numeric()[:10])}.")
     if frame.agg in ("avg", "sum", "median") and not frame.groups:

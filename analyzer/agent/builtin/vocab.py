@@ -130,6 +130,7 @@ SUPERLATIVES = {
     "priciest": ("price", "desc"), "cheapest": ("price", "asc"), "oldest": ("@time", "asc"),
     "newest": ("@time", "desc"), "latest": ("@time", "desc"), "earliest": ("@time", "asc"),
     "efficient": ("mile per gallon", "desc"), "powerful": ("horsepower", "desc"),
+    "populous": ("population", "desc"), "expensive": ("price", "desc"), "profitable": ("profit", "desc"),
 }
 # Measures that are added up rather than averaged when no aggregate is named.
 ADDITIVE = {"death", "count", "qty", "quantity", "amount", "sale", "revenue", "volume", "total", "sum", "case",
