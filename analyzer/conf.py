@@ -14,6 +14,8 @@ MAX_UPLOAD_BYTES = env.int("ANALYZER_MAX_UPLOAD_BYTES", default=1024**3)
 # What a compressed upload may expand to (gzip CSV: counted while decompressing; Parquet: the row
 # groups' uncompressed size in its metadata), so a small upload cannot cost more than the largest plain one.
 MAX_DECOMPRESSED_BYTES = env.int("ANALYZER_MAX_DECOMPRESSED_BYTES", default=1024**3)
+# Distinct counts in the column profile are exact up to this many rows, approximate (shown with ≈) above.
+PROFILE_EXACT_DISTINCT_ROWS = env.int("ANALYZER_PROFILE_EXACT_DISTINCT_ROWS", default=1_000_000)
 PREVIEW_ROWS = env.int("ANALYZER_PREVIEW_ROWS", default=500)
 KEEP_ORIGINAL = env.bool("ANALYZER_KEEP_ORIGINAL", default=False)
 STORAGE_PREFIX = env.str("ANALYZER_STORAGE_PREFIX", default="analyzer")
