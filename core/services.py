@@ -8,6 +8,7 @@ their short poll), so a missed bell never loses anything.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -25,7 +26,7 @@ from django.db import close_old_connections, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from core.models import FINISHED_STATUSES, Job, JobEvent, JobStatus, WorkerCheck
+from core.models import Job, JobEvent, JobStatus, WorkerCheck
 from core.signals import job_worker_lost, jobs_recovered
 
 logger = logging.getLogger(__name__)
@@ -35,6 +36,11 @@ J = TypeVar("J", bound=Job)
 
 class JobCancelled(Exception):
     """Raised inside a job body when its owner asked to stop it."""
+
+
+class JobAbandoned(Exception):
+    """Raised inside a job body whose job no longer runs here (deleted, or failed by the recovery pass):
+    the body stops computing and the row is left as it is."""
 
 
 # --- doorbell -----------------------------------------------------------------
@@ -130,9 +136,9 @@ def job_heartbeat(*, job: Job) -> None:
     _update(job, heartbeat_at=timezone.now())
 
 
-def job_progress(*, job: Job, fraction: float | None = None, message: str | None = None) -> None:
-    """Record progress (0..1) and/or a message; also a heartbeat."""
-    fields: dict[str, Any] = {"heartbeat_at": timezone.now()}
+def job_progress(*, job: Job, fraction: float | None = None, message: str | None = None, **fields: Any) -> None:
+    """Record progress (0..1) and/or a message, with any of the job's own fields; also a heartbeat."""
+    fields["heartbeat_at"] = timezone.now()
     if fraction is not None:
         fields["progress"] = max(0.0, min(1.0, float(fraction)))
     if message is not None:
@@ -141,16 +147,25 @@ def job_progress(*, job: Job, fraction: float | None = None, message: str | None
     job_ring(job=job)
 
 
-def job_cancel_requested(*, job: Job) -> bool:
-    """Cooperative check (reads the database flag)."""
-    flag = type(job).objects.filter(pk=job.pk).values_list("cancel_requested", flat=True).first()
-    job.cancel_requested = bool(flag)
-    return job.cancel_requested
+def job_stop(*, job: Job) -> JobCancelled | JobAbandoned | None:
+    """Why a running body must stop now (one query): its owner asked (`JobCancelled`), or the job no
+    longer runs here (`JobAbandoned`: deleted, or failed by the recovery pass); None to go on."""
+    row = type(job).objects.filter(pk=job.pk).values_list("cancel_requested", "status").first()
+    if row is None:
+        return JobAbandoned(f"{job.job_title()} was deleted while it ran.")
+    job.cancel_requested = bool(row[0])
+    if job.cancel_requested:
+        return JobCancelled()
+    if row[1] != JobStatus.RUNNING:
+        return JobAbandoned(f"{job.job_title()} was marked {row[1]} while it ran (worker lost?).")
+    return None
 
 
 def job_raise_if_cancelled(*, job: Job) -> None:
-    if job_cancel_requested(job=job):
-        raise JobCancelled()
+    """The cooperative check of a job body (see `job_stop`); `core.jobkit.JobReporter` throttles it."""
+    stop = job_stop(job=job)
+    if stop is not None:
+        raise stop
 
 
 def job_cancel(*, job: Job, by=None) -> Job:
@@ -219,22 +234,36 @@ def job_event_add(*, job: Job, kind: str, data: dict) -> JobEvent:
 # --- running a job body ---------------------------------------------------------
 
 
-class _HeartbeatThread(threading.Thread):
-    """Keeps `heartbeat_at` fresh while a job body runs, even in long blocking calls."""
+def job_runs_inline() -> bool:
+    """Whether a job body runs inside its caller (django-q2's sync mode, or a test's transaction).
+    There it holds the only usable database connection, so no helper thread may start."""
+    from django_q.conf import Conf
 
-    def __init__(self, job: Job, interval: float):
-        super().__init__(daemon=True, name=f"heartbeat-{job.kind}-{job.pk}")
-        self.model, self.pk, self.interval = type(job), job.pk, interval
-        self.stopped = threading.Event()
+    return bool(Conf.SYNC) or connection.in_atomic_block
 
-    def run(self) -> None:
+
+@contextlib.contextmanager
+def job_thread(*, name: str, every: float, beat: Callable[[], Any]):
+    """Call `beat()` every `every` seconds in a daemon thread while the block runs. The thread has its
+    own database connection, closed when it ends; an error in `beat` stops the thread (logged)."""
+    stopped = threading.Event()
+
+    def run() -> None:
         try:
-            while not self.stopped.wait(self.interval):
-                self.model.objects.filter(pk=self.pk, status=JobStatus.RUNNING).update(heartbeat_at=timezone.now())
+            while not stopped.wait(every):
+                beat()
         except Exception:
-            logger.warning("heartbeat thread stopped", exc_info=True)
+            logger.warning("%s stopped", name, exc_info=True)
         finally:
             connection.close()
+
+    thread = threading.Thread(target=run, daemon=True, name=name)
+    thread.start()
+    try:
+        yield
+    finally:
+        stopped.set()
+        thread.join(timeout=10)
 
 
 def error_for_users(exc: BaseException) -> str:
@@ -249,40 +278,42 @@ def error_for_users(exc: BaseException) -> str:
 
 
 def job_execute(*, model: type[J], pk: int, body: Callable[[J], Any]) -> J | None:
-    """Standard task runner: start, heartbeat, run `body(job)`, finish.
+    """The one task runner: start, heartbeat, run `body(job)`, finish.
 
-    The body reports progress with `job_progress`, checks cancellation with
-    `job_raise_if_cancelled`, and may finish the job itself (e.g. with extra
-    fields via `job_succeed(job=..., rows=...)`); if it returns while the job
-    is still running, the job succeeds. `JobCancelled` ends it cancelled, any
-    other exception ends it failed with the error text.
+    Every job body has this one signature: `body(job)`. It reports progress and checks for a stop
+    through `core.jobkit.JobReporter` (or `job_progress` / `job_raise_if_cancelled` directly), and may
+    finish the job itself (e.g. with extra fields via `job_succeed(job=..., rows=...)`); if it returns
+    while the job is still running, the job succeeds. `JobCancelled` ends it cancelled,
+    `JobAbandoned` leaves the row as it is, any other exception ends it failed with the error text.
     """
-    from django_q.conf import Conf
-
-    inline = bool(Conf.SYNC) or connection.in_atomic_block
+    inline = job_runs_inline()
     if not inline:
         close_old_connections()
     job = model.objects.filter(pk=pk).first()
     if job is None or not job_start(job=job):
         return job
-    beat = _HeartbeatThread(job, interval=max(1.0, settings.JOB_HEARTBEAT_STALE_SECONDS / 6))
-    if not inline:  # an inline (test) run holds the only usable connection
-        beat.start()
+    # Not inline: an inline (test) run holds the only usable connection.
+    beat = contextlib.nullcontext() if inline else job_thread(
+        name=f"heartbeat-{job.kind}-{job.pk}", every=max(1.0, settings.JOB_HEARTBEAT_STALE_SECONDS / 6),
+        beat=lambda: model.objects.filter(pk=pk, status=JobStatus.RUNNING).update(heartbeat_at=timezone.now()),
+    )
+    with beat:
+        try:
+            body(job)
+            job.refresh_from_db(fields=["status"])
+            if job.status == JobStatus.RUNNING:
+                job_succeed(job=job, message=job.message or "Done")
+        except JobCancelled:
+            job_mark_cancelled(job=job)
+        except JobAbandoned as exc:
+            logger.warning("%s: stopped computing: %s", model._meta.label_lower, exc)
+        except Exception as exc:
+            logger.exception("%s failed", job)
+            job_fail(job=job, error=error_for_users(exc))
     try:
-        body(job)
-        job.refresh_from_db(fields=["status"])
-        if job.status == JobStatus.RUNNING:
-            job_succeed(job=job, message=job.message or "Done")
-    except JobCancelled:
-        job_mark_cancelled(job=job)
-    except Exception as exc:
-        logger.exception("%s failed", job)
-        job_fail(job=job, error=error_for_users(exc))
-    finally:
-        beat.stopped.set()
-        if beat.is_alive():
-            beat.join(timeout=5)
-    job.refresh_from_db()
+        job.refresh_from_db()
+    except model.DoesNotExist:  # deleted while it ran
+        return None
     return job
 
 
@@ -365,10 +396,6 @@ def _jobs_recover(stale, counts: dict[str, int]) -> dict[str, int]:
                 job_enqueue(job=job, func=func)
                 counts["requeued"] += 1
     return counts
-
-
-def jobs_finished_statuses() -> tuple[str, ...]:
-    return tuple(FINISHED_STATUSES)
 
 
 # --- the worker check (health page) ----------------------------------------------
