@@ -2,7 +2,7 @@
 
 from analyzer import services
 from analyzer.models import Answer, Processing
-from core.services import job_execute
+from core.jobkit import job_execute
 
 
 def answer_run(pk: int) -> None:

@@ -3,18 +3,15 @@
 Every change of a job's state goes through a function here. Each writes the
 database first and rings the job's channel-layer group after the transaction
 commits; websocket consumers re-read the database when the bell rings (or on
-their short poll), so a missed bell never loses anything.
+their short poll), so a missed bell never loses anything. Running a job body
+(the runner, progress, the stop check) is `core.jobkit`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
-import sys
-import tempfile
-import threading
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -22,7 +19,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
-from django.db import close_old_connections, connection, transaction
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -231,92 +228,6 @@ def job_event_add(*, job: Job, kind: str, data: dict) -> JobEvent:
     return job_events_add(job=job, events=[(kind, data)])[0]
 
 
-# --- running a job body ---------------------------------------------------------
-
-
-def job_runs_inline() -> bool:
-    """Whether a job body runs inside its caller (django-q2's sync mode, or a test's transaction).
-    There it holds the only usable database connection, so no helper thread may start."""
-    from django_q.conf import Conf
-
-    return bool(Conf.SYNC) or connection.in_atomic_block
-
-
-@contextlib.contextmanager
-def job_thread(*, name: str, every: float, beat: Callable[[], Any]):
-    """Call `beat()` every `every` seconds in a daemon thread while the block runs. The thread has its
-    own database connection, closed when it ends; an error in `beat` stops the thread (logged)."""
-    stopped = threading.Event()
-
-    def run() -> None:
-        try:
-            while not stopped.wait(every):
-                beat()
-        except Exception:
-            logger.warning("%s stopped", name, exc_info=True)
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=run, daemon=True, name=name)
-    thread.start()
-    try:
-        yield
-    finally:
-        stopped.set()
-        thread.join(timeout=10)
-
-
-def error_for_users(exc: BaseException) -> str:
-    """The message a user sees for an unexpected failure: the exception's kind and text, with no
-    traceback and no host paths (the traceback goes to the worker log)."""
-    text = f"{type(exc).__name__}: {exc}"
-    roots = {str(settings.BASE_DIR), str(getattr(settings, "VAR_DIR", "")), str(settings.MEDIA_ROOT),
-             tempfile.gettempdir(), sys.prefix, sys.base_prefix, os.path.expanduser("~")}
-    for root in sorted((r for r in roots if r and r != "/"), key=len, reverse=True):
-        text = text.replace(root.rstrip("/") + "/", "…/").replace(root, "…")
-    return text[:2000]
-
-
-def job_execute(*, model: type[J], pk: int, body: Callable[[J], Any]) -> J | None:
-    """The one task runner: start, heartbeat, run `body(job)`, finish.
-
-    Every job body has this one signature: `body(job)`. It reports progress and checks for a stop
-    through `core.jobkit.JobReporter` (or `job_progress` / `job_raise_if_cancelled` directly), and may
-    finish the job itself (e.g. with extra fields via `job_succeed(job=..., rows=...)`); if it returns
-    while the job is still running, the job succeeds. `JobCancelled` ends it cancelled,
-    `JobAbandoned` leaves the row as it is, any other exception ends it failed with the error text.
-    """
-    inline = job_runs_inline()
-    if not inline:
-        close_old_connections()
-    job = model.objects.filter(pk=pk).first()
-    if job is None or not job_start(job=job):
-        return job
-    # Not inline: an inline (test) run holds the only usable connection.
-    beat = contextlib.nullcontext() if inline else job_thread(
-        name=f"heartbeat-{job.kind}-{job.pk}", every=max(1.0, settings.JOB_HEARTBEAT_STALE_SECONDS / 6),
-        beat=lambda: model.objects.filter(pk=pk, status=JobStatus.RUNNING).update(heartbeat_at=timezone.now()),
-    )
-    with beat:
-        try:
-            body(job)
-            job.refresh_from_db(fields=["status"])
-            if job.status == JobStatus.RUNNING:
-                job_succeed(job=job, message=job.message or "Done")
-        except JobCancelled:
-            job_mark_cancelled(job=job)
-        except JobAbandoned as exc:
-            logger.warning("%s: stopped computing: %s", model._meta.label_lower, exc)
-        except Exception as exc:
-            logger.exception("%s failed", job)
-            job_fail(job=job, error=error_for_users(exc))
-    try:
-        job.refresh_from_db()
-    except model.DoesNotExist:  # deleted while it ran
-        return None
-    return job
-
-
 # --- recovery -----------------------------------------------------------------
 
 
@@ -411,3 +322,13 @@ def worker_check_create(*, user, steps: int = 5, interval_ms: int = 200) -> Work
     job.save()
     job_enqueue(job=job)
     return job
+
+
+def worker_check_run(job: WorkerCheck) -> None:
+    """Job body: `steps` tick events with progress, one every `interval_ms`."""
+    for step in range(1, job.steps + 1):
+        job_raise_if_cancelled(job=job)
+        # The write time travels with the event so clients can measure latency.
+        job_event_add(job=job, kind="tick", data={"step": step, "written_at": timezone.now().timestamp()})
+        job_progress(job=job, fraction=step / job.steps, message=f"Step {step} of {job.steps}")
+        time.sleep(job.interval_ms / 1000)

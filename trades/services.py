@@ -13,8 +13,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from core.models import JobStatus
-from core.jobkit import JobReporter
-from core.services import job_cancel, job_execute, job_ring, job_succeed
+from core.jobkit import JobReporter, job_execute
+from core.services import job_cancel, job_ring, job_succeed
 from trades import conf, selectors, writers
 from trades.slots import export_admit, export_enqueue, exports_dispatch, slot_release
 from trades.models import FORMAT_EXTENSIONS, Export
