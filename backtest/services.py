@@ -18,9 +18,7 @@ from backtest.strategies import Strategy, strategy_get
 from backtest.sweep_grid import grid_expand
 from backtest.sweep_pool import Chunk, SweepPool, chunk_size, sweep_processes
 from core.models import JobStatus
-from core.services import (
-    JobCancelled, job_enqueue, job_events_add, job_progress, job_raise_if_cancelled, job_succeed,
-)
+from core.services import job_enqueue, job_events_add, job_progress, job_raise_if_cancelled, job_succeed
 
 #: Metrics sent live with each sweep result (all are stored).
 LIVE_METRICS = (
@@ -165,21 +163,6 @@ def _live(metrics: dict) -> dict:
     return {k: metrics.get(k) for k in LIVE_METRICS}
 
 
-class SweepAbandoned(RuntimeError):
-    """The job is no longer running here (e.g. recovery marked it failed): stop computing."""
-
-
-def _raise_if_stopped(sweep: Sweep) -> None:
-    row = Sweep.objects.filter(pk=sweep.pk).values_list("cancel_requested", "status").first()
-    if row is None:
-        raise SweepAbandoned("The sweep was deleted while it ran.")
-    sweep.cancel_requested = bool(row[0])
-    if row[0]:
-        raise JobCancelled()
-    if row[1] != JobStatus.RUNNING:
-        raise SweepAbandoned(f"The sweep was marked {row[1]} while it ran (worker lost?); stopped computing.")
-
-
 def _serial_results(sweep: Sweep, instruments: list[Instrument], strat: Strategy):
     for instrument in instruments:
         bars = bars_load_checked(instrument=instrument, interval=sweep.interval, start=sweep.start, end=sweep.end,
@@ -244,7 +227,7 @@ def sweep_execute(sweep: Sweep, *, flush_seconds: float = 0.3, flush_rows: int =
         job_progress(job=sweep, fraction=seq / max(sweep.total, 1), message=f"{seq:,} of {sweep.total:,} backtests")
         pending_rows, pending_events = [], []
         last_flush = time.monotonic()
-        _raise_if_stopped(sweep)
+        job_raise_if_cancelled(job=sweep)  # also stops a sweep the recovery pass failed meanwhile
 
     where = f" in {processes} processes" if processes > 1 else ""
     job_progress(job=sweep, fraction=0.0, message=f"Starting {sweep.total:,} backtests{where}")

@@ -2,7 +2,7 @@
 
 from backtest import market_services, services
 from backtest.models import BacktestRun, Sweep
-from core.services import job_execute
+from core.jobkit import job_execute
 
 
 def run_execute(pk: int) -> None:

@@ -3,17 +3,15 @@
 Every change of a job's state goes through a function here. Each writes the
 database first and rings the job's channel-layer group after the transaction
 commits; websocket consumers re-read the database when the bell rings (or on
-their short poll), so a missed bell never loses anything.
+their short poll), so a missed bell never loses anything. Running a job body
+(the runner, progress, the stop check) is `core.jobkit`.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import sys
-import tempfile
-import threading
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -21,11 +19,11 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
-from django.db import close_old_connections, connection, models, transaction
+from django.db import models, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from core.models import FINISHED_STATUSES, Job, JobEvent, JobStatus, WorkerCheck
+from core.models import Job, JobEvent, JobStatus, WorkerCheck
 from core.signals import job_worker_lost, jobs_recovered
 
 logger = logging.getLogger(__name__)
@@ -36,6 +34,11 @@ M = TypeVar("M", bound=models.Model)
 
 class JobCancelled(Exception):
     """Raised inside a job body when its owner asked to stop it."""
+
+
+class JobAbandoned(Exception):
+    """Raised inside a job body whose job no longer runs here (deleted, or failed by the recovery pass):
+    the body stops computing and the row is left as it is."""
 
 
 # --- doorbell -----------------------------------------------------------------
@@ -156,9 +159,9 @@ def job_heartbeat(*, job: Job) -> None:
     _update(job, heartbeat_at=timezone.now())
 
 
-def job_progress(*, job: Job, fraction: float | None = None, message: str | None = None) -> None:
-    """Record progress (0..1) and/or a message; also a heartbeat."""
-    fields: dict[str, Any] = {"heartbeat_at": timezone.now()}
+def job_progress(*, job: Job, fraction: float | None = None, message: str | None = None, **fields: Any) -> None:
+    """Record progress (0..1) and/or a message, with any of the job's own fields; also a heartbeat."""
+    fields["heartbeat_at"] = timezone.now()
     if fraction is not None:
         fields["progress"] = max(0.0, min(1.0, float(fraction)))
     if message is not None:
@@ -167,16 +170,25 @@ def job_progress(*, job: Job, fraction: float | None = None, message: str | None
     job_ring(job=job)
 
 
-def job_cancel_requested(*, job: Job) -> bool:
-    """Cooperative check (reads the database flag)."""
-    flag = type(job).objects.filter(pk=job.pk).values_list("cancel_requested", flat=True).first()
-    job.cancel_requested = bool(flag)
-    return job.cancel_requested
+def job_stop(*, job: Job) -> JobCancelled | JobAbandoned | None:
+    """Why a running body must stop now (one query): its owner asked (`JobCancelled`), or the job no
+    longer runs here (`JobAbandoned`: deleted, or failed by the recovery pass); None to go on."""
+    row = type(job).objects.filter(pk=job.pk).values_list("cancel_requested", "status").first()
+    if row is None:
+        return JobAbandoned(f"{job.job_title()} was deleted while it ran.")
+    job.cancel_requested = bool(row[0])
+    if job.cancel_requested:
+        return JobCancelled()
+    if row[1] != JobStatus.RUNNING:
+        return JobAbandoned(f"{job.job_title()} was marked {row[1]} while it ran (worker lost?).")
+    return None
 
 
 def job_raise_if_cancelled(*, job: Job) -> None:
-    if job_cancel_requested(job=job):
-        raise JobCancelled()
+    """The cooperative check of a job body (see `job_stop`); `core.jobkit.JobReporter` throttles it."""
+    stop = job_stop(job=job)
+    if stop is not None:
+        raise stop
 
 
 def job_cancel(*, job: Job, by=None) -> Job:
@@ -226,76 +238,6 @@ def job_events_add(*, job: Job, events: Iterable[tuple[str, dict]]) -> list[JobE
 
 def job_event_add(*, job: Job, kind: str, data: dict) -> JobEvent:
     return job_events_add(job=job, events=[(kind, data)])[0]
-
-
-# --- running a job body ---------------------------------------------------------
-
-
-class _HeartbeatThread(threading.Thread):
-    """Keeps `heartbeat_at` fresh while a job body runs, even in long blocking calls."""
-
-    def __init__(self, job: Job, interval: float):
-        super().__init__(daemon=True, name=f"heartbeat-{job.kind}-{job.pk}")
-        self.model, self.pk, self.interval = type(job), job.pk, interval
-        self.stopped = threading.Event()
-
-    def run(self) -> None:
-        try:
-            while not self.stopped.wait(self.interval):
-                self.model.objects.filter(pk=self.pk, status=JobStatus.RUNNING).update(heartbeat_at=timezone.now())
-        except Exception:
-            logger.warning("heartbeat thread stopped", exc_info=True)
-        finally:
-            connection.close()
-
-
-def error_for_users(exc: BaseException) -> str:
-    """The message a user sees for an unexpected failure: the exception's kind and text, with no
-    traceback and no host paths (the traceback goes to the worker log)."""
-    text = f"{type(exc).__name__}: {exc}"
-    roots = {str(settings.BASE_DIR), str(getattr(settings, "VAR_DIR", "")), str(settings.MEDIA_ROOT),
-             tempfile.gettempdir(), sys.prefix, sys.base_prefix, os.path.expanduser("~")}
-    for root in sorted((r for r in roots if r and r != "/"), key=len, reverse=True):
-        text = text.replace(root.rstrip("/") + "/", "…/").replace(root, "…")
-    return text[:2000]
-
-
-def job_execute(*, model: type[J], pk: int, body: Callable[[J], Any]) -> J | None:
-    """Standard task runner: start, heartbeat, run `body(job)`, finish.
-
-    The body reports progress with `job_progress`, checks cancellation with
-    `job_raise_if_cancelled`, and may finish the job itself (e.g. with extra
-    fields via `job_succeed(job=..., rows=...)`); if it returns while the job
-    is still running, the job succeeds. `JobCancelled` ends it cancelled, any
-    other exception ends it failed with the error text.
-    """
-    from django_q.conf import Conf
-
-    inline = bool(Conf.SYNC) or connection.in_atomic_block
-    if not inline:
-        close_old_connections()
-    job = model.objects.filter(pk=pk).first()
-    if job is None or not job_start(job=job):
-        return job
-    beat = _HeartbeatThread(job, interval=max(1.0, settings.JOB_HEARTBEAT_STALE_SECONDS / 6))
-    if not inline:  # an inline (test) run holds the only usable connection
-        beat.start()
-    try:
-        body(job)
-        job.refresh_from_db(fields=["status"])
-        if job.status == JobStatus.RUNNING:
-            job_succeed(job=job, message=job.message or "Done")
-    except JobCancelled:
-        job_mark_cancelled(job=job)
-    except Exception as exc:
-        logger.exception("%s failed", job)
-        job_fail(job=job, error=error_for_users(exc))
-    finally:
-        beat.stopped.set()
-        if beat.is_alive():
-            beat.join(timeout=5)
-    job.refresh_from_db()
-    return job
 
 
 # --- recovery -----------------------------------------------------------------
@@ -379,10 +321,6 @@ def _jobs_recover(stale, counts: dict[str, int]) -> dict[str, int]:
     return counts
 
 
-def jobs_finished_statuses() -> tuple[str, ...]:
-    return tuple(FINISHED_STATUSES)
-
-
 # --- the worker check (health page) ----------------------------------------------
 
 
@@ -396,3 +334,13 @@ def worker_check_create(*, user, steps: int = 5, interval_ms: int = 200) -> Work
     job.save()
     job_enqueue(job=job)
     return job
+
+
+def worker_check_run(job: WorkerCheck) -> None:
+    """Job body: `steps` tick events with progress, one every `interval_ms`."""
+    for step in range(1, job.steps + 1):
+        job_raise_if_cancelled(job=job)
+        # The write time travels with the event so clients can measure latency.
+        job_event_add(job=job, kind="tick", data={"step": step, "written_at": timezone.now().timestamp()})
+        job_progress(job=job, fraction=step / job.steps, message=f"Step {step} of {job.steps}")
+        time.sleep(job.interval_ms / 1000)

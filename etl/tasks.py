@@ -1,6 +1,6 @@
 """django-q2 entry points: thin wrappers around services."""
 
-from core.services import job_execute
+from core.jobkit import job_execute
 from etl import pipeline, services
 from etl.models import FetchJob, RecordExport
 

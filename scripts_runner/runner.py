@@ -1,4 +1,4 @@
-"""The body of a script run, executed inside a django-q2 worker by `core.services.job_execute`.
+"""The body of a script run, executed inside a django-q2 worker by `core.jobkit.job_execute`.
 
 Reads both pipes without blocking (one selector loop), writes log lines to the
 database in ordered chunks (every `flush_seconds`, every `flush_lines` lines,
@@ -22,6 +22,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from core import services as core_services
+from core.jobkit import job_execute
 from scripts_runner import conf, sandbox
 from scripts_runner.doorbell import RunDoorbell
 from scripts_runner.logsink import Block, LogSink
@@ -360,5 +361,5 @@ def _supervise(*, run, proc, launch, sink: LogSink, writer: LogWriter) -> None:
 
 def run_execute(*, pk: int) -> ScriptRun | None:
     """Entry point of the worker task."""
-    return core_services.job_execute(model=ScriptRun, pk=pk, body=run_body)
+    return job_execute(model=ScriptRun, pk=pk, body=run_body)
 

@@ -9,7 +9,7 @@ from channels.testing import WebsocketCommunicator
 from django.utils import timezone
 
 from config.asgi import application
-from core import services
+from core import jobkit, services
 from core.models import JobEvent, JobStatus, WorkerCheck
 from core.testing import api_token, token_ws_headers
 
@@ -46,7 +46,7 @@ def test_failing_body_records_error(user):
     def boom(job):
         raise ValueError("bad input row 7")
 
-    services.job_execute(model=WorkerCheck, pk=job.pk, body=boom)
+    jobkit.job_execute(model=WorkerCheck, pk=job.pk, body=boom)
     job.refresh_from_db()
     assert job.status == JobStatus.FAILED and "bad input row 7" in job.error
 
@@ -58,7 +58,7 @@ def test_failure_shown_to_users_has_no_traceback_or_host_paths(user, settings):
     def boom(job):
         open(missing)
 
-    services.job_execute(model=WorkerCheck, pk=job.pk, body=boom)
+    jobkit.job_execute(model=WorkerCheck, pk=job.pk, body=boom)
     job.refresh_from_db()
     assert job.status == JobStatus.FAILED
     assert job.error.startswith("FileNotFoundError:") and "gone.csv" in job.error, job.error
@@ -74,7 +74,7 @@ def test_cancel_requested_while_running(user):
         services.job_raise_if_cancelled(job=job)
         raise AssertionError("not reached")
 
-    services.job_execute(model=WorkerCheck, pk=job.pk, body=body)
+    jobkit.job_execute(model=WorkerCheck, pk=job.pk, body=body)
     job.refresh_from_db()
     assert job.status == JobStatus.CANCELLED and job.cancelled_by == user
 

@@ -13,14 +13,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from core.models import JobStatus
-from core.services import (
-    job_cancel,
-    job_execute,
-    job_progress,
-    job_raise_if_cancelled,
-    job_ring,
-    job_succeed,
-)
+from core.jobkit import JobReporter, job_execute
+from core.services import job_cancel, job_ring, job_succeed
 from trades import conf, selectors, writers
 from trades.slots import export_admit, export_enqueue, exports_dispatch, slot_release
 from trades.models import FORMAT_EXTENSIONS, Export
@@ -91,64 +85,61 @@ def export_cancel(*, export: Export, by) -> Export:
 
 
 class _Progress:
-    """Throttled progress writer; also the cooperative cancellation check."""
+    """The writers' `on_progress(rows)`: rows written so far, on the export through the job's reporter,
+    which also makes it the cooperative cancel check (both at most every EXPORT_PROGRESS_SECONDS)."""
 
-    def __init__(self, export: Export, estimate: int | None):
-        self.export = export
+    def __init__(self, reporter: JobReporter, estimate: int | None):
+        self.reporter = reporter
+        self.export = reporter.job
         self.estimate = estimate
-        self.last = 0.0
 
     def __call__(self, rows: int) -> None:
-        now = time.monotonic()
-        if now - self.last < conf.EXPORT_PROGRESS_SECONDS:
-            return
-        self.last = now
         if self.estimate:
             fraction = min(0.99, rows / self.estimate)
             message = f"{rows:,} rows written ({rows / self.estimate:.0%} of ~{self.estimate:,})"
         else:
             fraction, message = None, f"{rows:,} rows written"
-        Export.objects.filter(pk=self.export.pk).update(rows_written=rows)
-        self.export.rows_written = rows
-        job_progress(job=self.export, fraction=fraction, message=message)
-        job_raise_if_cancelled(job=self.export)
+        self.reporter.progress(fraction=fraction, message=message, rows_written=rows)
+        self.reporter.raise_if_stopped()
 
 
 TEST_HOLD_MESSAGE = "Held before writing (TRADES_EXPORT_TEST_HOLD_FILE)"
 
 
-def _test_hold(*, export: Export) -> None:
+def _test_hold(*, reporter: JobReporter) -> None:
     """Tests only: wait while conf.EXPORT_TEST_HOLD_FILE exists (cancellation is still checked)."""
     path = conf.EXPORT_TEST_HOLD_FILE
     if not path or not os.path.exists(path):
         return
-    job_progress(job=export, message=TEST_HOLD_MESSAGE)
+    reporter.progress(message=TEST_HOLD_MESSAGE, force=True)
     while os.path.exists(path):
-        job_raise_if_cancelled(job=export)
+        reporter.raise_if_stopped()
         time.sleep(0.05)
 
 
 def export_build(export: Export) -> None:
     """Job body (run once `export_admit` gave it a slot): stream the export to a temporary file,
     publish it atomically, apply retention."""
+    reporter = JobReporter(export, progress_seconds=conf.EXPORT_PROGRESS_SECONDS,
+                           check_seconds=conf.EXPORT_PROGRESS_SECONDS)
     target = None
     try:
         params = ExportParams.from_json(export.params)
-        job_progress(job=export, fraction=0.0, message="Estimating rows")
+        reporter.progress(fraction=0.0, message="Estimating rows", force=True)
         estimate = selectors.export_estimate_planner(params=params)
         if estimate is None:
             estimate, _capped = selectors.export_estimate(params=params, cap=max(conf.ESTIMATE_CAP, 10_000_000))
         Export.objects.filter(pk=export.pk).update(estimated_rows=estimate)
         export.estimated_rows = estimate
-        job_raise_if_cancelled(job=export)
-        _test_hold(export=export)
-        job_progress(job=export, fraction=0.0, message="Writing rows")
+        reporter.raise_if_stopped(fresh=True)
+        _test_hold(reporter=reporter)
+        reporter.progress(fraction=0.0, message="Writing rows", force=True)
         name = writers.export_storage_name(owner_id=export.owner_id, pk=export.pk, extension=FORMAT_EXTENSIONS[export.format])
         target = writers.AtomicExportFile(name, tag=str(export.pk))
         select = selectors.export_select(params=params)
-        progress = _Progress(export, estimate)
-        rows = writers.write_export(params=params, select=select, target=target, on_progress=progress)
-        job_raise_if_cancelled(job=export)
+        rows = writers.write_export(params=params, select=select, target=target,
+                                    on_progress=_Progress(reporter, estimate))
+        reporter.raise_if_stopped(fresh=True)
         saved = target.commit()
         job_succeed(
             job=export,

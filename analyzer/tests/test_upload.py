@@ -186,7 +186,7 @@ def test_upload_stores_the_bytes_and_queues_the_job_without_parsing(user, monkey
     def no_parsing(**kwargs):
         raise AssertionError("the upload request must not parse the file")
 
-    monkeypatch.setattr(services, "ingest", no_parsing)
+    monkeypatch.setattr(services.processing, "ingest", no_parsing)
     session = services.session_create_from_upload(owner=user, upload=upload_of("trades.csv", SAMPLE_CSV))
     job = session.processing
     assert (job.status, job.owner, job.auto_analyze) == ("queued", user, True)
@@ -252,22 +252,23 @@ def test_progress_watcher_reports_duckdb_progress_and_interrupts_on_cancel(user,
 
     from analyzer.ingest import _connect
     from core import services as core_services
+    from core.jobkit import JobReporter
 
     session = services.session_create_from_upload(owner=user, upload=upload_of("trades.csv", SAMPLE_CSV))
     job = session.processing
     Processing.objects.filter(pk=job.pk).update(status="running")
     monkeypatch.setattr(services.ProcessingProgress, "poll_seconds", 0.05)
-    progress = services.ProcessingProgress(job, threads=True)
+    progress = services.ProcessingProgress(JobReporter(job, inline=False))
     slow = "SELECT count(DISTINCT md5(range::VARCHAR)) FROM range(6000000)"
     seen = []
     con = _connect()
-    real_progress = services.core_services.job_progress
+    real_progress = core_services.job_progress
 
     def spy(**kwargs):
         seen.append(kwargs["fraction"])
         real_progress(**kwargs)
 
-    monkeypatch.setattr(services.core_services, "job_progress", spy)
+    monkeypatch.setattr(core_services, "job_progress", spy)
     with progress.watch(con, start=0.05, end=0.85):
         con.execute(slow).fetchall()
     assert seen and all(0.05 <= f <= 0.85 for f in seen)

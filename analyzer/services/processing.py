@@ -1,0 +1,141 @@
+"""The processing job of an upload: load it into DuckDB (with live progress and cancel), fill the
+session, then queue the auto-analysis; a processing that does not succeed keeps no files."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from django.core.exceptions import ValidationError
+from django.core.files.storage import default_storage
+from django.db import transaction
+
+from analyzer import conf
+from analyzer.ingest import STAGES, IngestError, Progress, ingest
+from analyzer.models import AnalysisSession, Answer, Processing
+from analyzer.services.answers import answer_request
+from analyzer.services.sessions import session_files_remove
+from core import services as core_services
+from core.jobkit import JobReporter
+from core.models import JobStatus
+
+logger = logging.getLogger(__name__)
+
+
+class ProcessingProgress(Progress):
+    """How `ingest` reports on the job, through the job's reporter: each stage is a stage event, progress
+    and a stop check; during the load a watcher reads DuckDB's query_progress() and interrupts DuckDB
+    once the job is stopped."""
+
+    poll_seconds = 1.0
+
+    def __init__(self, reporter: JobReporter):
+        self.reporter = reporter
+        self.job: Processing = reporter.job
+
+    def stage(self, name: str) -> None:
+        self.reporter.raise_if_stopped(fresh=True)
+        fraction, message = STAGES[name]
+        self.reporter.progress(fraction=fraction, message=message, force=True, stage=name)
+        core_services.job_event_add(job=self.job, kind="stage", data={"stage": name, "message": message})
+
+    def watch(self, con, *, start: float, end: float):
+        def tick() -> None:
+            percent = con.query_progress()
+            if percent is None or percent < 0:
+                return
+            fraction = min(end, start + (end - start) * min(100.0, float(percent)) / 100.0)
+            self.reporter.progress(fraction=fraction, message=f"{STAGES['load'][1]} {percent:.0f}%", force=True,
+                                   min_step=0.01)
+
+        return self.reporter.watch(every=self.poll_seconds, tick=tick, on_stop=con.interrupt)
+
+
+def processing_run(job: Processing) -> None:
+    """The job body: validate and load the stored upload, fill the session, then queue the auto-analysis.
+
+    A file that cannot be used ends the job failed with the reason (shown on the session page and in the
+    API); its stored files are removed, and the session, which cannot be queried, only shows the error.
+    """
+    session = job.session
+    reporter = JobReporter(job)
+    started = time.monotonic()
+    try:
+        result = ingest(src=default_storage.path(session.original_name), filename=session.filename,
+                        data_dst=default_storage.path(session.data_name), progress=ProcessingProgress(reporter))
+    except (core_services.JobCancelled, core_services.JobAbandoned):
+        processing_cleanup(session=session)
+        raise
+    except IngestError as exc:
+        if reporter.should_stop(fresh=True):  # the watcher interrupted DuckDB
+            processing_cleanup(session=session)
+            raise reporter.stop from None
+        processing_fail(job=job, error=str(exc))
+        return
+    except Exception as exc:
+        logger.exception("processing of analyzer session %s failed", session.pk)
+        processing_fail(job=job, error=f"Something went wrong while processing the file ({type(exc).__name__}).")
+        return
+    original_name = session.original_name
+    keep = conf.KEEP_ORIGINAL
+    with transaction.atomic():
+        AnalysisSession.objects.filter(pk=session.pk).update(
+            file_format=result.file_format,
+            row_count=result.row_count,
+            column_count=len(result.columns),
+            columns=result.columns,
+            preview=result.preview,
+            profile=result.profile,
+            detection=result.detection,
+            processing_seconds=round(time.monotonic() - started, 3),
+            original_name=original_name if keep else "",
+        )
+        session.refresh_from_db()
+        Processing.objects.filter(pk=job.pk).update(stage="done")
+        job.stage = "done"
+        core_services.job_event_add(job=job, kind="stage", data={"stage": "done", "message": "Ready."})
+        core_services.job_succeed(job=job, message=f"{result.row_count:,} rows × {len(result.columns)} columns")
+        if not keep:
+            transaction.on_commit(lambda: default_storage.delete(original_name))
+    if job.auto_analyze:
+        try:
+            answer_request(session=session, user=job.owner, mode=Answer.Mode.AUTO_ANALYZE)
+        except ValidationError:
+            logger.warning("auto-analysis of session %s not started", session.pk, exc_info=True)
+
+
+def processing_cleanup(*, session: AnalysisSession) -> None:
+    """Remove the files of a session whose processing did not succeed (the row stays, with the error)."""
+    session_files_remove(folder=session.storage_dir)
+    AnalysisSession.objects.filter(pk=session.pk).update(original_name="")
+    session.original_name = ""
+
+
+def processing_fail(*, job: Processing, error: str) -> None:
+    processing_cleanup(session=job.session)
+    Processing.objects.filter(pk=job.pk).update(stage="failed")
+    job.stage = "failed"
+    core_services.job_event_add(job=job, kind="stage", data={"stage": "failed", "message": error})
+    core_services.job_fail(job=job, error=error, message="Could not process the file")
+
+
+def processing_cancel(*, job: Processing, by=None) -> Processing:
+    """Stop the processing: a queued job is cancelled at once (files removed here), a running one at its next
+    check (the watcher interrupts DuckDB; the job body removes the files)."""
+    core_services.job_cancel(job=job, by=by)
+    if job.status == JobStatus.CANCELLED:
+        processing_cleanup(session=job.session)
+    return job
+
+
+def processing_after_run(*, job: Processing | None) -> None:
+    """After the task: a job that did not succeed keeps no files (also when it never ran: cancelled while queued)."""
+    if job is not None and job.status in (JobStatus.FAILED, JobStatus.CANCELLED):
+        session = AnalysisSession.objects.filter(pk=job.session_id).first()
+        if session is not None and (session.original_name or default_storage.exists(session.storage_dir)):
+            processing_cleanup(session=session)
+
+
+def processing_close_lost(*, job: Processing) -> None:
+    """The worker died while processing (core's recovery already failed the job): drop the files."""
+    processing_cleanup(session=job.session)
