@@ -13,6 +13,7 @@ in line order, so the reasons and line numbers are those of a row-by-row reading
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, time
 from decimal import Decimal, InvalidOperation
@@ -320,11 +321,19 @@ def parse_payments(raw: bytes, cfg: dict, *, keep_examples: int = 20) -> ParseRe
 
 def payment_methods(payments: ParseResult | None) -> dict[str, str]:
     """tnsc → payment method; split payments become 'CARD+CASH'."""
-    by_tnsc: dict[str, set[str]] = {}
-    if payments is not None and payments.columns:
-        for tnsc, method in zip(payments.columns[1], payments.columns[2]):
-            by_tnsc.setdefault(tnsc, set()).add(method)
-    return {tnsc: "+".join(sorted(methods))[:100] for tnsc, methods in by_tnsc.items()}
+    if payments is None or not payments.columns:
+        return {}
+    tnsc, method = payments.columns[1], payments.columns[2]
+    methods = dict(zip(tnsc, method))  # right for every transaction paid one way (most of them)
+    pairs = set(zip(tnsc, method))
+    if len(pairs) > len(methods):
+        split = {t for t, ways in Counter(map(itemgetter(0), pairs)).items() if ways > 1}
+        by_tnsc: dict[str, set[str]] = {}
+        for t, m in pairs:
+            if t in split:
+                by_tnsc.setdefault(t, set()).add(m)
+        methods.update({t: "+".join(sorted(ways))[:100] for t, ways in by_tnsc.items()})
+    return methods
 
 
 def combine(sales: ParseResult, payments: ParseResult | None) -> list[tuple]:
