@@ -6,11 +6,15 @@ Uses the dedicated database `bench_etl` on 127.0.0.1:5432 (created when missing)
 - anchor: the bare SQL query reading (branch, pos, day, status) of every job of the year;
 - measured: `etl.selectors.missing_calendar` (that same single query + one for the
   branches + building the 36,500-cell grid with opening dates and closed days).
-Reports queries issued, seconds, and the ratio anchor/measured. Target: under 1 s.
+Measured at two sizes — 10 branches × 73 days (1,460 cells) and the full 50 × 365 (36,500 cells,
+25 times as many) — so that its growth shows: both sides' seconds and how many times longer the
+large size takes. Reports queries issued, seconds, the ratio anchor/measured and the load average.
+Target: the full year under 1 s.
 """
 
 from __future__ import annotations
 
+import os
 import random
 import sys
 import time
@@ -23,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from etl_load import ensure_database, setup_django  # noqa: E402
 
 BRANCHES, DAYS, RUNS = 50, 365, 3
+SIZES = ((10, 73), (BRANCHES, DAYS))  # (branches, days)
 
 
 def main() -> None:
@@ -30,11 +35,9 @@ def main() -> None:
     setup_django()
     from django.contrib.auth import get_user_model
     from django.db import connection
-    from django.test.utils import CaptureQueriesContext
 
     from core.models import JobStatus
     from etl.models import Branch, FetchJob
-    from etl.selectors import missing_calendar
 
     end = date(2025, 12, 31)
     start = end - timedelta(days=DAYS - 1)
@@ -63,10 +66,28 @@ def main() -> None:
         FetchJob.objects.bulk_create(batch, batch_size=5000)
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE etl_fetchjob")
-    jobs = FetchJob.objects.filter(branch__in=branches, work_date__gte=start, work_date__lte=end).count()
-    print(f"calendar: {BRANCHES} branches × 2 POS × {DAYS} days = {BRANCHES * 2 * DAYS} cells, {jobs} jobs in range, "
-          f"PostgreSQL {connection.pg_version}")
+    print(f"PostgreSQL {connection.pg_version}; load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    results = [measure_size(branches[:count], start=end - timedelta(days=days - 1), end=end)
+               for count, days in SIZES]
+    (small_cells, small_anchor, small_took), (large_cells, large_anchor, large_took) = results
+    print(f"growth: {large_cells / small_cells:.0f}x the cells -> anchor {large_anchor / small_anchor:.1f}x, "
+          f"missing_calendar {large_took / small_took:.1f}x the time")
+    print(f"full year under 1 s: {'yes' if large_took < 1 else 'NO'}; "
+          f"load average at end {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
+
+def measure_size(branches: list, *, start: date, end: date) -> tuple[int, float, float]:
+    """(cells, anchor seconds, measured seconds) of the calendar of `branches` from `start` to `end`."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from etl.models import Branch, FetchJob
+    from etl.selectors import missing_calendar
+
+    days = (end - start).days + 1
+    cells = len(branches) * 2 * days
+    jobs = FetchJob.objects.filter(branch__in=branches, work_date__gte=start, work_date__lte=end).count()
+    print(f"\ncalendar: {len(branches)} branches × 2 POS × {days} days = {cells} cells, {jobs} jobs in range")
     ids = [b.pk for b in branches]
 
     def bare() -> int:
@@ -96,7 +117,8 @@ def main() -> None:
     print(f"measured missing_calendar (full grid): {took:6.3f} s  ({len(queries)} queries: "
           f"{len(grid_queries)} on jobs, {len(queries) - len(grid_queries)} on branches)")
     print(f"totals: {calendar['totals']}")
-    print(f"ratio anchor/measured: {anchor / took:.2f}; under 1 s: {'yes' if took < 1 else 'NO'}")
+    print(f"ratio anchor/measured: {anchor / took:.2f}")
+    return cells, anchor, took
 
 
 if __name__ == "__main__":

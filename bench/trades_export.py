@@ -1,4 +1,4 @@
-"""Trade export speed and memory, printed as ratios against anchors measured in the same run.
+r"""Trade export speed and memory, printed as ratios against anchors measured in the same run.
 
     .venv/bin/python bench/trades_export.py                      # PostgreSQL, 5 M trades
     .venv/bin/python bench/trades_export.py --rows 20000000      # grow the table to 20 M, run again
@@ -8,19 +8,29 @@ PostgreSQL: database `bench_trades` on 127.0.0.1:5432 (user postgres, trust auth
 SQLite: var/bench_trades.sqlite3. The table is generated once with `generate_trades` and reused.
 
 The workload: a filtered export (2 of several exchanges, a price range, a size range, a date
-range, 2 expressions) to CSV, sorted by time.
-  anchor        bare `COPY (the same SELECT) TO STDOUT` into a file (PostgreSQL), or a bare
-                sqlite3 cursor + csv.writer (SQLite): the physical limit of the database
-  export job    our job, run by `tasks.export_run` in a separate worker-like process; rows/s
-                from the job's own started/finished times; its peak RSS. Twice: with one COPY
-                stream (TRADES_EXPORT_STREAMS=1) and with the default number of streams
-                (concurrent COPYs of disjoint timestamp slices, concatenated)
-  old tool      a replica of the old tool (seed, section 5): SQLAlchemy 2 ORM entities of a mapped
-                class, the same filters and order, offset/limit chunks of 10,000,000 each loaded
-                whole, derived columns computed in SQL, csv.writer (on the first OLD_ROWS rows of
-                the same query: a rate; needs `pip install -r requirements/bench.txt`)
-  Django ORM    `.iterator(chunk_size=10_000)` (a server-side cursor, which the old tool did not
-                have), expressions evaluated per row in Python, csv.writer: a stronger baseline
+range, 2 expressions), sorted by time. Both sides are timed the same way, with no process start-up
+on either side: our job by its own started/finished times (the worker process is already up);
+every psql anchor from the start of psql to the end of its output minus psql's own start-up
+(start, connect, log in, exit: `psql -c 'SELECT 1'` run the same way, best of 5), which is
+measured and printed.
+  CSV, 1 stream   bare `psql \copy (the same SELECT) TO STDOUT > file` (PostgreSQL), also with
+                  our work_mem; or a bare sqlite3 cursor + csv.writer (SQLite)
+  CSV, N streams  N concurrent bare psql COPYs of the same disjoint time slices the job uses
+                  (`trades.selectors.export_slice_bounds`, with our session settings), each to a
+                  part file, the parts joined in order into one file
+  CSV gzip        the same, each stream piped through `gzip -1` (concatenated gzip members)
+  Parquet         `psql \copy … TO STDOUT` piped into DuckDB (in this process: read_csv of the pipe
+                  → COPY TO parquet, zstd at our level); the two file sizes compared
+  export job      our job, run by `tasks.export_run` in a separate worker-like process; its peak
+                  RSS (VmHWM). The bench has a queue of its own (Q_CLUSTER_NAME, set before
+                  django.setup) and purges only that queue at the end
+  old tool        a replica of the old tool (seed, section 5): SQLAlchemy 2 ORM entities of a mapped
+                  class, the same filters and order, offset/limit chunks of 10,000,000 each loaded
+                  whole, derived columns computed in SQL, csv.writer (on the first OLD_ROWS rows of
+                  the same query: a rate; needs `pip install -r requirements/bench.txt`)
+  Django ORM      `.iterator(chunk_size=10_000)` (a server-side cursor, which the old tool did not
+                  have), expressions evaluated per row in Python, csv.writer: a stronger baseline
+Prints the load average at the start and the end, and every output's size.
 """
 
 from __future__ import annotations
@@ -31,6 +41,8 @@ import os
 import subprocess
 import sys
 import time
+import shlex
+import shutil
 from datetime import timedelta
 from pathlib import Path
 
@@ -55,6 +67,8 @@ def setup_env(args) -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     os.environ["PLATFORM_MEDIA_ROOT"] = str(ROOT / "var" / "bench_media")
     os.environ["TRADES_EXPORT_KEEP_USERS"] = "50"
+    # A queue of its own (the worker processes inherit it): the bench purges only what it queued.
+    os.environ["Q_CLUSTER_NAME"] = f"bench-trades-{os.getpid()}"
     import django
 
     django.setup()
@@ -97,30 +111,96 @@ def workload(days: int):
     )
 
 
-def anchor_pg(select, path: Path, work_mem: str = "") -> tuple[int, float]:
-    """`psql \\copy (SELECT …) TO 'file'`: PostgreSQL's COPY written by its own C client."""
-    import shutil
+def _psql_command(options: str = "") -> tuple[list[str], dict]:
+    from django.db import connection
 
+    if not shutil.which("psql"):
+        raise SystemExit("psql is needed for the anchors")
+    settings = connection.settings_dict
+    env = dict(os.environ, PGOPTIONS=options)
+    return ["psql", "-X", "-q", "-h", settings["HOST"] or "127.0.0.1", "-p", str(settings["PORT"] or 5432),
+            "-U", settings["USER"] or "postgres", settings["NAME"]], env
+
+
+def _mogrify(select) -> str:
     import psycopg
     from django.db import connection
 
     with psycopg.connect(**connection.get_connection_params()) as conn:
-        query = psycopg.ClientCursor(conn).mogrify(select.sql, select.params)
-    settings = connection.settings_dict
-    env = dict(os.environ, PGOPTIONS=f"-c work_mem={work_mem}" if work_mem else "")
-    if not shutil.which("psql"):
-        raise SystemExit("psql is needed for the anchor")
+        return psycopg.ClientCursor(conn).mogrify(select.sql, select.params)
+
+
+def psql_startup(streams: int) -> float:
+    """`streams` concurrent `psql -c 'SELECT 1'` (start, connect, log in, exit): best of 5."""
+    base, env = _psql_command()
+    best = float("inf")
+    for _ in range(5):
+        started = time.perf_counter()
+        procs = [subprocess.Popen(base + ["-c", "SELECT 1"], env=env, stdout=subprocess.DEVNULL) for _ in range(streams)]
+        for proc in procs:
+            if proc.wait() != 0:
+                raise SystemExit("psql failed")
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+def anchor_pg(selects: list, path: Path, *, startup: float, options: str = "", pipe: str = "") -> tuple[int, float]:
+    """Concurrent `psql \\copy (slice) TO STDOUT [| pipe] > part`, one per select, the parts joined in
+    order into `path`; seconds minus psql's start-up (`startup`, measured the same way)."""
+    base, env = _psql_command(options)
+    queries = [_mogrify(select) for select in selects]
+    parts = [path.with_name(f"{path.name}.part{i}") for i in range(len(queries))]
     started = time.perf_counter()
-    out = subprocess.run(
-        ["psql", "-X", "-q", "-h", settings["HOST"] or "127.0.0.1", "-p", str(settings["PORT"] or 5432),
-         "-U", settings["USER"] or "postgres", settings["NAME"], "-c",
-         f"\\copy ({query}) TO '{path}' WITH (FORMAT csv)"],
-        env=env, capture_output=True, text=True, check=True,
-    )
-    seconds = time.perf_counter() - started
-    with open(path, "rb") as fh:
-        rows = sum(block.count(b"\n") for block in iter(lambda: fh.read(1 << 20), b""))
-    del out
+    procs = []
+    for query, part in zip(queries, parts):
+        command = shlex.join(base + ["-c", f"\\copy ({query}) TO STDOUT WITH (FORMAT csv)"])
+        if pipe:
+            command += f" | {pipe}"
+        procs.append(subprocess.Popen(["bash", "-o", "pipefail", "-c", f"{command} > {shlex.quote(str(part))}"],
+                                      env=env))
+    for proc in procs:
+        if proc.wait() != 0:
+            raise SystemExit("the psql anchor failed")
+    if len(parts) == 1:
+        os.replace(parts[0], path)
+    else:
+        with open(path, "wb") as out:
+            for part in parts:
+                with open(part, "rb") as fh:
+                    shutil.copyfileobj(fh, out, 1 << 20)
+                part.unlink()
+    seconds = time.perf_counter() - started - startup
+    rows = -1
+    if not pipe:
+        with open(path, "rb") as fh:
+            rows = sum(block.count(b"\n") for block in iter(lambda: fh.read(1 << 20), b""))
+    return rows, seconds
+
+
+def anchor_parquet(select, path: Path, *, startup: float, schema) -> tuple[int, float]:
+    """`psql \\copy … TO STDOUT` piped into DuckDB (read_csv of the pipe → COPY TO parquet, zstd at our
+    level); seconds minus psql's start-up."""
+    import duckdb
+
+    from trades.writers.parquet import ZSTD_LEVEL
+
+    base, env = _psql_command()
+    query = _mogrify(select)
+    duck_types = {"string": "VARCHAR", "int64": "BIGINT", "double": "DOUBLE"}
+    columns = ", ".join(f"'{f.name}': '{duck_types[str(f.type)]}'" for f in schema)
+    con = duckdb.connect()
+    started = time.perf_counter()
+    proc = subprocess.Popen(base + ["-c", f"\\copy ({query}) TO STDOUT WITH (FORMAT csv)"], env=env,
+                            stdout=subprocess.PIPE)
+    con.execute(f"COPY (SELECT * FROM read_csv('/dev/fd/{proc.stdout.fileno()}', header = false, "
+                f"columns = {{{columns}}})) TO '{path}' "
+                f"(FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL {ZSTD_LEVEL})")
+    proc.stdout.close()
+    if proc.wait() != 0:
+        raise SystemExit("the Parquet anchor failed")
+    seconds = time.perf_counter() - started - startup
+    rows = con.execute(f"SELECT count(*) FROM read_parquet('{path}')").fetchone()[0]
+    con.close()
     return rows, seconds
 
 
@@ -333,59 +413,104 @@ def main() -> None:
     print(f"workload: exchanges {params.exchanges}, price {params.pricelow}-{params.pricehigh}, size "
           f"{params.sizelow}-{params.sizehigh}, {params.datelow}..{params.datehigh}, {list(params.operations)}, "
           f"sorted {params.sortby}")
-    anchor = anchor_pg if vendor == "postgresql" else anchor_sqlite
-    anchor(select, scratch / "warmup.csv")  # warm the cache for everyone alike
-    # The machine is shared: run the anchors and our job interleaved, keep the best of each.
-    from trades import conf
+    def loadavg() -> str:
+        return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
-    best: dict[str, tuple] = {}
+    print(f"load average at start: {loadavg()}")
+    from trades import conf
+    from trades.writers.parquet import _parquet_schema
+    from trades.writers.sliced import SLICE_SETTINGS
+
+    streams = conf.EXPORT_STREAMS
+    pq_params = replace(params, format="parquet")
+    gz_params = replace(params, format="csv_gz")
+    runs: dict = {}
+    if vendor == "postgresql":
+        startup_1, startup_n = psql_startup(1), psql_startup(streams)
+        print(f"psql start-up (measured, subtracted from every psql anchor): {startup_1:.3f} s alone, "
+              f"{startup_n:.3f} s for {streams} at once")
+        bounds = selectors.export_slice_bounds(params=params, streams=streams)
+        slices = [selectors.export_select(params=params, ts_range=r) for r in zip([None, *bounds], [*bounds, None])]
+        ours_wm = f"-c work_mem={conf.EXPORT_WORK_MEM}" if conf.EXPORT_WORK_MEM else ""
+        slice_options = " ".join([ours_wm] + [f"-c {k}={v}" for k, v in SLICE_SETTINGS.items()]).strip()
+        n_startup = startup_n if len(slices) > 1 else startup_1
+        anchor_pg([select], scratch / "warmup.csv", startup=startup_1)  # warm the cache for everyone alike
+        runs = {
+            "csv_anchor": lambda: anchor_pg([select], scratch / "a1.csv", startup=startup_1),
+            "csv_anchor_wm": lambda: anchor_pg([select], scratch / "a1wm.csv", startup=startup_1, options=ours_wm),
+            "csv_anchor_n": lambda: anchor_pg(slices, scratch / "an.csv", startup=n_startup, options=slice_options),
+            "gz_anchor": lambda: anchor_pg([select], scratch / "a1.csv.gz", startup=startup_1, options=ours_wm,
+                                           pipe="gzip -1"),
+            "gz_anchor_n": lambda: anchor_pg(slices, scratch / "an.csv.gz", startup=n_startup, options=slice_options,
+                                             pipe="gzip -1"),
+        }
+        if not args.no_parquet:
+            runs["pq_anchor"] = lambda: anchor_parquet(selectors.export_select(params=pq_params), scratch / "duck.parquet",
+                                                       startup=startup_1, schema=_parquet_schema(pq_params))
+    else:
+        anchor_sqlite(select, scratch / "warmup.csv")
+        runs = {"csv_anchor": lambda: anchor_sqlite(select, scratch / "a1.csv")}
+    runs.update({
+        "csv_1": lambda: run_job(user, params, streams=1),
+        "csv_n": lambda: run_job(user, params, streams=streams),
+        "gz_1": lambda: run_job(user, gz_params, streams=1),
+        "gz_n": lambda: run_job(user, gz_params, streams=streams),
+    })
+    if not args.no_parquet:
+        runs["pq"] = lambda: run_job(user, pq_params)
+    files = {"csv_anchor": "a1.csv", "csv_anchor_wm": "a1wm.csv", "csv_anchor_n": "an.csv", "gz_anchor": "a1.csv.gz",
+             "gz_anchor_n": "an.csv.gz", "pq_anchor": "duck.parquet"}
+    # The machine is shared: every side runs interleaved with the others, the best of each is kept.
+    best: dict[str, dict] = {}
     for _ in range(max(1, args.repeat)):
-        runs = {"anchor": lambda: anchor(select, scratch / "anchor.csv")}
-        if vendor == "postgresql":
-            runs["anchor_wm"] = lambda: anchor_pg(select, scratch / "anchor2.csv", work_mem=conf.EXPORT_WORK_MEM)
-        runs["ours_1"] = lambda: run_job(user, params, streams=1)
-        runs["ours"] = lambda: run_job(user, params, streams=conf.EXPORT_STREAMS)
         for key, run in runs.items():
             result = run()
-            seconds = result["seconds"] if isinstance(result, dict) else result[1]
-            if key not in best or seconds < best[key][0]:
-                best[key] = (seconds, result)
-    a_secs, (a_rows, _s) = best["anchor"]
-    a_rate = a_rows / a_secs
-    name = "bare COPY (psql \\copy) → file" if vendor == "postgresql" else "bare sqlite3 cursor + csv.writer"
-    print(f"(best of {max(1, args.repeat)} interleaved runs each)")
-    print(f"anchor  {name:<38} {a_rows:>10,} rows {a_secs:7.2f} s {a_rate:>12,.0f} rows/s  (1.00)")
-    if vendor == "postgresql":
-        t_secs, (t_rows, _s) = best["anchor_wm"]
-        t_rate = t_rows / t_secs
-        print(f"anchor  {'same, with our work_mem ' + conf.EXPORT_WORK_MEM:<38} {t_rows:>10,} rows {t_secs:7.2f} s "
-              f"{t_rate:>12,.0f} rows/s  ({t_rate / a_rate:.2f})")
-    streams = conf.EXPORT_STREAMS
-    job_rates: dict[str, float] = {}
-    many = f"export job, CSV, {streams} streams" + ("" if vendor == "postgresql" else " (no effect)")
-    for key, label in (("ours_1", "export job, CSV, 1 stream"), ("ours", many)):
-        job = best[key][1]
-        j_rate = job["rows"] / job["seconds"]
-        job_rates[label] = j_rate
-        print(f"ours    {label:<38} {job['rows']:>10,} rows {job['seconds']:7.2f} s {j_rate:>12,.0f} rows/s"
-              f"  ({j_rate / a_rate:.2f} of the anchor)   worker peak RSS {job['rss_mb']:.0f} MB")
-        assert job["rows"] == a_rows, (job["rows"], a_rows)
-        if vendor == "postgresql":
-            print(f"        {'':<38} {'':>10}      {'':7}   {'':>12}         ({j_rate / t_rate:.2f} of the anchor "
-                  "with the same work_mem)")
-    j_rate = job_rates[many]
+            if not isinstance(result, dict):
+                rows, seconds = result
+                result = {"rows": rows, "seconds": seconds, "bytes": (scratch / files[key]).stat().st_size}
+            if key not in best or result["seconds"] < best[key]["seconds"]:
+                best[key] = result
+    print(f"(best of {max(1, args.repeat)} interleaved runs each; ratio = our rows/s over the anchor's rows/s)")
+    a_rows = best["csv_anchor"]["rows"]
 
-    for n in (1, streams):
-        gz = run_job(user, replace(params, format="csv_gz"), streams=n)
-        g_rate = gz["rows"] / gz["seconds"]
-        label = f"export job, CSV gzip, {n} stream{'s' if n > 1 else ''}"
-        print(f"ours    {label:<38} {gz['rows']:>10,} rows {gz['seconds']:7.2f} s {g_rate:>12,.0f} rows/s"
-              f"  ({g_rate / a_rate:.2f} of the anchor)   worker peak RSS {gz['rss_mb']:.0f} MB")
-    if not args.no_parquet:
-        pq = run_job(user, replace(params, format="parquet"))
-        p_rate = pq["rows"] / pq["seconds"]
-        print(f"ours    {'export job, Parquet':<38} {pq['rows']:>10,} rows {pq['seconds']:7.2f} s "
-              f"{p_rate:>12,.0f} rows/s  ({p_rate / a_rate:.2f} of the anchor)   worker peak RSS {pq['rss_mb']:.0f} MB")
+    def line(kind: str, label: str, result: dict, versus: dict | None = None) -> None:
+        rate = result["rows"] / result["seconds"]
+        text = (f"{kind:<7} {label:<40} {result['rows']:>10,} rows {result['seconds']:7.2f} s {rate:>12,.0f} rows/s "
+                f"{result['bytes'] / 1e6:8.1f} MB")
+        if versus is not None:
+            text += f"  ({rate / (versus['rows'] / versus['seconds']):.2f} of its anchor)"
+        if "rss_mb" in result:
+            text += f"  worker peak RSS {result['rss_mb']:.0f} MB"
+        print(text)
+
+    if vendor == "postgresql":
+        line("anchor", "psql \\copy → file, 1 stream", best["csv_anchor"])
+        line("anchor", f"  same, our work_mem {conf.EXPORT_WORK_MEM}", best["csv_anchor_wm"])
+        line("ours", "export job, CSV, 1 stream", best["csv_1"], best["csv_anchor_wm"])
+        line("anchor", f"{len(slices)} concurrent psql \\copy of our slices", best["csv_anchor_n"])
+        line("ours", f"export job, CSV, {streams} streams", best["csv_n"], best["csv_anchor_n"])
+        for result, key in ((best["gz_anchor"], "gz_anchor"), (best["gz_anchor_n"], "gz_anchor_n")):
+            result["rows"] = a_rows  # the same query; counted on the plain CSV
+        line("anchor", "psql | gzip -1, 1 stream", best["gz_anchor"])
+        line("ours", "export job, CSV gzip, 1 stream", best["gz_1"], best["gz_anchor"])
+        line("anchor", f"{len(slices)} concurrent psql | gzip -1 of our slices", best["gz_anchor_n"])
+        line("ours", f"export job, CSV gzip, {streams} streams", best["gz_n"], best["gz_anchor_n"])
+        if not args.no_parquet:
+            line("anchor", "psql | DuckDB → Parquet (zstd, our level)", best["pq_anchor"])
+            line("ours", "export job, Parquet", best["pq"], best["pq_anchor"])
+            print(f"        Parquet size: ours {best['pq']['bytes']:,} bytes, DuckDB's {best['pq_anchor']['bytes']:,} "
+                  f"bytes ({best['pq']['bytes'] / best['pq_anchor']['bytes']:.3f} of DuckDB's)")
+    else:
+        line("anchor", "bare sqlite3 cursor + csv.writer", best["csv_anchor"])
+        line("ours", "export job, CSV", best["csv_1"], best["csv_anchor"])
+        line("ours", "export job, CSV gzip (no gzip anchor)", best["gz_1"])
+        if not args.no_parquet:
+            line("ours", "export job, Parquet (no Parquet anchor)", best["pq"])
+    for key in ("csv_1", "csv_n", "gz_1", "gz_n") + (() if args.no_parquet else ("pq",)):
+        assert best[key]["rows"] == a_rows, (key, best[key]["rows"], a_rows)
+    j_rate = best["csv_n"]["rows"] / best["csv_n"]["seconds"]
+    job_rates = {"export job, CSV, 1 stream": best["csv_1"]["rows"] / best["csv_1"]["seconds"],
+                 f"export job, CSV, {streams} streams": j_rate}
 
     # The old tool's approach, measured on the first --old-rows rows of the same query (a rate);
     # interleaved and best-of like the rest (the machine is shared).
@@ -400,20 +525,25 @@ def main() -> None:
     o_secs, o_rows = best_old["sa"]
     print(f"(old approaches: the first {o_rows:,} rows of the same query, best of {max(1, args.old_repeat)})")
     o_rate = o_rows / o_secs
-    print(f"old     {'old tool replica: SQLAlchemy ORM,':<38} {o_rows:>10,} rows {o_secs:7.2f} s "
-          f"{o_rate:>12,.0f} rows/s  ({o_rate / a_rate:.3f} of the anchor)")
+    print(f"old     {'old tool replica: SQLAlchemy ORM,':<40} {o_rows:>10,} rows {o_secs:7.2f} s "
+          f"{o_rate:>12,.0f} rows/s")
     for label, rate in job_rates.items():
         print(f"        ours ({label}) is {rate / o_rate:.1f}x faster than the old tool replica")
-    print(f"        {'  offset/limit chunks + csv.writer':<38}   chunk of {o_rows:,} entities held "
-          f"{best_old['sa_mb'][0]:.0f} MB of RSS (~{best_old['sa_mb'][0] * 10_000_000 / max(1, o_rows) / 1024:.1f} GB "
-          "for a full 10,000,000-row chunk)")
+    print(f"        {'  offset/limit chunks + csv.writer':<40}   its chunk of {o_rows:,} entities held "
+          f"{best_old['sa_mb'][0]:.0f} MB of RSS (measured)")
     d_secs, d_rows = best_old["dj"]
     d_rate = d_rows / d_secs
-    print(f"old     {'Django ORM iterator (a stronger':<38} {d_rows:>10,} rows {d_secs:7.2f} s "
+    print(f"old     {'Django ORM iterator (a stronger':<40} {d_rows:>10,} rows {d_secs:7.2f} s "
           f"{d_rate:>12,.0f} rows/s  (ours is {j_rate / d_rate:.1f}x faster)")
-    print(f"        {'  baseline than the old tool)':<38}")
+    print(f"        {'  baseline than the old tool)':<40}")
+    print(f"load average at end: {loadavg()}")
     for f in scratch.iterdir():
         f.unlink()
+    # Only this bench's queue (its own cluster name): tasks the runs left queued, nobody else's.
+    from django_q.brokers import get_broker
+
+    purged = get_broker().purge_queue()
+    print(f"queue {os.environ['Q_CLUSTER_NAME']!r} purged ({purged if purged is not None else 'done'})")
 
 
 if __name__ == "__main__":

@@ -250,8 +250,8 @@ def fetch_job_execute(job: FetchJob) -> None:
         examples = [e.as_dict() for e in sales.examples]
         if payments:
             examples += [e.as_dict() for e in payments.examples][: max(0, keep - len(examples))]
-        counts["parsed"] = len(sales.rows)
-        counts["payments_parsed"] = len(payments.rows) if payments else 0
+        counts["parsed"] = sales.count
+        counts["payments_parsed"] = payments.count if payments else 0
         counts["rejected"] = sales.rejected + (payments.rejected if payments else 0)
         counts["unpaid_lines"] = sum(1 for r in rows if not r[-1])
         _set(job, counts=dict(counts, http_retries=source.retries_used), rejected_examples=examples)

@@ -2,6 +2,7 @@
 
 Pure functions (no database): the pipeline, the "test parse" page and the benchmark share them.
 - `config`: the parser config of a branch (defaults per kind, overrides, validation);
+- `lines`: splitting a file into numbered data lines and their fields (Arrow);
 - `rows`: parsing rd5000 (sales) and rd5500 (payments) files into rows and rejected rows, and joining them;
 - `names`: file names (type, safety).
 """

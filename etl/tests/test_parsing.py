@@ -158,3 +158,26 @@ def test_hostile_lines_are_parsed_or_rejected(line):
     raw = ("header\n" + line + "\n").encode()
     result = parse_sales(raw, OLD)
     assert len(result.rows) + result.rejected == result.data_lines
+
+
+@settings(max_examples=300, deadline=None)
+@given(lines=st.lists(st.text(alphabet=st.sampled_from(list("0123456789;;;;,./:- PLUé\t")), max_size=40), max_size=12),
+       ending=st.sampled_from(["\n", "\r\n", "\r"]), trailer=st.sampled_from(["", "\r\n", "\n\n"]))
+def test_arrow_csv_reading_and_line_by_line_reading_agree(lines, ending, trailer):
+    """The fast reading (Arrow's CSV reader) and the line-by-line one give the same lines, numbers and fields."""
+    from hypothesis import assume
+
+    from etl.parsing import lines as reading
+
+    text = "TNSC;DATE;HEURE;RAYON;ARTICLE;QTE;MONTANT" + ending + ending.join(lines) + trailer
+    try:
+        fast = reading._split_plain(text, OLD, 7)
+    except reading._NotPlain:
+        assume(False)
+    slow = reading._split_each(text, OLD, 7)
+    assert (fast.data_lines, fast.problems) == (slow.data_lines, slow.problems)
+    assert fast.numbers.tolist() == slow.numbers.tolist()
+    for index in range(7):
+        assert fast.column(index).to_pylist() == slow.column(index).to_pylist()
+    for number in fast.numbers.tolist():
+        assert fast.line_text(number) == slow.line_text(number)

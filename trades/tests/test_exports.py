@@ -70,6 +70,24 @@ def test_export_file_matches_pandas(trades_frame, user, fmt):
     assert (got["PRICE*SIZE"] - exp["price"].to_numpy() * exp["size"].to_numpy()).abs().max() < 1e-6
 
 
+def test_parquet_encodings_statistics_and_codec(trades_frame, user):
+    """Dictionaries only where values repeat, delta-encoded timestamps, zstd, statistics on every column."""
+    export = run_export(request_export(user, exchanges=(10, 12), operations=("PRICE*SIZE",), format="parquet").export)
+    assert export.status == JobStatus.SUCCEEDED, export.error
+    meta = pq.ParquetFile(io.BytesIO(read_file(export))).metadata
+    assert meta.num_rows == export.rows_written > 0
+    columns = {meta.row_group(0).column(i).path_in_schema: meta.row_group(0).column(i) for i in range(meta.num_columns)}
+    assert "RLE_DICTIONARY" in columns["ticker"].encodings and "RLE_DICTIONARY" in columns["exchange"].encodings
+    assert "DELTA_BINARY_PACKED" in columns["participant_timestamp"].encodings
+    assert "RLE_DICTIONARY" not in columns["participant_timestamp"].encodings
+    assert "RLE_DICTIONARY" not in columns["PRICE*SIZE"].encodings
+    for column in columns.values():
+        assert column.compression == "ZSTD"
+        assert column.statistics is not None and column.statistics.has_min_max
+    lowest = min(meta.row_group(g).column(2).statistics.min for g in range(meta.num_row_groups))
+    assert lowest == int(trades_frame["participant_timestamp"][trades_frame["exchange_id"].isin([10, 12])].min())
+
+
 def test_dedupe_attach_and_existing(trades_data, user, other_user):
     first = request_export(user, exchanges=(12,))
     assert first.outcome == "created"
