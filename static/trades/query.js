@@ -32,9 +32,10 @@
     pill.innerHTML = '<span></span><input type="hidden" name="exchanges"><button type="button" class="pill-x" aria-label="Remove">×</button>';
     pill.querySelector("span").textContent = label(ex);
     pill.querySelector("input").value = ex.id;
-    pill.querySelector("button").addEventListener("click", () => { pill.remove(); updateExchangeCount(); exInput.focus(); });
+    pill.querySelector("button").addEventListener("click", () => { pill.remove(); updateExchangeCount(); exInput.focus(); filtersChanged(); });
     exPills.appendChild(pill);
     updateExchangeCount();
+    filtersChanged();
   }
 
   function renderOptions() {
@@ -77,7 +78,7 @@
     else if (ev.key === "Escape") { exList.hidden = true; }
     else if (ev.key === "Backspace" && exInput.value === "") {
       const pills = exPills.querySelectorAll(".pill");
-      if (pills.length) { ev.preventDefault(); pills[pills.length - 1].remove(); updateExchangeCount(); renderOptions(); }
+      if (pills.length) { ev.preventDefault(); pills[pills.length - 1].remove(); updateExchangeCount(); renderOptions(); filtersChanged(); }
     }
   });
 
@@ -123,11 +124,12 @@
       pill.innerHTML = '<code></code><input type="hidden" name="operations"><button type="button" class="pill-x" aria-label="Remove">×</button>';
       pill.querySelector("code").textContent = text;
       pill.querySelector("input").value = text;
-      pill.querySelector("button").addEventListener("click", () => { pill.remove(); syncMode(); });
+      pill.querySelector("button").addEventListener("click", () => { pill.remove(); syncMode(); filtersChanged(); });
       exprPills.appendChild(pill);
       exprInput.value = "";
       setFeedback("");
       syncMode();
+      filtersChanged();
     } finally {
       exprAdd.disabled = false;
     }
@@ -194,9 +196,29 @@
   document.body.addEventListener("trades:export-finished", () => { exportButton.disabled = false; });
   document.body.addEventListener("htmx:afterSwap", (ev) => {
     if (ev.detail.target === status && !status.querySelector(".export-progress")) exportButton.disabled = false;
+    // The export's status (or why it was refused) comes into view: it sits below the form.
+    if (ev.detail.target === status && status.firstElementChild) status.scrollIntoView({ block: "nearest", behavior: "smooth" });
     const auto = ev.detail.target.querySelector && ev.detail.target.querySelector("a[data-autodownload]");
     if (auto) auto.click();
   });
+
+  // --- a "Please fix" box describes the values that were sent --------------------------
+  // Once a filter changes it may be out of date: a refused preview is asked again (the box then lists what is
+  // still wrong, or gives way to the preview); a refused export's box is dropped (the user starts it again).
+  const preview = document.getElementById("preview");
+  let recheck = null;
+  function filtersChanged() {
+    const refusedExport = status.querySelector("[data-testid=form-errors]");
+    if (refusedExport) refusedExport.remove();
+    if (!preview.querySelector("[data-testid=form-errors]")) return;
+    clearTimeout(recheck);
+    recheck = setTimeout(() => {
+      if (checkRanges()) htmx.trigger(form, "submit");
+      else preview.innerHTML = "";
+    }, 300);
+  }
+  form.addEventListener("input", (ev) => { if (ev.target !== exprInput && ev.target !== exInput) filtersChanged(); });
+  form.addEventListener("change", (ev) => { if (ev.target !== exprInput && ev.target !== exInput) filtersChanged(); });
 
   // --- reset ----------------------------------------------------------------------------
   function resetAll(opts) {
@@ -208,7 +230,8 @@
     setFeedback("");
     rangeError.hidden = true;
     form.querySelectorAll("[aria-invalid]").forEach((i) => i.removeAttribute("aria-invalid"));
-    document.getElementById("preview").innerHTML = "";
+    clearTimeout(recheck);
+    preview.innerHTML = "";
     if (!(opts && opts.keepStatus)) status.innerHTML = "";
     updateExchangeCount(); updateTickerCount(); syncMode();
   }
