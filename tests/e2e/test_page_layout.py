@@ -1,5 +1,5 @@
-"""Every page of the platform's own layout at a phone's width (390 × 844) and a laptop's (1366 × 900): the page
-never scrolls sideways, and axe-core finds no serious or critical accessibility fault.
+"""Every page of the platform's own layout at a phone's width (390 × 844, light colours) and a laptop's (1366 × 900,
+dark colours): the page never scrolls sideways, and axe-core finds no serious or critical accessibility fault.
 
 axe is injected as a script, which the Content-Security-Policy refuses: these pages are looked at in a context
 that bypasses it (`browser_page`); the policy itself is walked in test_csp_browser.py, in a context of its own.
@@ -19,7 +19,8 @@ from tests.e2e.pages import assert_every_route, every_page, login
 pytestmark = pytest.mark.e2e
 
 AXE = BASE_DIR / "node_modules" / "axe-core" / "axe.min.js"
-WIDTHS = {"phone": (390, 844), "laptop": (1366, 900)}
+# The phone pass is in the light colour scheme, the laptop pass in the dark one: axe checks contrast in both.
+WIDTHS = {"phone": (390, 844, "light"), "laptop": (1366, 900, "dark")}
 MAIN_PAGES = {"/", "/trades/", "/trades/exports/<int:pk>/", "/scripts/", "/scripts/runs/<int:pk>/", "/etl/",
               "/etl/missing/", "/etl/branches/", "/analyzer/sessions/<int:pk>/", "/backtest/",
               "/backtest/runs/<int:pk>/", "/backtest/sweeps/<int:pk>/"}
@@ -60,8 +61,9 @@ def test_every_page_fits_a_phone_and_passes_axe(prod, root_user, platform_data, 
     assert_every_route(pages)
     login(browser_page, prod["url"], root_user)
     sideways, faults = {}, {}
-    for width_name, (width, height) in WIDTHS.items():
+    for width_name, (width, height, scheme) in WIDTHS.items():
         browser_page.set_viewport_size({"width": width, "height": height})
+        browser_page.emulate_media(color_scheme=scheme)
         for route, (path, wait_for) in pages.items():
             look_at(browser_page, prod["url"] + path, wait_for)
             fit = browser_page.evaluate(SIDEWAYS)
