@@ -99,3 +99,65 @@ def test_etl_legend_and_selection_count_follow_the_queued_cells(prod, admin_user
     assert count("missing") == 0
     assert selected.inner_text() == "0"
     assert page.locator(".calendar input[name=cell]:checked").count() == 0
+
+
+def test_trade_export_progress_shows_share_rate_and_time_left(prod, user, browser_page, monkeypatch):
+    from core.services import job_start, job_succeed
+    from trades import conf as trades_conf
+    from trades.loading import trades_generate
+    from trades.models import Exchange, Export
+    from trades.params import ExportParams
+    from trades.services import _Progress, export_request
+
+    trades_generate(tickers=2, days=2, rows=300, seed=7)
+    monkeypatch.setattr(trades_conf, "EXPORT_PROGRESS_SECONDS", 0)
+    export = export_request(user=user, params=ExportParams(exchanges=(Exchange.objects.first().pk,))).export
+    assert job_start(job=export)  # as the worker does; none runs here, the test writes the progress itself
+    Export.objects.filter(pk=export.pk).update(estimated_rows=48_000)
+    progress = _Progress(export, 48_000)
+    progress(12_000)
+    page = browser_page
+    login(page, prod["url"], user)
+    page.goto(prod["url"] + f"/trades/exports/{export.pk}/")
+    message = page.get_by_test_id("export-message")
+    wait_until(lambda: message.inner_text().startswith("12,000 of ~48,000 rows (25%)"), timeout=15,
+               message="share of the estimate")
+    page.wait_for_timeout(1200)
+    progress(24_000)
+    wait_until(lambda: "rows/s" in message.inner_text(), timeout=15, message="rows per second")
+    text = message.inner_text()
+    assert text.startswith("24,000 of ~48,000 rows (50%) · ") and text.endswith(" left"), text
+    job_succeed(job=export, message="24,000 rows written")
+    wait_until(lambda: page.get_by_test_id("export-state").inner_text() == "Succeeded", timeout=15,
+               message="finished")
+
+
+def test_trade_expression_smart_typing(prod, user, browser_page):
+    page = browser_page
+    login(page, prod["url"], user)
+    page.goto(prod["url"] + "/trades/")
+    expr = page.get_by_test_id("expression-input")
+    hint = page.get_by_test_id("expression-hint")
+    expr.click()
+    page.keyboard.type("p*-s")  # P and S complete; the unary minus wraps its operand
+    assert expr.input_value() == "PRICE*-(SIZE)"
+    page.get_by_test_id("expression-ok").wait_for()
+    page.keyboard.type("%")  # never part of an expression: refused, with a hint
+    assert expr.input_value() == "PRICE*-(SIZE)"
+    assert '"%" cannot be part of an expression' in hint.inner_text()
+    page.keyboard.press("End")
+    page.keyboard.type("+*")  # an operator where an operand must come is refused
+    assert expr.input_value() == "PRICE*-(SIZE)+"
+    assert '"*" needs a number, PRICE or SIZE before it.' == hint.inner_text()
+    page.keyboard.press("Backspace")
+    page.keyboard.press("Backspace")
+    page.keyboard.press("Backspace")  # into SIZE: the partial word goes whole
+    assert expr.input_value() == "PRICE*-("
+    # A paste is checked whole: words other than PRICE and SIZE are refused, the rest is taken as pasted.
+    expr.fill("")
+    page.evaluate("""() => { const i = document.getElementById('expression-input'); i.focus();
+        document.execCommand('insertText', false, 'size/2 + price'); }""")
+    assert expr.input_value() == "SIZE/2 + PRICE"
+    page.evaluate("""() => document.execCommand('insertText', false, ' + volume')""")
+    assert expr.input_value() == "SIZE/2 + PRICE"
+    assert "Only PRICE and SIZE" in hint.inner_text()
