@@ -24,7 +24,7 @@
     return {
       data: { values: [{}] },
       transform: [{ calculate: "crosshair", as: "t" }, { filter: "isValid(datum.t)" }],
-      mark: { type: "rule", color: "#9e9e9e", strokeDash: [4, 3] },
+      mark: { type: "rule", color: "#9e9e9e", strokeDash: [4, 3], aria: false },
       encoding: { x: { field: "t", type: "temporal" } },
     };
   }
@@ -49,9 +49,10 @@
     var zoomed = Object.assign({}, first, {
       params: (first.params || []).concat([{ name: "zoom", select: { type: "interval", encodings: ["x"] }, bind: "scales" }]),
     });
-    // Invisible rules on the time layer's data: they only find the time nearest the pointer.
+    // Invisible rules on the time layer's data: they only find the time nearest the pointer. Neither added
+    // layer is shown to assistive technology (aria: false); the chart's own marks and title still are.
     var pick = {
-      mark: { type: "rule", opacity: 0 },
+      mark: { type: "rule", opacity: 0, aria: false },
       encoding: { x: { field: "t", type: "temporal" } },
       params: [{ name: "hover", select: { type: "point", fields: ["t"], nearest: true, on: "pointermove", clear: "pointerout" } }],
     };

@@ -7,6 +7,7 @@ import pytest
 
 from conftest import wait_until
 from tests.e2e.pages import BACKTEST_CHART, login
+from tests.e2e.test_page_layout import AXE, AXE_RUN
 
 pytestmark = pytest.mark.e2e
 
@@ -32,6 +33,8 @@ def test_backtest_charts_zoom_and_share_one_crosshair(prod, user, browser_page, 
     charts = ["[data-testid=equity-chart]", "[data-testid=drawdown-chart]", "[data-testid=trades-chart]"]
     wait_until(lambda: page.locator(".vega-chart[data-explore='1']").count() == 3, timeout=30,
                message="three explorable charts")
+    page.add_script_tag(path=str(AXE))
+    assert page.evaluate(AXE_RUN) == []  # the added layers leave the charts accessible
 
     # The crosshair: the pointer over the equity chart puts the same time on the other two.
     equity = page.locator(charts[0] + " svg.marks").bounding_box()
