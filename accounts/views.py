@@ -1,5 +1,4 @@
 from django.conf import settings
-from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import get_object_or_404, render
@@ -7,6 +6,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts import selectors, services
+from core.permissions import staff_required
 from accounts.forms import SetPasswordForm, UserCreateForm
 from accounts.models import User
 
@@ -40,12 +40,12 @@ def _page(request, *, form=None, status=200, notice="", error=""):
     return render(request, template, context, status=status)
 
 
-@staff_member_required
+@staff_required
 def user_list(request):
     return _page(request)
 
 
-@staff_member_required
+@staff_required
 @require_POST
 def user_create(request):
     form = UserCreateForm(request.POST)
@@ -53,17 +53,27 @@ def user_create(request):
         try:
             user = services.user_create(actor=request.user, request=request, **form.cleaned_data)
         except ValidationError as exc:
-            for field, errors in exc.message_dict.items():
-                for error in errors:
-                    form.add_error(field if field in form.fields else None, error)
+            _add_errors(form, exc.message_dict)
         except PermissionDenied as exc:
             form.add_error("is_admin", str(exc))
         else:
             return _page(request, notice=f"User {user.username} created.")
+    else:
+        # The form's own checks failed; the service's (name taken, weak password …) are shown in the same round.
+        values = {name: form.cleaned_data.get(name, request.POST.get(name, "")) for name in ("username", "email")}
+        candidate = User(username=str(values["username"]).strip(), email=str(values["email"]).strip())
+        problems = services.user_create_problems(user=candidate, password=request.POST.get("password", ""))
+        _add_errors(form, {field: messages for field, messages in problems.items() if field not in form.errors})
     return _page(request, form=form, status=200 if request.htmx else 400)
 
 
-@staff_member_required
+def _add_errors(form, errors: dict[str, list[str]]) -> None:
+    for field, messages in errors.items():
+        for message in messages:
+            form.add_error(field if field in form.fields else None, message)
+
+
+@staff_required
 @require_http_methods(["POST", "DELETE"])
 def user_delete(request, pk: int):
     target = get_object_or_404(User, pk=pk)
@@ -74,7 +84,7 @@ def user_delete(request, pk: int):
     return _page(request, notice=f"User {target.username} deleted.")
 
 
-@staff_member_required
+@staff_required
 @require_POST
 def user_password(request, pk: int):
     target = get_object_or_404(User, pk=pk)
@@ -94,7 +104,7 @@ def user_password(request, pk: int):
     return _page(request, notice=f"Password of {target.username} changed.")
 
 
-@staff_member_required
+@staff_required
 @require_POST
 def user_email(request, pk: int):
     target = get_object_or_404(User, pk=pk)
@@ -110,7 +120,7 @@ def user_email(request, pk: int):
     return _page(request, notice=f"E-mail address of {target.username} is now {target.email}.")
 
 
-@staff_member_required
+@staff_required
 @require_POST
 def user_role(request, pk: int):
     target = get_object_or_404(User, pk=pk)

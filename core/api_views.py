@@ -46,3 +46,32 @@ def api_not_found(request, *args, **kwargs):
         if match is not None and match.func is not api_not_found:
             return HttpResponsePermanentRedirect(request.get_full_path(force_append_slash=True))
     return JsonResponse({"detail": "Not found."}, status=404)
+
+
+def _api_sections() -> dict[str, list[str]]:
+    """{section: its paths without arguments}, read from the URL configuration, so a new endpoint is listed."""
+    from django.urls import URLPattern, URLResolver, get_resolver
+
+    sections: dict[str, list[str]] = {}
+    for top in get_resolver().url_patterns:
+        if not (isinstance(top, URLResolver) and str(top.pattern) == "api/"):
+            continue
+        for pattern in top.url_patterns:
+            route = str(pattern.pattern)
+            if not isinstance(pattern, URLPattern) or "<" in route or not route:
+                continue
+            sections.setdefault(route.split("/")[0], []).append(f"/api/{route}")
+    return {name: sorted(paths) for name, paths in sorted(sections.items())}
+
+
+class ApiIndexApi(APIView):
+    """The API's sections and where its documentation is (for a person or a client finding its way)."""
+
+    @extend_schema(exclude=True)
+    def get(self, request):
+        return Response({
+            "docs": request.build_absolute_uri("/api/docs/"),
+            "schema": request.build_absolute_uri("/api/schema/"),
+            "authentication": "Send 'Authorization: Token <key>'; create a key on the API tokens page.",
+            "sections": _api_sections(),
+        })

@@ -62,3 +62,22 @@ class IsOwnerOrStaff(permissions.BasePermission):
 
     def has_object_permission(self, request, view, obj):
         return can_manage(request.user, obj)
+
+
+def staff_required(view):
+    """A page for administrators: a visitor who is not logged in is sent to the login page; a logged-in user who
+    is not an administrator gets the platform's 403 page (templates/403.html), not the admin site's login."""
+    from functools import wraps
+
+    from django.contrib.auth.views import redirect_to_login
+    from django.core.exceptions import PermissionDenied
+
+    @wraps(view)
+    def wrapped(request, *args, **kwargs):
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        if not (request.user.is_active and request.user.is_staff):
+            raise PermissionDenied("This page is for administrators.")
+        return view(request, *args, **kwargs)
+
+    return wrapped

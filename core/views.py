@@ -1,10 +1,10 @@
 from django.contrib.auth.decorators import login_required
-from django.contrib.admin.views.decorators import staff_member_required
-from django.http import HttpResponse
+from django.templatetags.static import static
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from core import selectors, services
+from core.permissions import staff_required
 
 
 @login_required
@@ -15,13 +15,13 @@ def dashboard(request):
     return render(request, template, {"jobs": jobs, "counts": counts})
 
 
-@staff_member_required
+@staff_required
 def health(request):
     return render(request, "core/health.html", {"health": selectors.health_status(),
                                                 "check": selectors.worker_check_latest(user=request.user)})
 
 
-@staff_member_required
+@staff_required
 @require_POST
 def worker_check_start(request):
     services.worker_check_create(user=request.user)
@@ -39,7 +39,7 @@ def healthz(request):
 
 
 def favicon(request):
-    """No icon: an empty answer browsers cache, instead of a 404 on every page (the admin's and API docs' too)."""
-    response = HttpResponse(status=204)
+    """The platform's icon for pages that do not name one (the admin's and the API docs'); browsers cache it."""
+    response = redirect(static("core/favicon.svg"))
     response["Cache-Control"] = "public, max-age=86400"
     return response

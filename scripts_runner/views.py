@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -16,6 +15,7 @@ from pygments.formatters import HtmlFormatter
 from pygments.lexers import PythonLexer
 
 from scripts_runner import conf, selectors, services
+from core.permissions import staff_required
 from scripts_runner.forms import CodeForm, RunForm, UploadForm
 from scripts_runner.models import LogChunk
 
@@ -213,7 +213,7 @@ def run_list(request):
     return render(request, "scripts_runner/run_list.html", {"page": page})
 
 
-@staff_member_required
+@staff_required
 def access(request):
     if request.method == "POST":
         raw = request.POST.get("user", "")

@@ -7,7 +7,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.api import ErrorSerializer, error_response
+from core.api import ErrorSerializer, Pagination, error_response, paginated_response
 from core.permissions import found_or_404
 from trades import expressions, selectors, services, slots
 from trades.downloads import export_file_response
@@ -59,10 +59,14 @@ class PreviewApi(APIView):
 
 
 class ExportListCreateApi(APIView):
+    pagination_class = Pagination
+
     @extend_schema(responses=ExportSerializer(many=True))
     def get(self, request):
-        exports = slots.queue_positions_attach(selectors.export_list(user=request.user).select_related(None)[:100])
-        return Response(ExportSerializer(exports, many=True).data)
+        """The user's exports, newest first, paged like every list of the API."""
+        return paginated_response(
+            self, request, selectors.export_list(user=request.user).select_related(None),
+            lambda page: ExportSerializer(slots.queue_positions_attach(page), many=True).data)
 
     @extend_schema(
         request=ExportRequestSerializer,

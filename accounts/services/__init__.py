@@ -24,13 +24,13 @@ from accounts.services.tokens import (
 )
 from accounts.services.two_factor import two_factor_enrolled, two_factor_verify
 from accounts.services.users import (
-    user_create, user_delete, user_ensure_root, user_set_admin, user_set_password,
+    user_create, user_create_problems, user_delete, user_ensure_root, user_set_admin, user_set_password,
 )
 
 __all__ = [
     "MAX_KEY_CHARS", "TOKEN_NAME_MAX", "TOKEN_NAME_MESSAGE", "TOKEN_NAME_PATTERN", "activity_log", "can_delete",
     "can_set_admin", "can_set_email", "can_set_password", "client_ip", "email_log_allauth", "email_record_initial",
     "email_validate", "token_authenticate", "token_create", "token_lifetime_choices", "token_revoke",
-    "two_factor_enrolled", "two_factor_verify", "user_create", "user_credentials_end", "user_delete",
+    "two_factor_enrolled", "two_factor_verify", "user_create", "user_create_problems", "user_credentials_end", "user_delete",
     "user_ensure_root", "user_set_admin", "user_set_email", "user_set_password",
 ]

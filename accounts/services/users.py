@@ -28,23 +28,8 @@ def user_create(*, actor, username: str, email: str, password: str, is_admin: bo
             raise PermissionDenied(reason)
     username = (username or "").strip()
     email = (email or "").strip()
-    errors: dict[str, list[str]] = {}
-    if not email:
-        errors.setdefault("email", []).append("Enter an email address.")
-    if username and User.objects.filter(username__iexact=username).exists():
-        errors.setdefault("username", []).append("A user with that username already exists.")
-    if email and User.objects.filter(email__iexact=email).exists():
-        errors.setdefault("email", []).append("A user with that email address already exists.")
     user = User(username=username, email=email, is_staff=bool(is_admin))
-    try:
-        user.full_clean(exclude=["password"], validate_constraints=False)
-    except ValidationError as exc:
-        for field, messages in exc.message_dict.items():
-            errors.setdefault(field, []).extend(m for m in messages if m not in errors.get(field, []))
-    try:
-        _validate_password(password or "", user)
-    except ValidationError as exc:
-        errors.setdefault("password", []).extend(exc.message_dict["password"])
+    errors = user_create_problems(user=user, password=password)
     if errors:
         raise ValidationError(errors)
     user.set_password(password)
@@ -54,6 +39,28 @@ def user_create(*, actor, username: str, email: str, password: str, is_admin: bo
     if is_admin:
         activity_log(kind=ActivityEvent.Kind.ROLE_CHANGED, user=user, actor=actor, request=request, role="admin")
     return user
+
+
+def user_create_problems(*, user: User, password: str) -> dict[str, list[str]]:
+    """Everything wrong with a new user (all of it at once, so a form shows every fault in one round)."""
+    username, email = user.username, user.email
+    errors: dict[str, list[str]] = {}
+    if not email:
+        errors.setdefault("email", []).append("Enter an email address.")
+    if username and User.objects.filter(username__iexact=username).exists():
+        errors.setdefault("username", []).append("A user with that username already exists.")
+    if email and User.objects.filter(email__iexact=email).exists():
+        errors.setdefault("email", []).append("A user with that email address already exists.")
+    try:
+        user.full_clean(exclude=["password"], validate_constraints=False)
+    except ValidationError as exc:
+        for field, messages in exc.message_dict.items():
+            errors.setdefault(field, []).extend(m for m in messages if m not in errors.get(field, []))
+    try:
+        _validate_password(password or "", user)
+    except ValidationError as exc:
+        errors.setdefault("password", []).extend(exc.message_dict["password"])
+    return errors
 
 
 @transaction.atomic

@@ -2,22 +2,13 @@ from datetime import datetime, timezone
 
 from django import template
 
+from core.templatetags.platform_format import num
+
 register = template.Library()
 
 
-@register.filter
-def num(value, digits=2):
-    """A metric for display: fixed decimals, thousands separators, an em dash when undefined."""
-    if value is None or value == "":
-        return "—"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, int):
-        return f"{value:,}"
-    try:
-        return f"{float(value):,.{int(digits)}f}"
-    except (TypeError, ValueError):
-        return str(value)
+# One number format for every page (core/templatetags/platform_format.py).
+register.filter("num", num)
 
 
 @register.filter

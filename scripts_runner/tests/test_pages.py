@@ -90,7 +90,8 @@ def test_delete_from_page(client, user):
 
 def test_access_page_is_staff_only_and_grants(client, user, admin_user, django_assert_max_num_queries):
     client.force_login(user)
-    assert client.get(reverse("scripts_runner:access")).status_code == 302
+    refused = client.get(reverse("scripts_runner:access"))
+    assert refused.status_code == 403 and b'data-testid="forbidden"' in refused.content
     client.force_login(admin_user)
     with django_assert_max_num_queries(12):
         page = client.get(reverse("scripts_runner:access"))

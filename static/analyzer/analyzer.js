@@ -27,6 +27,13 @@
     return m ? decodeURIComponent(m[1]) : "";
   }
 
+  function humanSize(bytes) {
+    const units = ["bytes", "KB", "MB", "GB"];
+    let value = bytes, unit = 0;
+    while (value >= 1024 && unit < units.length - 1) { value /= 1024; unit += 1; }
+    return unit === 0 ? `${bytes} bytes` : `${value.toFixed(1)} ${units[unit]}`;
+  }
+
   // --- upload ---------------------------------------------------------------------
   const AnalyzerUpload = {
     init(form) {
@@ -40,14 +47,34 @@
       const maxBytes = parseInt(form.dataset.maxBytes, 10);
       const allowed = [".csv", ".csv.gz", ".parquet", ".pq"];
 
+      const choice = form.querySelector("#upload-choice");
       const showError = (msg) => { errorLine.textContent = msg; errorLine.hidden = !msg; };
+      let chosen = null;
+
+      // What is wrong with a file before it is sent, or "".
+      function problem(file) {
+        const name = file.name.toLowerCase();
+        if (!allowed.some((ext) => name.endsWith(ext))) return "Unsupported file type: upload a .csv, .csv.gz, .parquet or .pq file.";
+        if (file.size === 0) return "The file is empty.";
+        if (file.size > maxBytes) return `The file is too large; the limit is ${maxBytes.toLocaleString()} bytes.`;
+        return "";
+      }
+
+      // Picking (or dropping) a file only chooses it: its name and size show, and Upload sends it. Another pick
+      // replaces the choice, so a wrong one costs nothing.
+      function choose(file) {
+        const wrong = problem(file);
+        showError(wrong);
+        chosen = wrong ? null : file;
+        choice.hidden = !chosen;
+        choice.textContent = chosen ? `${file.name} · ${humanSize(file.size)} — ready to upload` : "";
+        button.disabled = !chosen;
+      }
 
       function send(file) {
         showError("");
-        const name = file.name.toLowerCase();
-        if (!allowed.some((ext) => name.endsWith(ext))) return showError("Unsupported file type: upload a .csv, .csv.gz, .parquet or .pq file.");
-        if (file.size === 0) return showError("The file is empty.");
-        if (file.size > maxBytes) return showError(`The file is too large; the limit is ${maxBytes.toLocaleString()} bytes.`);
+        const wrong = problem(file);
+        if (wrong) return showError(wrong);
         const data = new FormData();
         data.append("file", file);
         const xhr = new XMLHttpRequest();
@@ -77,12 +104,12 @@
 
       form.addEventListener("submit", (e) => {
         e.preventDefault();
-        if (input.files.length) send(input.files[0]); else showError("Choose a file to upload.");
+        if (chosen) send(chosen); else showError("Choose a file to upload.");
       });
-      input.addEventListener("change", () => { if (input.files.length) send(input.files[0]); });
+      input.addEventListener("change", () => { if (input.files.length) choose(input.files[0]); });
       ["dragenter", "dragover"].forEach((t) => zone.addEventListener(t, (e) => { e.preventDefault(); zone.classList.add("dragging"); }));
       ["dragleave", "drop"].forEach((t) => zone.addEventListener(t, (e) => { e.preventDefault(); zone.classList.remove("dragging"); }));
-      zone.addEventListener("drop", (e) => { if (e.dataTransfer.files.length) send(e.dataTransfer.files[0]); });
+      zone.addEventListener("drop", (e) => { if (e.dataTransfer.files.length) choose(e.dataTransfer.files[0]); });
     },
   };
 

@@ -14,6 +14,10 @@
     if (Number.isInteger(v)) return v.toLocaleString();
     return Number(v).toFixed(2);
   }
+  // "fast 5 · slow 30", as the server's chips read, not JSON.
+  function paramsText(params) {
+    return Object.keys(params || {}).map(function (k) { return k + " " + params[k]; }).join(" · ");
+  }
   function score(r) { var v = r.metrics.sharpe; return v === null || v === undefined ? -Infinity : v; }
   function renderRows() {
     pending = false;
@@ -22,7 +26,7 @@
     body.textContent = "";
     best.forEach(function (r) {
       var tr = document.createElement("tr");
-      var cells = [r.seq, r.instrument, JSON.stringify(r.params)].concat(metricKeys.map(function (k) { return fmt(r.metrics[k]); }));
+      var cells = [r.seq, r.instrument, paramsText(r.params)].concat(metricKeys.map(function (k) { return fmt(r.metrics[k]); }));
       cells.forEach(function (c) { var td = document.createElement("td"); td.textContent = c; tr.appendChild(td); });
       body.appendChild(tr);
     });

@@ -39,12 +39,24 @@
     const key = `${job.branch_id}:${job.pos}:${job.work_date}`;
     const cell = document.querySelector(`[data-cell="${key}"]`);
     if (!cell) return;
-    const state = CELL_STATE[job.status] || "missing";
+    setCellState(cell, CELL_STATE[job.status] || "missing");
+  }
+
+  function setCellState(cell, state) {
     cell.className = cell.className.replace(/\bcell-\w+\b/g, "").trim() + ` cell-${state}`;
     cell.dataset.state = state;
     cell.title = `${cell.dataset.label}: ${state}`;
     const box = cell.querySelector("input[type=checkbox]");
     if (box) { box.checked = false; box.disabled = state === "running" || state === "done"; }
+    recountLegend();
+    updateSelectedCount();
+  }
+
+  // The legend counts the cells as they are now (a queued cell moves from "missing" to "queued / running").
+  function recountLegend() {
+    document.querySelectorAll("[data-legend]").forEach((out) => {
+      out.textContent = document.querySelectorAll(`.calendar td.cell[data-state="${out.dataset.legend}"]`).length;
+    });
   }
 
   let tableSocket = null;
@@ -60,6 +72,8 @@
   function bindCalendar(root) {
     root.querySelectorAll("[data-watch-jobs]:not([data-bound])").forEach((watcher) => {
       watcher.dataset.bound = "1";
+      // The ticked cells were just queued: they show as queued at once, and the selection starts again from 0.
+      document.querySelectorAll(".calendar input[name=cell]:checked").forEach((box) => setCellState(box.closest("td.cell"), "running"));
       const ids = (watcher.dataset.watchJobs || "").split(",").filter(Boolean);
       watch(ids, (job) => { updateCell(job); updateJobRow(job); });
     });

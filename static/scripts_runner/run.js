@@ -11,12 +11,28 @@
   let ended = false;
   let retry = 500;
 
+  const follow = document.getElementById("follow-log");
+
   function nearBottom() {
     return log.scrollTop + log.clientHeight >= log.scrollHeight - 40;
   }
 
+  // Follow the tail while "Follow" is ticked; scrolling up unticks it, scrolling back to the end ticks it again.
+  function following() {
+    return follow ? follow.checked : nearBottom();
+  }
+  if (follow) {
+    follow.addEventListener("change", function () {
+      if (follow.checked) log.scrollTop = log.scrollHeight;
+    });
+    log.addEventListener("scroll", function () {
+      follow.checked = nearBottom();
+    }, { passive: true });
+    log.scrollTop = log.scrollHeight;
+  }
+
   function addLines(stream, first, lines) {
-    const stick = nearBottom();
+    const stick = following();
     const frag = document.createDocumentFragment();
     lines.forEach(function (text, i) {
       const span = document.createElement("span");
@@ -36,9 +52,15 @@
       badge.textContent = job.status;
       badge.className = "status status-" + job.status;
     }
-    if (job.finished && stopForm) {
-      stopForm.querySelector("button").disabled = true;
-    }
+    if (job.finished) runFinished();
+  }
+
+  // A finished run cannot be stopped: the button goes back to "Stop", disabled, whatever was clicked before.
+  function runFinished() {
+    if (!stopForm) return;
+    const button = stopForm.querySelector("button");
+    button.disabled = true;
+    button.textContent = "Stop";
   }
 
   function connect() {
@@ -59,6 +81,7 @@
       } else if (msg.type === "end") {
         ended = true;
         state.textContent = "finished";
+        runFinished();
         document.body.dispatchEvent(new Event("run-ended"));
         ws.close();
       }
@@ -78,6 +101,7 @@
   if (stopForm) {
     stopForm.addEventListener("submit", function (event) {
       event.preventDefault();
+      if (ended) return;
       const button = stopForm.querySelector("button");
       button.disabled = true;
       button.textContent = "Stopping…";
@@ -86,6 +110,7 @@
           if (!response.ok) throw new Error("HTTP " + response.status);
         })
         .catch(function () {
+          if (ended) return;
           button.disabled = false;
           button.textContent = "Stop";
         });

@@ -32,9 +32,10 @@
     pill.innerHTML = '<span></span><input type="hidden" name="exchanges"><button type="button" class="pill-x" aria-label="Remove">×</button>';
     pill.querySelector("span").textContent = label(ex);
     pill.querySelector("input").value = ex.id;
-    pill.querySelector("button").addEventListener("click", () => { pill.remove(); updateExchangeCount(); exInput.focus(); });
+    pill.querySelector("button").addEventListener("click", () => { pill.remove(); updateExchangeCount(); exInput.focus(); filtersChanged(); });
     exPills.appendChild(pill);
     updateExchangeCount();
+    filtersChanged();
   }
 
   function renderOptions() {
@@ -77,7 +78,7 @@
     else if (ev.key === "Escape") { exList.hidden = true; }
     else if (ev.key === "Backspace" && exInput.value === "") {
       const pills = exPills.querySelectorAll(".pill");
-      if (pills.length) { ev.preventDefault(); pills[pills.length - 1].remove(); updateExchangeCount(); renderOptions(); }
+      if (pills.length) { ev.preventDefault(); pills[pills.length - 1].remove(); updateExchangeCount(); renderOptions(); filtersChanged(); }
     }
   });
 
@@ -123,15 +124,82 @@
       pill.innerHTML = '<code></code><input type="hidden" name="operations"><button type="button" class="pill-x" aria-label="Remove">×</button>';
       pill.querySelector("code").textContent = text;
       pill.querySelector("input").value = text;
-      pill.querySelector("button").addEventListener("click", () => { pill.remove(); syncMode(); });
+      pill.querySelector("button").addEventListener("click", () => { pill.remove(); syncMode(); filtersChanged(); });
       exprPills.appendChild(pill);
-      exprInput.value = "";
+      put("", 0);
       setFeedback("");
       syncMode();
+      filtersChanged();
     } finally {
       exprAdd.disabled = false;
     }
   }
+  // --- smart typing, built on input events (phone keyboards report no key codes) ---------
+  // PRICE and SIZE complete from their first letter; a unary minus opens "-(" and closes its parenthesis; a
+  // character that can never be part of an expression is refused with a hint; a pasted text is checked whole;
+  // deleting into PRICE or SIZE removes the word.
+  const exprHint = document.getElementById("expression-hint");
+  const WORDS = { P: "PRICE", S: "SIZE" };
+  const ALLOWED = /^[0-9.+\-*\/^() A-Za-z]*$/;
+  let lastGood = { value: exprInput.value, caret: 0 };
+  const hint = (text) => { exprHint.textContent = text; exprHint.hidden = !text; };
+  // An operand may start here: at the start, after an operator or "(".
+  const operandPosition = (before) => /(^|[+\-*\/^(])\s*$/.test(before);
+
+  function put(value, caret) {
+    exprInput.value = value;
+    exprInput.setSelectionRange(caret, caret);
+    lastGood = { value, caret };
+  }
+  function refuse(text) {
+    put(lastGood.value, lastGood.caret);
+    hint(text);
+  }
+  function wordsOnly(value, caret) {
+    // Letters only as whole PRICE or SIZE: any other run of letters is removed (a partial word after a delete).
+    let out = "", at = caret;
+    value.replace(/[A-Za-z]+|[^A-Za-z]+/g, (part, offset) => {
+      const up = part.toUpperCase();
+      if (!/[A-Za-z]/.test(part) || up === "PRICE" || up === "SIZE") out += /[A-Za-z]/.test(part) ? up : part;
+      else if (offset < caret) at -= Math.min(part.length, caret - offset);
+      return part;
+    });
+    return { value: out, caret: Math.max(0, Math.min(at, out.length)) };
+  }
+
+  exprInput.addEventListener("input", (ev) => {
+    const value = exprInput.value;
+    const caret = exprInput.selectionStart ?? value.length;
+    hint("");
+    if (!ALLOWED.test(value)) {
+      const bad = [...value].find((c) => !ALLOWED.test(c));
+      return refuse(`"${bad}" cannot be part of an expression: use numbers, PRICE, SIZE, + - * / ^ and parentheses.`);
+    }
+    if (ev.inputType === "insertText" && ev.data && ev.data.length === 1) {
+      const typed = ev.data;
+      const before = value.slice(0, caret - 1);
+      const after = value.slice(caret);
+      if (/[A-Za-z]/.test(typed)) {
+        const word = WORDS[typed.toUpperCase()];
+        if (!word || !operandPosition(before)) {
+          return refuse(word ? `${word} needs an operator before it, such as * or +.` : "Only PRICE (P) and SIZE (S) can be typed as words.");
+        }
+        return put(before + word + after, before.length + word.length);
+      }
+      if (typed === "-" && operandPosition(before)) return put(`${before}-()${after}`, before.length + 2);
+      if (/[+*\/^]/.test(typed) && operandPosition(before)) {
+        return refuse(`"${typed}" needs a number, PRICE or SIZE before it.`);
+      }
+      return put(value, caret);
+    }
+    // A paste, a drop, a delete or an autocorrection: the whole text is checked and its words completed or removed.
+    const cleaned = wordsOnly(value, caret);
+    if (ev.inputType && ev.inputType.startsWith("insert") && cleaned.value !== value.toUpperCase()) {
+      return refuse("Only PRICE and SIZE can be written as words.");
+    }
+    put(cleaned.value, cleaned.caret);
+  });
+
   exprAdd.addEventListener("click", addExpression);
   exprInput.addEventListener("keydown", (ev) => { if (ev.key === "Enter") { ev.preventDefault(); addExpression(); } });
 
@@ -194,9 +262,29 @@
   document.body.addEventListener("trades:export-finished", () => { exportButton.disabled = false; });
   document.body.addEventListener("htmx:afterSwap", (ev) => {
     if (ev.detail.target === status && !status.querySelector(".export-progress")) exportButton.disabled = false;
+    // The export's status (or why it was refused) comes into view: it sits below the form.
+    if (ev.detail.target === status && status.firstElementChild) status.scrollIntoView({ block: "nearest", behavior: "smooth" });
     const auto = ev.detail.target.querySelector && ev.detail.target.querySelector("a[data-autodownload]");
     if (auto) auto.click();
   });
+
+  // --- a "Please fix" box describes the values that were sent --------------------------
+  // Once a filter changes it may be out of date: a refused preview is asked again (the box then lists what is
+  // still wrong, or gives way to the preview); a refused export's box is dropped (the user starts it again).
+  const preview = document.getElementById("preview");
+  let recheck = null;
+  function filtersChanged() {
+    const refusedExport = status.querySelector("[data-testid=form-errors]");
+    if (refusedExport) refusedExport.remove();
+    if (!preview.querySelector("[data-testid=form-errors]")) return;
+    clearTimeout(recheck);
+    recheck = setTimeout(() => {
+      if (checkRanges()) htmx.trigger(form, "submit");
+      else preview.innerHTML = "";
+    }, 300);
+  }
+  form.addEventListener("input", (ev) => { if (ev.target !== exprInput && ev.target !== exInput) filtersChanged(); });
+  form.addEventListener("change", (ev) => { if (ev.target !== exprInput && ev.target !== exInput) filtersChanged(); });
 
   // --- reset ----------------------------------------------------------------------------
   function resetAll(opts) {
@@ -204,11 +292,12 @@
     exPills.innerHTML = "";
     exprPills.innerHTML = "";
     exInput.value = "";
-    exprInput.value = "";
+    put("", 0);
     setFeedback("");
     rangeError.hidden = true;
     form.querySelectorAll("[aria-invalid]").forEach((i) => i.removeAttribute("aria-invalid"));
-    document.getElementById("preview").innerHTML = "";
+    clearTimeout(recheck);
+    preview.innerHTML = "";
     if (!(opts && opts.keepStatus)) status.innerHTML = "";
     updateExchangeCount(); updateTickerCount(); syncMode();
   }

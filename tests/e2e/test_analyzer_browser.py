@@ -26,10 +26,23 @@ def test_upload_analyze_ask_reload_history(live_platform, browser_page, login_pa
     page.goto(live_platform.url + "/analyzer/")
     assert page.locator("[data-testid=history-empty]").is_visible()
 
+    # Picking a file only chooses it: its name and size show, nothing is sent until Upload; a wrong pick is
+    # refused on the spot and a new pick replaces it.
+    wrong = tmp_path / "notes.txt"
+    wrong.write_text("hello\n")
+    page.set_input_files("[data-testid=upload-input]", str(wrong))
+    assert "Unsupported file type" in page.inner_text("[data-testid=upload-error]")
+    assert page.locator("[data-testid=upload-button]").is_disabled()
+    assert not page.locator("[data-testid=upload-choice]").is_visible()
+
     # What the upload request can check cheaply is refused at once, without leaving the page.
     binary = tmp_path / "binary.csv"
     binary.write_bytes(b"\x00\x01\x02\x03")
     page.set_input_files("[data-testid=upload-input]", str(binary))
+    assert page.inner_text("[data-testid=upload-choice]") == "binary.csv · 4 bytes — ready to upload"
+    assert page.locator("[data-testid=upload-error]").is_hidden()
+    assert page.url.endswith("/analyzer/")
+    page.click("[data-testid=upload-button]")
     page.wait_for_selector("[data-testid=upload-error]:not([hidden])")
     assert "does not look like a CSV" in page.inner_text("[data-testid=upload-error]")
 
@@ -37,6 +50,7 @@ def test_upload_analyze_ask_reload_history(live_platform, browser_page, login_pa
     header_only = tmp_path / "header.csv"
     header_only.write_text("a,b,c\n")
     page.set_input_files("[data-testid=upload-input]", str(header_only))
+    page.click("[data-testid=upload-button]")
     page.wait_for_url("**/analyzer/sessions/*/")
     page.wait_for_selector("[data-testid=processing-error]", timeout=60000)
     assert "no data rows" in page.inner_text("[data-testid=processing-error]")
@@ -48,6 +62,7 @@ def test_upload_analyze_ask_reload_history(live_platform, browser_page, login_pa
     live_platform.stop_worker()
     try:
         page.set_input_files("[data-testid=upload-input]", str(trades_csv(tmp_path / "trades.csv")))
+        page.click("[data-testid=upload-button]")
         page.wait_for_url("**/analyzer/sessions/*/")
         page.wait_for_selector("[data-testid=processing]")
         assert page.locator("[data-testid=chat-send]").is_disabled()

@@ -397,7 +397,7 @@ def test_other_users_cannot_see_download_or_cancel(finished_export, auth_client,
     assert other.get(f"/api/trades/exports/{pk}/").status_code == 404
     assert other.get(f"/api/trades/exports/{pk}/download/").status_code == 404
     assert other.post(f"/api/trades/exports/{pk}/cancel/").status_code == 404
-    assert pk not in [e["id"] for e in other.get("/api/trades/exports/").json()]
+    assert pk not in [e["id"] for e in other.get("/api/trades/exports/").json()["results"]]
     assert other.get("/api/trades/exports/latest/").status_code == 404
     client.force_login(other_user)
     assert client.get(f"/trades/exports/{pk}/").status_code == 404

@@ -53,7 +53,7 @@ def test_export_lists_do_not_query_per_waiting_export(trades_data, client, auth_
     parked = park(user, 4, first=1)
     assert list_queries(client, api) == with_one  # five waiting now, the same number of queries
     body = api.get("/api/trades/exports/").json()
-    positions = {row["id"]: (row["queue_position"], row["message"]) for row in body}
+    positions = {row["id"]: (row["queue_position"], row["message"]) for row in body["results"]}
     for place, export in enumerate(parked, start=2):
         assert positions[export.pk] == (place, f"{WAITING_MESSAGE} (position {place})")
     assert positions[holder.pk][0] is None
@@ -71,3 +71,17 @@ def test_queue_positions_is_one_query_and_matches_the_count(trades_data, user, m
     assert positions == {parked[1].pk: 1, parked[2].pk: 2}
     for export in parked[1:]:
         assert Export.objects.get(pk=export.pk).queue_position == positions[export.pk]  # the single-row count
+
+
+def test_export_list_api_is_paged_like_every_list(trades_data, user, auth_client, broker):
+    api = auth_client(user)
+    for n in range(3):
+        services.export_request(user=user, params=ExportParams(exchanges=(10,), pricelow=float(n)))
+    first = api.get("/api/trades/exports/", {"page_size": 2}).json()
+    assert first["count"] == 3 and len(first["results"]) == 2 and first["next"]
+    second = api.get("/api/trades/exports/", {"page_size": 2, "page": 2}).json()
+    assert len(second["results"]) == 1 and second["previous"]
+    ids = [e["id"] for e in first["results"] + second["results"]]
+    assert ids == sorted(ids, reverse=True)
+    assert api.get("/api/trades/exports/", {"page_size": 0}).status_code == 400
+    assert api.get("/api/trades/exports/", {"page": 9}).status_code == 404
