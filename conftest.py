@@ -276,7 +276,6 @@ def _live_platform_session(django_db_setup, django_db_blocker, tmp_path_factory)
             "DJANGO_DEBUG": "true",
             "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
             "PYTHONUNBUFFERED": "1",
-            "PLATFORM_TEST_FAST_HASHES": "1",
             # Sweeps use a pool of 2 processes whatever the core count (tests/e2e/test_backtest_sweep_pool.py).
             "BACKTEST_SWEEP_PROCESSES": "2",
         }
