@@ -6,6 +6,7 @@ environment and fail fast where a default would be unsafe.
 """
 
 from datetime import timedelta
+from importlib import import_module
 from pathlib import Path
 
 import environ
@@ -287,6 +288,14 @@ TIME_ZONE = env.str("DJANGO_TIME_ZONE", default="UTC")
 USE_I18N = True
 USE_TZ = True
 
+# --- the apps' own settings ------------------------------------------------------
+# Each app declares its settings in its conf.py (core.appconf); they are read from the environment
+# here, once, as `<APP>_<NAME>` (TRADES_EXPORT_CONCURRENCY, ETL_MAX_FILE_BYTES, ...).
+APP_SETTINGS = {}
+for _app in ("trades", "scripts_runner", "etl", "analyzer", "backtest"):
+    APP_SETTINGS.update(import_module(f"{_app}.conf").SETTINGS.from_environment(env, var_dir=VAR_DIR))
+globals().update(APP_SETTINGS)
+
 # --- files --------------------------------------------------------------------
 STATIC_URL = "/static/"
 STATIC_ROOT = VAR_DIR / "staticfiles"
@@ -318,7 +327,7 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024  # also the largest JSON body of 
 # The largest request body the server reads at all (core.asgi_handler): the analyzer's upload
 # limit plus room for the multipart envelope. Each route applies its own, smaller limit below it.
 REQUEST_MAX_BODY_BYTES = env.int(
-    "REQUEST_MAX_BODY_BYTES", default=env.int("ANALYZER_MAX_UPLOAD_BYTES", default=1024**3) + 1024**2
+    "REQUEST_MAX_BODY_BYTES", default=APP_SETTINGS["ANALYZER_MAX_UPLOAD_BYTES"] + 1024**2
 )
 FILE_UPLOAD_TEMP_DIR = str(VAR_DIR / "tmp")
 

@@ -64,15 +64,15 @@ class Limits:
     @classmethod
     def from_settings(cls) -> Limits:
         return cls(
-            cpu_seconds=conf.cpu_seconds(),
-            memory_bytes=conf.memory_bytes(),
-            open_files=conf.open_files(),
-            processes=conf.processes(),
-            file_bytes=conf.file_bytes(),
-            tmp_bytes=conf.tmp_bytes(),
-            disk_bytes=conf.disk_bytes(),
-            shm_bytes=conf.shm_bytes(),
-            cpu_quota=conf.cpu_quota(),
+            cpu_seconds=conf.CPU_SECONDS,
+            memory_bytes=conf.MEMORY_BYTES,
+            open_files=conf.OPEN_FILES,
+            processes=conf.PROCESSES,
+            file_bytes=conf.FILE_BYTES,
+            tmp_bytes=conf.TMP_BYTES,
+            disk_bytes=conf.DISK_BYTES,
+            shm_bytes=conf.SHM_BYTES,
+            cpu_quota=conf.CPU_QUOTA,
         )
 
 
@@ -123,7 +123,7 @@ class Launch:
 
 
 def bwrap_binary() -> str | None:
-    configured = conf.bwrap_path()
+    configured = conf.BWRAP
     if configured:
         return configured if os.access(configured, os.X_OK) else None
     try:
@@ -152,7 +152,7 @@ def _python_layout() -> dict:
 
 
 def _pids_cgroup_root() -> str | None:
-    setting = conf.pids_cgroup()
+    setting = conf.PIDS_CGROUP
     if not setting:
         return None
     candidates = [setting] if setting != "auto" else []
@@ -257,7 +257,7 @@ def run_user_acquire() -> RunUser | None:
     """A host uid no other live run has (held by a lock file until `release`); None unless root."""
     if os.geteuid() != 0:
         return None  # the worker's own uid is already unprivileged; it cannot switch anyway
-    first, last = conf.run_uids()
+    first, last = conf.RUN_UIDS
     lock_dir = os.path.join(STATE_DIR, "uids")
     os.makedirs(lock_dir, mode=0o700, exist_ok=True)
     count = last - first + 1
@@ -334,7 +334,7 @@ def view() -> View | None:
     if os.geteuid() != 0:
         return None
     layout = _python_layout()
-    runs = os.path.realpath(conf.run_root())
+    runs = os.path.realpath(conf.RUN_ROOT)
     key = (layout["base"], layout["site_packages"], runs)
     with _view_lock:
         current = _views.get(key)
@@ -385,7 +385,7 @@ def _in_view(current: View | None, host_path: Path) -> str:
     """Where a path under the run root is in the view (the host path itself without a view)."""
     if current is None:
         return str(host_path)
-    rel = os.path.relpath(os.path.realpath(host_path), os.path.realpath(conf.run_root()))
+    rel = os.path.relpath(os.path.realpath(host_path), os.path.realpath(conf.RUN_ROOT))
     if rel.startswith(".."):
         raise SandboxUnavailable("run directories must be inside the run root")
     return os.path.join(current.runs, rel)
@@ -481,7 +481,7 @@ def _v2_enable_memory(root: str) -> str:
 
 
 def _memory_root_candidate() -> tuple[str, int] | tuple[None, str]:
-    setting = conf.memory_cgroup()
+    setting = conf.MEMORY_CGROUP
     if not setting:
         return None, "off (SCRIPTS_RUNNER_MEMORY_CGROUP is empty)"
     if setting != "auto":
@@ -1131,7 +1131,7 @@ def probe() -> tuple[bool, str]:
 
     launch = None
     try:
-        root = conf.run_root()
+        root = conf.RUN_ROOT
         root.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix="sr-probe-", dir=root) as tmp:
             launch = prepare(

@@ -25,13 +25,11 @@ def _etl_media(settings, tmp_path):
 
 
 @pytest.fixture
-def etl_fast(monkeypatch):
+def etl_fast(settings):
     """Short HTTP timeouts/backoff, no rate limit: tests never wait long."""
-    from etl import conf
-
-    monkeypatch.setattr(conf, "HTTP_BACKOFF", 0.01)
-    monkeypatch.setattr(conf, "HTTP_RATE_LIMIT", 0)
-    monkeypatch.setattr(conf, "HTTP_TIMEOUT", 2.0)
+    settings.ETL_HTTP_BACKOFF = 0.01
+    settings.ETL_HTTP_RATE_LIMIT = 0
+    settings.ETL_HTTP_TIMEOUT = 2.0
 
 
 class TaskQueue:
