@@ -6,7 +6,6 @@ import random
 from datetime import date
 
 import pytest
-from django.db import transaction
 from django.utils.module_loading import import_string
 
 from etl.demo_files import day_files, write_day
@@ -33,31 +32,40 @@ def etl_fast(settings):
 
 
 class TaskQueue:
-    """django-q2 tasks collected instead of sent; `run()` executes them inline."""
+    """django-q2 tasks collected instead of sent; `run()` executes them inline, as a worker would.
 
-    def __init__(self):
+    Tasks are queued after commit: `commit()` (conftest.Commits) runs the on_commit callbacks of the
+    code under test, which queue them here; `run()` commits first, and again after every task.
+    """
+
+    def __init__(self, commits):
         self.calls: list[tuple[str, tuple]] = []
+        self.commits = commits
+
+    def commit(self) -> int:
+        return self.commits.commit()
 
     def run(self) -> int:
         ran = 0
+        self.commit()
         while self.calls:
             func, args = self.calls.pop(0)
             import_string(func)(*args)
+            self.commit()
             ran += 1
         return ran
 
 
 @pytest.fixture
-def task_queue(monkeypatch):
-    queue = TaskQueue()
+def task_queue(monkeypatch, commits):
+    queue = TaskQueue(commits)
 
     def fake_async_task(func, *args, **kwargs):
+        commits.check_enqueue(func)
         queue.calls.append((func, args))
         return f"task-{len(queue.calls)}"
 
     monkeypatch.setattr("django_q.tasks.async_task", fake_async_task)
-    # Inside a test transaction nothing commits: run on_commit callbacks at once.
-    monkeypatch.setattr(transaction, "on_commit", lambda func, using=None, robust=False: func())
     return queue
 
 
