@@ -31,5 +31,7 @@ PASSWORD_HASHERS = [
 ]
 
 # Pages link static files by their plain names: collecting and hashing every file (~100 MB) for each
-# test process costs about a minute. tests/test_static_files.py runs the real, hashed storage.
-STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
+# test process costs about a minute. The production-mode server of the browser tests
+# (tests/e2e/test_csp_browser.py) collects them once and keeps the real, hashed storage.
+if not env.bool("PLATFORM_TEST_HASHED_STATIC", default=False):
+    STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
