@@ -46,9 +46,13 @@ node_modules/.stamp-npm: package.json package-lock.json
 migrate: setup
 	$(MANAGE) migrate --noinput
 
-# Hashed file names and a manifest (config/settings.py STORAGES), served by whitenoise.
-static: setup
-	$(MANAGE) collectstatic --noinput -v 0
+# Hashed file names and a manifest (config/settings.py STORAGES), served by whitenoise; collected
+# again when a static file, a front-end package or a Python package changed.
+STATIC_MANIFEST := $(or $(PLATFORM_VAR_DIR),var)/staticfiles/staticfiles.json
+static: setup $(STATIC_MANIFEST)
+$(STATIC_MANIFEST): $(shell find static -type f) package-lock.json requirements/runtime.txt
+	@echo "Collecting static files under hashed names into $(dir $@) (about a minute the first time)"
+	$(MANAGE) collectstatic --noinput -v 1
 
 run: migrate static
 	$(MANAGE) ensure_root
