@@ -2,7 +2,8 @@
 
 - users: `user`, `other_user`, `admin_user` (staff), `root_user`, `make_user`
 - API: `api_client`, `auth_client(user)` (a real hashed API token; `core.testing.api_token(user)` for a bare key)
-- jobs: `sync_jobs` (django-q2 runs tasks inline, on_commit fires at once)
+- jobs: `commits` (run the on_commit callbacks a commit would), `sync_jobs` (the same, django-q2 running
+  tasks inline)
 - processes: `live_platform` (real uvicorn ASGI server + real qcluster worker on the test database)
 - browser: `browser_page` (Playwright driving Debian's Chromium), `csp_browser_page` (the same under the real
   Content-Security-Policy), `login_page(page, user)`
@@ -174,15 +175,94 @@ def auth_client(db):
 # --- jobs inline -----------------------------------------------------------------------
 
 
+def _inside_a_transaction() -> bool:
+    """Whether the code under test has a transaction of its own open (the test's are not counted)."""
+    from django.db import connections
+
+    return any(
+        not getattr(block, "_from_testcase", False)
+        for connection in connections.all(initialized_only=True) for block in connection.atomic_blocks
+    )
+
+
+def _from_django_q_scheduler() -> bool:
+    """django-q2's scheduler queues due schedules inside its own transaction, on purpose: the schedule
+    rows it locked stay locked until their tasks are queued."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        if frame.f_globals.get("__name__") == "django_q.scheduler":
+            return True
+        frame = frame.f_back
+    return False
+
+
+@pytest.fixture(autouse=True)
+def _tasks_are_queued_after_commit():
+    """In every test, a task queued while the code's own transaction is still open fails the test: work
+    is queued on commit (transaction.on_commit), or a worker could start it before its rows exist."""
+    from django_q.signals import pre_enqueue
+
+    early = []
+
+    def check(sender, task, **kwargs):
+        if _inside_a_transaction() and not _from_django_q_scheduler():
+            early.append(task.get("func"))
+
+    pre_enqueue.connect(check, weak=False, dispatch_uid="tests.queued_after_commit")
+    yield
+    pre_enqueue.disconnect(dispatch_uid="tests.queued_after_commit")
+    assert not early, f"queued inside an open transaction (use transaction.on_commit): {early}"
+
+
+class Commits:
+    """A test's transaction never commits, so the on_commit callbacks of the code under test wait in it.
+    `commit()` runs those registered since the last call, as the end of the code's transaction would
+    (pytest-django's `django_capture_on_commit_callbacks(execute=True)`, callbacks they add included)."""
+
+    def __init__(self, capture):
+        self._capture = capture
+        self.queued_inside_a_transaction: list[str] = []
+        self._open()
+
+    def _open(self):
+        self._block = self._capture(execute=True)
+        self._callbacks = self._block.__enter__()
+
+    def commit(self) -> int:
+        """Run what a commit would; returns how many callbacks ran."""
+        self._block.__exit__(None, None, None)
+        ran = len(self._callbacks)
+        self._open()
+        return ran
+
+    def check_enqueue(self, func) -> None:
+        """For a test that collects tasks instead of sending them (django-q2's own check sees none)."""
+        if _inside_a_transaction():
+            self.queued_inside_a_transaction.append(str(func))
+
+    def close(self) -> None:
+        self._block.__exit__(None, None, None)
+        assert not self.queued_inside_a_transaction, (
+            f"queued inside an open transaction (use transaction.on_commit): {self.queued_inside_a_transaction}"
+        )
+
+
 @pytest.fixture
-def sync_jobs(monkeypatch):
-    """Run django-q2 tasks in-process and on_commit callbacks immediately."""
-    from django.db import transaction
+def commits(django_capture_on_commit_callbacks):
+    """`commits.commit()`: the code under test's transaction ends (see Commits)."""
+    tracker = Commits(django_capture_on_commit_callbacks)
+    yield tracker
+    tracker.close()
+
+
+@pytest.fixture
+def sync_jobs(monkeypatch, commits):
+    """django-q2 runs tasks in-process, when they are queued: after `sync_jobs.commit()`, which runs
+    the on_commit callbacks the code under test registered (Commits)."""
     from django_q.conf import Conf
 
     monkeypatch.setattr(Conf, "SYNC", True)
-    monkeypatch.setattr(transaction, "on_commit", lambda func, using=None, robust=False: func())
-    yield
+    return commits
 
 
 # --- real processes ----------------------------------------------------------------------
@@ -276,7 +356,6 @@ def _live_platform_session(django_db_setup, django_db_blocker, tmp_path_factory)
             "DJANGO_DEBUG": "true",
             "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
             "PYTHONUNBUFFERED": "1",
-            "PLATFORM_TEST_FAST_HASHES": "1",
             # Sweeps use a pool of 2 processes whatever the core count (tests/e2e/test_backtest_sweep_pool.py).
             "BACKTEST_SWEEP_PROCESSES": "2",
         }

@@ -5,8 +5,8 @@ channel layer, ORM broker); production values are given through the
 environment and fail fast where a default would be unsafe.
 """
 
-import os
 from datetime import timedelta
+from importlib import import_module
 from pathlib import Path
 
 import environ
@@ -18,8 +18,9 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
 
 DEBUG = env.bool("DJANGO_DEBUG", default=True)
+# Local state of the embedded mode (SQLite file, secret key, static files, upload spill); core's
+# AppConfig.ready() creates the folders.
 VAR_DIR = Path(env.str("PLATFORM_VAR_DIR", default=str(BASE_DIR / "var"))).resolve()
-VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 # The key signs sessions, password-reset links and django-q2's task payloads (which the
 # workers unpickle), so a known key is a shell on every worker.
@@ -33,18 +34,14 @@ if SECRET_KEY == PUBLIC_DEVELOPMENT_KEY:
 if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is false.")
-    if env.str("REDIS_URL", default="") and not os.environ.get("PYTEST_VERSION"):
+    if env.str("REDIS_URL", default=""):
         raise ImproperlyConfigured(
             "DJANGO_SECRET_KEY must be set when REDIS_URL is set: every web and worker host "
             "of a deployment must share the same key."
         )
     from core.secret_key import generated_secret_key
 
-    if os.environ.get("PYTEST_VERSION"):
-        # A test run: one random key for the run, handed to the server and worker processes it starts.
-        SECRET_KEY = os.environ["DJANGO_SECRET_KEY"] = generated_secret_key(None)
-    else:
-        SECRET_KEY = generated_secret_key(VAR_DIR / "secret_key")
+    SECRET_KEY = generated_secret_key(VAR_DIR / "secret_key")
 
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
@@ -125,11 +122,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "timeout": 30,
     }
-    # A file (not :memory:) so that worker and server processes started by the
-    # tests share the test database; the pid keeps parallel runs apart.
-    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-{os.getpid()}.sqlite3")}
-else:
-    DATABASES["default"]["TEST"] = {"NAME": f"test_platform_{os.getpid()}"}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
@@ -140,10 +132,9 @@ AUTH_USER_MODEL = "accounts.User"
 REDIS_URL = env.str("REDIS_URL", default="")
 DEFAULT_EXCEPTION_REPORTER_FILTER = "core.reporting.SettingsFilter"
 # The cluster (= queue) name also namespaces the cache and channel-layer keys, so
-# deployments (and parallel test runs, which get a name of their own; pytest sets
-# PYTEST_VERSION) can share one Redis without taking or wiping each other's data.
-_default_cluster = f"test{os.getpid()}" if os.environ.get("PYTEST_VERSION") else "platform"
-Q_CLUSTER_NAME = env.str("Q_CLUSTER_NAME", default=_default_cluster)
+# deployments (and parallel test runs, config.settings_test) can share one Redis without
+# taking or wiping each other's data.
+Q_CLUSTER_NAME = env.str("Q_CLUSTER_NAME", default="platform")
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
@@ -249,13 +240,6 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
-if env.bool("PLATFORM_TEST_FAST_HASHES", default=bool(os.environ.get("PYTEST_VERSION"))):
-    # Test runs only (pytest, and the server/worker processes the tests start).
-    PASSWORD_HASHERS = [
-        "django.contrib.auth.hashers.MD5PasswordHasher",
-        "django.contrib.auth.hashers.PBKDF2PasswordHasher",
-    ]
-
 # --- API ----------------------------------------------------------------------
 # API tokens: django-rest-knox with the platform's own model (name, last use).
 KNOX_TOKEN_MODEL = "accounts.ApiToken"
@@ -304,10 +288,17 @@ TIME_ZONE = env.str("DJANGO_TIME_ZONE", default="UTC")
 USE_I18N = True
 USE_TZ = True
 
+# --- the apps' own settings ------------------------------------------------------
+# Each app declares its settings in its conf.py (core.appconf); they are read from the environment
+# here, once, as `<APP>_<NAME>` (TRADES_EXPORT_CONCURRENCY, ETL_MAX_FILE_BYTES, ...).
+APP_SETTINGS = {}
+for _app in ("trades", "scripts_runner", "etl", "analyzer", "backtest"):
+    APP_SETTINGS.update(import_module(f"{_app}.conf").SETTINGS.from_environment(env, var_dir=VAR_DIR))
+globals().update(APP_SETTINGS)
+
 # --- files --------------------------------------------------------------------
 STATIC_URL = "/static/"
 STATIC_ROOT = VAR_DIR / "staticfiles"
-STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 NODE_MODULES = BASE_DIR / "node_modules"
 # Front-end packages come from the npm registry (package-lock.json) and are
 # served from their dist folders; nothing third-party is committed.
@@ -325,9 +316,9 @@ MEDIA_URL = "/media/"
 STORAGES = {
     "default": {"BACKEND": "core.storage.AtomicFileSystemStorage"},
     "staticfiles": {
-        "BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"
-        if not DEBUG
-        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+        # collectstatic (`make run`) writes every file under a name holding its content hash, gzipped
+        # beside it, and a manifest; pages link the hashed names, which browsers may cache for good.
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
     },
 }
 WHITENOISE_USE_FINDERS = True
@@ -336,10 +327,9 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024  # also the largest JSON body of 
 # The largest request body the server reads at all (core.asgi_handler): the analyzer's upload
 # limit plus room for the multipart envelope. Each route applies its own, smaller limit below it.
 REQUEST_MAX_BODY_BYTES = env.int(
-    "REQUEST_MAX_BODY_BYTES", default=env.int("ANALYZER_MAX_UPLOAD_BYTES", default=1024**3) + 1024**2
+    "REQUEST_MAX_BODY_BYTES", default=APP_SETTINGS["ANALYZER_MAX_UPLOAD_BYTES"] + 1024**2
 )
 FILE_UPLOAD_TEMP_DIR = str(VAR_DIR / "tmp")
-Path(FILE_UPLOAD_TEMP_DIR).mkdir(parents=True, exist_ok=True)
 
 # --- security (checked by `manage.py check --deploy`) ---------------------------
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

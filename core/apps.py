@@ -1,3 +1,5 @@
+from pathlib import Path
+
 from django.apps import AppConfig
 from django.db.models.signals import pre_save
 
@@ -7,6 +9,12 @@ class CoreConfig(AppConfig):
     name = "core"
 
     def ready(self):
+        from django.conf import settings
+
+        # The embedded mode's local folders (the SQLite file and secret key live in VAR_DIR).
+        for folder in (settings.VAR_DIR, settings.STATIC_ROOT, settings.FILE_UPLOAD_TEMP_DIR):
+            Path(folder).mkdir(parents=True, exist_ok=True)
+
         from django_q.models import Schedule
         from django_q.signals import pre_enqueue
 

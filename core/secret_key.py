@@ -21,6 +21,7 @@ def generated_secret_key(path: Path | None) -> str:
     if key:
         return key
     key = secrets.token_urlsafe(50)
+    path.parent.mkdir(parents=True, exist_ok=True)
     # O_EXCL: two processes starting at once never write two keys; the loser reads the winner's.
     temporary = path.with_name(f".{path.name}.{os.getpid()}")
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

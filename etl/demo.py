@@ -61,7 +61,7 @@ def demo_owner():
 def ensure_demo(*, stdout, queue: bool = True) -> None:
     from etl import services
 
-    root = conf.demo_source_root()
+    root = conf.DEMO_SOURCE_ROOT
     root.mkdir(parents=True, exist_ok=True)
     yesterday = timezone.localdate() - timedelta(days=1)
     written = generate_source(root=root, end=yesterday)

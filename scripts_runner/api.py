@@ -43,7 +43,7 @@ def _paginate(request, view, queryset, serializer_class):
 
 
 def read_upload(upload) -> bytes:
-    limit = conf.max_script_bytes()
+    limit = conf.MAX_SCRIPT_BYTES
     if upload.size is not None and upload.size > limit:
         from django.core.exceptions import ValidationError
 

@@ -10,7 +10,7 @@ class UploadForm(forms.Form):
 
     def clean_file(self):
         upload = self.cleaned_data["file"]
-        limit = conf.max_script_bytes()
+        limit = conf.MAX_SCRIPT_BYTES
         if upload.size > limit:
             raise forms.ValidationError(f"The script is {upload.size:,} bytes; the limit is {limit:,} bytes.")
         return upload

@@ -82,7 +82,7 @@ def _which(name: str) -> str | None:
 
 def tools() -> dict[str, str | None]:
     """The programs a networked run needs (None where missing)."""
-    configured = conf.pasta_path()
+    configured = conf.PASTA
     pasta = (configured if os.access(configured, os.X_OK) else None) if configured else _which("pasta")
     return {"pasta": pasta, **{name: _which(name) for name in ("nft", "ip", "nsenter", "unshare", "setpriv")}}
 
@@ -222,7 +222,7 @@ def _netns_inode(path: str) -> int:
 
 def _sweep_workdirs() -> None:
     """Remove pasta's start-up directories that a killed worker left (only ones older than any run)."""
-    horizon = time.time() - conf.wall_seconds() - 600
+    horizon = time.time() - conf.WALL_SECONDS - 600
     root = tempfile.gettempdir()
     try:
         names = [n for n in os.listdir(root) if n.startswith(WORKDIR_PREFIX)]
@@ -256,7 +256,7 @@ def start() -> RunNetwork:
     if not ok:
         raise NetworkUnavailable(why)
     found = tools()
-    uid = str(conf.network_uid())
+    uid = str(conf.NETWORK_UID)
     net = RunNetwork()
     net.rules = ruleset(host_addresses())
     _sweep_workdirs()

@@ -115,7 +115,7 @@ def _children_cpu() -> float:
 
 def _sweep_run_dirs(root) -> None:
     """Remove run directories a killed worker left behind (only ones older than any run can live)."""
-    horizon = time.time() - conf.wall_seconds() - 600
+    horizon = time.time() - conf.WALL_SECONDS - 600
     try:
         entries = list(os.scandir(root))
     except OSError:
@@ -132,14 +132,14 @@ def run_body(run: ScriptRun) -> None:
     """Execute one run; finishes the job itself with the right status and end reason."""
     from django.core.files.storage import default_storage
 
-    _sweep_run_dirs(conf.run_root())
+    _sweep_run_dirs(conf.RUN_ROOT)
 
     script = run.script
     with default_storage.open(script.file.name, "rb") as fh:
         code = fh.read()
-    run_dir = conf.run_root() / f"{run.pk}-{uuid.uuid4().hex[:8]}"
+    run_dir = conf.RUN_ROOT / f"{run.pk}-{uuid.uuid4().hex[:8]}"
     run_dir.mkdir(parents=True, exist_ok=True)
-    sink = LogSink(max_bytes=conf.output_bytes(), max_line=conf.line_bytes())
+    sink = LogSink(max_bytes=conf.OUTPUT_BYTES, max_line=conf.LINE_BYTES)
     writer = LogWriter(run)
     launch = None
     try:
@@ -209,11 +209,11 @@ def _log_retention(run: ScriptRun) -> None:
 def _supervise(*, run, proc, launch, sink: LogSink, writer: LogWriter) -> None:
     cpu_before = _children_cpu()
     started = time.monotonic()
-    wall = conf.wall_seconds()
-    poll = conf.cancel_poll_seconds()
-    grace = conf.kill_grace_seconds()
-    flush_seconds = conf.flush_seconds()
-    flush_lines = conf.flush_lines()
+    wall = conf.WALL_SECONDS
+    poll = conf.CANCEL_POLL_SECONDS
+    grace = conf.KILL_GRACE_SECONDS
+    flush_seconds = conf.FLUSH_SECONDS
+    flush_lines = conf.FLUSH_LINES
 
     selector = selectors.DefaultSelector()
     streams = {proc.stdout.fileno(): "stdout", proc.stderr.fileno(): "stderr"}

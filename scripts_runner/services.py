@@ -89,7 +89,7 @@ def script_delete(*, script: Script, by, wait_seconds: float = 3.0) -> None:
 
 
 def can_run(user) -> bool:
-    return bool(user.is_authenticated and (not conf.require_run_permission() or user.has_perm(RUN_PERMISSION)))
+    return bool(user.is_authenticated and (not conf.REQUIRE_RUN_PERMISSION or user.has_perm(RUN_PERMISSION)))
 
 
 def can_use_network(user) -> bool:
@@ -114,7 +114,7 @@ def sandbox_status() -> tuple[bool, str]:
     if ok:
         return True, ""
     logger.warning("the script sandbox cannot start on this host: %s", error)
-    if conf.allow_unsandboxed():
+    if conf.ALLOW_UNSANDBOXED:
         return True, ""
     return False, (
         "Scripts cannot run: the sandbox is not available on this host. An administrator must install "
@@ -180,7 +180,7 @@ def run_logs_enforce_budget(*, owner_id: int, keep_run_id: int | None = None) ->
     from django.db.models import Sum
     from django.utils import timezone
 
-    budget = conf.log_bytes_per_user()
+    budget = conf.LOG_BYTES_PER_USER
     if budget <= 0:
         return 0
     kept = ScriptRun.objects.filter(owner_id=owner_id, log_removed_at__isnull=True)

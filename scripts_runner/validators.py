@@ -31,7 +31,7 @@ def validate_script_name(name: str) -> str:
 
 def validate_script_code(code: bytes, *, name: str = "script.py") -> str:
     """The code as text; raises with the line and column of a syntax error."""
-    limit = conf.max_script_bytes()
+    limit = conf.MAX_SCRIPT_BYTES
     if len(code) > limit:
         raise ValidationError({"file": f"The script is {len(code):,} bytes; the limit is {limit:,} bytes."})
     if not code.strip():

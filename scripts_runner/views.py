@@ -78,7 +78,7 @@ def index(request):
         "upload_form": upload_form,
         "code_form": code_form,
         "can_run": services.can_run(request.user),
-        "max_kb": conf.max_script_bytes() // 1024,
+        "max_kb": conf.MAX_SCRIPT_BYTES // 1024,
     }
     if request.htmx and request.method == "GET":
         return render(request, "scripts_runner/partials/script_table.html", context)

@@ -175,6 +175,7 @@ def test_worker_check_is_staff_only_in_the_service_and_the_page(client, user, ad
     assert not WorkerCheck.objects.exists()
     client.force_login(admin_user)
     assert client.post(reverse("core:worker_check_start")).status_code == 302
+    sync_jobs.commit()
     check = selectors.worker_check_latest(user=admin_user)
     assert check is not None and check.status == JobStatus.SUCCEEDED
     assert client.get(reverse("core:health")).context["check"] == check

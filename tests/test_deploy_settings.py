@@ -9,7 +9,7 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 def _run(env_extra):
     env = {k: v for k, v in os.environ.items() if k not in ("DJANGO_SECRET_KEY", "DJANGO_DEBUG", "DJANGO_ALLOW_ASYNC_UNSAFE", "PYTEST_VERSION")}
-    env.update(env_extra)
+    env.update({"DJANGO_SETTINGS_MODULE": "config.settings", **env_extra})
     return subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy"], cwd=BASE_DIR, env=env, capture_output=True, text=True,
         timeout=120,

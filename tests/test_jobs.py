@@ -24,6 +24,9 @@ def test_job_runs_inline_with_events(user, sync_jobs):
     job = make_check(user)
     services.job_enqueue(job=job)
     job.refresh_from_db()
+    assert job.status == JobStatus.QUEUED  # queued on commit, not before
+    sync_jobs.commit()
+    job.refresh_from_db()
     assert job.status == JobStatus.SUCCEEDED
     assert job.progress == 1.0
     assert list(JobEvent.objects.filter(job_id=job.pk, job_kind="core.workercheck").values_list("seq", flat=True)) == [1, 2, 3]
@@ -127,15 +130,14 @@ def test_recovery_signals_reach_the_receivers_apps_connect(user):
     assert passes == [None, None]
 
 
-def test_recovery_requeues_queued_job_whose_task_vanished(user, monkeypatch):
+def test_recovery_requeues_queued_job_whose_task_vanished(user, monkeypatch, commits):
     job = make_check(user)
     WorkerCheck.objects.filter(pk=job.pk).update(task_id="vanished", created_at=timezone.now() - timedelta(minutes=5))
     sent = []
     monkeypatch.setattr("django_q.tasks.async_task", lambda func, pk, **kw: sent.append((func, pk)) or "new-task")
-    from django.db import transaction
-
-    monkeypatch.setattr(transaction, "on_commit", lambda func, using=None, robust=False: func())
     counts = services.jobs_recover(stale_seconds=60)
+    assert sent == []  # queued on commit, not before
+    commits.commit()
     assert counts["requeued"] == 1
     assert sent == [("core.tasks.worker_check_run", job.pk)]
     job.refresh_from_db()

@@ -284,7 +284,8 @@ def test_delete_page(client, user, trades_session):
 
 def test_auto_analysis_then_restore_via_page(client, user, sync_jobs):
     client.force_login(user)
-    client.post(reverse("analyzer:upload"), {"file": csv_file()})  # processed inline (sync_jobs)…
+    client.post(reverse("analyzer:upload"), {"file": csv_file()})
+    sync_jobs.commit()  # processed inline once the upload commits…
     run_pending_answers()
     session = AnalysisSession.objects.get()
     assert session.processing.status == "succeeded"  # …and the auto-analysis it queued ran too

@@ -73,10 +73,13 @@ def test_run_create_dedupe_and_detail(sync_jobs, auth_client, user, btc):
                "commission_bps": 10}
     first = client.post("/api/backtest/runs/", payload, format="json")
     assert first.status_code == 201, first.json()
-    body = first.json()
+    assert first.json()["status"] == "queued"  # queued on commit, not before
+    sync_jobs.commit()
+    body = client.get(f"/api/backtest/runs/{first.json()['id']}/").json()
     assert body["status"] == "succeeded" and body["result"]["metrics"]["trades"] > 0
     assert body["result"]["bar_count"] == 2000 and body["result"]["semantics"]
     second = client.post("/api/backtest/runs/", payload, format="json")
+    sync_jobs.commit()
     assert second.status_code == 200 and second.json()["id"] == body["id"] and second.json()["deduplicated"]
     detail = client.get(f"/api/backtest/runs/{body['id']}/", {"equity": "1"}).json()
     curve = detail["result"]["equity"]
@@ -140,6 +143,7 @@ def test_sweep_create_detail_sorted_and_cancel(auth_client, user, btc, aapl, syn
         "symbols": ["BTCUSDT"], "interval": "1h", "strategy": "sma_cross",
         "grid": {"fast": [5, 10, 20], "slow": {"start": 30, "stop": 90, "step": 30}},
     }, format="json")
+    sync_jobs.commit()
     assert response.status_code == 201, response.json()
     sweep_id = response.json()["id"]
     detail = client.get(f"/api/backtest/sweeps/{sweep_id}/", {"sort": "max_drawdown_pct", "order": "desc"}).json()
@@ -152,6 +156,7 @@ def test_sweep_create_detail_sorted_and_cancel(auth_client, user, btc, aapl, syn
     assert client.get(f"/api/backtest/sweeps/{sweep_id}/", {"sort": "bogus"}).status_code == 400
     # a finished sweep cannot be cancelled
     assert client.post(f"/api/backtest/sweeps/{sweep_id}/cancel/").status_code == 409
+    sync_jobs.commit()
 
 
 @pytest.mark.django_db

@@ -46,13 +46,20 @@ def post(client, text, *, symbol="ETHUSDT", interval="1h", name="bars.csv", **ex
                        format="multipart")
 
 
+def imported(client, response, commits) -> dict:
+    """The import once the request's transaction has committed (its job then runs inline)."""
+    assert response.json()["status"] == "queued"  # queued on commit, not before
+    commits.commit()
+    return client.get(response.json()["url"]).json()
+
+
 # --- API --------------------------------------------------------------------------------------
 
 
 def test_staff_uploads_a_generic_csv_and_gets_the_report(sync_jobs, staff, eth):
     response = post(staff, GENERIC)
     assert response.status_code == 202, response.content
-    data = response.json()
+    data = imported(staff, response, sync_jobs)
     assert data["status"] == "succeeded" and data["symbol"] == "ETHUSDT" and data["filename"] == "bars.csv"
     report = data["report"]
     assert report["rows"] == 3 and report["created"] == 3 and report["updated"] == 0
@@ -64,14 +71,14 @@ def test_staff_uploads_a_generic_csv_and_gets_the_report(sync_jobs, staff, eth):
     job = BarImport.objects.get(pk=data["id"])
     assert not job.file  # the stored upload is removed once imported
     assert staff.get(data["url"]).json()["report"]["rows"] == 3
-    again = post(staff, GENERIC).json()["report"]  # an upsert: the same file changes nothing
+    again = imported(staff, post(staff, GENERIC), sync_jobs)["report"]  # an upsert: the same file changes nothing
     assert again["created"] == 0 and again["updated"] == 3
 
 
 @pytest.mark.parametrize("scale, unit", [(1, "ms"), (1000, "us")])
 def test_binance_klines_in_ms_and_us(sync_jobs, staff, eth, scale, unit):
     text = "\n".join(kline((T0 + i * H) * scale) for i in range(24)) + "\n"
-    data = post(staff, text).json()
+    data = imported(staff, post(staff, text), sync_jobs)
     assert data["status"] == "succeeded", data
     assert data["report"]["format"] == "binance" and data["report"]["time_unit"] == unit
     first = PriceBar.objects.filter(instrument=eth).order_by("open_time").first()
@@ -156,7 +163,7 @@ def test_a_problem_found_past_the_first_64_kib_fails_the_job_with_a_message(sync
     rows = [f"{1_704_067_200 + i * 3600},1,2,0.5,1" for i in range(4000)]
     text = "time,open,high,low,close\n" + "\n".join(rows) + "\n1800000000,1,2,0.5,1,7\n"
     assert len(text) > 64 * 1024
-    data = post(staff, text).json()
+    data = imported(staff, post(staff, text), sync_jobs)
     assert data["status"] == "failed"
     assert "same number of fields" in data["error"] and "Traceback" not in data["error"]
     assert not PriceBar.objects.exists() and not BarImport.objects.get().file
@@ -191,6 +198,7 @@ def test_htmx_upload_then_watch_the_import(sync_jobs, staff_browser, eth):
                                         "format": "auto"}, HTTP_HX_REQUEST="true")
     text = response.content.decode()
     assert response.status_code == 200 and 'id="bars-import"' in text and 'data-testid="import-status"' in text
+    sync_jobs.commit()
     job = BarImport.objects.get()
     assert job.status == "succeeded" and job.instrument == eth
     detail = staff_browser.get(reverse("backtest:barimport_detail", args=[job.pk]), HTTP_HX_REQUEST="true")
@@ -234,6 +242,7 @@ def test_page_unknown_instrument_needs_kind_and_exchange(sync_jobs, staff_browse
     response = staff_browser.post(url, {"file": csv_file(GENERIC), "symbol": "NEWCOIN", "interval": "1h",
                                         "format": "auto", "kind": "crypto", "exchange": "BINANCE"},
                                   HTTP_HX_REQUEST="true")
+    sync_jobs.commit()
     assert BarImport.objects.get().status == "succeeded"
 
 

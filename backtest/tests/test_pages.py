@@ -52,6 +52,7 @@ def test_run_page_shows_metrics_and_charts(sync_jobs, browser, btc):
         "instrument": "BTCUSDT", "interval": "1h", "strategy": "sma_cross", "params": '{"fast": 5, "slow": 30}',
         "commission_bps": 10, "slippage_bps": 0, "initial_cash": 10000,
     })
+    sync_jobs.commit()
     run = BacktestRun.objects.get()
     assert response.status_code == 302 and response.url == reverse("backtest:backtestrun_detail", args=[run.pk])
     page = browser.get(response.url).content.decode()
@@ -81,10 +82,12 @@ def test_sweep_pages(sync_jobs, browser, user, btc):
     bad = browser.post(url, {"instruments": ["BTCUSDT"], "interval": "1h", "strategy": "sma_cross",
                              "grid": '{"fast": [500], "slow": [10]}', "commission_bps": 10, "slippage_bps": 0,
                              "initial_cash": 10000})
+    sync_jobs.commit()
     assert b"No parameter set" in bad.content and Sweep.objects.count() == 0
     response = browser.post(url, {"instruments": ["BTCUSDT"], "interval": "1h", "strategy": "sma_cross",
                                   "grid": '{"fast": [5, 10], "slow": [30, 60]}', "commission_bps": 10,
                                   "slippage_bps": 0, "initial_cash": 10000})
+    sync_jobs.commit()
     sweep = Sweep.objects.get()
     assert response.status_code == 302
     page = browser.get(response.url, {"sort": "return_pct", "order": "asc"}).content.decode()
@@ -97,9 +100,11 @@ def test_sweep_pages(sync_jobs, browser, user, btc):
     assert heat_bad.status_code == 200 and b"field-error" in heat_bad.content
     best = sweep.results.order_by("seq").first()
     opened = browser.post(reverse("backtest:sweep_result_open", args=[sweep.pk, best.seq]))
+    sync_jobs.commit()
     run = BacktestRun.objects.get()
     assert opened.url == reverse("backtest:backtestrun_detail", args=[run.pk]) and run.params == best.params
     again = browser.post(reverse("backtest:sweep_result_open", args=[sweep.pk, best.seq]))
+    sync_jobs.commit()
     assert again.url == opened.url and BacktestRun.objects.count() == 1
 
 
@@ -133,6 +138,7 @@ def test_run_page_survives_changed_bars(sync_jobs, browser, user, btc):
     from backtest.models import PriceBar
 
     run, _ = services.run_create(owner=user, instrument=btc, interval="1h", strategy="buy_hold")
+    sync_jobs.commit()
     PriceBar.objects.filter(instrument=btc).order_by("open_time")[:1].get().delete()
     page = browser.get(reverse("backtest:backtestrun_detail", args=[run.pk]))
     assert page.status_code == 200 and b"have changed since this result" in page.content

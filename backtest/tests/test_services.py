@@ -14,6 +14,7 @@ from core.models import JobEvent, JobStatus
 def test_run_is_computed_by_a_job_and_stores_its_provenance(sync_jobs, user, btc):
     run, created = services.run_create(owner=user, instrument=btc, interval="1h", strategy="sma_cross",
                                        params={"fast": 10, "slow": 40})
+    sync_jobs.commit()
     run.refresh_from_db()
     assert created and run.status == JobStatus.SUCCEEDED, run.error
     result = run.result
@@ -27,10 +28,13 @@ def test_run_is_computed_by_a_job_and_stores_its_provenance(sync_jobs, user, btc
 @pytest.mark.django_db
 def test_identical_request_returns_the_stored_result(sync_jobs, user, other_user, btc):
     first, _ = services.run_create(owner=user, instrument=btc, interval="1h", strategy="ema_cross")
+    sync_jobs.commit()
     again, created = services.run_create(owner=user, instrument=btc, interval="1h", strategy="ema_cross",
                                          params={"fast": 12})  # same as the defaults
+    sync_jobs.commit()
     assert not created and again.pk == first.pk
     theirs, created = services.run_create(owner=other_user, instrument=btc, interval="1h", strategy="ema_cross")
+    sync_jobs.commit()
     theirs.refresh_from_db()
     assert created and theirs.reused and theirs.status == JobStatus.SUCCEEDED
     assert theirs.result_id == BacktestRun.objects.get(pk=first.pk).result_id
@@ -40,13 +44,16 @@ def test_identical_request_returns_the_stored_result(sync_jobs, user, other_user
 @pytest.mark.django_db
 def test_changed_data_or_costs_give_a_new_result(sync_jobs, user, btc):
     services.run_create(owner=user, instrument=btc, interval="1h", strategy="buy_hold")
+    sync_jobs.commit()
     _, created = services.run_create(owner=user, instrument=btc, interval="1h", strategy="buy_hold", commission_bps=5)
+    sync_jobs.commit()
     assert created
     from backtest.models import PriceBar
     bar = PriceBar.objects.filter(instrument=btc).order_by("-open_time").first()
     bar.close *= 1.01
     bar.save()
     _, created = services.run_create(owner=user, instrument=btc, interval="1h", strategy="buy_hold")
+    sync_jobs.commit()
     assert created
     assert BacktestResult.objects.count() == 3
 
@@ -78,6 +85,7 @@ def test_sweep_runs_every_combination_and_streams_results(sync_jobs, user, btc, 
         owner=user, instruments=[btc], interval="1h", strategy="sma_cross",
         grid={"fast": {"start": 5, "stop": 25, "step": 5}, "slow": [20, 50, 100]},
     )
+    sync_jobs.commit()
     sweep.refresh_from_db()
     assert sweep.status == JobStatus.SUCCEEDED, sweep.error
     # fast=20,25 with slow=20 break the fast < slow rule
@@ -168,6 +176,7 @@ def test_sweep_over_two_instruments_and_heatmap(sync_jobs, user, btc, client):
     market_services.bars_generate(instrument=eth, interval="1h", bars=800, seed=9, start_price=2000)
     sweep = services.sweep_create(owner=user, instruments=[btc, eth], interval="1h", strategy="sma_cross",
                                   grid={"fast": [5, 10], "slow": [30, 60, 90]})
+    sync_jobs.commit()
     sweep.refresh_from_db()
     assert sweep.total == 12 and sweep.results.count() == 12
     assert {r.instrument.symbol for r in sweep.results.all()} == {"BTCUSDT", "ETHUSDT"}

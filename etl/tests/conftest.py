@@ -6,7 +6,6 @@ import random
 from datetime import date
 
 import pytest
-from django.db import transaction
 from django.utils.module_loading import import_string
 
 from etl.demo_files import day_files, write_day
@@ -25,41 +24,48 @@ def _etl_media(settings, tmp_path):
 
 
 @pytest.fixture
-def etl_fast(monkeypatch):
+def etl_fast(settings):
     """Short HTTP timeouts/backoff, no rate limit: tests never wait long."""
-    from etl import conf
-
-    monkeypatch.setattr(conf, "HTTP_BACKOFF", 0.01)
-    monkeypatch.setattr(conf, "HTTP_RATE_LIMIT", 0)
-    monkeypatch.setattr(conf, "HTTP_TIMEOUT", 2.0)
+    settings.ETL_HTTP_BACKOFF = 0.01
+    settings.ETL_HTTP_RATE_LIMIT = 0
+    settings.ETL_HTTP_TIMEOUT = 2.0
 
 
 class TaskQueue:
-    """django-q2 tasks collected instead of sent; `run()` executes them inline."""
+    """django-q2 tasks collected instead of sent; `run()` executes them inline, as a worker would.
 
-    def __init__(self):
+    Tasks are queued after commit: `commit()` (conftest.Commits) runs the on_commit callbacks of the
+    code under test, which queue them here; `run()` commits first, and again after every task.
+    """
+
+    def __init__(self, commits):
         self.calls: list[tuple[str, tuple]] = []
+        self.commits = commits
+
+    def commit(self) -> int:
+        return self.commits.commit()
 
     def run(self) -> int:
         ran = 0
+        self.commit()
         while self.calls:
             func, args = self.calls.pop(0)
             import_string(func)(*args)
+            self.commit()
             ran += 1
         return ran
 
 
 @pytest.fixture
-def task_queue(monkeypatch):
-    queue = TaskQueue()
+def task_queue(monkeypatch, commits):
+    queue = TaskQueue(commits)
 
     def fake_async_task(func, *args, **kwargs):
+        commits.check_enqueue(func)
         queue.calls.append((func, args))
         return f"task-{len(queue.calls)}"
 
     monkeypatch.setattr("django_q.tasks.async_task", fake_async_task)
-    # Inside a test transaction nothing commits: run on_commit callbacks at once.
-    monkeypatch.setattr(transaction, "on_commit", lambda func, using=None, robust=False: func())
     return queue
 
 

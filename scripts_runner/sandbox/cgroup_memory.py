@@ -53,7 +53,7 @@ def _v2_enable_memory(root: str) -> str:
 
 
 def _memory_root_candidate() -> tuple[str, int] | tuple[None, str]:
-    setting = conf.memory_cgroup()
+    setting = conf.MEMORY_CGROUP
     if not setting:
         return None, "off (SCRIPTS_RUNNER_MEMORY_CGROUP is empty)"
     if setting != "auto":

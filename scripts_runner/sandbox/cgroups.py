@@ -18,7 +18,7 @@ logger = logging.getLogger(__name__)
 
 
 def _pids_cgroup_root() -> str | None:
-    setting = conf.pids_cgroup()
+    setting = conf.PIDS_CGROUP
     if not setting:
         return None
     candidates = [setting] if setting != "auto" else []

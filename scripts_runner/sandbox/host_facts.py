@@ -10,7 +10,7 @@ from scripts_runner import conf
 
 
 def bwrap_binary() -> str | None:
-    configured = conf.bwrap_path()
+    configured = conf.BWRAP
     if configured:
         return configured if os.access(configured, os.X_OK) else None
     try:

@@ -19,7 +19,7 @@ def probe() -> tuple[bool, str]:
 
     launch = None
     try:
-        root = conf.run_root()
+        root = conf.RUN_ROOT
         root.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix="sr-probe-", dir=root) as tmp:
             launch = prepare(

@@ -33,15 +33,15 @@ class Limits:
     @classmethod
     def from_settings(cls) -> Limits:
         return cls(
-            cpu_seconds=conf.cpu_seconds(),
-            memory_bytes=conf.memory_bytes(),
-            open_files=conf.open_files(),
-            processes=conf.processes(),
-            file_bytes=conf.file_bytes(),
-            tmp_bytes=conf.tmp_bytes(),
-            disk_bytes=conf.disk_bytes(),
-            shm_bytes=conf.shm_bytes(),
-            cpu_quota=conf.cpu_quota(),
+            cpu_seconds=conf.CPU_SECONDS,
+            memory_bytes=conf.MEMORY_BYTES,
+            open_files=conf.OPEN_FILES,
+            processes=conf.PROCESSES,
+            file_bytes=conf.FILE_BYTES,
+            tmp_bytes=conf.TMP_BYTES,
+            disk_bytes=conf.DISK_BYTES,
+            shm_bytes=conf.SHM_BYTES,
+            cpu_quota=conf.CPU_QUOTA,
         )
 
 

@@ -75,7 +75,7 @@ def view() -> View | None:
     if os.geteuid() != 0:
         return None
     layout = python_layout()
-    runs = os.path.realpath(conf.run_root())
+    runs = os.path.realpath(conf.RUN_ROOT)
     key = (layout["base"], layout["site_packages"], runs)
     with _view_lock:
         current = _views.get(key)
@@ -126,7 +126,7 @@ def in_view(current: View | None, host_path: Path) -> str:
     """Where a path under the run root is in the view (the host path itself without a view)."""
     if current is None:
         return str(host_path)
-    rel = os.path.relpath(os.path.realpath(host_path), os.path.realpath(conf.run_root()))
+    rel = os.path.relpath(os.path.realpath(host_path), os.path.realpath(conf.RUN_ROOT))
     if rel.startswith(".."):
         raise SandboxUnavailable("run directories must be inside the run root")
     return os.path.join(current.runs, rel)

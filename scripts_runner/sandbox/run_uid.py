@@ -61,7 +61,7 @@ def run_user_acquire() -> RunUser | None:
     """A host uid no other live run has (held by a lock file until `release`); None unless root."""
     if os.geteuid() != 0:
         return None  # the worker's own uid is already unprivileged; it cannot switch anyway
-    first, last = conf.run_uids()
+    first, last = conf.RUN_UIDS
     lock_dir = os.path.join(STATE_DIR, "uids")
     os.makedirs(lock_dir, mode=0o700, exist_ok=True)
     count = last - first + 1

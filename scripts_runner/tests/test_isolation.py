@@ -78,8 +78,8 @@ def run_and_inspect(owner, make_script, code, inspect, *, args=None):
 
 
 def run_dir_of(run) -> str:
-    [name] = [n for n in os.listdir(conf.run_root()) if n.startswith(f"{run.pk}-")]
-    return os.path.join(conf.run_root(), name)
+    [name] = [n for n in os.listdir(conf.RUN_ROOT) if n.startswith(f"{run.pk}-")]
+    return os.path.join(conf.RUN_ROOT, name)
 
 
 WAIT_CODE = (
@@ -98,7 +98,7 @@ WAIT_CODE = (
 @pytest.mark.parametrize("disk_bytes", [0, 8 * 1024 * 1024], ids=["host-run-directory", "tmpfs-run-directory"])
 def test_sandboxed_processes_are_not_host_root(runner, make_script, settings, disk_bytes):
     settings.SCRIPTS_RUNNER_DISK_BYTES = disk_bytes
-    first, last = conf.run_uids()
+    first, last = conf.RUN_UIDS
 
     def inspect(run, pids):
         uids = {pid: status_uids(pid) for pid in pids if cmdline(pid)}
@@ -268,7 +268,7 @@ def test_cpu_quota_holds_two_busy_processes_to_their_share(runner, execute, sett
     settings.SCRIPTS_RUNNER_DISK_BYTES = 0  # the run directory is the host's: the test can drop 'stop' there
     directory, version = root
     before = set(os.listdir(directory))
-    runs_before = set(os.listdir(conf.run_root()))
+    runs_before = set(os.listdir(conf.RUN_ROOT))
     seen = {"stat": {}}
     stop = threading.Event()
 
@@ -301,8 +301,8 @@ def test_cpu_quota_holds_two_busy_processes_to_their_share(runner, execute, sett
             while not stop.is_set():
                 seen["stat"] = read_stat(path)
                 if seen["stat"].get("nr_throttled", 0) >= 3 and "stopped" not in seen:
-                    [run_dir] = [n for n in os.listdir(conf.run_root()) if n not in runs_before]
-                    with open(os.path.join(conf.run_root(), run_dir, "work", "stop"), "w"):
+                    [run_dir] = [n for n in os.listdir(conf.RUN_ROOT) if n not in runs_before]
+                    with open(os.path.join(conf.RUN_ROOT, run_dir, "work", "stop"), "w"):
                         seen["stopped"] = True
                 stop.wait(0.02)
         except OSError:  # removed after the run: the last reading is the total
@@ -344,7 +344,7 @@ def unsandboxed(settings):
 
 @needs_root
 def test_unsandboxed_runs_drop_to_an_unprivileged_uid(runner, make_script, unsandboxed):
-    first, last = conf.run_uids()
+    first, last = conf.RUN_UIDS
     code = (
         "import os, time\n"
         "if os.fork() == 0:\n"  # a double-forked, setsid'd child that outlives the script

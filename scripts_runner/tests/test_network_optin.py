@@ -128,8 +128,8 @@ def test_networked_bwrap_never_shares_the_host_namespace(settings):
     from scripts_runner.sandbox import mount_view
 
     # Run directories live in the run root (a root worker's runs read them through its view).
-    conf.run_root().mkdir(parents=True, exist_ok=True)
-    tmp_path = Path(tempfile.mkdtemp(dir=conf.run_root()))
+    conf.RUN_ROOT.mkdir(parents=True, exist_ok=True)
+    tmp_path = Path(tempfile.mkdtemp(dir=conf.RUN_ROOT))
     launch = sandbox.prepare(run_dir=tmp_path, script_name="a.py", code=b"pass\n", args=[], env={}, network=True,
                              sandboxed=True)
     sandbox.release(launch)

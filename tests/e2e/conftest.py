@@ -24,7 +24,7 @@ def production_platform(django_db_setup, django_db_blocker, tmp_path_factory):
     env.update({
         "DATABASE_URL": database_url(), "PLATFORM_VAR_DIR": str(var_dir), "PLATFORM_MEDIA_ROOT": str(media),
         "DJANGO_DEBUG": "false", "DJANGO_SECURE_SSL_REDIRECT": "false", "DJANGO_SECURE_COOKIES": "false",
-        "DJANGO_HSTS_SECONDS": "0", "DJANGO_ALLOWED_HOSTS": "127.0.0.1", "PLATFORM_TEST_FAST_HASHES": "1",
+        "DJANGO_HSTS_SECONDS": "0", "DJANGO_ALLOWED_HOSTS": "127.0.0.1", "PLATFORM_TEST_HASHED_STATIC": "1",
         "Q_QUEUE_NAME": f"csp{os.getpid()}", "PYTHONUNBUFFERED": "1",
     })
     env.pop("PYTEST_VERSION", None)

@@ -67,7 +67,7 @@ def small_limit_server(transactional_db, tmp_path):
     env.update({
         "DATABASE_URL": database_url(), "ANALYZER_MAX_UPLOAD_BYTES": str(UPLOAD_LIMIT),
         "PLATFORM_MEDIA_ROOT": str(tmp_path / "media"), "Q_QUEUE_NAME": f"limits{os.getpid()}",
-        "DJANGO_DEBUG": "true", "PLATFORM_TEST_FAST_HASHES": "1", "PYTHONUNBUFFERED": "1",
+        "DJANGO_DEBUG": "true", "PYTHONUNBUFFERED": "1",
     })
     env.pop("PYTEST_VERSION", None)
     env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)

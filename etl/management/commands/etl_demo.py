@@ -17,7 +17,7 @@ class Command(BaseCommand):
         if options["serve"] is not None:
             from etl.testing import PosHostServer
 
-            server = PosHostServer(conf.demo_source_root(), port=options["serve"])
+            server = PosHostServer(conf.DEMO_SOURCE_ROOT, port=options["serve"])
             self.stdout.write(f"Serving the demo POS host at {server.url}\n"
                               f"  listing:  {server.list_template}\n  download: {server.download_template}\n")
             try:
