@@ -1,4 +1,5 @@
 from django.contrib.auth.decorators import login_required
+from django.http import HttpResponse
 from django.templatetags.static import static
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST

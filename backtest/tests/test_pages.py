@@ -159,6 +159,7 @@ def test_run_form_explains_the_execution_options_and_the_page_shows_exit_reasons
         "slippage_bps": 0, "initial_cash": 10000,
     })
     assert response.status_code == 302
+    sync_jobs.commit()
     run = BacktestRun.objects.get()
     reasons = {t["exit_reason"] for t in run.result.trades}
     assert {"stop", "target"} <= reasons

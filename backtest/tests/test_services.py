@@ -223,6 +223,7 @@ def test_weekly_and_monthly_runs_annualize_by_their_spacing(sync_jobs, user, int
                                            seed=4)
     assert report["created"] == 120 and report["gap_count"] == 0
     run, _ = services.run_create(owner=user, instrument=instrument, interval=interval, strategy="buy_hold")
+    sync_jobs.commit()
     run.refresh_from_db()
     assert run.status == JobStatus.SUCCEEDED, run.error
     equity = np.asarray(run.result.equity["equity"])
@@ -241,6 +242,7 @@ def test_a_sweep_over_stop_distances_and_entry_modes(sync_jobs, user, btc):
     sweep = services.sweep_create(owner=user, instruments=[btc], interval="1h", strategy="sma_cross",
                                   grid={"stop_loss": [0, 0.5, 2], "entry": ["state", "cross"],
                                         "stop_unit": ["pct"]})
+    sync_jobs.commit()
     sweep.refresh_from_db()
     assert sweep.status == JobStatus.SUCCEEDED, sweep.error
     rows = {(r.params["entry"], r.params["stop_loss"]): r.metrics for r in SweepResult.objects.filter(sweep=sweep)}
@@ -249,5 +251,6 @@ def test_a_sweep_over_stop_distances_and_entry_modes(sync_jobs, user, btc):
     assert rows[("state", 0.5)]["trades"] > rows[("state", 0)]["trades"]
     run, _ = services.run_create(owner=user, instrument=btc, interval="1h", strategy="sma_cross",
                                  params={"entry": "cross", "stop_loss": 2})
+    sync_jobs.commit()
     run.refresh_from_db()
     assert run.result.metrics == rows[("cross", 2)]

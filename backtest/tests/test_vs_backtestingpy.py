@@ -55,12 +55,16 @@ def goog_instrument(goog: pd.DataFrame):
 def test_readme_sma_cross_on_goog_through_the_api(sync_jobs, auth_client, user):
     goog, ref = readme_sma_cross()
     goog_instrument(goog)
-    response = auth_client(user).post("/api/backtest/runs/", {
+    client = auth_client(user)
+    response = client.post("/api/backtest/runs/", {
         "symbol": "GOOG", "interval": "1d", "strategy": "sma_cross", "commission_bps": 20, "initial_cash": 10_000,
         "params": {"fast": 10, "slow": 20, "allow_short": True, "entry": "cross"},
     }, format="json")
     assert response.status_code == 201, response.json()
-    result = response.json()["result"]
+    sync_jobs.commit()
+    detail = client.get(f"/api/backtest/runs/{response.json()['id']}/").json()
+    assert detail["status"] == "succeeded", detail
+    result = detail["result"]
     ours, theirs = result["trades"], ref["_trades"]
     assert len(ours) == len(theirs) == ref["# Trades"] > 50
     assert [t["entry_bar"] for t in ours] == theirs["EntryBar"].tolist()
@@ -80,9 +84,12 @@ def test_state_entries_differ_from_the_readme_example(sync_jobs, auth_client, us
     """The same request with the default entry ("state") is in the market from the first decision on."""
     goog, ref = readme_sma_cross()
     goog_instrument(goog)
-    body = auth_client(user).post("/api/backtest/runs/", {
+    client = auth_client(user)
+    created = client.post("/api/backtest/runs/", {
         "symbol": "GOOG", "interval": "1d", "strategy": "sma_cross", "commission_bps": 20,
         "params": {"fast": 10, "slow": 20, "allow_short": True},
     }, format="json").json()
+    sync_jobs.commit()
+    body = client.get(f"/api/backtest/runs/{created['id']}/").json()
     assert body["result"]["trades"][0]["entry_bar"] == 21
     assert body["result"]["metrics"]["equity_final"] != pytest.approx(float(ref["Equity Final [$]"]), rel=1e-6)
