@@ -13,9 +13,9 @@ document.addEventListener("securitypolicyviolation", (e) => {
 });
 """
 
-# Routes that answer a form post, an HTMX fragment or a file, not a page.
+# Routes that answer a form post, an HTMX fragment, a file or a probe (/healthz: plain "ok"), not a page.
 NOT_PAGES = {
-    "/favicon.ico", "/users/create/", "/health/worker-check/", "/trades/expression/check/", "/trades/preview/",
+    "/favicon.ico", "/healthz", "/users/create/", "/health/worker-check/", "/trades/expression/check/", "/trades/preview/",
     "/trades/exports/start/", "/trades/exports/resume/", "/etl/missing/confirm/", "/etl/missing/run/",
     "/etl/branches/test-parse/", "/etl/records/export/", "/analyzer/upload/", "/etl/jobs/<int:pk>/<str:action>/",
 }

@@ -33,6 +33,7 @@ def test_filtered_count_grouped_average_and_scatter(live_platform, browser_page,
     login_page(page, live_platform, user)
     page.goto(live_platform.url + "/analyzer/")
     page.set_input_files("[data-testid=upload-input]", str(PENGUINS))
+    page.click("[data-testid=upload-button]")  # a picked file waits for Upload
     page.wait_for_url("**/analyzer/sessions/*/")
     page.wait_for_selector("[data-testid=detected]", timeout=60000)
     page.wait_for_selector("[data-testid=assistant-message].finished", timeout=60000)  # the auto-analysis

@@ -102,6 +102,7 @@ def test_etl_legend_and_selection_count_follow_the_queued_cells(prod, admin_user
 
 
 def test_trade_export_progress_shows_share_rate_and_time_left(prod, user, browser_page, monkeypatch):
+    from core.jobkit import JobReporter
     from core.services import job_start, job_succeed
     from trades import conf as trades_conf
     from trades.loading import trades_generate
@@ -114,7 +115,7 @@ def test_trade_export_progress_shows_share_rate_and_time_left(prod, user, browse
     export = export_request(user=user, params=ExportParams(exchanges=(Exchange.objects.first().pk,))).export
     assert job_start(job=export)  # as the worker does; none runs here, the test writes the progress itself
     Export.objects.filter(pk=export.pk).update(estimated_rows=48_000)
-    progress = _Progress(export, 48_000)
+    progress = _Progress(JobReporter(export, progress_seconds=0, inline=True), 48_000)
     progress(12_000)
     page = browser_page
     login(page, prod["url"], user)
