@@ -147,6 +147,9 @@ def main() -> None:
     port = free_port()
     env = dict(os.environ, DJANGO_DEBUG="false", DJANGO_SECRET_KEY=SECRET_KEY,
                DJANGO_SECURE_SSL_REDIRECT="false", DJANGO_SECURE_COOKIES="false", DJANGO_HSTS_SECONDS="0")
+    # Debug off serves hashed static names from the manifest, as production does: collect first.
+    subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput", "-v", "0"], cwd=BASE, env=env,
+                   check=True)
     log = tempfile.NamedTemporaryFile(prefix="dashboard-bench-", suffix=".log", delete=False)
     server = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1", "--port", str(port),

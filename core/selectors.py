@@ -1,4 +1,5 @@
 import asyncio
+import functools
 import uuid
 from datetime import timedelta
 
@@ -15,6 +16,37 @@ from core.permissions import get_for_viewer, visible_to
 from core.services import job_models
 
 
+# The dashboard's two statements span every job table; building them through the ORM on every request
+# cost more than running them. They are compiled once per process, with this number standing for the
+# user's id, and run with the id put in its place.
+_OWNER_MARK = -7_919_113
+
+
+@functools.lru_cache(maxsize=16)
+def _across_kinds(statement: str, alias: str, limit: int = 0) -> tuple[str, tuple]:
+    parts = []
+    for index, model in enumerate(job_models()):
+        rows = model.objects.filter(owner_id=_OWNER_MARK).order_by()
+        if statement == "newest":
+            parts.append(rows.annotate(kind=Value(index, output_field=IntegerField()))
+                         .values_list("kind", "pk", "created_at"))
+        else:
+            parts.append(rows.values("status").annotate(n=Count("pk")).values_list("status", "n"))
+    combined = parts[0].union(*parts[1:], all=True)
+    if statement == "newest":
+        combined = combined.order_by("-created_at")[:limit]
+    return combined.query.get_compiler(using=alias).as_sql()
+
+
+def _run_across_kinds(statement: str, *, user, limit: int = 0) -> list[tuple]:
+    if not job_models():
+        return []
+    sql, params = _across_kinds(statement, connection.alias, limit)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [user.pk if p == _OWNER_MARK else p for p in params])
+        return cursor.fetchall()
+
+
 def recent_jobs(*, user, limit: int = 20) -> list:
     """The user's latest jobs across every app, newest first.
 
@@ -22,14 +54,7 @@ def recent_jobs(*, user, limit: int = 20) -> list:
     loads those rows with what their titles read (`Job.title_related`) and without large columns.
     """
     models = job_models()
-    picks = None
-    for index, model in enumerate(models):
-        part = (model.objects.filter(owner=user).order_by()
-                .annotate(kind=Value(index, output_field=IntegerField())).values_list("kind", "pk", "created_at"))
-        picks = part if picks is None else picks.union(part, all=True)
-    if picks is None:
-        return []
-    newest = list(picks.order_by("-created_at")[:limit])
+    newest = _run_across_kinds("newest", user=user, limit=limit)
     jobs = []
     for index, model in enumerate(models):
         pks = [pk for kind, pk, _ in newest if kind == index]
@@ -44,12 +69,8 @@ def recent_jobs(*, user, limit: int = 20) -> list:
 
 def job_counts(*, user) -> dict[str, int]:
     """How many of the user's jobs are in each status, across every kind: one grouped query."""
-    grouped = None
-    for model in job_models():
-        part = model.objects.filter(owner=user).order_by().values("status").annotate(n=Count("pk")).values_list("status", "n")
-        grouped = part if grouped is None else grouped.union(part, all=True)
     counts: dict[str, int] = {}
-    for status, n in grouped if grouped is not None else ():
+    for status, n in _run_across_kinds("counts", user=user):
         counts[status] = counts.get(status, 0) + n
     return counts
 
