@@ -1,7 +1,7 @@
 """Fixtures shared by every app's tests.
 
 - users: `user`, `other_user`, `admin_user` (staff), `root_user`, `make_user`
-- API: `api_client`, `auth_client(user)` (a real hashed API token; `core.testing.api_token(user)` for a bare key)
+- API: `api_client`, `auth_client(user)` (a real hashed API token; `tests.support.api_token(user)` for a bare key)
 - jobs: `commits` (run the on_commit callbacks a commit would), `sync_jobs` (the same, django-q2 running
   tasks inline)
 - processes: `live_platform` (real uvicorn ASGI server + real qcluster worker on the test database)
@@ -26,7 +26,7 @@ import pytest
 # test makes around it are still plain synchronous calls.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
-from core.testing import (  # noqa: F401  (re-exported for tests)
+from tests.support import (  # noqa: F401  (re-exported for tests)
     PASSWORD, api_token, clear_own_cache, free_port, token_header, token_subprotocols, token_ws_headers, wait_until,
 )
 BASE_DIR = Path(__file__).resolve().parent

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from core.testing import PASSWORD, api_token
+from tests.support import PASSWORD, api_token
 
 CONFIG = Path(__file__).with_name("schemathesis.toml")
 ST = Path(sys.executable).with_name("st")

@@ -4,7 +4,7 @@ import pytest
 from django.test import override_settings
 from django.urls import reverse
 from accounts.models import ActivityEvent, ApiToken
-from core.testing import PASSWORD
+from tests.support import PASSWORD
 
 UA = "pytest-browser/1.0"
 

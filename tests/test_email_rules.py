@@ -10,7 +10,7 @@ from django.urls import reverse
 
 from accounts import services
 from accounts.models import ActivityEvent, User
-from core.testing import PASSWORD
+from tests.support import PASSWORD
 
 
 @pytest.fixture

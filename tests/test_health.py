@@ -54,7 +54,7 @@ def test_clearing_the_test_cache_leaves_other_redis_data_alone():
     import redis
     from django.core.cache.backends.redis import RedisCache
 
-    from core.testing import clear_own_cache
+    from tests.support import clear_own_cache
 
     url = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
     mine = {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url, "KEY_PREFIX": "ownA"}
@@ -121,7 +121,7 @@ def test_a_worker_that_loses_redis_shows_as_down_within_30_seconds(tmp_path):
     import sys
 
     from conftest import BASE_DIR, database_url
-    from core.testing import free_port, wait_until
+    from tests.support import free_port, wait_until
 
     server = shutil.which("redis-server")
     if server is None:

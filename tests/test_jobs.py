@@ -11,7 +11,7 @@ from django.utils import timezone
 from config.asgi import application
 from core import jobkit, services
 from core.models import JobEvent, JobStatus, WorkerCheck
-from core.testing import api_token, token_ws_headers
+from tests.support import api_token, token_ws_headers
 
 
 def make_check(owner, **kw):

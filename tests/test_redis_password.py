@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from core.testing import free_port, wait_until
+from tests.support import free_port, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 REDIS_SERVER = shutil.which("redis-server")

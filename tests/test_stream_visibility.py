@@ -18,7 +18,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
 from config.asgi import application
-from core.testing import api_token, token_ws_headers
+from tests.support import api_token, token_ws_headers
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

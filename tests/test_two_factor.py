@@ -12,7 +12,7 @@ from django.urls import reverse
 
 from accounts import services
 from accounts.models import User
-from core.testing import PASSWORD, wait_until
+from tests.support import PASSWORD, wait_until
 
 
 def totp_code(secret: str, *, at: float | None = None) -> str:

@@ -12,7 +12,7 @@ from accounts import services as account_services
 from config.asgi import application
 from core import services
 from core.models import WorkerCheck
-from core.testing import api_token, token_subprotocols, token_ws_headers
+from tests.support import api_token, token_subprotocols, token_ws_headers
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 

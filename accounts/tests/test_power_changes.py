@@ -10,7 +10,7 @@ from django.urls import reverse
 
 from accounts import services
 from accounts.models import ActivityEvent, ApiToken, User
-from core.testing import PASSWORD, api_token
+from tests.support import PASSWORD, api_token
 
 pytestmark = pytest.mark.django_db
 NEW_PASSWORD = "Another-long-pass-62"

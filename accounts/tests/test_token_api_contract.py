@@ -11,7 +11,7 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from accounts.services import token_authenticate
 from config.wsgi import application
-from core.testing import api_token
+from tests.support import api_token
 
 EXAMPLES = 40
 NO_INPUT = {"/api/auth/token/", "/api/auth/tokens/"}  # DELETE and GET there take nothing

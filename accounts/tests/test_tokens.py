@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from accounts import selectors, services
 from accounts.models import ActivityEvent, ApiToken
-from core.testing import PASSWORD, api_token
+from tests.support import PASSWORD, api_token
 
 pytestmark = pytest.mark.django_db
 

@@ -9,7 +9,7 @@ from django.test.client import ClientHandler
 
 from analyzer import tasks
 from analyzer.models import AnalysisSession, Processing
-from core.testing import api_token
+from tests.support import api_token
 
 pytestmark = pytest.mark.django_db
 

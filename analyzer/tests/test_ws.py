@@ -9,7 +9,7 @@ from analyzer import services, tasks
 from analyzer.models import AnalysisSession, Answer
 from analyzer.tests.conftest import SAMPLE_CSV, create_session, upload_of
 from config.asgi import application
-from core.testing import api_token, token_ws_headers
+from tests.support import api_token, token_ws_headers
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 

@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 
 from config.wsgi import application
 from accounts.services import token_authenticate
-from core.testing import api_token
+from tests.support import api_token
 
 EXAMPLES = 25
 

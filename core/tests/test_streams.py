@@ -7,7 +7,7 @@ from channels.testing import WebsocketCommunicator
 from config.asgi import application
 from core import services
 from core.streams import after_param
-from core.testing import api_token, token_ws_headers
+from tests.support import api_token, token_ws_headers
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -10,9 +10,9 @@ from django.utils.module_loading import import_string
 
 from etl.demo_files import day_files, write_day
 from etl.models import Branch, FileSource
-from etl.testing import PosHostServer
+from etl.demo_host import PosHostServer
 
-from core.testing import PASSWORD  # noqa: F401  (re-exported for the tests here)
+from tests.support import PASSWORD  # noqa: F401  (re-exported for the tests here)
 
 
 

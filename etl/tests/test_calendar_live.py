@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from core import services as core_services
 from core.models import JobStatus
-from core.testing import api_token, token_ws_headers
+from tests.support import api_token, token_ws_headers
 from etl import selectors
 from etl.models import Branch, FetchJob
 

@@ -9,7 +9,7 @@ from django.urls import reverse
 
 from core import services as core_services
 from core.models import JobStatus
-from core.testing import api_token, token_ws_headers
+from tests.support import api_token, token_ws_headers
 from etl import services
 from etl.models import FetchJob
 

@@ -4,7 +4,7 @@ import pytest
 from channels.testing import WebsocketCommunicator
 
 from config.asgi import application
-from core.testing import api_token, token_ws_headers
+from tests.support import api_token, token_ws_headers
 from core import services as core_services
 from scripts_runner import services
 from scripts_runner.runner import LogWriter

@@ -13,7 +13,7 @@ from django.conf import settings as django_settings
 
 from core import services as core_services
 from core.models import JobStatus
-from core.testing import wait_until
+from tests.support import wait_until
 from scripts_runner import conf, runner as runner_module, sandbox, seccomp, services
 from scripts_runner.models import EndReason, LogChunk, ScriptRun
 from scripts_runner.sandbox import cgroups as sandbox_cgroups, run_uid

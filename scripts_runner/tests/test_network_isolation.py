@@ -29,7 +29,7 @@ from pathlib import Path
 import pytest
 
 from core.models import JobStatus
-from core.testing import wait_until
+from tests.support import wait_until
 from scripts_runner import network, sandbox, services
 from scripts_runner.models import LogChunk, ScriptRun
 

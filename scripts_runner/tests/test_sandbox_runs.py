@@ -13,7 +13,7 @@ import pytest
 from django.conf import settings
 
 from core.models import JobStatus
-from core.testing import wait_until
+from tests.support import wait_until
 from scripts_runner import sandbox, services
 from scripts_runner.models import EndReason, LogChunk, ScriptRun
 

@@ -57,7 +57,7 @@ def prod(production_platform, transactional_db, settings):
 
 @pytest.fixture
 def etl_pos_host(tmp_path):
-    from etl.testing import PosHostServer
+    from etl.demo_host import PosHostServer
 
     server = PosHostServer(tmp_path / "pos").start()
     server.root.mkdir(parents=True, exist_ok=True)

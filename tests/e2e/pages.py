@@ -51,7 +51,7 @@ class Watched:
 
 
 def login(page, url, user):
-    from core.testing import PASSWORD
+    from tests.support import PASSWORD
 
     page.goto(url + "/accounts/login/")
     page.fill("input[name=login]", user.username)

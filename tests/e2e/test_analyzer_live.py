@@ -10,7 +10,7 @@ import pytest
 import websockets
 
 from analyzer.models import Message
-from core.testing import api_token, token_header, token_subprotocols
+from tests.support import api_token, token_header, token_subprotocols
 
 pytestmark = pytest.mark.e2e
 

@@ -9,7 +9,7 @@ import websockets
 
 from backtest import market_services
 from backtest.models import BacktestRun, Sweep
-from core.testing import token_header
+from tests.support import token_header
 
 pytestmark = pytest.mark.e2e
 

@@ -3,7 +3,7 @@
 import pytest
 
 from accounts.models import ActivityEvent, User
-from core.testing import PASSWORD
+from tests.support import PASSWORD
 
 pytestmark = pytest.mark.e2e
 

@@ -13,10 +13,10 @@ import websockets
 from django.utils import timezone
 
 from core.models import JobStatus
-from core.testing import api_token, token_header, token_subprotocols, wait_until
+from tests.support import api_token, token_header, token_subprotocols, wait_until
 from etl.demo_files import day_files, write_day
 from etl.models import Branch, FetchJob, FileSource, Record
-from etl.testing import PosHostServer
+from etl.demo_host import PosHostServer
 
 pytestmark = pytest.mark.e2e
 

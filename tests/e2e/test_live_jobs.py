@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from core import services
 from core.models import JobStatus, WorkerCheck
-from core.testing import api_token, token_header, wait_until
+from tests.support import api_token, token_header, wait_until
 
 pytestmark = pytest.mark.e2e
 

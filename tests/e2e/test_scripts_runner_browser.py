@@ -3,7 +3,7 @@
 import pytest
 
 from core.models import JobStatus
-from core.testing import wait_until
+from tests.support import wait_until
 from scripts_runner import services
 from scripts_runner.models import EndReason, ScriptRun
 

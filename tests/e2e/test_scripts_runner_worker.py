@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from core import services as core_services
 from core.models import JobStatus
-from core.testing import api_token, token_header, wait_until
+from tests.support import api_token, token_header, wait_until
 from scripts_runner import services
 from scripts_runner.models import EndReason, LogChunk, ScriptRun
 

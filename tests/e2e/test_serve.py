@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from conftest import database_url
-from core.testing import free_port
+from tests.support import free_port
 
 pytestmark = pytest.mark.e2e
 BASE_DIR = Path(__file__).resolve().parents[2]

@@ -4,7 +4,7 @@ import pytest
 from django.utils import timezone
 
 from core import schedules
-from core.testing import wait_until
+from tests.support import wait_until
 
 pytestmark = pytest.mark.e2e
 

@@ -14,7 +14,7 @@ import pytest
 import websockets
 
 from conftest import BASE_DIR, _wait_http
-from core.testing import PASSWORD, api_token, free_port, token_header, token_subprotocols
+from tests.support import PASSWORD, api_token, free_port, token_header, token_subprotocols
 
 pytestmark = pytest.mark.e2e
 
@@ -117,7 +117,7 @@ def test_no_token_in_the_access_log(logging_server, user):
         text = log_path.read_text(errors="replace")
         return text if "WebSocket" in text and "/api/auth/tokens/" in text and "token=[redacted]" in text else ""
 
-    from core.testing import wait_until
+    from tests.support import wait_until
 
     text = wait_until(logged, timeout=20, message="the requests in the access log")
     assert '"POST /api/auth/token/ HTTP/1.1" 200' in text

@@ -15,7 +15,7 @@ import pytest
 import requests
 import websockets
 
-from core.testing import api_token, token_header
+from tests.support import api_token, token_header
 from trades.loading import trades_generate
 
 pytestmark = pytest.mark.e2e

@@ -5,7 +5,7 @@ from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 
 from config.asgi import application
-from core.testing import api_token, token_ws_headers
+from tests.support import api_token, token_ws_headers
 from trades import tasks
 from trades.params import ExportParams
 from trades.services import export_request

@@ -6,7 +6,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 
-from core.testing import PASSWORD
+from tests.support import PASSWORD
 from trades import selectors, services
 from trades.models import Export
 from trades.params import ExportParams

@@ -15,7 +15,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         ensure_demo(stdout=self.stdout, queue=not options["no_queue"])
         if options["serve"] is not None:
-            from etl.testing import PosHostServer
+            from etl.demo_host import PosHostServer
 
             server = PosHostServer(conf.DEMO_SOURCE_ROOT, port=options["serve"])
             self.stdout.write(f"Serving the demo POS host at {server.url}\n"

@@ -1,4 +1,4 @@
-"""Small helpers for tests (fixtures live in the root conftest.py)."""
+"""Small helpers for the tests (fixtures live in the root conftest.py); not part of the platform."""
 
 import socket
 import time

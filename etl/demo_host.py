@@ -1,6 +1,6 @@
 """A real HTTP POS host on 127.0.0.1 serving a directory tree, with fault injection.
 
-Used by the tests (and `manage.py etl_demo --serve`). Layout on disk:
+Serves `manage.py etl_demo --serve` (the demo's POS host) and the tests. Layout on disk:
 `<root>/<branch>/<pos>/<YYYYMMDD>/<files>`; URLs:
 - `GET /list/<branch>/<pos>/<YYYYMMDD>`  → JSON `{"files": [{"name", "size", "modified"}]}`
   (or plain text with `?format=text`);
