@@ -1,4 +1,9 @@
-"""Ownership rules shared by every domain: a user sees their own objects, staff see all."""
+"""Ownership rules shared by every domain: a user sees their own objects, staff see all.
+
+The one lookup idiom: each model's visibility selector (`<entity>_get_for_viewer` in its app's
+selectors, built on `visible_to` + `get_for_viewer`) answers the object or None, and pages and API views
+turn None into a 404 with `found_or_404`; websockets close 4404.
+"""
 
 from django.db.models import QuerySet
 from django.http import Http404
@@ -11,14 +16,6 @@ def visible_to(queryset: QuerySet, user, *, owner_field: str = "owner") -> Query
     if user.is_staff:
         return queryset
     return queryset.filter(**{owner_field: user})
-
-
-def get_visible_or_404(queryset: QuerySet, user, pk, *, owner_field: str = "owner"):
-    """The object if it exists and `user` may see it; 404 otherwise (no existence leak)."""
-    try:
-        return visible_to(queryset, user, owner_field=owner_field).get(pk=pk)
-    except (queryset.model.DoesNotExist, ValueError, TypeError):
-        raise Http404("Not found.") from None
 
 
 MAX_PK = 2**63 - 1
