@@ -335,34 +335,38 @@ def bench_sandbox_start(rounds: int = 20):
     """Start-up of a run of `pass`: plain python, the sandbox, and the sandbox with its own network."""
     from scripts_runner import network
 
+    from scripts_runner import conf as runner_conf
+
     plain, boxed, networked = [], [], []
     net_ok, net_error = network.status()
-    with tempfile.TemporaryDirectory() as tmp:
-        launch = sandbox.prepare(run_dir=Path(tmp), script_name="n.py", code=b"pass\n", args=[], env={},
-                                 network=False, sandboxed=True)
-        net_launch = None
-        if net_ok:
-            net_launch = sandbox.prepare(run_dir=Path(tmp) / "net", script_name="n.py", code=b"pass\n", args=[],
-                                         env={}, network=True, sandboxed=True)
-        for _ in range(rounds):
+    Path(runner_conf.RUN_ROOT).mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=runner_conf.RUN_ROOT) as tmp:  # runs live under the run root
+        def one_run(index: int, *, network: bool) -> float:
+            """What the worker does for a run of `pass`: prepare, start, wait, release (and the network)."""
+            t0 = time.perf_counter()
+            launch = sandbox.prepare(run_dir=Path(tmp) / f"{'net' if network else 'box'}{index}", script_name="n.py",
+                                     code=b"pass\n", args=[], env={}, network=network, sandboxed=True)
+            try:
+                proc = sandbox.start(launch)
+                output = proc.communicate()[0]
+            finally:
+                sandbox.release(launch)
+                sandbox.network_stop(launch)
+            if proc.returncode != 0:
+                raise RuntimeError(f"{'networked ' if network else ''}run failed: {proc.returncode}: {output!r:.2000}")
+            return time.perf_counter() - t0
+
+        for index in range(rounds):
             t0 = time.perf_counter()
             subprocess.run([sys.executable, "-I", "-c", "pass"], check=True)
             plain.append(time.perf_counter() - t0)
-            t0 = time.perf_counter()
-            proc = sandbox.start(launch)
-            proc.communicate()
-            sandbox.cgroups_remove(launch)
-            boxed.append(time.perf_counter() - t0)
-            if net_launch is not None:
+            boxed.append(one_run(index, network=False))
+            if net_ok:
                 # Namespace + filter + pasta, the run, and the teardown: the whole cost of a networked run.
-                t0 = time.perf_counter()
-                proc = sandbox.start(net_launch)
-                proc.communicate()
-                sandbox.cgroups_remove(net_launch)
-                sandbox.network_stop(net_launch)
-                networked.append(time.perf_counter() - t0)
-                if proc.returncode != 0:
-                    raise RuntimeError(f"networked run failed: {proc.returncode}")
+                try:
+                    networked.append(one_run(index, network=True))
+                except RuntimeError as exc:
+                    net_ok, net_error = False, str(exc)
     p_plain, p_boxed = statistics.median(plain), statistics.median(boxed)
     print(f"sandbox start: python -I (anchor) p50 {p_plain * 1000:.0f} ms, sandboxed run p50 {p_boxed * 1000:.0f} ms; "
           f"overhead {(p_boxed - p_plain) * 1000:.0f} ms per run, ratio {p_boxed / p_plain:.2f}x")
