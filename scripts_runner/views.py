@@ -16,6 +16,7 @@ from pygments.lexers import PythonLexer
 
 from scripts_runner import conf, selectors, services
 from core.permissions import staff_required
+from scripts_runner.consumers import RunLogStream
 from scripts_runner.forms import CodeForm, RunForm, UploadForm
 from scripts_runner.models import LogChunk
 
@@ -184,7 +185,8 @@ def run_detail(request, pk):
                       status=286 if run.is_finished else 200)
     lines, last_seq, earlier = _log_tail(run)
     return render(request, "scripts_runner/run_detail.html",
-                  {"run": run, "lines": lines, "last_seq": last_seq, "earlier": earlier})
+                  {"run": run, "lines": lines, "last_seq": last_seq, "earlier": earlier,
+                   "ws_path": RunLogStream.path(run.pk)})
 
 
 @login_required
