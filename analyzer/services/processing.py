@@ -13,7 +13,7 @@ from django.conf import settings
 from django.db import transaction
 
 from analyzer import conf
-from analyzer.ingest import STAGES, IngestError, Progress, ingest
+from analyzer.ingest import STAGES, IngestError, Progress, upload_ingest
 from analyzer.models import AnalysisSession, Answer, Processing
 from analyzer.services.answers import answer_request
 from analyzer.services.sessions import session_files_remove
@@ -27,7 +27,7 @@ logger = logging.getLogger(__name__)
 
 
 class ProcessingProgress(Progress):
-    """How `ingest` reports on the job, through the job's reporter: each stage is a stage event, progress
+    """How `upload_ingest` reports on the job, through the job's reporter: each stage is a stage event, progress
     and a stop check; during the load a watcher reads DuckDB's query_progress() and interrupts DuckDB
     once the job is stopped."""
 
@@ -76,8 +76,8 @@ def processing_run(job: Processing) -> None:
         with local_copy(session.original_name) as src, tempfile.TemporaryDirectory(
                 prefix="analyzer-build-", dir=_build_root()) as build:
             data_local = os.path.join(build, "data.duckdb")
-            result = ingest(src=src, filename=session.filename, data_dst=data_local,
-                            progress=ProcessingProgress(reporter))
+            result = upload_ingest(src=src, filename=session.filename, data_dst=data_local,
+                                   progress=ProcessingProgress(reporter))
             publish(session.data_name, data_local, keep_local_copy=True)
     except FileNotFoundError:
         logger.error("analyzer session %s: the store does not hold %s", session.pk, session.original_name)

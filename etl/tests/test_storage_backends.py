@@ -18,7 +18,7 @@ DAY = date(2025, 3, 4)
 
 
 def _fetch(user, branch, task_queue, *, force=False):
-    job, _ = services.fetch_request(user=user, branch=branch, pos=1, work_date=DAY, force=force)
+    job, _ = services.fetch_job_request(user=user, branch=branch, pos=1, work_date=DAY, force=force)
     task_queue.run()
     job.refresh_from_db()
     assert job.status == JobStatus.SUCCEEDED, job.error

@@ -51,9 +51,9 @@ def test_a_run_of_a_script_whose_file_is_gone_fails_with_a_plain_message(any_sto
     from scripts_runner import runner as runner_module
 
     script = make_script(runner, "print('hi')\n")
-    run = services.run_create(script=script, user=runner)
+    run = services.script_run_create(script=script, user=runner)
     default_storage.delete(script.file.name)
-    runner_module.run_execute(pk=run.pk)
+    runner_module.script_run_execute(pk=run.pk)
     run.refresh_from_db()
     assert run.status == JobStatus.FAILED and run.end_reason == EndReason.INTERNAL_ERROR
     assert run.error == CODE_MISSING_ERROR and "/" not in run.error
