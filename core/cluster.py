@@ -147,9 +147,16 @@ class PlatformCluster(Cluster):
             _signal(self.sentinel.pid, signal.SIGTERM)
 
     def start(self) -> int:
-        # The first beat starts this instance's life before any of its workers can start a job.
-        workerhost.instance_beat(worker_id=self.worker_id, begin=True)
+        # The first beat starts this instance's life before any of its workers can start a job. Until the
+        # broker answers, the instance waits, beating: health shows it down and says why.
+        begin = True
+        while (workerhost.instance_beat(worker_id=self.worker_id, begin=begin, state="starting")
+               and not self.stop_requested):
+            begin = False
+            time.sleep(workerhost.heartbeat_seconds())
         db.connections.close_all()
+        if self.stop_requested:
+            return self.pid
         if setproctitle:
             setproctitle.setproctitle(f"qcluster main {self.name}")
         self.stop_event = get_mp_context().Event()
@@ -170,6 +177,10 @@ class PlatformCluster(Cluster):
                 raise RuntimeError(f"Q Cluster {self.name} failed to start: sentinel exited "
                                    f"with code {self.sentinel.exitcode}")
             time.sleep(0.1)
+        if self.start_event is not None and self.start_event.is_set():
+            self.host_threads.state = "running"
+            workerhost.instance_beat(worker_id=self.worker_id, state="running")
+            db.connections.close_all()
         return self.pid
 
     def run(self) -> int:
@@ -177,20 +188,24 @@ class PlatformCluster(Cluster):
         try:
             self.start()
         except Exception:
-            self.stop()
+            self.stop(clean=False)
             raise
-        while not self.stop_requested and self.sentinel.is_alive():
+        while not self.stop_requested and self.sentinel is not None and self.sentinel.is_alive():
             time.sleep(0.2)
-        died = not self.stop_requested
+        died = not self.stop_requested and self.sentinel is not None
         if died:
             logger.error("Q Cluster %s: the sentinel exited with %s", self.name, self.sentinel.exitcode)
-        self.stop()
+        self.stop(clean=not died)
         return 1 if died else 0
 
-    def stop(self) -> bool:
+    def stop(self, *, clean: bool = True) -> bool:
+        """Stop the cluster (see the module's docstring). A clean stop removes the heartbeat; after a
+        failure it is left to go stale, so health says the instance is down."""
         import psutil
 
         workerhost.stopping_set()
+        if self.host_threads is not None:
+            self.host_threads.state = "stopping"
         try:
             ours = psutil.Process().children(recursive=True)
         except psutil.Error:
@@ -212,7 +227,7 @@ class PlatformCluster(Cluster):
             self.host_threads.stop()
         try:
             db.close_old_connections()
-            interrupted = workerhost_end(self.worker_id)
+            interrupted = workerhost_end(self.worker_id, forget=clean)
             logger.info("Q Cluster %s has stopped: %s", self.name, interrupted)
         finally:
             db.connections.close_all()
@@ -221,9 +236,9 @@ class PlatformCluster(Cluster):
         return True
 
 
-def workerhost_end(worker_id: str) -> dict:
+def workerhost_end(worker_id: str, *, forget: bool = True) -> dict:
     """What a stopping instance leaves in order: its running jobs interrupted, held tasks handed back,
-    no heartbeat."""
+    no heartbeat (`forget`)."""
     from core import services
 
     counts = services.instance_jobs_interrupt(worker_id=worker_id)
@@ -231,6 +246,7 @@ def workerhost_end(worker_id: str) -> dict:
         counts["handed_back"] = services.instance_held_release(worker_id=worker_id)
     except Exception:
         logger.warning("could not hand held tasks back (the recovery pass will)", exc_info=True)
-    workerhost.instance_forget(worker_id=worker_id)
+    if forget:
+        workerhost.instance_forget(worker_id=worker_id)
     return counts
 

@@ -127,6 +127,8 @@ class WorkerHeartbeat(models.Model):
     broker_error = models.CharField(max_length=300, blank=True, default="")
     # The tasks this instance holds (prefetched or running), by name, as of its last beat.
     held = models.JSONField(default=list, blank=True)
+    # "starting" (until its workers are up), "running", "stopping": only a running instance takes tasks.
+    state = models.CharField(max_length=10, default="running")
 
     def __str__(self) -> str:
         return f"{self.name} ({self.host}:{self.pid})"

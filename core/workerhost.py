@@ -107,8 +107,9 @@ def _database_mark(worker_id: str, problem: str) -> None:
         client.close()
 
 
-def instance_beat(*, worker_id: str, begin: bool = False) -> None:
-    """One heartbeat of this instance; `begin` starts a new life (jobs begun before it are lost)."""
+def instance_beat(*, worker_id: str, begin: bool = False, state: str = "running") -> str:
+    """One heartbeat of this instance; `begin` starts a new life (jobs begun before it are lost).
+    Answers why it cannot reach the broker ("" when it can)."""
     from core.brokers import task_broker
     from core.models import WorkerHeartbeat
     from core.services import instance_held_prune
@@ -123,7 +124,7 @@ def instance_beat(*, worker_id: str, begin: bool = False) -> None:
             problem = f"cannot list held tasks: {exc}"[:300]
     now = timezone.now()
     defaults = {"pid": os.getpid(), "host": socket.gethostname(), "seen_at": now, "broker_ok": not problem,
-                "broker_error": problem, "held": [entry.name or entry.id for entry in held][:200]}
+                "broker_error": problem, "held": [entry.name or entry.id for entry in held][:200], "state": state}
     if begin:
         defaults["started_at"] = now
     database_problem = ""
@@ -134,6 +135,7 @@ def instance_beat(*, worker_id: str, begin: bool = False) -> None:
         raise
     finally:
         _database_mark(worker_id, database_problem)
+    return problem
 
 
 def instance_forget(*, worker_id: str) -> None:
@@ -193,6 +195,7 @@ class HostThreads:
 
     def __init__(self, worker_id: str):
         self.worker_id = worker_id
+        self.state = "starting"
         self.stopped = threading.Event()
         self.threads: list[threading.Thread] = []
 
@@ -200,7 +203,7 @@ class HostThreads:
         # The first beat was written before the cluster forked; the first recovery pass runs at once.
         for name, first, every, beat in (
             ("worker-heartbeat", heartbeat_seconds(), heartbeat_seconds(),
-             lambda: instance_beat(worker_id=self.worker_id)),
+             lambda: instance_beat(worker_id=self.worker_id, state=self.state)),
             ("worker-recovery", 0.0, settings.RECOVERY_INTERVAL_SECONDS, recovery_round),
         ):
             thread = threading.Thread(target=self._loop, args=(name, first, every, beat), daemon=True, name=name)
