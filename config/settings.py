@@ -49,6 +49,9 @@ ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhos
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
+    # First of the platform's apps, so that its `qcluster` command (the platform's worker cluster, with
+    # clean stops, an instance heartbeat and the recovery loop) is the one `manage.py qcluster` runs.
+    "core",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -73,7 +76,7 @@ INSTALLED_APPS = [
 ]
 # The platform's own apps: their tasks.py functions are the only tasks a worker runs (core.schedules).
 PLATFORM_APPS = ["core", "accounts", "trades", "scripts_runner", "etl", "analyzer", "backtest"]
-INSTALLED_APPS += PLATFORM_APPS
+INSTALLED_APPS += [app for app in PLATFORM_APPS if app not in INSTALLED_APPS]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
@@ -163,6 +166,16 @@ else:
 # --- background jobs (django-q2) ----------------------------------------------
 JOB_TIMEOUT = env.int("JOB_TIMEOUT", default=2 * 3600)
 JOB_HEARTBEAT_STALE_SECONDS = env.int("JOB_HEARTBEAT_STALE_SECONDS", default=60)
+# The id of this worker cluster instance; empty: host name and process id of the cluster's main process.
+# Jobs record it when they start, its heartbeat and held-task list are keyed by it.
+WORKER_ID = env.str("WORKER_ID", default="")
+# A worker cluster whose heartbeat is older than this is dead: its running jobs are lost, its held tasks
+# are handed back to the queue. Also the grace before a queued job whose task is nowhere counts as lost.
+WORKER_STALE_SECONDS = env.int("WORKER_STALE_SECONDS", default=30)
+# How often every worker host's recovery loop runs (one host acts at a time).
+RECOVERY_INTERVAL_SECONDS = env.float("RECOVERY_INTERVAL_SECONDS", default=5.0)
+# How long a stopping worker cluster lets running job bodies wind down before it kills them.
+WORKER_STOP_SECONDS = env.float("WORKER_STOP_SECONDS", default=6.0)
 Q_CLUSTER = {
     "name": Q_CLUSTER_NAME,
     "workers": env.int("Q_WORKERS", default=4),
