@@ -54,6 +54,7 @@ class Host:
     var_dir: Path
     env: dict
     logdir: Path
+    store: object = None  # the shared S3-compatible store (tests' S3Store)
     port: int = field(default_factory=free_port)
     holder: subprocess.Popen | None = None
     web: subprocess.Popen | None = None
