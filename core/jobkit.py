@@ -91,7 +91,8 @@ def job_execute(*, model: type[J], pk: int, body: Callable[[J], Any]) -> J | Non
     through a `JobReporter` (or `job_progress` / `job_raise_if_cancelled` directly), and may
     finish the job itself (e.g. with extra fields via `job_succeed(job=..., rows=...)`); if it returns
     while the job is still running, the job succeeds. `JobCancelled` ends it cancelled,
-    `JobAbandoned` leaves the row as it is, any other exception ends it failed with the error text.
+    `JobAbandoned` leaves the row as it is, `JobHandedOff` leaves it running for the tasks the body
+    queued to finish, any other exception ends it failed with the error text.
     """
     inline = job_runs_inline()
     if not inline:
@@ -118,6 +119,8 @@ def job_execute(*, model: type[J], pk: int, body: Callable[[J], Any]) -> J | Non
             services.job_mark_cancelled(job=job)
         except services.WorkerStopping:
             services.job_interrupt(job=job)
+        except services.JobHandedOff:
+            pass
         except services.JobAbandoned as exc:
             logger.warning("%s: stopped computing: %s", model._meta.label_lower, exc)
         except Exception as exc:
