@@ -78,6 +78,7 @@ def error_for_users(exc: BaseException) -> str:
     traceback and no host paths (the traceback goes to the worker log)."""
     text = f"{type(exc).__name__}: {exc}"
     roots = {str(settings.BASE_DIR), str(getattr(settings, "VAR_DIR", "")), str(settings.MEDIA_ROOT),
+             str(getattr(settings, "PLATFORM_FILE_CACHE_DIR", "")), str(getattr(settings, "FILE_UPLOAD_TEMP_DIR", "")),
              tempfile.gettempdir(), sys.prefix, sys.base_prefix, os.path.expanduser("~")}
     for root in sorted((r for r in roots if r and r != "/"), key=len, reverse=True):
         text = text.replace(root.rstrip("/") + "/", "…/").replace(root, "…")
