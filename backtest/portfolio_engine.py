@@ -100,6 +100,7 @@ class PortfolioResult:
     equity: np.ndarray
     cash: np.ndarray
     units: np.ndarray  # (instruments, union bars): units held at each bar's close
+    close: np.ndarray  # (instruments, union bars): the closes positions are valued at (carried over missing bars)
     trades: list[dict]  # closed trades (signals mode), union bar indices
     orders: int  # fills of any kind
     open_positions: list[dict]
@@ -107,10 +108,10 @@ class PortfolioResult:
     warmup: int
     metrics: dict = field(default_factory=dict)
 
-    def allocation(self, close: np.ndarray) -> np.ndarray:
+    def allocation(self) -> np.ndarray:
         """(instruments, union bars): each instrument's share of equity at each close."""
         with np.errstate(divide="ignore", invalid="ignore"):
-            return np.nan_to_num(self.units * np.nan_to_num(close) / self.equity)
+            return np.nan_to_num(self.units * np.nan_to_num(self.close) / self.equity)
 
 
 def volatility_known(bars: Bars, window: int) -> np.ndarray:
@@ -388,7 +389,7 @@ def run_portfolio(*, bars: list[Bars], symbols: list[str], fractional: list[bool
         })
     for tr in closed:
         tr["symbol"] = symbols[tr["instrument"]]
-    return PortfolioResult(time=aligned.time, equity=equity, cash=cash, units=units, trades=closed,
+    return PortfolioResult(time=aligned.time, equity=equity, cash=cash, units=units, close=aligned.close, trades=closed,
                            orders=book.orders, open_positions=open_positions, contributions=contributions,
                            warmup=warmup, metrics=metrics)
 

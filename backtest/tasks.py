@@ -22,3 +22,10 @@ def import_execute(pk: int) -> None:
     from backtest.models import BarImport
 
     job_execute(model=BarImport, pk=pk, body=market_services.bars_import_execute)
+
+
+def portfolio_execute(pk: int) -> None:
+    from backtest import portfolio_services
+    from backtest.models import Portfolio
+
+    job_execute(model=Portfolio, pk=pk, body=portfolio_services.portfolio_execute)
