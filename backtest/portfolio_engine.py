@@ -48,8 +48,8 @@ PORTFOLIO_RULES = [
     "timestamp does not trade there; for equity its position is valued at its last close (never filled at it).",
     "One cash balance is shared by every instrument; long positions only.",
     "Per-instrument signals: the strategy decides each instrument's position on its own bars, filled at its next "
-    "bar's open, as in single runs. An entry takes cash × w / (sum of the weights of the instruments holding no "
-    "position, its own included): with all flat the capital is split by the weights, and a closed position's "
+    "bar's open, as in single runs. An entry takes its share of the free cash: cash × w / (sum of the weights of "
+    "the instruments holding no position, its own included): with all flat the capital is split by the weights, and a closed position's "
     "cash returns to the pool. An entry that cannot buy one unit is dropped until the next change of signal.",
     "Rebalanced allocation: on the first bar of each week (from Monday) or month (UTC), and on the second bar "
     "(the first allocation, decided on the first close), the portfolio is valued at the open and each instrument is traded to weight × value / open; sells first, then "
