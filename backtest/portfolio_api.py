@@ -35,10 +35,12 @@ def portfolio_data(portfolio: Portfolio, *, detail: bool = False, equity: bool =
         **cost_fields(portfolio),
         "url": reverse("api-backtest-portfolio-detail", args=[portfolio.pk]),
     }
+    if portfolio.metrics:
+        data["metrics"] = portfolio.metrics
     if detail and portfolio.metrics:
         data.update({
             "rules": PORTFOLIO_RULES, "bar_count": portfolio.bar_count, "orders": portfolio.orders,
-            "compute_ms": portfolio.compute_ms, "metrics": portfolio.metrics,
+            "compute_ms": portfolio.compute_ms,
             "contributions": portfolio.contributions, "allocation": portfolio.allocation,
             "trades": portfolio.trades, "open_positions": portfolio.open_positions,
         })
@@ -59,6 +61,7 @@ class BacktestPortfolioOutput(BacktestCostFieldsOutput):
     strategy = serializers.CharField(allow_blank=True)
     params = serializers.DictField()
     url = serializers.CharField()
+    metrics = serializers.DictField(required=False, help_text="Once computed: the single runs' metric set")
 
 
 class BacktestPortfolioDetailOutput(BacktestPortfolioOutput):
@@ -66,7 +69,6 @@ class BacktestPortfolioDetailOutput(BacktestPortfolioOutput):
     bar_count = serializers.IntegerField(required=False)
     orders = serializers.IntegerField(required=False)
     compute_ms = serializers.FloatField(required=False)
-    metrics = serializers.DictField(required=False, help_text="Once computed: the single runs' metric set")
     contributions = serializers.ListField(child=serializers.DictField(), required=False,
                                           help_text="Per instrument: pnl, contribution_pct, trades, commissions, …")
     allocation = serializers.DictField(required=False, help_text="{t, symbols, weights per symbol, cash}: shares "

@@ -112,7 +112,7 @@ def portfolio_execute(portfolio: Portfolio) -> None:
     instruments = list(portfolio.instruments.order_by("symbol"))
     bars = []
     for number, instrument in enumerate(instruments):
-        reporter.raise_if_stopped()
+        reporter.raise_if_stopped(fresh=True)  # one read per instrument: loading one takes longer than a read
         reporter.progress(fraction=0.7 * number / len(instruments), message=f"Loading {instrument.symbol} bars")
         bars.append(bars_load_checked(instrument=instrument, interval=portfolio.interval, start=portfolio.start,
                                       end=portfolio.end, field="instruments"))

@@ -99,7 +99,8 @@ def test_api_create_list_detail_and_cancel(sync_jobs, auth_client, user, btc, et
     assert len(detail["contributions"]) == 2 and "equity" not in detail and detail["rules"]
     assert len(client.get(created["url"], {"equity": 1}).json()["equity"]["equity"]) == detail["bar_count"]
     listed = client.get("/api/backtest/portfolios/").json()
-    assert listed["count"] == 1 and "metrics" not in listed["results"][0]
+    assert listed["count"] == 1 and listed["results"][0]["metrics"] == detail["metrics"]
+    assert "contributions" not in listed["results"][0]
     assert client.post(f"{created['url']}cancel/").status_code == 409  # already finished
     queued = client.post("/api/backtest/portfolios/", {"symbols": ["BTCUSDT", "ETHUSDT"], "mode": "rebalance"},
                          format="json").json()
@@ -203,3 +204,25 @@ def test_portfolio_list_does_not_grow_queries(client, user, btc, eth, django_ass
     with django_assert_max_num_queries(8):
         page = client.get(reverse("backtest:portfolio_list"))
     assert page.content.decode().count("BTCUSDT, ETHUSDT") == 3
+
+
+@pytest.mark.django_db
+def test_cancel_while_loading_bars_stops_the_run(monkeypatch, user, btc, eth):
+    """The body checks for a stop between instruments: a cancel while the first one loads ends it cancelled."""
+    from backtest import run_inputs
+    from core.services import job_cancel
+
+    portfolio = _create(user, [btc, eth], mode="rebalance")
+    loaded = []
+    real = run_inputs.bars_load_checked
+
+    def load_then_cancel(**kwargs):
+        loaded.append(kwargs["instrument"].symbol)
+        job_cancel(job=Portfolio.objects.get(pk=portfolio.pk), by=user)
+        return real(**kwargs)
+
+    monkeypatch.setattr(portfolio_services, "bars_load_checked", load_then_cancel)
+    tasks.portfolio_execute(portfolio.pk)
+    portfolio.refresh_from_db()
+    assert portfolio.status == JobStatus.CANCELLED and loaded == ["BTCUSDT"]
+    assert portfolio.metrics == {} and portfolio.equity == {}
