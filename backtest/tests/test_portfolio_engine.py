@@ -294,3 +294,14 @@ def test_rebalance_mode_matches_a_plain_loop_on_random_bars_with_missing_bars(pe
     expected = _plain_rebalance_loop(bars, 10_000.0, 0.002, period)
     np.testing.assert_allclose(result.equity, expected, rtol=1e-9)
     assert result.orders > 20
+
+
+def test_whole_units_for_stocks_and_an_entry_that_cannot_buy_one_is_dropped():
+    a = bars_of(days(0, 1, 2, 3), [30, 30, 30, 30])
+    b = bars_of(days(0, 1, 2, 3, 4), [700, 700, 700, 700, 700])  # half of 1000 cannot buy one unit at 700
+    result = run([a, b], strategy=scripted({4: [1, 1, 1, 1], 5: [1, 1, 1, 1, 1]}), fractional=[False, False])
+    assert result.units[0, 2] == 16  # int(500 / 30)
+    assert not result.units[1].any()  # dropped, and not retried while the signal holds
+    assert result.cash[2] == pytest.approx(1000 - 16 * 30)
+    rebalanced = run([a, b], rules=PortfolioRules(mode="rebalance"), fractional=[False, False])
+    assert rebalanced.units[:, 1].tolist() == [16, 0]  # targets floored to whole units
