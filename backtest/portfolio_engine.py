@@ -8,8 +8,9 @@ Two modes (rules shown beside every portfolio result, see `PORTFOLIO_RULES`):
   position, itself included). With every instrument flat the capital is split by the weights; the cash of
   a closed position goes back to the pool. Stops, targets and trailing stops follow `fills._Exits`.
 - `rebalance`: hold target weights, traded back to them on the first bar of each week or month (and on
-  the second bar, the first allocation): the portfolio is valued at the open, each instrument's target is w_i × value / open,
-  sells go first, then buys, each limited by the cash left; commission is paid on every order.
+  the second bar, the first allocation): the portfolio is valued at the open, each instrument's target is
+  w_i × value / open; sells go first, then buys in the instruments' order, each limited by the cash left;
+  commission is paid on every order.
 
 Weights are equal or inverse volatility: 1 / the standard deviation of each instrument's last
 `vol_window` close-to-close log returns known at the decision (at least two), normalized; a bar where
@@ -49,11 +50,13 @@ PORTFOLIO_RULES = [
     "One cash balance is shared by every instrument; long positions only.",
     "Per-instrument signals: the strategy decides each instrument's position on its own bars, filled at its next "
     "bar's open, as in single runs. An entry takes its share of the free cash: cash × w / (sum of the weights of "
-    "the instruments holding no position, its own included): with all flat the capital is split by the weights, and a closed position's "
-    "cash returns to the pool. An entry that cannot buy one unit is dropped until the next change of signal.",
+    "the instruments holding no position, its own included): with all flat the capital is split by the weights, "
+    "and a closed position's cash returns to the pool. At one open exits fill before entries. An entry that "
+    "cannot buy one unit is dropped until the next change of signal.",
     "Rebalanced allocation: on the first bar of each week (from Monday) or month (UTC), and on the second bar "
-    "(the first allocation, decided on the first close), the portfolio is valued at the open and each instrument is traded to weight × value / open; sells first, then "
-    "buys, each limited by the cash left. Commission is charged on every order.",
+    "(the first allocation, decided on the first close), the portfolio is valued at the open and each instrument "
+    "is traded to weight × value / open; sells first, then buys in the instruments' order, each limited by the "
+    "cash left. Commission is charged on every order.",
     "Weights: equal, or inverse volatility (1 / standard deviation of the last vol_window close-to-close log "
     "returns known at the decision, normalized); while an instrument has fewer than two returns, equal weights.",
     "Metrics are the single runs' metrics of the portfolio's equity; buy & hold is the same weights bought at "
@@ -252,7 +255,6 @@ def _signals_fills(book: _Book, *, bars: list[Bars], aligned: Aligned, weights: 
             heapq.heappush(heap, (int(aligned.where[i][j]), 1 if held[j] else 0, i, j, None))
         exits.append(_Exits(b.open, b.high, b.low, b.close, rules, atr) if rules.has_exits else None)
 
-    k = len(bars)
     while heap:
         t, phase, i, j, stop = heapq.heappop(heap)
         b = bars[i]
@@ -266,7 +268,7 @@ def _signals_fills(book: _Book, *, bars: list[Bars], aligned: Aligned, weights: 
             if book.units[i] or book.cash <= 0:
                 continue
             w = weights[:, t]
-            free = sum(w[x] for x in range(k) if not book.units[x])
+            free = float(w[np.asarray(book.units) == 0].sum())
             price = float(b.open[j])
             units = _affordable(book.cash * w[i] / free, book.per_unit_cost(price), fractional[i])
             if not units > 0:

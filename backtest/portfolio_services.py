@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 
-import numpy as np
 from django.core.exceptions import ValidationError
 from django.db import transaction
 

@@ -110,7 +110,8 @@ def test_a_stop_closes_inside_the_bar_and_the_position_waits_for_a_fresh_signal(
     (trade,) = result.trades
     assert (trade["exit_bar"], trade["exit_price"], trade["reason"]) == (3, 95, 1)
     assert trade_dicts(result)[0]["exit_reason"] == "stop"
-    assert result.units[0].tolist() == pytest.approx([0, 0, 5, 0, 0, 0, 0], rel=1e-12)  # not re-entered while the signal still holds
+    # not re-entered while the signal still holds
+    assert result.units[0].tolist() == pytest.approx([0, 0, 5, 0, 0, 0, 0], rel=1e-12)
 
 
 def test_long_only_a_short_signal_stays_flat():
