@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('backtest', '0007_job_worker_instance'),
+        ('backtest', '0008_sweep_result_index'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
