@@ -260,11 +260,15 @@ def test_signals_mode_matches_a_plain_loop_on_random_bars_with_missing_bars(seed
     assert sum(c["pnl"] for c in result.contributions) == pytest.approx(result.equity[-1] - 10_000, abs=1e-6)
 
 
-def _plain_rebalance_loop(bars, cash, rate, period):
+def _plain_rebalance_loop(bars, cash, rate, period, window=None):
+    """Without `window` equal weights; with it inverse volatility of each instrument's own returns, as known at
+    its last bar's open (carried over the bars it lacks)."""
     k = len(bars)
     frame_open = pd.DataFrame({i: pd.Series(b.open, index=b.time) for i, b in enumerate(bars)}).sort_index()
     frame_close = pd.DataFrame({i: pd.Series(b.close, index=b.time) for i, b in enumerate(bars)}).sort_index()
     carried = frame_close.ffill()
+    vol = pd.DataFrame({i: np.log(pd.Series(b.close, index=b.time)).diff().rolling(window or 2, min_periods=2).std()
+                        .shift(1) for i, b in enumerate(bars)}).sort_index().ffill()
     stamps = pd.to_datetime(frame_open.index, unit="s")
     key = stamps.to_period("W-SUN" if period == "weekly" else "M")
     units = np.zeros(k)
@@ -274,7 +278,11 @@ def _plain_rebalance_loop(bars, cash, rate, period):
             opens = frame_open.loc[t]
             value = cash + sum(units[i] * (opens[i] if not np.isnan(opens[i]) else carried.iloc[n - 1][i])
                                for i in range(k))
-            deltas = [(i, value / k / opens[i] - units[i]) for i in range(k) if not np.isnan(opens[i])]
+            w = np.full(k, 1.0 / k)
+            if window and vol.iloc[n].notna().all():
+                w = (1 / vol.iloc[n]).to_numpy()
+                w = w / w.sum()
+            deltas = [(i, value * w[i] / opens[i] - units[i]) for i in range(k) if not np.isnan(opens[i])]
             for i, delta in [d for d in deltas if d[1] < 0] + [d for d in deltas if d[1] > 0]:
                 if delta < 0:
                     cash += -delta * opens[i] * (1 - rate)
@@ -287,13 +295,19 @@ def _plain_rebalance_loop(bars, cash, rate, period):
     return np.asarray(equity)
 
 
+@pytest.mark.parametrize("inverse_vol", [False, True])
 @pytest.mark.parametrize("period", ["weekly", "monthly"])
-def test_rebalance_mode_matches_a_plain_loop_on_random_bars_with_missing_bars(period):
+def test_rebalance_mode_matches_a_plain_loop_on_random_bars_with_missing_bars(period, inverse_vol):
     rng = np.random.default_rng(7)
     bars = [_random_bars(rng, 300, missing=0.15) for _ in range(3)]
-    result = run(bars, rules=PortfolioRules(mode="rebalance", rebalance=period), commission=20, cash=10_000)
-    expected = _plain_rebalance_loop(bars, 10_000.0, 0.002, period)
+    rules = PortfolioRules(mode="rebalance", rebalance=period, weighting="inverse_vol" if inverse_vol else "equal",
+                           vol_window=12)
+    result = run(bars, rules=rules, commission=20, cash=10_000)
+    expected = _plain_rebalance_loop(bars, 10_000.0, 0.002, period, window=12 if inverse_vol else None)
     np.testing.assert_allclose(result.equity, expected, rtol=1e-9)
+    if inverse_vol:  # the weights really differ from equal ones
+        equal = _plain_rebalance_loop(bars, 10_000.0, 0.002, period)
+        assert np.max(np.abs(expected / equal - 1)) > 1e-3
     assert result.orders > 20
 
 
