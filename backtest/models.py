@@ -129,7 +129,7 @@ class RequestFields(CostFields):
 class BacktestRun(Job, RequestFields):
     """A single backtest requested by a user; computed by a worker or taken from the store."""
 
-    task_func = "backtest.tasks.run_execute"
+    task_func = "backtest.tasks.backtest_run_execute"
     title_related = ("instrument",)
     list_defer = ("error", "params")
 
@@ -173,18 +173,23 @@ class SweepResult(models.Model):
     sweep = models.ForeignKey(Sweep, on_delete=models.CASCADE, related_name="results")
     seq = models.PositiveIntegerField()
     instrument = models.ForeignKey(Instrument, on_delete=models.CASCADE, related_name="+")
+    index = models.PositiveIntegerField(null=True, blank=True, help_text="Position in the sweep's parameter sets.")
     params = models.JSONField(default=dict, blank=True)
     metrics = models.JSONField(default=dict, blank=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["sweep", "seq"], name="backtest_sweepresult_unique_seq")]
+        constraints = [
+            models.UniqueConstraint(fields=["sweep", "seq"], name="backtest_sweepresult_unique_seq"),
+            # A chunk run twice (its task re-delivered) cannot store a combination twice.
+            models.UniqueConstraint(fields=["sweep", "instrument", "index"], name="backtest_sweepresult_unique_index"),
+        ]
         ordering = ["sweep", "seq"]
 
 
 class BarImport(Job):
     """An uploaded OHLCV CSV imported into an instrument's bars (an idempotent upsert) in the background."""
 
-    task_func = "backtest.tasks.import_execute"
+    task_func = "backtest.tasks.bars_import_execute"
     title_related = ("instrument",)
     list_defer = ("error", "report")
     requeue_safe = True  # an upsert: running it twice changes nothing

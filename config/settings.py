@@ -13,6 +13,8 @@ import environ
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
+from core.storage import storage_settings
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -324,10 +326,21 @@ _VENDOR = {
     "vega-embed": NODE_MODULES / "vega-embed" / "build",
 }
 STATICFILES_DIRS = [BASE_DIR / "static"] + [(f"vendor/{name}", path) for name, path in _VENDOR.items() if path.exists()]
-MEDIA_ROOT = Path(env.str("PLATFORM_MEDIA_ROOT", default=str(VAR_DIR / "media")))
+# Where stored files live (README "Storage"): file:///absolute/folder for local disk (the default, under
+# var/media; PLATFORM_MEDIA_ROOT still names that folder), or s3://bucket/prefix?endpoint_url=…&region=…
+# for an S3-compatible store, credentials from the standard AWS_* variables. Every host of a deployment
+# uses the same value.
+_DEFAULT_STORAGE, _LOCAL_MEDIA = storage_settings(
+    env.str("PLATFORM_STORAGE_URL", default="")
+    or Path(env.str("PLATFORM_MEDIA_ROOT", default=str(VAR_DIR / "media"))).resolve().as_uri()
+)
+MEDIA_ROOT = Path(_LOCAL_MEDIA or VAR_DIR / "media")
 MEDIA_URL = "/media/"
+# Work that needs a local file (DuckDB, parsing) reads a copy cached on this host, evicted by size.
+PLATFORM_FILE_CACHE_DIR = Path(env.str("PLATFORM_FILE_CACHE_DIR", default=str(VAR_DIR / "cache" / "files")))
+PLATFORM_FILE_CACHE_MAX_BYTES = env.int("PLATFORM_FILE_CACHE_MAX_BYTES", default=5 * 1024**3)
 STORAGES = {
-    "default": {"BACKEND": "core.storage.AtomicFileSystemStorage"},
+    "default": _DEFAULT_STORAGE,
     "staticfiles": {
         # collectstatic (`make run`) writes every file under a name holding its content hash, gzipped
         # beside it, and a manifest; pages link the hashed names, which browsers may cache for good.
