@@ -121,7 +121,9 @@ def job_execute(*, model: type[J], pk: int, body: Callable[[J], Any]) -> J | Non
         except services.WorkerStopping:
             services.job_interrupt(job=job)
         except services.JobHandedOff:
-            pass
+            # No longer this instance's: its own heartbeat (beaten by the tasks that finish it) is what
+            # the recovery pass judges, and this instance's stop or death leaves it alone.
+            model.objects.filter(pk=pk, status=JobStatus.RUNNING, worker_id=job.worker_id).update(worker_id="")
         except services.JobAbandoned as exc:
             logger.warning("%s: stopped computing: %s", model._meta.label_lower, exc)
         except Exception as exc:

@@ -360,10 +360,14 @@ def test_a_worker_killed_mid_job_is_marked_in_time_and_queued_work_finishes_on_t
 
     a, b = hosts
     _only_worker(hosts, a)
-    long_job = WorkerCheck.objects.create(owner=user, steps=100_000, interval_ms=100)
-    services.job_enqueue(job=long_job)
-    wait_until(lambda: WorkerCheck.objects.get(pk=long_job.pk).status == JobStatus.RUNNING, timeout=60,
-               message="job running on A\n" + a.output())
+    # Both of A's workers busy, so the queued work below waits (prefetched on A's held list) and never
+    # starts there: a job that started on A before the kill would be lost with it.
+    long_job, other_long_job = (WorkerCheck.objects.create(owner=user, steps=100_000, interval_ms=100)
+                                for _ in range(2))
+    for job in (long_job, other_long_job):
+        services.job_enqueue(job=job)
+    wait_until(lambda: all(WorkerCheck.objects.get(pk=job.pk).status == JobStatus.RUNNING
+                           for job in (long_job, other_long_job)), timeout=60, message="jobs running on A\n" + a.output())
     assert WorkerCheck.objects.get(pk=long_job.pk).worker_id == "host-a"
     queued = [WorkerCheck.objects.create(owner=user, steps=3, interval_ms=10) for _ in range(3)]
     for job in queued:

@@ -1,8 +1,10 @@
 """Run the whole platform in one command: the ASGI server (HTTP + websockets) and a worker cluster.
 
-The web server is the platform: if it stops, everything stops. The worker cluster is restarted when
-it dies (with a growing pause, so a worker that cannot start does not spin), and the website keeps
-answering meanwhile; jobs it was running are failed or re-queued by the recovery pass.
+The web server is the platform: if it stops, everything stops. The worker cluster (core's `qcluster`) is
+restarted when it dies (with a growing pause, so a worker that cannot start does not spin), and the
+website keeps answering meanwhile; the restarted cluster's recovery loop marks the jobs the dead one was
+running once its heartbeat is `WORKER_STALE_SECONDS` old. Stopping sends SIGTERM to each child's process
+group: the worker cluster interrupts its jobs and exits within `WORKER_STOP_SECONDS` + a few seconds.
 """
 
 import os
