@@ -8,7 +8,9 @@ from datetime import datetime, timezone as dt_timezone
 
 import numpy as np
 import pandas as pd
-from django.db.models import Count, Max, Min, OuterRef, QuerySet, Subquery
+from django.db.models import Count, F, FloatField, Max, Min, OuterRef, QuerySet, Subquery
+from django.db.models.fields.json import KeyTextTransform, KeyTransform
+from django.db.models.functions import Cast
 
 from backtest import charts
 from backtest.engine import Bars
@@ -188,22 +190,27 @@ def bar_import_get_for_viewer(*, user, pk) -> BarImport | None:
     return get_for_viewer(visible_to(BarImport.objects.select_related("instrument"), user), pk)
 
 
-def _sort_key(metric: str, descending: bool):
-    def key(row):
-        value = row.metrics.get(metric)
-        if value is None or (isinstance(value, float) and not math.isfinite(value)):
-            return (1, 0.0)
-        return (0, -value if descending else value)
-
-    return key
+def sweep_results_ordered(*, sweep: Sweep, sort: str = "sharpe", descending: bool = True) -> QuerySet[SweepResult]:
+    """A sweep's results ordered in the database (so a page of a million results reads one page): by a metric
+    (numbers; results without it last), a parameter, the instrument or `seq`; ties by `seq`. `sort` must be
+    one of those names (the page's form and the API check it)."""
+    if sort == "seq":
+        key = F("seq")
+    elif sort == "instrument":
+        key = F("instrument__symbol")
+    elif sort in METRICS:
+        key = Cast(KeyTextTransform(sort, "metrics"), FloatField())
+    else:
+        key = KeyTransform(sort, "params")
+    ordering = key.desc(nulls_last=True) if descending else key.asc(nulls_last=True)
+    return sweep.results.select_related("instrument").order_by(ordering, "seq")
 
 
 def sweep_results_sorted(
     *, sweep: Sweep, metric: str = "sharpe", descending: bool = True, limit: int | None = 50
 ) -> list[SweepResult]:
-    rows = list(sweep.results.select_related("instrument"))
-    rows.sort(key=_sort_key(metric, descending))
-    return rows[:limit] if limit else rows
+    rows = sweep_results_ordered(sweep=sweep, sort=metric, descending=descending)
+    return list(rows[:limit] if limit else rows)
 
 
 def sweep_heatmap(*, sweep: Sweep, x: str, y: str, metric: str, instrument_id: int | None = None) -> list[dict]:
