@@ -20,6 +20,7 @@ from backtest.models import (
     SweepResult,
 )
 from core.permissions import get_for_viewer, visible_to
+from core.templatetags.platform_format import params_text
 
 
 def instrument_list(*, kind: str | None = None, active: bool | None = None) -> QuerySet[Instrument]:
@@ -214,21 +215,25 @@ def sweep_results_sorted(
 
 
 def sweep_heatmap(*, sweep: Sweep, x: str, y: str, metric: str, instrument_id: int | None = None) -> list[dict]:
-    """Best `metric` over the other parameters for each (x, y) pair."""
-    cells: dict[tuple, float] = {}
-    qs = sweep.results.all()
+    """Best `metric` over the other parameters for each (x, y) pair, with the result that gave it (its number,
+    instrument and every parameter, for the tooltip and for opening that result)."""
+    best: dict[tuple, SweepResult] = {}
+    qs = sweep.results.select_related("instrument")
     if instrument_id:
         qs = qs.filter(instrument_id=instrument_id)
-    for row in qs.only("params", "metrics"):
+    for row in qs.only("seq", "params", "metrics", "instrument__symbol"):
         if x not in row.params or y not in row.params:
             continue
         value = row.metrics.get(metric)
         if value is None:
             continue
         key = (row.params[x], row.params[y])
-        if key not in cells or value > cells[key]:
-            cells[key] = value
-    return [{x: k[0], y: k[1], metric: v} for k, v in cells.items()]
+        if key not in best or value > best[key].metrics[metric]:
+            best[key] = row
+    return [{x: k[0], y: k[1], metric: row.metrics[metric], "result_seq": row.seq,
+             "result_instrument": row.instrument.symbol,
+             "result_params": params_text(row.params)}
+            for k, row in best.items()]
 
 
 # --- what the run and instrument pages show --------------------------------------------------

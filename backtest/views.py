@@ -10,6 +10,7 @@ from django.core.paginator import Paginator
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils.http import urlencode
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_POST
@@ -260,7 +261,9 @@ def sweep_heatmap(request, pk: int):
             error = "No results with a value for this metric yet."
     else:
         error = "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items())
-    return render(request, "backtest/partials/heatmap.html", {"spec": spec, "error": error})
+    # The page opens a clicked cell's result by posting to this address with the cell's result number.
+    open_url = reverse("backtest:sweep_result_open", args=[sweep.pk, 0]).removesuffix("/0/open/") + "/{seq}/open/"
+    return render(request, "backtest/partials/heatmap.html", {"spec": spec, "error": error, "open_url": open_url})
 
 
 @login_required

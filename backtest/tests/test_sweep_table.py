@@ -127,3 +127,19 @@ def test_the_api_orders_in_the_database_too(auth_client, user, sweep):
     add_results(sweep, 30)
     body = auth_client(user).get(f"/api/backtest/sweeps/{sweep.pk}/", {"sort": "sharpe", "limit": 3}).json()
     assert [r["seq"] for r in body["results"]] == [34, 33, 32]
+
+
+def test_heatmap_cells_name_the_result_that_gave_their_value(browser, sweep):
+    cells = selectors.sweep_heatmap(sweep=sweep, x="fast", y="slow", metric="sharpe")
+    assert len(cells) == 4
+    for cell in cells:
+        result = sweep.results.get(seq=cell["result_seq"])
+        assert cell["sharpe"] == result.metrics["sharpe"]
+        assert cell["result_params"].startswith(f"fast {result.params['fast']} · slow {result.params['slow']}")
+        assert "True" not in cell["result_params"] and "False" not in cell["result_params"]
+        assert cell["result_instrument"] == "BTCUSDT"
+    response = browser.get(f"/backtest/sweeps/{sweep.pk}/heatmap/", {"x": "fast", "y": "slow", "metric": "sharpe"})
+    body = response.content.decode()
+    # The page opens a cell's result through a POST form with a CSRF token; the spec holds no link.
+    assert f'data-action-template="/backtest/sweeps/{sweep.pk}/results/{{seq}}/open/"' in body
+    assert "csrfmiddlewaretoken" in body and "href" not in body.split('id="spec-heatmap"')[1]
