@@ -22,7 +22,7 @@ YESTERDAY = timezone.localdate() - timedelta(days=1)
 @pytest.fixture
 def fetched(user, old_branch, pos_root, task_queue):
     write_demo_day(pos_root, branch="B01", pos=1, day=YESTERDAY, old=True, lines=30)
-    job, _ = services.fetch_request(user=user, branch=old_branch, pos=1, work_date=YESTERDAY)
+    job, _ = services.fetch_job_request(user=user, branch=old_branch, pos=1, work_date=YESTERDAY)
     task_queue.run()
     job.refresh_from_db()
     assert job.status == JobStatus.SUCCEEDED, job.error
@@ -157,7 +157,7 @@ def test_the_list_reads_the_same_number_of_queries_for_more_files(client, user, 
     for days in (2, 3, 4):
         day = YESTERDAY - timedelta(days=days)
         write_demo_day(pos_root, branch="B01", pos=2, day=day, old=True, lines=5)
-        services.fetch_request(user=user, branch=old_branch, pos=2, work_date=day)
+        services.fetch_job_request(user=user, branch=old_branch, pos=2, work_date=day)
     task_queue.run()
     assert FetchedFile.objects.count() == 8
     with CaptureQueriesContext(connection) as more:

@@ -79,7 +79,7 @@ def test_heatmap_cells_show_their_parameters_and_open_their_result(prod, user, b
 def test_charts_take_the_dark_colours_and_follow_a_change_of_mode(prod, user, browser_page, sync_jobs):
     from backtest import services
 
-    run, _ = services.run_create(owner=user, instrument=_instrument("ADAUSDT", 7), interval="1h",
+    run, _ = services.backtest_run_create(owner=user, instrument=_instrument("ADAUSDT", 7), interval="1h",
                                  strategy="sma_cross", params={"fast": 5, "slow": 30})
     page = browser_page
     page.set_viewport_size({"width": 1366, "height": 900})

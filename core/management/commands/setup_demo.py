@@ -35,7 +35,7 @@ def _queued_jobs_counted():
 
 
 class Command(BaseCommand):
-    help = "Load each app's demo data once (idempotent): `<app>.demo.ensure_demo`."
+    help = "Load each app's demo data once (idempotent): `<app>.demo.demo_ensure`."
 
     def add_arguments(self, parser):
         parser.add_argument("--skip", nargs="*", default=[], help="apps to skip")
@@ -56,7 +56,7 @@ class Command(BaseCommand):
                 self.stdout.write(f"demo data for {app}: loading …")
                 self.stdout.flush()
                 started, before = time.monotonic(), queued.count
-                module.ensure_demo(stdout=self.stdout)
+                module.demo_ensure(stdout=self.stdout)
                 jobs = queued.count - before
                 self.stdout.write(f"demo data for {app}: ready ({time.monotonic() - started:.1f} s"
                                   + (f"; {jobs} background job(s) queued for the worker" if jobs else "") + ")")
