@@ -173,11 +173,16 @@ class SweepResult(models.Model):
     sweep = models.ForeignKey(Sweep, on_delete=models.CASCADE, related_name="results")
     seq = models.PositiveIntegerField()
     instrument = models.ForeignKey(Instrument, on_delete=models.CASCADE, related_name="+")
+    index = models.PositiveIntegerField(null=True, blank=True, help_text="Position in the sweep's parameter sets.")
     params = models.JSONField(default=dict, blank=True)
     metrics = models.JSONField(default=dict, blank=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["sweep", "seq"], name="backtest_sweepresult_unique_seq")]
+        constraints = [
+            models.UniqueConstraint(fields=["sweep", "seq"], name="backtest_sweepresult_unique_seq"),
+            # A chunk run twice (its task re-delivered) cannot store a combination twice.
+            models.UniqueConstraint(fields=["sweep", "instrument", "index"], name="backtest_sweepresult_unique_index"),
+        ]
         ordering = ["sweep", "seq"]
 
 

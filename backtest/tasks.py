@@ -1,6 +1,6 @@
 """Thin django-q2 entry points; the work is in services."""
 
-from backtest import market_services, services
+from backtest import market_services, services, sweep_chunks
 from backtest.models import BacktestRun, Sweep
 from core.jobkit import job_execute
 from core.schedules import previous_release_task
@@ -12,6 +12,11 @@ def backtest_run_execute(pk: int) -> None:
 
 def sweep_execute(pk: int) -> None:
     job_execute(model=Sweep, pk=pk, body=services.sweep_execute)
+
+
+def sweep_chunk_execute(sweep_pk: int, instrument_pk: int, first: int, end: int) -> int:
+    """One chunk of a sweep split across workers (backtest.sweep_chunks)."""
+    return sweep_chunks.sweep_chunk_execute(sweep_pk=sweep_pk, instrument_pk=instrument_pk, first=first, end=end)
 
 
 def bars_fetch_active() -> list[dict]:

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from core.models import JobEvent, JobStatus
 from core.permissions import get_for_viewer, visible_to
+from core.storage import stored_open_range, stored_stat
 from etl.models import POS_NUMBERS, AuditLog, Branch, FetchedFile, FetchJob, Record, RecordExport
 
 
@@ -128,9 +129,10 @@ def fetched_file_preview(*, stored: FetchedFile, rows: int = PREVIEW_ROWS) -> di
     from etl.parsing import effective_config
 
     cfg = effective_config(is_new_branch=stored.branch.is_new_branch, overrides=stored.branch.parser_config)
+    # Only the first bytes are read from the store (a ranged read on an S3-compatible one).
     try:
-        with stored.file.open("rb") as handle:
-            raw = handle.read(PREVIEW_BYTES + 1)
+        size = stored_stat(stored.file.name).size
+        raw = b"".join(stored_open_range(stored.file.name, 0, min(size, PREVIEW_BYTES + 1))) if size else b""
     except (FileNotFoundError, OSError, ValueError):
         return {"header": [], "rows": [], "truncated": False, "problem": "The file is no longer stored."}
     clipped = len(raw) > PREVIEW_BYTES

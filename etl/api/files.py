@@ -51,4 +51,4 @@ class FileDownloadApi(APIView):
     @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
     def get(self, request, pk: int):
         stored = found_or_404(selectors.fetched_file_get_for_viewer(user=request.user, pk=pk))
-        return file_response(stored.file, stored.filename)
+        return file_response(request, stored.file, stored.filename)
