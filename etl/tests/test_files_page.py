@@ -164,3 +164,20 @@ def test_the_list_reads_the_same_number_of_queries_for_more_files(client, user, 
         response = client.get(url)
     assert len(_rows(response)) == 8
     assert len(more) == len(few), [q["sql"] for q in more]
+
+
+def test_preview_and_download_on_local_disk_and_on_an_s3_store(any_store, client, user, old_branch, pos_root,
+                                                                task_queue):
+    write_demo_day(pos_root, branch="B01", pos=1, day=YESTERDAY, old=True, lines=30)
+    job, _ = services.fetch_job_request(user=user, branch=old_branch, pos=1, work_date=YESTERDAY)
+    task_queue.run()
+    stored = FetchedFile.objects.get(job=job, filetype="rd5000")
+    if any_store is not None:
+        assert stored.file.name in any_store.keys()
+    login(client, user)
+    preview = client.get(reverse("etl:file_detail", args=[stored.pk])).context["preview"]
+    assert preview["problem"] == "" and len(preview["rows"]) == 20
+    response = client.get(reverse("etl:file_download", args=[stored.pk]))
+    import hashlib
+
+    assert hashlib.sha256(b"".join(response.streaming_content)).hexdigest() == stored.sha256
