@@ -15,8 +15,10 @@
     return Number(v).toFixed(2);
   }
   // "fast 5 · slow 30", as the server's chips read, not JSON.
+  // Booleans read "yes"/"no" as there (core/templatetags/platform_format.py params_text).
+  function valueText(v) { return v === true ? "yes" : v === false ? "no" : String(v); }
   function paramsText(params) {
-    return Object.keys(params || {}).map(function (k) { return k + " " + params[k]; }).join(" · ");
+    return Object.keys(params || {}).map(function (k) { return k + " " + valueText(params[k]); }).join(" · ");
   }
   function score(r) { var v = r.metrics.sharpe; return v === null || v === undefined ? -Infinity : v; }
   function renderRows() {
