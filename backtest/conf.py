@@ -49,5 +49,7 @@ SETTINGS = AppSettings(
     SWEEP_TASK_WORK=Setting("int", 100_000_000),
     # Largest CSV accepted by the bars upload (page and API), in bytes.
     IMPORT_MAX_BYTES=Setting("int", 20 * 1024 * 1024),
+    # Most instruments in one portfolio run.
+    PORTFOLIO_MAX_INSTRUMENTS=Setting("int", 30),
 )
 __getattr__ = SETTINGS.get

@@ -30,6 +30,13 @@ def bars_import_execute(pk: int) -> None:
     job_execute(model=BarImport, pk=pk, body=market_services.bars_import_execute)
 
 
+def portfolio_execute(pk: int) -> None:
+    from backtest import portfolio_services
+    from backtest.models import Portfolio
+
+    job_execute(model=Portfolio, pk=pk, body=portfolio_services.portfolio_execute)
+
+
 def __getattr__(name: str):
     # Tasks queued by the previous release under their old names (core.schedules.PREVIOUS_RELEASE_TASKS).
     return previous_release_task(__name__, name)

@@ -24,6 +24,7 @@ pytestmark = [pytest.mark.e2e]
 
 QUEUE = f"twohosts{os.getpid()}"
 STALE_SECONDS = 5
+SWEEP_BARS = 30_000
 
 
 def _skip_reason() -> str | None:
@@ -70,6 +71,9 @@ def _hosts(django_db_setup, django_db_blocker, tmp_path_factory, s3_server):
             "JOB_HEARTBEAT_STALE_SECONDS": "5",
             "WORKER_STALE_SECONDS": str(STALE_SECONDS),
             "RECOVERY_INTERVAL_SECONDS": "1",
+            # Every sweep is split into chunk tasks of 20 parameter sets over SWEEP_BARS bars.
+            "BACKTEST_SWEEP_SPLIT_MIN_WORK": "1",
+            "BACKTEST_SWEEP_TASK_WORK": str(20 * SWEEP_BARS),
             "DJANGO_DEBUG": "true",
             "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
             "PYTHONUNBUFFERED": "1",
@@ -382,3 +386,70 @@ def test_a_worker_killed_mid_job_is_marked_in_time_and_queued_work_finishes_on_t
                    message="queued work finished on B\n" + b.output())
         job.refresh_from_db()
         assert job.status == JobStatus.SUCCEEDED and job.worker_id == "host-b"
+
+
+# --- backtest: bars imported on one host, a sweep split over the workers of both ------------------
+
+
+def _bars_csv(n: int, seed: int = 7) -> bytes:
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    close = 2000 * np.exp(np.cumsum(rng.normal(0, 0.01, n)))
+    start = 1_704_067_200  # 2024-01-01T00:00:00Z
+    lines = ["time,open,high,low,close,volume"]
+    for i, c in enumerate(close):
+        t = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(start + 3600 * i))
+        lines.append(f"{t},{c:.4f},{c * 1.004:.4f},{c * 0.996:.4f},{c:.4f},{100 + i % 50}")
+    return ("\n".join(lines) + "\n").encode()
+
+
+def test_bars_imported_on_host_b_feed_a_split_sweep_that_survives_host_a_dying(hosts, admin_user, report):
+    from backtest import market_services
+    from backtest.models import PriceBar, Sweep, SweepResult
+
+    a, b = hosts
+    eth = market_services.instrument_create(symbol="ETHUSDT", kind="crypto", exchange="BINANCE")
+    token = api_token(admin_user)
+    bars = SWEEP_BARS
+    imported = httpx.post(f"{b.url}/api/market/import/", headers=token_header(token), timeout=60,
+                          data={"symbol": "ETHUSDT", "interval": "1h"},
+                          files={"file": ("eth.csv", _bars_csv(bars), "text/csv")})
+    assert imported.status_code == 202, imported.text
+    status_url = f"{b.url}{imported.json()['url']}"
+    wait_until(lambda: httpx.get(status_url, headers=token_header(token), timeout=30).json()["status"]
+               in ("succeeded", "failed"), timeout=120, message="bar import\n" + a.output() + b.output())
+    assert httpx.get(status_url, headers=token_header(token), timeout=30).json()["status"] == "succeeded"
+    assert PriceBar.objects.filter(instrument=eth, interval="1h").count() == bars
+
+    # Host A's worker alone takes the sweep's chunks; it dies part-way, host B's worker finishes them.
+    _only_worker(hosts, a)
+    created = httpx.post(f"{a.url}/api/backtest/sweeps/", headers=token_header(token), timeout=30, json={
+        "symbols": ["ETHUSDT"], "interval": "1h", "strategy": "sma_cross",
+        "grid": {"fast": {"start": 2, "stop": 101, "step": 1}, "slow": {"start": 110, "stop": 300, "step": 10}},
+    })
+    assert created.status_code == 201, created.text
+    sweep_id, total = created.json()["id"], created.json()["total"]
+    assert total == 100 * 20
+    wait_until(lambda: Sweep.objects.get(pk=sweep_id).done > 0 or Sweep.objects.get(pk=sweep_id).is_finished,
+               timeout=120, message="first chunk done on A\n" + a.output())
+    sweep = Sweep.objects.get(pk=sweep_id)
+    assert not sweep.is_finished and "in 100 tasks" in sweep.message, (sweep.status, sweep.message)
+    a.kill_worker(signal.SIGKILL)
+    killed = time.monotonic()
+    done_at_kill = Sweep.objects.get(pk=sweep_id).done
+    _start_worker(b)
+    b_up = time.monotonic() - killed
+    wait_until(lambda: Sweep.objects.get(pk=sweep_id).done > done_at_kill, timeout=240,
+               message="B takes over\n" + b.output())
+    b_first = time.monotonic() - killed
+    wait_until(lambda: Sweep.objects.get(pk=sweep_id).is_finished, timeout=240,
+               message="sweep finished on B\n" + b.output())
+    sweep = Sweep.objects.get(pk=sweep_id)
+    assert sweep.status == "succeeded", (sweep.error, b.output())
+    assert sweep.done == total
+    indexes = list(SweepResult.objects.filter(sweep=sweep).values_list("index", flat=True))
+    assert sorted(indexes) == list(range(total))  # every combination once, none twice
+    report(f"two hosts: a split sweep of {total} combinations over {bars} bars lost its first worker host "
+           f"after {done_at_kill} results; the other host's worker was up {b_up:.1f} s after the kill, added its "
+           f"first result at {b_first:.1f} s and finished the sweep at {time.monotonic() - killed:.1f} s")
