@@ -49,10 +49,13 @@
       if (cancel) cancel.remove();
     }
   }
+  // At the end the results table is read again, in the order and at the page the user is looking at.
   function refreshTable() {
-    if (window.htmx) {
-      htmx.ajax("GET", root.dataset.tableUrl, { target: "#results-table", swap: "outerHTML" });
-    }
+    if (!window.htmx) return;
+    var table = document.getElementById("results-table");
+    var query = table ? "?" + new URLSearchParams({ sort: table.dataset.sort || "", dir: table.dataset.dir || "",
+      page: table.dataset.page || "1" }).toString() : "";
+    htmx.ajax("GET", root.dataset.tableUrl + query, { target: "#results-table", swap: "outerHTML" });
   }
   function connect() {
     var proto = location.protocol === "https:" ? "wss://" : "ws://";
