@@ -112,13 +112,19 @@ def trades_chart(*, time: np.ndarray, close: np.ndarray, trades: list[dict], max
 
 
 def heatmap_chart(*, cells: list[dict], x: str, y: str, metric: str) -> dict:
+    """Cells carry the result that gave their value (`result_seq`): the page opens it on a click
+    (static/backtest/charts.js), so the spec itself holds no link."""
     label = METRICS.get(metric, (metric,))[0]
-    chart = alt.Chart(alt.Data(name="main")).mark_rect().encode(
+    chart = alt.Chart(alt.Data(name="main")).mark_rect(cursor="pointer").encode(
         x=alt.X(f"{x}:O", title=x),
         y=alt.Y(f"{y}:O", title=y, sort="descending"),
         color=alt.Color(f"{metric}:Q", title=label, scale=alt.Scale(scheme="redyellowgreen")),
-        tooltip=[f"{x}:O", f"{y}:O", alt.Tooltip(f"{metric}:Q", format=",.3f", title=label)],
-    ).properties(title=f"{label} by {x} × {y} (best over other parameters)", width="container", height=320)
+        tooltip=[alt.Tooltip(f"{metric}:Q", format=",.3f", title=label),
+                 alt.Tooltip("result_params:N", title="Parameters"),
+                 alt.Tooltip("result_instrument:N", title="Instrument"),
+                 alt.Tooltip("result_seq:O", title="Result #")],
+    ).properties(title=f"{label} by {x} × {y} (best over other parameters; click a cell to open it)",
+                 width="container", height=320, usermeta={"opens": "sweep-result"})
     return _spec(chart, main=cells)
 
 

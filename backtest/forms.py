@@ -71,8 +71,23 @@ class SweepForm(_Common):
 
 
 class SortForm(forms.Form):
-    sort = forms.ChoiceField(choices=[(k, v[0]) for k, v in METRICS.items()], required=False, initial="sharpe")
-    order = forms.ChoiceField(choices=[("desc", "high → low"), ("asc", "low → high")], required=False, initial="desc")
+    """The sweep results table's `?sort=&dir=&page=`: a metric, a parameter, the instrument or the result number."""
+
+    sort = forms.ChoiceField(choices=[(k, v[0]) for k, v in METRICS.items()], required=False, label="Sort by")
+    dir = forms.ChoiceField(choices=[("desc", "high → low"), ("asc", "low → high")], required=False, label="Order")
+
+    def __init__(self, *args, params: list[str] = (), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["sort"].choices = ([("seq", "#"), ("instrument", "Instrument")] + [(p, p) for p in params]
+                                       + [(k, v[0]) for k, v in METRICS.items()])
+        self.fields["sort"].initial, self.fields["dir"].initial = "sharpe", "desc"
+
+    def ordering(self) -> tuple[str, str]:
+        """(sort, dir); what is missing or not one of the choices is the default: best Sharpe first."""
+        data = self.cleaned_data if self.is_bound and self.is_valid() else {}
+        sort = data.get("sort") or "sharpe"
+        default_dir = "desc" if sort in METRICS else "asc"
+        return sort, data.get("dir") or default_dir
 
 
 class HeatmapForm(forms.Form):

@@ -121,7 +121,9 @@ def platform_data(prod, root_user, sync_jobs, etl_pos_host):
                               truncated_chance=0, garbled_chance=0))
     fetch_job, _ = etl_services.fetch_job_request(user=root_user, branch=branch, pos=1, work_date=day)
     record_export = etl_services.record_export_create(user=root_user, filters={})
+    fetched_file = fetch_job.files.order_by("filetype").first()
+    assert fetched_file is not None, "the fetch of the ETL day kept no file"
     return {"session": session, "run": run, "sweep": sweep, "portfolio": portfolio, "script": script,
             "instrument": instrument,
             "bar_import": bar_import, "script_run": script_run, "export": export, "branch": branch,
-            "fetch_job": fetch_job, "record_export": record_export}
+            "fetch_job": fetch_job, "record_export": record_export, "fetched_file": fetched_file}

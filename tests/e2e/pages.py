@@ -91,6 +91,8 @@ def every_page(d: dict) -> dict[str, tuple[str, str | None]]:
         "/etl/branches/": ("/etl/branches/", None), "/etl/branches/new/": ("/etl/branches/new/", None),
         "/etl/branches/<int:pk>/": (f"/etl/branches/{d['branch'].pk}/", None),
         "/etl/records/": ("/etl/records/", None),
+        "/etl/files/": ("/etl/files/", None),
+        "/etl/files/<int:pk>/": (f"/etl/files/{d['fetched_file'].pk}/", None),
         "/etl/exports/<int:pk>/": (f"/etl/exports/{d['record_export'].pk}/", None),
         "/analyzer/": ("/analyzer/", None),
         "/analyzer/sessions/<int:pk>/": (f"/analyzer/sessions/{d['session'].pk}/", ANALYZER_PLOTS),
