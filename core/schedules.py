@@ -31,12 +31,15 @@ import importlib
 import importlib.util
 import inspect
 import logging
+from time import sleep
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django_q.brokers.orm import ORM
 from django_q.brokers.redis_broker import Redis
 from django_q.signing import BadSignature, SignedPackage
+
+from core.brokers import HeldORMMixin, HeldRedisMixin
 
 logger = logging.getLogger(__name__)
 
@@ -228,9 +231,15 @@ def check_enqueue(sender, task, **kwargs) -> None:
 
 
 class PlatformBrokerMixin:
-    """Re-checks every task taken off the queue before the worker sees it."""
+    """Re-checks every task taken off the queue before the worker sees it (taken onto this worker
+    cluster's held list: `core.brokers`)."""
 
     def dequeue(self):
+        from core.workerhost import worker_stopping
+
+        if worker_stopping():  # a stopping cluster takes no new task
+            sleep(0.1)
+            return None
         tasks = super().dequeue()
         if not tasks:
             return tasks
@@ -247,9 +256,9 @@ class PlatformBrokerMixin:
         return checked
 
 
-class PlatformORMBroker(PlatformBrokerMixin, ORM):
+class PlatformORMBroker(PlatformBrokerMixin, HeldORMMixin, ORM):
     pass
 
 
-class PlatformRedisBroker(PlatformBrokerMixin, Redis):
+class PlatformRedisBroker(PlatformBrokerMixin, HeldRedisMixin, Redis):
     pass

@@ -112,7 +112,7 @@ def job_action(request, pk: int, action: str):
 @login_required
 def file_download(request, pk: int):
     stored = get_object_or_404(FetchedFile, pk=pk)
-    return file_response(stored.file, stored.filename)
+    return file_response(request, stored.file, stored.filename)
 
 
 # --- fetch now ------------------------------------------------------------------------
@@ -330,4 +330,4 @@ def recordexport_download(request, pk: int):
     export = found_or_404(selectors.record_export_get_for_viewer(user=request.user, pk=pk))
     if not export.file:
         return HttpResponse("The export has no file yet.", status=404)
-    return file_response(export.file, export.file.name.rsplit("/", 1)[-1])
+    return file_response(request, export.file, export.file.name.rsplit("/", 1)[-1])

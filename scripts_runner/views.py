@@ -90,7 +90,7 @@ def index(request):
 def script_detail(request, pk):
     script = _script_or_404(request, pk)
     code = selectors.script_code(script=script)
-    code_form = CodeForm(initial={"name": script.name, "code": code})
+    code_form = CodeForm(initial={"name": script.name, "code": code or ""})
     run_form = RunForm()
     status = 200
     if request.method == "POST":
@@ -110,7 +110,8 @@ def script_detail(request, pk):
     sandbox_ok, sandbox_error = services.sandbox_status()
     context = {
         "script": script,
-        "highlighted": highlight(code, PythonLexer(), HtmlFormatter(linenos="table", cssclass="highlight")),
+        "code_missing": selectors.CODE_MISSING_MESSAGE if code is None else "",
+        "highlighted": "" if code is None else highlight(code, PythonLexer(), HtmlFormatter(linenos="table", cssclass="highlight")),
         "code_form": code_form,
         "run_form": run_form,
         "runs": runs,

@@ -44,7 +44,7 @@ def test_orm_save_of_a_foreign_task_is_refused(db, fields, field, needle):
 
 
 def test_changing_an_existing_schedule_to_a_foreign_task_is_refused(db):
-    recovery = Schedule.objects.get(func="core.tasks.jobs_recover")
+    recovery = Schedule.objects.create(name="recover", func="core.tasks.jobs_recover", schedule_type=Schedule.MINUTES)
     recovery.func = "os.system"
     with pytest.raises(ValidationError):
         recovery.save()

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('backtest', '0006_task_names'),
+        ('backtest', '0007_job_worker_instance'),
     ]
 
     operations = [
