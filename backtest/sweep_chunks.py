@@ -15,7 +15,8 @@ in-process engine and writes results in batches:
   (failed by the recovery pass, deleted) stops them the same way.
 - Results stream as today: each batch appends `result` events to the sweep's job stream.
 
-While chunks wait in the queue nobody beats the sweep's heartbeat: a split sweep whose chunks wait longer
+The sweep is tied to no worker instance once split (its `worker_id` is cleared), so the recovery pass
+judges it by the heartbeat the chunks beat. While chunks wait in the queue nobody beats the sweep's heartbeat: a split sweep whose chunks wait longer
 than `JOB_HEARTBEAT_STALE_SECONDS` for a free worker is failed by the recovery pass.
 """
 
@@ -57,6 +58,8 @@ def sweep_chunks_enqueue(*, sweep: Sweep, bar_counts: dict[int, int]) -> int:
     from django_q.tasks import async_task
 
     chunks = sweep_chunks_plan(sweep=sweep, bar_counts=bar_counts)
+    # The sweep no longer runs on this worker instance: its chunks run on any, and beat its heartbeat.
+    Sweep.objects.filter(pk=sweep.pk).update(worker_id="")
     job_progress(job=sweep, fraction=0.0, message=f"Starting {sweep.total:,} backtests in {len(chunks)} tasks")
 
     def send() -> None:

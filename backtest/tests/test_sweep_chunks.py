@@ -49,6 +49,7 @@ def test_split_sweep_equals_the_unsplit_one(sync_jobs, settings, user, btc, eth)
     sweep.refresh_from_db()
     assert sweep.status == JobStatus.SUCCEEDED, sweep.error
     assert sweep.done == sweep.total == 90 and "90 backtests done in chunk tasks; best Sharpe" in sweep.message
+    assert sweep.worker_id == ""  # judged by the heartbeat its chunks beat, not by one worker instance
     assert _results(sweep) == _results(whole)
     assert sorted(SweepResult.objects.filter(sweep=sweep).values_list("seq", flat=True)) == list(range(1, 91))
     events = JobEvent.objects.filter(job_kind="backtest.sweep", job_id=sweep.pk, kind="result")
