@@ -34,6 +34,8 @@ class Plan:
     calls: list[tuple[str, dict]] = field(default_factory=list)
     # Turns the first query's rows into the closing sentence.
     summarize: Callable[[list[dict]], str] | None = None
+    # False when the analyst asks back or cannot answer: with an LLM configured, the question goes to it.
+    sure: bool = True
 
     def query(self, sql: str, explanation: str = "") -> Plan:
         self.calls.append(("generate_query", {"sql": sql, "explanation": explanation}))
