@@ -161,3 +161,12 @@ class Processing(Job):
 
     def get_absolute_url(self) -> str:
         return reverse("analyzer:session_detail", args=[self.session_id])
+
+
+class AnswerUsage(Answer):
+    """What staff see of answers: who used which analyst and how many tokens — not the question or the data."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "LLM token usage"
+        verbose_name_plural = "LLM token usage"

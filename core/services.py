@@ -246,7 +246,8 @@ def job_event_add(*, job: Job, kind: str, data: dict) -> JobEvent:
 def job_models() -> list[type[Job]]:
     from django.apps import apps
 
-    return [m for m in apps.get_models() if issubclass(m, Job)]
+    # A proxy (another view of a job table, such as the analyzer's token usage) is not a job kind of its own.
+    return [m for m in apps.get_models() if issubclass(m, Job) and not m._meta.proxy]
 
 
 def _queued_task_ids() -> set[str] | None:
