@@ -170,3 +170,6 @@ class AnswerUsage(Answer):
         proxy = True
         verbose_name = "LLM token usage"
         verbose_name_plural = "LLM token usage"
+
+    def __str__(self) -> str:
+        return f"Answer #{self.pk} ({self.status})"  # not its question: staff see usage, not the user's words

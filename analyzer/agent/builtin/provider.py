@@ -179,6 +179,6 @@ class BuiltinProvider(Provider):
         return plan.say(
             (reason + " " if reason else "") +
             "The built-in analyst cannot answer that question: it only understands common question shapes. An LLM "
-            "provider is needed for free-form questions (set ANALYZER_LLM_PROVIDER=openai with an "
-            "OpenAI-compatible endpoint). You can ask, for example: " + "; ".join(examples) + "."
+            "provider is needed for free-form questions (pick one next to Send when one is configured; the operator "
+            "configures them with ANALYZER_LLM_PROVIDERS). You can ask, for example: " + "; ".join(examples) + "."
         )
