@@ -14,6 +14,9 @@ SETTINGS = AppSettings(
     # Distinct counts in the column profile are exact up to this many rows, approximate (shown with ≈) above.
     PROFILE_EXACT_DISTINCT_ROWS=Setting("int", 1_000_000),
     PREVIEW_ROWS=Setting("int", 500),
+    # Files with at least this many rows get a summary table at load time (analyzer.rollup) that the built-in
+    # analyst answers grouped counts, sums, averages, minima and maxima from.
+    ROLLUP_MIN_ROWS=Setting("int", 1_000_000),
     KEEP_ORIGINAL=Setting("bool", False),
     STORAGE_PREFIX=Setting("str", "analyzer"),
     # DuckDB limits (per query / per upload processing)

@@ -28,6 +28,7 @@ from analyzer.file_format import (
     detect_encoding, file_extension, gunzip_bounded, read_head, short_message, sniff,
 )
 from analyzer.profiling import describe, is_numeric, is_temporal, profile_columns
+from analyzer.rollup import rollup_build
 
 # Also read from here by the services and the agent (what an upload is, and column kinds).
 __all__ = ["PARQUET_EXTENSIONS", "STAGES", "IngestError", "IngestResult", "Progress", "check_magic", "file_extension",
@@ -181,6 +182,9 @@ def summarize_table(con, *, detection: dict, file_format: str, started: float,
     # Within the query budgets: long cells cut with a marker, the preview bounded in bytes.
     preview = rows_read(con, "SELECT * FROM data", max_rows=int(conf.PREVIEW_ROWS), too_large="stop").rows
     profile = profile_columns(con, columns, row_count)
+    summary = rollup_build(con, columns=columns, profile=profile, row_count=int(row_count))
+    if summary:
+        detection = {**detection, "rollup": summary}
     return IngestResult(
         file_format=file_format,
         row_count=int(row_count),

@@ -63,6 +63,8 @@ class BuiltinProvider(Provider):
         self.context = context
         self.schema = Schema(context.columns, context.profile, row_count=context.row_count,
                              filename=context.filename)
+        # The session's summary table, when the loader made one (large files): see analyzer.rollup.
+        self.schema.rollup = (context.detection or {}).get("rollup")
         self.plan: Plan | None = None
         self.planned: tuple[str, tuple[str, ...], Plan] | None = None
 
