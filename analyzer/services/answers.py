@@ -199,6 +199,7 @@ def answer_run(answer: Answer) -> None:
     if config is not None and conf.DAILY_TOKEN_BUDGET > 0:
         used = tokens_used_today(user=answer.owner)
         if used >= conf.DAILY_TOKEN_BUDGET:
+            _usage_record(answer=answer, outcome=LoopOutcome(), provider=provider)
             _end(sink, answer, message=_budget_message(budget=conf.DAILY_TOKEN_BUDGET, used=used, stopped=False),
                  error="Daily token budget used up", analyst=provider.name)
             return
