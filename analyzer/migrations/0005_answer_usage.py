@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('analyzer', '0003_clean_stored_plot_specs'),
+        ('analyzer', '0004_job_worker_instance'),
     ]
 
     operations = [
