@@ -6,37 +6,27 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('backtest', '0005_weekly_monthly_intervals'),
+        ('etl', '0003_task_names'),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='backtestrun',
+            model_name='fetchjob',
             name='requeues',
             field=models.PositiveSmallIntegerField(default=0),
         ),
         migrations.AddField(
-            model_name='backtestrun',
+            model_name='fetchjob',
             name='worker_id',
             field=models.CharField(blank=True, default='', max_length=200),
         ),
         migrations.AddField(
-            model_name='barimport',
+            model_name='recordexport',
             name='requeues',
             field=models.PositiveSmallIntegerField(default=0),
         ),
         migrations.AddField(
-            model_name='barimport',
-            name='worker_id',
-            field=models.CharField(blank=True, default='', max_length=200),
-        ),
-        migrations.AddField(
-            model_name='sweep',
-            name='requeues',
-            field=models.PositiveSmallIntegerField(default=0),
-        ),
-        migrations.AddField(
-            model_name='sweep',
+            model_name='recordexport',
             name='worker_id',
             field=models.CharField(blank=True, default='', max_length=200),
         ),

@@ -6,27 +6,37 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('etl', '0002_record_bulk_load'),
+        ('backtest', '0006_task_names'),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='fetchjob',
+            model_name='backtestrun',
             name='requeues',
             field=models.PositiveSmallIntegerField(default=0),
         ),
         migrations.AddField(
-            model_name='fetchjob',
+            model_name='backtestrun',
             name='worker_id',
             field=models.CharField(blank=True, default='', max_length=200),
         ),
         migrations.AddField(
-            model_name='recordexport',
+            model_name='barimport',
             name='requeues',
             field=models.PositiveSmallIntegerField(default=0),
         ),
         migrations.AddField(
-            model_name='recordexport',
+            model_name='barimport',
+            name='worker_id',
+            field=models.CharField(blank=True, default='', max_length=200),
+        ),
+        migrations.AddField(
+            model_name='sweep',
+            name='requeues',
+            field=models.PositiveSmallIntegerField(default=0),
+        ),
+        migrations.AddField(
+            model_name='sweep',
             name='worker_id',
             field=models.CharField(blank=True, default='', max_length=200),
         ),

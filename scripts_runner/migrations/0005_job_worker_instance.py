@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('scripts_runner', '0003_log_removed_internal_error'),
+        ('scripts_runner', '0004_task_names'),
     ]
 
     operations = [
