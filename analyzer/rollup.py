@@ -3,13 +3,14 @@
 A question over millions of rows such as "average price by symbol where side is sell" scans the whole table
 each time it is asked (about a second for 19 M rows on two cores). Most everyday questions group and filter by
 a few columns with few values — categories, small integers, days — and ask for counts, sums, averages,
-minima and maxima. So the loader computes, in one pass (GROUPING SETS), those aggregates for every such column
-and for every pair of them (within a row budget), plus each measure's 20 histogram bins; the built-in analyst
+minima and maxima. So the loader computes those aggregates for every such column, alone and together with each
+column of only a few values, plus each measure's 20 histogram bins (one scan per key, with the few-valued
+columns riding along, then re-aggregated into every grouping set); the built-in analyst
 answers from it when a question's groups and filters are all among a grouping set's columns
 (`analyzer.agent.builtin.summaries`), and the SQL it shows reads `data_rollup`. The session's file never changes,
 so the summary stays exact; anything it cannot answer goes to `data` as before.
 
-Layout: `_set` (which grouping set a row belongs to: DuckDB's GROUPING() bitmask over the key list), one column
+Layout: `_set` (which grouping set a row belongs to: a bitmask over the key list, as DuckDB's GROUPING() numbers them), one column
 per key (a category or integer column under its own name, a date or timestamp column truncated to its day under
 its own name, `<measure>__bin` the histogram bin of a measure), `_n` (rows), and for every numeric column
 `<m>__n` (non-null count), `<m>__sum`, `<m>__min`, `<m>__max`.
@@ -28,10 +29,8 @@ from analyzer.profiling import is_numeric, is_temporal
 TABLE = SUMMARY_TABLE
 MAX_KEY_DISTINCT = 1000  # a column with more values is not a key
 MAX_DAYS = 20_000
-MAX_SET_ROWS = 100_000  # a pair of keys whose groups would pass this is left out
-MAX_TOTAL_ROWS = 400_000
-MAX_PAIRS = 16  # each grouping set costs a pass of hashing over the table at load time
 PAIR_KEY_GROUPS = 65  # correlation moments are kept overall and by each key with at most this many values
+MAX_SMALL_PRODUCT = 2_000  # the small keys' groups together, carried through every stage
 PAIR_SET_OFFSET = 1 << 40  # the correlation rows' `_set` ids: the key's id plus this
 KEEP_RATIO = 10  # the summary is kept only when at least this many times smaller than the table
 BINS = 20
@@ -88,25 +87,6 @@ def rollup_keys(columns: list[dict], profile: list[dict], bounds: dict[str, tupl
     return keys
 
 
-def rollup_sets(keys: list[dict]) -> list[tuple[str, ...]]:
-    """Every key alone, then pairs from the smallest up while within the row budgets (no two bins together)."""
-    sets = [(k["name"],) for k in keys]
-    total = sum(k["groups"] for k in keys)
-    pairs = []
-    for a, b in combinations(keys, 2):
-        if a["kind"] == "bin" and b["kind"] == "bin" or a["column"] == b["column"]:
-            continue
-        rows = a["groups"] * b["groups"]
-        if rows <= MAX_SET_ROWS:
-            pairs.append((rows, a["name"], b["name"]))
-    for rows, a, b in sorted(pairs)[:MAX_PAIRS]:
-        if total + rows > MAX_TOTAL_ROWS:
-            break
-        sets.append((a, b))
-        total += rows
-    return sets
-
-
 def set_id(key_names: list[str], members: tuple[str, ...]) -> int:
     """DuckDB's GROUPING(k0, …, kn-1): bit n-1-i is set when key i is not in the grouping set."""
     n = len(key_names)
@@ -137,19 +117,32 @@ def rollup_build(con, *, columns: list[dict], profile: list[dict], row_count: in
     keys = [k for k in rollup_keys(columns, profile, bounds) if k["kind"] != "bin" or k["column"] in numeric]
     if not keys:
         return None
-    sets = rollup_sets(keys)
     key_names = [k["name"] for k in keys]
-    inner = [f"{k['expr']} AS {qi(k['name'])}" for k in keys] + [qi(n) for n in numeric if n not in key_names]
+    by_name = {k["name"]: k for k in keys}
+    # Small keys (a few values each: side, venue…) ride along with every other key: one scan of the table per
+    # other key, grouped by it and all the small keys, and every set is then re-aggregated from those stages —
+    # a handful of passes over the data instead of one per set.
+    small: list[str] = []
+    product = 1
+    for key in sorted(keys, key=lambda k: k["groups"]):
+        if key["kind"] == "value" and key["groups"] <= PAIR_KEY_GROUPS and product * key["groups"] <= MAX_SMALL_PRODUCT:
+            small.append(key["name"])
+            product *= key["groups"]
+    others = [k for k in key_names if k not in small]
+    stages = [[other, *small] for other in others] or [small]
     measures = ["count(*) AS _n"]
+    rolled = ['sum("_n") AS _n']
     for n in numeric:
         measures += [f"count({qi(n)}) AS {qi(n + '__n')}", f"sum({qi(n)}) AS {qi(n + '__sum')}",
                      f"min({qi(n)}) AS {qi(n + '__min')}", f"max({qi(n)}) AS {qi(n + '__max')}"]
-    moments = []
+        rolled += [f"sum({qi(n + '__n')}) AS {qi(n + '__n')}", f"sum({qi(n + '__sum')}) AS {qi(n + '__sum')}",
+                   f"min({qi(n + '__min')}) AS {qi(n + '__min')}", f"max({qi(n + '__max')}) AS {qi(n + '__max')}"]
     # Correlation: the moments of each pair over the rows where both are set, about the columns' means (so the
-    # sums stay small and corr = Sxy / sqrt(Sxx Syy) keeps its precision after re-aggregation).
+    # sums stay small and corr = Sxy / sqrt(Sxx Syy) keeps its precision after re-aggregation). Computed in the
+    # first stage only, and kept overall and by each small key.
     means = {e["name"]: e.get("mean") for e in profile}
     paired = [n for n in numeric if isinstance(means.get(n), (int, float)) and means[n] == means[n]][:MAX_PAIR_MEASURES]
-    pairs = []
+    moments, rolled_moments, pairs = [], [], []
     for a, b in combinations(paired, 2):
         both = f"{qi(a)} IS NOT NULL AND {qi(b)} IS NOT NULL"
         dx, dy = f"({qi(a)}::DOUBLE - {double_literal(means[a])})", f"({qi(b)}::DOUBLE - {double_literal(means[b])})"
@@ -158,21 +151,39 @@ def rollup_build(con, *, columns: list[dict], profile: list[dict], row_count: in
             f"sum({expr}) FILTER (WHERE {both}) AS {qi(prefix + name)}"
             for name, expr in (("sx", dx), ("sy", dy), ("sxx", f"{dx} * {dx}"), ("syy", f"{dy} * {dy}"),
                                ("sxy", f"{dx} * {dy}"))]
+        rolled_moments += [f"sum({qi(prefix + name)}) AS {qi(prefix + name)}"
+                           for name in ("pairs", "sx", "sy", "sxx", "syy", "sxy")]
         pairs.append({"x": a, "y": b, "prefix": prefix})
-    # Integer keys are also measures: the inner select keeps them under their own name.
-    grouping_sets = ", ".join("(" + ", ".join(qi(m) for m in s) + ")" for s in sets)
-    keyed = ", ".join(qi(k) for k in key_names)
-    source = f"(SELECT {', '.join(inner)} FROM data)"
-    query = (f"SELECT GROUPING({keyed}) AS _set, {keyed}, {', '.join(measures)} FROM {source} "
-             f"GROUP BY GROUPING SETS ({grouping_sets})")
-    # The correlation moments only overall and by each small key (their own `_set` ids): a few more passes.
-    pair_sets = [(k["name"],) for k in keys if k["kind"] == "value" and k["groups"] <= PAIR_KEY_GROUPS]
-    if moments:
-        for members in [(), *pair_sets]:
-            by = ", ".join(qi(m) for m in members)
-            query += (f" UNION ALL BY NAME SELECT {set_id(key_names, members) + PAIR_SET_OFFSET} AS _set, "
-                      f"{by + ', ' if by else ''}{', '.join(moments)} FROM {source}" + (f" GROUP BY {by}" if by else ""))
-    con.execute(f"CREATE TABLE {TABLE} AS {query}")
+    sets: list[tuple[str, ...]] = []
+    branches = []
+    try:
+        for index, stage in enumerate(stages):
+            own = ", ".join(f"{by_name[m]['expr']} AS {qi(m)}" for m in stage)
+            group = ", ".join(str(i + 1) for i in range(len(stage)))
+            extra = moments if index == 0 else []
+            con.execute(f"CREATE OR REPLACE TEMP TABLE _rollup_stage_{index} AS SELECT {own}, "
+                        f"{', '.join(measures + extra)} FROM data GROUP BY {group}")
+            derived = [tuple(stage[:1])] + [(stage[0], s) for s in small] if others else []
+            if index == 0:
+                derived += [(s,) for s in small] + list(combinations(small, 2))
+            for members in derived:
+                if members in sets:
+                    continue
+                sets.append(members)
+                cols = ", ".join(qi(m) for m in members)
+                branches.append(f"SELECT {set_id(key_names, members)} AS _set, {cols}, {', '.join(rolled)} "
+                                f"FROM _rollup_stage_{index} GROUP BY {cols}")
+            if index == 0 and moments:
+                for members in [(), *((s,) for s in small)]:
+                    cols = ", ".join(qi(m) for m in members)
+                    branches.append(f"SELECT {set_id(key_names, members) + PAIR_SET_OFFSET} AS _set, "
+                                    f"{cols + ', ' if cols else ''}{', '.join(rolled_moments)} "
+                                    f"FROM _rollup_stage_0" + (f" GROUP BY {cols}" if cols else ""))
+        query = " UNION ALL BY NAME ".join(branches)
+        con.execute(f"CREATE TABLE {TABLE} AS {query}")
+    finally:
+        for index in range(len(stages)):
+            con.execute(f"DROP TABLE IF EXISTS _rollup_stage_{index}")
     rows = con.execute(f"SELECT count(*) FROM {TABLE}").fetchone()[0]
     if rows * KEEP_RATIO > row_count:  # not much smaller than the table itself: not worth keeping
         con.execute(f"DROP TABLE {TABLE}")
@@ -187,8 +198,14 @@ def rollup_build(con, *, columns: list[dict], profile: list[dict], row_count: in
         "measures": numeric,
         "pairs": pairs,
         "sets": [{"keys": list(s), "id": set_id(key_names, s)} for s in sets],
-        "pair_sets": [{"keys": list(s), "id": set_id(key_names, s) + PAIR_SET_OFFSET}
-                      for s in ([()] + pair_sets)] if moments else [],
+        "pair_sets": [{"keys": list(m), "id": set_id(key_names, m) + PAIR_SET_OFFSET}
+                      for m in [(), *((s,) for s in small)]] if moments else [],
         "sample": SAMPLE,
         "sample_rows": SAMPLE_ROWS,
     }
+
+
+def rollup_drop(con) -> None:
+    """Remove a summary left half-made (the session then reads `data` only)."""
+    for name in (TABLE, SAMPLE):
+        con.execute(f"DROP TABLE IF EXISTS {name}")
