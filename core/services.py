@@ -36,6 +36,11 @@ class JobCancelled(Exception):
     """Raised inside a job body when its owner asked to stop it."""
 
 
+class JobHandedOff(Exception):
+    """Raised by a job body that handed its work to other tasks (a sweep's chunks): they finish the
+    job, so the runner leaves it running."""
+
+
 class JobAbandoned(Exception):
     """Raised inside a job body whose job no longer runs here (deleted, or failed by the recovery pass):
     the body stops computing and the row is left as it is."""

@@ -102,6 +102,9 @@ def every_page(d: dict) -> dict[str, tuple[str, str | None]]:
         "/backtest/runs/<int:pk>/": (f"/backtest/runs/{d['run'].pk}/", BACKTEST_CHART),
         "/backtest/sweeps/": ("/backtest/sweeps/", None), "/backtest/sweeps/new/": ("/backtest/sweeps/new/", None),
         "/backtest/sweeps/<int:pk>/": (f"/backtest/sweeps/{d['sweep'].pk}/", None),
+        "/backtest/portfolios/": ("/backtest/portfolios/", None),
+        "/backtest/portfolios/new/": ("/backtest/portfolios/new/", None),
+        "/backtest/portfolios/<int:pk>/": (f"/backtest/portfolios/{d['portfolio'].pk}/", BACKTEST_CHART),
         "/accounts/password/change/": ("/accounts/password/change/", None),
         "/accounts/email/": ("/accounts/email/", None),
     }
