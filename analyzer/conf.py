@@ -14,6 +14,9 @@ SETTINGS = AppSettings(
     # Distinct counts in the column profile are exact up to this many rows, approximate (shown with ≈) above.
     PROFILE_EXACT_DISTINCT_ROWS=Setting("int", 1_000_000),
     PREVIEW_ROWS=Setting("int", 500),
+    # Files with at least this many rows get a summary table at load time (analyzer.rollup) that the built-in
+    # analyst answers grouped counts, sums, averages, minima and maxima from.
+    ROLLUP_MIN_ROWS=Setting("int", 1_000_000),
     KEEP_ORIGINAL=Setting("bool", False),
     STORAGE_PREFIX=Setting("str", "analyzer"),
     # DuckDB limits (per query / per upload processing)
@@ -31,11 +34,22 @@ SETTINGS = AppSettings(
     RESULT_STORED_BYTES=Setting("int", 4 * 1024**2),
     PLOT_SPEC_MAX_BYTES=Setting("int", 100_000),
     # Agent
-    LLM_PROVIDER=Setting("str", "builtin"),  # builtin | openai
+    # The analyst a question goes to unless the user picks another: builtin, or the name of a configured provider.
+    LLM_PROVIDER=Setting("str", "builtin"),
+    # LLM providers (JSON list of {name, label, base_url, model, api_key_env, send_rows, builtin_first, timeout,
+    # max_retries, stream_usage, description}); see agent/providers.py and the README.
+    LLM_PROVIDERS=Setting("json", []),
+    # One provider named `openai` from these, present when LLM_PROVIDER=openai or the key is set.
     OPENAI_BASE_URL=Setting("str", "https://api.openai.com/v1"),
     OPENAI_API_KEY=Setting("str", ""),
     OPENAI_MODEL=Setting("str", "gpt-4o-mini"),
     OPENAI_TIMEOUT_SECONDS=Setting("float", 60.0, env="ANALYZER_OPENAI_TIMEOUT"),
+    OPENAI_MAX_RETRIES=Setting("int", 2),
+    # What the `openai` provider may see: False sends the schema and the profile only, never a row.
+    LLM_SEND_ROWS=Setting("bool", True),
+    LLM_BUILTIN_FIRST=Setting("bool", True),
+    # Tokens (prompt + completion) one user may spend on LLM answers per UTC day; 0 = no limit.
+    DAILY_TOKEN_BUDGET=Setting("int", 0),
     MAX_STEPS=Setting("int", 12),
     ANSWER_TIMEOUT_SECONDS=Setting("float", 180.0, env="ANALYZER_ANSWER_TIMEOUT"),
     PLOT_REPAIR_ATTEMPTS=Setting("int", 2),

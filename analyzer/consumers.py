@@ -44,9 +44,12 @@ class SessionChatStream(SequencedStream):
                 text = content.get("text")
                 if not isinstance(text, str):
                     raise ValidationError({"text": "`text` must be a string."})
-                await database_sync_to_async(self._request)(Answer.Mode.MESSAGE, text)
+                analyst = content.get("analyst") or ""
+                if not isinstance(analyst, str):
+                    raise ValidationError({"analyst": "`analyst` must be a string."})
+                await database_sync_to_async(self._request)(Answer.Mode.MESSAGE, text, analyst)
             elif kind == "auto_analyze":
-                await database_sync_to_async(self._request)(Answer.Mode.AUTO_ANALYZE, "")
+                await database_sync_to_async(self._request)(Answer.Mode.AUTO_ANALYZE, "", "")
             elif kind == "stop":
                 await database_sync_to_async(self._stop)()
             else:
@@ -68,10 +71,10 @@ class SessionChatStream(SequencedStream):
             await self.send_json({"event": "error", "seq": None,
                                   "data": {"message": "Messages must be JSON objects.", "rejected": True}})
 
-    def _request(self, mode: str, text: str) -> None:
+    def _request(self, mode: str, text: str, analyst: str) -> None:
         close_old_connections()
         session = selectors.session_get(user=self.scope["user"], pk=self.obj.pk)
-        services.answer_request(session=session, user=self.scope["user"], mode=mode, text=text)
+        services.answer_request(session=session, user=self.scope["user"], mode=mode, text=text, analyst=analyst)
 
     def _stop(self) -> None:
         close_old_connections()

@@ -13,6 +13,7 @@ This module loads; `file_format` tells what a file is and refuses what cannot be
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import tempfile
 import time
@@ -28,6 +29,9 @@ from analyzer.file_format import (
     detect_encoding, file_extension, gunzip_bounded, read_head, short_message, sniff,
 )
 from analyzer.profiling import describe, is_numeric, is_temporal, profile_columns
+from analyzer.rollup import rollup_build, rollup_drop
+
+logger = logging.getLogger(__name__)
 
 # Also read from here by the services and the agent (what an upload is, and column kinds).
 __all__ = ["PARQUET_EXTENSIONS", "STAGES", "IngestError", "IngestResult", "Progress", "check_magic", "file_extension",
@@ -181,6 +185,14 @@ def table_summarize(con, *, detection: dict, file_format: str, started: float,
     # Within the query budgets: long cells cut with a marker, the preview bounded in bytes.
     preview = rows_read(con, "SELECT * FROM data", max_rows=int(conf.PREVIEW_ROWS), too_large="stop").rows
     profile = profile_columns(con, columns, row_count)
+    try:
+        summary = rollup_build(con, columns=columns, profile=profile, row_count=int(row_count))
+    except duckdb.Error:  # only a speed-up: the session works without it
+        logger.warning("no summary table for this upload", exc_info=True)
+        rollup_drop(con)
+        summary = None
+    if summary:
+        detection = {**detection, "rollup": summary}
     return IngestResult(
         file_format=file_format,
         row_count=int(row_count),

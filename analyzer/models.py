@@ -108,7 +108,14 @@ class Answer(Job):
     session = models.ForeignKey(AnalysisSession, on_delete=models.CASCADE, related_name="answers")
     mode = models.CharField(max_length=20, choices=Mode.choices, default=Mode.MESSAGE)
     question = models.TextField(blank=True, default="")
-    provider = models.CharField(max_length=20, blank=True, default="")
+    # The analyst the user picked (builtin or a configured provider's name) and the one that answered: with an
+    # LLM picked, the built-in analyst still answers the questions it is sure of.
+    provider = models.CharField(max_length=40, blank=True, default="")
+    analyst = models.CharField(max_length=40, blank=True, default="")
+    model = models.CharField(max_length=100, blank=True, default="", help_text="The LLM's model, when one answered")
+    prompt_tokens = models.PositiveIntegerField(default=0)
+    completion_tokens = models.PositiveIntegerField(default=0)
+    usage_estimated = models.BooleanField(default=False, help_text="The server reported no usage: ~4 characters a token")
 
     class Meta(Job.Meta):
         pass
@@ -117,6 +124,10 @@ class Answer(Job):
         if self.mode == self.Mode.AUTO_ANALYZE:
             return f"Auto-analysis of {self.session.filename}"
         return f"Answer: {self.question[:60]}"
+
+    @property
+    def tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
 
     def get_absolute_url(self) -> str:
         return reverse("analyzer:session_detail", args=[self.session_id])
@@ -150,3 +161,15 @@ class Processing(Job):
 
     def get_absolute_url(self) -> str:
         return reverse("analyzer:session_detail", args=[self.session_id])
+
+
+class AnswerUsage(Answer):
+    """What staff see of answers: who used which analyst and how many tokens — not the question or the data."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "LLM token usage"
+        verbose_name_plural = "LLM token usage"
+
+    def __str__(self) -> str:
+        return f"Answer #{self.pk} ({self.status})"  # not its question: staff see usage, not the user's words

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from datetime import timezone as dt_timezone
+
+from django.db.models import QuerySet, Sum
 from django.http import Http404
+from django.utils import timezone
 
 from analyzer.models import AnalysisSession, Answer, Message, Processing
 from core.models import JobStatus
@@ -138,3 +141,20 @@ def session_processing_info(*, session: AnalysisSession) -> dict:
             "job_websocket": processing_websocket(job=job),
         }
     return info
+
+
+def tokens_used_today(*, user) -> int:
+    """LLM tokens (prompt + completion) the user's answers used since 00:00 UTC today."""
+    midnight = timezone.now().astimezone(dt_timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    totals = Answer.objects.filter(owner=user, created_at__gte=midnight).aggregate(
+        prompt=Sum("prompt_tokens"), completion=Sum("completion_tokens"))
+    return (totals["prompt"] or 0) + (totals["completion"] or 0)
+
+
+def session_answers_usage(*, session: AnalysisSession) -> dict[str, dict]:
+    """Per answer of the session that used an LLM: its analyst, model and tokens (what staff see)."""
+    rows = session.answers.exclude(model="").values("pk", "analyst", "model", "prompt_tokens", "completion_tokens",
+                                                    "usage_estimated")
+    return {str(r["pk"]): {"analyst": r["analyst"], "model": r["model"], "prompt_tokens": r["prompt_tokens"],
+                           "completion_tokens": r["completion_tokens"], "estimated": r["usage_estimated"]}
+            for r in rows}

@@ -13,6 +13,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from analyzer import conf, selectors, services
+from analyzer.agent.providers import analysts_available
 from analyzer.serializers import upload_too_large
 from analyzer.uploads import TOO_LARGE_ATTR, install_size_limit, too_large_message
 from analyzer.views_common import query_result_csv_response, session_detail_payload, upload_payload
@@ -97,7 +98,11 @@ def session_detail(request, pk: int):
         "websocket": payload["websocket"],
         "messages": payload["messages"],
         "result_csv_url": f"/analyzer/sessions/{session.pk}/results/",
+        # Token usage of each LLM answer, for staff only.
+        "usage": selectors.session_answers_usage(session=session) if request.user.is_staff else {},
     }
+    context["analysts"] = analysts_available()
+    context["asked"] = any(m["event"] == "user" for m in payload["messages"])
     context["processing_client"] = {
         "status": payload["status"],
         "websocket": payload["processing"]["websocket"] if payload["processing"] else "",

@@ -268,7 +268,8 @@ WORKER_LOST = ("Worker lost", "worker lost")
 def job_models() -> list[type[Job]]:
     from django.apps import apps
 
-    return [m for m in apps.get_models() if issubclass(m, Job)]
+    # A proxy (another view of a job table, such as the analyzer's token usage) is not a job kind of its own.
+    return [m for m in apps.get_models() if issubclass(m, Job) and not m._meta.proxy]
 
 
 def job_for_task(task: dict) -> Job | None:

@@ -43,6 +43,7 @@ ADMIN_ACCESS = {
     "analyzer.answer": NONE,
     "analyzer.message": NONE,
     "analyzer.processing": NONE,
+    "analyzer.answerusage": VIEW,  # tokens per answer, without the question or the data
     # platform: backtest (instruments and price bars are market data the admins keep)
     "backtest.instrument": ALL,
     "backtest.pricebar": ALL,

@@ -28,9 +28,23 @@ class ToolCall:
 
 
 @dataclass
+class Usage:
+    """Tokens one model call used, as the server reported them (or estimated when it did not)."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    estimated: bool = False
+
+    @property
+    def total(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass
 class Turn:
     text: str = ""
     tool_calls: list[ToolCall] = field(default_factory=list)
+    usage: Usage | None = None  # None: the provider costs nothing (the built-in analyst)
 
 
 class Provider:

@@ -36,8 +36,31 @@ class DataContext:
                 return entry
         return {}
 
-    def describe_for_model(self) -> str:
+    def profile_without_rows(self) -> list[dict]:
+        """The profile with nothing a single row holds: counts, ranges and means, and the value set of a
+        category column (up to 50 values); no most-frequent values of a free-text column."""
+        kept = []
+        for entry in self.profile:
+            entry = {k: v for k, v in entry.items() if k not in ("top_values", "values")}
+            if entry.get("kind") == "text":
+                entry.pop("min", None), entry.pop("max", None)
+            source = self.profile_of(entry["name"])
+            if "values" in source:
+                entry["values"] = source["values"]
+            kept.append(entry)
+        return kept
+
+    def describe_for_model(self, *, send_rows: bool = True) -> str:
         schema = "\n".join(f"- {c['name']} ({c['type']})" for c in self.columns)
+        if not send_rows:
+            profile = json.dumps(self.profile_without_rows(), default=str)[:6000]
+            return (
+                f"The user uploaded `{self.filename}` with {self.row_count} rows. It is available in DuckDB as the "
+                f"table `data` with these columns:\n{schema}\n\nColumn profile (JSON): {profile}\n\n"
+                "You are not shown any rows of the file, nor the rows your queries return (you get their columns "
+                "and row count; the user sees the rows). Let the results speak: do not state values you have not "
+                "seen."
+            )
         profile = json.dumps(self.profile, default=str)[:6000]
         sample = json.dumps(self.sample_rows, default=str)[:4000]
         return (

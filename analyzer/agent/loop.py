@@ -60,6 +60,10 @@ class AnswerStopped(Exception):
     """The user pressed stop (or the answer ran out of time)."""
 
 
+class BudgetReached(Exception):
+    """The answer used up what was left of its user's daily token budget."""
+
+
 @dataclass
 class LoopOutcome:
     steps: int = 0
@@ -67,6 +71,13 @@ class LoopOutcome:
     texts: list[str] = field(default_factory=list)
     queries: int = 0
     plots: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    usage_estimated: bool = False
+
+    @property
+    def tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
 
 
 class TextStreamer:
@@ -90,7 +101,11 @@ class TextStreamer:
         self.last_flush = time.monotonic()
 
 
-def _result_for_model(result: duck.QueryResult, limit: int = 20) -> str:
+def _result_for_model(result: duck.QueryResult, limit: int = 20, *, send_rows: bool = True) -> str:
+    if not send_rows:  # the provider may not see rows: it learns the result's shape, the user sees the rows
+        return json.dumps({"columns": result.columns, "row_count": len(result.rows), "truncated": result.truncated,
+                           "rows": "(not sent: this analyst may not see rows; the user sees the result)"},
+                          default=str)[:8000]
     return json.dumps(
         {
             "columns": result.columns,
@@ -104,8 +119,11 @@ def _result_for_model(result: duck.QueryResult, limit: int = 20) -> str:
 
 class AgentLoop:
     def __init__(self, *, provider: Provider, context: DataContext, sink: Sink,
-                 max_steps: int | None = None, deadline_seconds: float | None = None):
+                 max_steps: int | None = None, deadline_seconds: float | None = None,
+                 token_budget: int | None = None, send_rows: bool = True):
         self.provider, self.context, self.sink = provider, context, sink
+        self.token_budget = token_budget  # tokens this answer may still use (None: no limit)
+        self.send_rows = send_rows
         self.max_steps = max_steps or conf.MAX_STEPS
         self.deadline = time.monotonic() + (deadline_seconds or conf.ANSWER_TIMEOUT_SECONDS)
         self.plot_failures = 0
@@ -132,6 +150,7 @@ class AgentLoop:
                 messages=messages, tools=TOOLS, on_text=streamer, should_stop=self.stop_requested
             )
             streamer.flush()
+            self.count(turn)
             self.check()
             messages.append(self._assistant_message(turn))
             if not turn.tool_calls:
@@ -146,6 +165,15 @@ class AgentLoop:
                     return self.outcome
         self.sink.emit("text", {"text": f"(Stopped after {self.max_steps} steps without finishing.)"})
         return self.outcome
+
+    def count(self, turn: Turn) -> None:
+        if turn.usage is None:
+            return
+        self.outcome.prompt_tokens += turn.usage.prompt_tokens
+        self.outcome.completion_tokens += turn.usage.completion_tokens
+        self.outcome.usage_estimated |= turn.usage.estimated
+        if self.token_budget is not None and self.outcome.tokens >= self.token_budget:
+            raise BudgetReached()
 
     @staticmethod
     def _assistant_message(turn: Turn) -> dict:
@@ -237,7 +265,7 @@ class AgentLoop:
             },
             rows_kept=result.rows,
         )
-        return _result_for_model(result), False
+        return _result_for_model(result, send_rows=self.send_rows), False
 
     def tool_create_plot(self, args: dict) -> tuple[str, bool]:
         title = str(args.get("title") or "Chart")[:200]

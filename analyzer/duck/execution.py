@@ -13,7 +13,7 @@ from analyzer import conf
 from analyzer.duck.budgets import rows_read
 from analyzer.duck.guard import REFUSED_MESSAGE, sql_check
 from analyzer.duck.results import QueryFailed, QueryResult
-from analyzer.duck.sql_text import TABLE, sql_literal
+from analyzer.duck.sql_text import SUMMARY_TABLES, TABLE, sql_literal
 
 
 def sandbox_connect(*, data_path: str, memory_limit: str | None = None, threads: int | None = None):
@@ -35,6 +35,11 @@ def sandbox_connect(*, data_path: str, memory_limit: str | None = None, threads:
     try:
         con.execute(f"ATTACH {sql_literal(data_path)} AS src (READ_ONLY)")
         con.execute(f"CREATE VIEW {TABLE} AS SELECT * FROM src.{TABLE}")
+        present = {row[0] for row in con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE database_name = 'src'").fetchall()}
+        for name in SUMMARY_TABLES:  # a large session's summaries (analyzer.rollup), read like `data`
+            if name in present:
+                con.execute(f"CREATE VIEW {name} AS SELECT * FROM src.{name}")
         con.execute(f"SET allowed_paths = [{sql_literal(data_path)}]")
         con.execute("SET enable_external_access = false")
         con.execute("SET lock_configuration = true")

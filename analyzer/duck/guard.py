@@ -14,7 +14,7 @@ import json
 import duckdb
 
 from analyzer.duck.results import QueryFailed, QueryRefused
-from analyzer.duck.sql_text import TABLE
+from analyzer.duck.sql_text import SUMMARY_TABLES, TABLE
 
 # Table functions a query may use: they generate rows, they read nothing.
 ALLOWED_TABLE_FUNCTIONS = frozenset({"range", "generate_series", "unnest", "json_each", "json_tree"})
@@ -25,7 +25,7 @@ REFUSED_FUNCTIONS = frozenset({
 })
 REFUSED_FUNCTION_PREFIXES = ("duckdb_", "pragma_", "pg_get_")
 REFUSED_MESSAGE = (
-    "Refused: queries may only read the table `data` (the uploaded file); reading or writing other files, "
+    "Refused: queries may only read the table `data` (the uploaded file) and its summaries `data_rollup` and `data_sample`; reading or writing other files, "
     "attaching databases, installing extensions, reading settings or the catalog and changing settings are not "
     "allowed."
 )
@@ -81,7 +81,7 @@ def references_check(text: str, *, con) -> None:
     if ctes & _catalog_names():
         raise QueryRefused(REFUSED_MESSAGE)
     for catalog, schema, name in found["tables"]:
-        if catalog or schema or name.lower() not in ctes | {TABLE}:
+        if catalog or schema or name.lower() not in ctes | {TABLE, *SUMMARY_TABLES}:
             raise QueryRefused(REFUSED_MESSAGE)
     for name in found["table_functions"]:
         if name.lower() not in ALLOWED_TABLE_FUNCTIONS:

@@ -10,12 +10,13 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from analyzer import conf
+from analyzer.agent import providers
 from analyzer.agent.base import Provider, ProviderError
 from analyzer.agent.context import DataContext
-from analyzer.agent.loop import AgentLoop, AnswerStopped
+from analyzer.agent.loop import AgentLoop, AnswerStopped, BudgetReached, LoopOutcome
 from analyzer.agent.tools import AUTO_ANALYSIS_PROMPT, SYSTEM_PROMPT
 from analyzer.models import AnalysisSession, Answer, Message
-from analyzer.selectors import processing_error, session_processing, session_status
+from analyzer.selectors import processing_error, session_processing, session_status, tokens_used_today
 from analyzer.services.messages import message_add
 from analyzer.services.sessions import ACTIVE, session_data_path, session_title_set
 from core import services as core_services
@@ -25,10 +26,16 @@ from core.models import JobStatus
 logger = logging.getLogger(__name__)
 
 
-def answer_request(*, session: AnalysisSession, user, mode: str = Answer.Mode.MESSAGE, text: str = "") -> Answer:
-    """Record the user's question (or auto-analysis request) and queue the agent."""
+def answer_request(*, session: AnalysisSession, user, mode: str = Answer.Mode.MESSAGE, text: str = "",
+                   analyst: str = "") -> Answer:
+    """Record the user's question (or auto-analysis request) and queue the agent; `analyst` is the one the user
+    picked (builtin or a configured provider's name; empty: the default)."""
     if mode not in Answer.Mode.values:
         raise ValidationError({"type": f"Unknown request type {mode!r}."})
+    analyst = str(analyst or "").strip().lower() or providers.analyst_default()
+    if analyst != providers.BUILTIN and providers.provider_config_get(analyst) is None:
+        names = ", ".join(a["name"] for a in providers.analysts_available())
+        raise ValidationError({"analyst": f"Unknown analyst {analyst[:40]!r}: pick one of {names}."})
     question = " ".join(str(text or "").split()) if mode == Answer.Mode.MESSAGE else ""
     if mode == Answer.Mode.MESSAGE:
         if not question:
@@ -43,7 +50,7 @@ def answer_request(*, session: AnalysisSession, user, mode: str = Answer.Mode.ME
             raise ValidationError({"text": refusal})
         if Answer.objects.filter(session=locked, status__in=ACTIVE).exists():
             raise ValidationError({"text": "An answer is still running: wait for it or press Stop."})
-        answer = Answer(owner=user, session=locked, mode=mode, question=question, provider=conf.LLM_PROVIDER)
+        answer = Answer(owner=user, session=locked, mode=mode, question=question, provider=analyst)
         answer.full_clean(exclude=["owner", "session"])
         answer.save()
         if mode == Answer.Mode.MESSAGE:
@@ -116,15 +123,17 @@ class AnswerSink:
 
 
 def provider_for(*, context: DataContext, name: str | None = None) -> Provider:
-    name = (name or conf.LLM_PROVIDER or "builtin").lower()
-    if name == "openai":
+    """The provider of one analyst: builtin, or the configured LLM provider of that name."""
+    name = (name or providers.analyst_default()).lower()
+    config = providers.provider_config_get(name) if name != providers.BUILTIN else None
+    if config is not None:
         from analyzer.agent.openai import OpenAIProvider
 
-        return OpenAIProvider()
+        return OpenAIProvider(config=config)
     from analyzer.agent.builtin import BuiltinProvider
 
-    if name != "builtin":
-        logger.warning("unknown ANALYZER_LLM_PROVIDER %r; using the built-in analyst", name)
+    if name != providers.BUILTIN:
+        logger.warning("analyst %r is not configured (any more); using the built-in analyst", name)
     return BuiltinProvider(context=context)
 
 
@@ -139,19 +148,65 @@ def _history(*, session: AnalysisSession, before: Answer, limit: int = 6) -> lis
     return history
 
 
+def _usage_record(*, answer: Answer, outcome: LoopOutcome, provider: Provider) -> None:
+    config = getattr(provider, "config", None)
+    Answer.objects.filter(pk=answer.pk).update(
+        analyst=provider.name, model=config.model if config else "", prompt_tokens=outcome.prompt_tokens,
+        completion_tokens=outcome.completion_tokens, usage_estimated=outcome.usage_estimated)
+
+
+def _budget_message(*, budget: int, used: int, stopped: bool) -> str:
+    what = "This answer was stopped: it reached" if stopped else "No LLM answer now: you have used"
+    return (f"{what} your daily budget of {budget:,} LLM tokens ({used:,} used today). It renews at 00:00 UTC; "
+            "until then the built-in analyst still answers the questions it can read.")
+
+
+def _end(sink: AnswerSink, answer: Answer, *, message: str, error: str, analyst: str) -> None:
+    sink.emit(Message.Kind.ERROR, {"message": message})
+    sink.emit(Message.Kind.DONE, {"data_updated": False, "status": "failed", **_named(analyst)})
+    core_services.job_fail(job=answer, error=message, message=error)
+
+
+def _named(analyst: str) -> dict:
+    return {"analyst": analyst or providers.BUILTIN, "analyst_label": providers.analyst_label(analyst)}
+
+
 def answer_run(answer: Answer) -> None:
-    """The job body: run the agent loop for one answer; always ends the answer with a `done` event."""
+    """The job body: run the agent loop for one answer; always ends the answer with a `done` event.
+
+    With an LLM picked, the built-in analyst reads the question first: when it is sure of it (it would neither ask
+    back nor refuse) it answers, fast and free; otherwise the question goes to the LLM, within the user's daily
+    token budget."""
     session = answer.session
     sink = AnswerSink(answer)
     context = DataContext.for_session(session, data_path=session_data_path(session=session))
-    provider = provider_for(context=context, name=answer.provider or None)
     question = answer.question if answer.mode == Answer.Mode.MESSAGE else AUTO_ANALYSIS_PROMPT
-    sink.emit(Message.Kind.STATUS, {"message": "Analyzing the data…" if answer.mode == Answer.Mode.AUTO_ANALYZE
-                                    else "Thinking…"})
-    messages = [{"role": "system", "content": SYSTEM_PROMPT + "\n" + context.describe_for_model()}]
-    messages += _history(session=session, before=answer)
+    messages = _history(session=session, before=answer)
     messages.append({"role": "user", "content": question})
-    loop = AgentLoop(provider=provider, context=context, sink=sink)
+    provider = provider_for(context=context, name=answer.provider or None)
+    config = getattr(provider, "config", None)
+    if config is not None and config.builtin_first:
+        from analyzer.agent.builtin import BuiltinProvider
+
+        builtin = BuiltinProvider(context=context)
+        if builtin.is_sure(messages):
+            provider, config = builtin, None
+    send_rows = config.send_rows if config is not None else True
+    label = providers.analyst_label(provider.name)
+    sink.emit(Message.Kind.STATUS, {"message": f"{label}: analyzing the data…" if answer.mode == Answer.Mode.AUTO_ANALYZE
+                                    else f"{label}: thinking…", **_named(provider.name)})
+    token_budget = None
+    if config is not None and conf.DAILY_TOKEN_BUDGET > 0:
+        used = tokens_used_today(user=answer.owner)
+        if used >= conf.DAILY_TOKEN_BUDGET:
+            _usage_record(answer=answer, outcome=LoopOutcome(), provider=provider)
+            _end(sink, answer, message=_budget_message(budget=conf.DAILY_TOKEN_BUDGET, used=used, stopped=False),
+                 error="Daily token budget used up", analyst=provider.name)
+            return
+        token_budget = conf.DAILY_TOKEN_BUDGET - used
+    messages.insert(0, {"role": "system",
+                        "content": SYSTEM_PROMPT + "\n" + context.describe_for_model(send_rows=send_rows)})
+    loop = AgentLoop(provider=provider, context=context, sink=sink, token_budget=token_budget, send_rows=send_rows)
     outcome_status = "succeeded"
     try:
         outcome = loop.run(messages=messages)
@@ -160,28 +215,36 @@ def answer_run(answer: Answer) -> None:
             if not sink.reporter.cancelled:  # abandoned: the recovery pass already closed the chat
                 raise sink.reporter.stop from None
             sink.emit(Message.Kind.STATUS, {"message": "Stopped."})
-            sink.emit(Message.Kind.DONE, {"data_updated": False, "status": "cancelled"})
+            sink.emit(Message.Kind.DONE, {"data_updated": False, "status": "cancelled", **_named(provider.name)})
             raise core_services.JobCancelled() from None
-        sink.emit(Message.Kind.ERROR, {"message": str(exc)})
-        sink.emit(Message.Kind.DONE, {"data_updated": False, "status": "failed"})
-        core_services.job_fail(job=answer, error=str(exc), message="Timed out")
+        _end(sink, answer, message=str(exc), error="Timed out", analyst=provider.name)
+        return
+    except BudgetReached:
+        used = tokens_used_today(user=answer.owner) + loop.outcome.tokens  # this answer's are not recorded yet
+        _end(sink, answer, message=_budget_message(budget=conf.DAILY_TOKEN_BUDGET, used=used, stopped=True),
+             error="Daily token budget reached", analyst=provider.name)
         return
     except ProviderError as exc:
-        sink.emit(Message.Kind.ERROR, {"message": str(exc)})
-        sink.emit(Message.Kind.DONE, {"data_updated": False, "status": "failed"})
-        core_services.job_fail(job=answer, error=str(exc), message="LLM provider error")
+        _end(sink, answer, message=str(exc), error="LLM provider error", analyst=provider.name)
         return
     except Exception as exc:
         logger.exception("answer %s failed", answer.pk)
         sink.emit(Message.Kind.ERROR, {"message": f"Something went wrong while answering ({type(exc).__name__})."})
-        sink.emit(Message.Kind.DONE, {"data_updated": False, "status": "failed"})
+        sink.emit(Message.Kind.DONE, {"data_updated": False, "status": "failed", **_named(provider.name)})
         raise
+    finally:
+        _usage_record(answer=answer, outcome=loop.outcome, provider=provider)
     if answer.mode == Answer.Mode.MESSAGE and not session.title_generated:
         try:
             title = provider.title(filename=session.filename, question=answer.question,
                                    answer_text=" ".join(outcome.texts))
             session_title_set(session=session, title=title, answer=answer)
+            title_usage = getattr(provider, "title_usage", None)
+            if title_usage is not None:
+                outcome.prompt_tokens += title_usage.prompt_tokens
+                outcome.completion_tokens += title_usage.completion_tokens
+                _usage_record(answer=answer, outcome=outcome, provider=provider)
         except Exception:
             logger.warning("title generation failed", exc_info=True)
-    sink.emit(Message.Kind.DONE, {"data_updated": False, "status": outcome_status})
+    sink.emit(Message.Kind.DONE, {"data_updated": False, "status": outcome_status, **_named(provider.name)})
     core_services.job_succeed(job=answer, message=f"{outcome.queries} queries, {outcome.plots} charts")

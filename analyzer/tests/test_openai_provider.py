@@ -24,6 +24,8 @@ def use_fake(monkeypatch):
         monkeypatch.setattr(conf, "OPENAI_BASE_URL", server.url)
         monkeypatch.setattr(conf, "OPENAI_API_KEY", "sk-test-key")
         monkeypatch.setattr(conf, "OPENAI_MODEL", "scripted-model")
+        # These tests follow the LLM itself; the built-in analyst answering first has its own tests.
+        monkeypatch.setattr(conf, "LLM_BUILTIN_FIRST", False)
 
     return configure
 
@@ -56,7 +58,7 @@ def test_tool_calls_are_streamed_run_and_fed_back(trades_session, user, use_fake
     assert {t["function"]["name"] for t in first["tools"]} == {"write_to_chat", "generate_query", "create_plot", "finish"}
     system = first["messages"][0]["content"]
     assert "symbol (VARCHAR)" in system and "10 rows" in system
-    assert server.headers[0]["Authorization"] == "Bearer sk-test-key"
+    assert server.headers[0]["authorization"] == "Bearer sk-test-key"
     # The invalid spec went back to the model with the schema error, and it repaired it.
     tool_messages = [m for m in repair["messages"] if m["role"] == "tool"]
     assert "invalid" in tool_messages[-1]["content"] and "barz" in tool_messages[-1]["content"]
@@ -106,10 +108,10 @@ def test_sql_errors_go_back_to_the_model(trades_session, user, use_fake):
 
 @pytest.mark.django_db
 def test_malformed_tool_arguments_and_unknown_tools(trades_session, user, use_fake):
-    broken = [{"choices": [{"index": 0, "delta": {"tool_calls": [
-        {"index": 0, "id": "c1", "function": {"name": "generate_query", "arguments": "{not json"}}]}}]},
-        {"choices": [{"index": 0, "delta": {"tool_calls": [
-            {"index": 1, "id": "c2", "function": {"name": "run_python", "arguments": "{\"code\": \"import os\"}"}}]}}]}]
+    broken = [{"delta": {"tool_calls": [
+        {"index": 0, "id": "c1", "function": {"name": "generate_query", "arguments": "{not json"}}]}},
+        {"delta": {"tool_calls": [
+            {"index": 1, "id": "c2", "function": {"name": "run_python", "arguments": "{\"code\": \"import os\"}"}}]}}]
     with FakeOpenAI([broken, tool_turn(("finish", {}))]) as server:
         use_fake(server)
         messages = ask(trades_session, user, "hack")
@@ -132,6 +134,7 @@ def test_endpoint_error_ends_answer_with_error_and_done(trades_session, user, us
 def test_unreachable_endpoint(trades_session, user, monkeypatch):
     monkeypatch.setattr(conf, "LLM_PROVIDER", "openai")
     monkeypatch.setattr(conf, "OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
+    monkeypatch.setattr(conf, "LLM_BUILTIN_FIRST", False)
     messages = ask(trades_session, user, "anything")
     assert "Could not reach the LLM endpoint" in messages[-2].data["message"] and messages[-1].kind == "done"
 

@@ -138,6 +138,9 @@
       this.auto = document.getElementById("chat-auto");
       this.errorLine = document.getElementById("chat-error");
       this.connLine = document.getElementById("chat-connection");
+      this.analyst = document.getElementById("chat-analyst");   // absent when only the built-in analyst exists
+      this.intro = document.getElementById("analysts-intro");
+      this.usage = state.usage || {};                          // staff only: tokens of each LLM answer
       state.messages.forEach((m) => this.handle(m, true));
       // Answers that finished long ago do not need their status lines.
       this.setRunning(this.running);
@@ -174,7 +177,9 @@
       const text = this.input.value.trim();
       if (!text) return;
       if (this.running) { this.showError("An answer is still running: wait for it or press Stop."); return; }
-      if (this.post({ type: "message", text })) { this.input.value = ""; this.showError(""); this.setRunning(true); }
+      const message = { type: "message", text };
+      if (this.analyst) message.analyst = this.analyst.value;
+      if (this.post(message)) { this.input.value = ""; this.showError(""); this.setRunning(true); }
     },
 
     setRunning(on) {
@@ -210,6 +215,7 @@
       switch (m.event) {
         case "user":
           this.log.appendChild(el("div", { class: "chat-msg user", "data-testid": "user-message", text: d.text }));
+          if (this.intro) this.intro.hidden = true;
           if (!restoring) this.setRunning(true);
           break;
         case "status": {
@@ -270,6 +276,11 @@
           box.classList.add("finished");
           box.dataset.status = d.status || "";
           if (d.status === "cancelled") box.appendChild(el("p", { class: "muted small", text: "(stopped)" }));
+          if (d.analyst_label) {
+            const used = this.usage[String(m.answer_id)];
+            const tokens = used ? ` · ${used.model} · ${used.prompt_tokens.toLocaleString()} prompt + ${used.completion_tokens.toLocaleString()} completion tokens${used.estimated ? " (estimated)" : ""}` : "";
+            box.appendChild(el("p", { class: "answered-by", "data-testid": "answered-by", "data-analyst": d.analyst || "", text: `Answered by ${d.analyst_label}${tokens}` }));
+          }
           if (!restoring) this.setRunning(false);
           break;
         }

@@ -37,8 +37,13 @@ def test_filtered_count_grouped_average_and_scatter(live_platform, browser_page,
     page.wait_for_url("**/analyzer/sessions/*/")
     page.wait_for_selector("[data-testid=detected]", timeout=60000)
     page.wait_for_selector("[data-testid=assistant-message].finished", timeout=60000)  # the auto-analysis
+    # Before the first question the page says who can answer and what each analyst can do.
+    intro = page.locator("[data-testid=analysts-intro]")
+    assert intro.is_visible() and "Built-in analyst" in intro.inner_text() and "Offline" in intro.inner_text()
 
     answer = ask(page, "How many female penguins weigh more than 4000 g?", 1)
+    assert answer.locator("[data-testid=answered-by]").inner_text() == "Answered by Built-in analyst"
+    assert not intro.is_visible()
     expected = int(((df["Sex"] == "FEMALE") & (df[MASS] > 4000)).sum())
     assert table_of(answer) == [{"count": str(expected)}]
     assert "SELECT count(*)" in answer.locator("[data-testid=query-result] pre").first.text_content()

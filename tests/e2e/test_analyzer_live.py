@@ -81,6 +81,7 @@ def test_upload_stream_reconnect_resume(live_platform, user, report):
     assert rest[-1]["event"] == "done" and rest[-1]["data"]["status"] == "succeeded"
     assert sum(1 for m in first + rest if m["event"] == "plot") == 3
     assert answer[0]["event"] == "user" and answer[-1]["event"] == "done"
+    assert answer[-1]["data"]["analyst"] == "builtin" and answer[-1]["data"]["analyst_label"] == "Built-in analyst"
     result = next(m for m in answer if m["event"] == "query_result")
     assert {r["symbol"] for r in result["data"]["result"]} == {"AAPL", "MSFT", "GOOG"}
     assert any(m["event"] == "session_update" for m in answer)

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from analyzer.agent.builtin.charts import bar_spec, histogram_spec, histogram_sql, line_spec, point_spec, sample_sql
 from analyzer.agent.builtin.intent import Intent
 from analyzer.agent.builtin.schema import Column, Schema
+from analyzer.agent.builtin.summaries import (TIME_GRAINS, correlation_from_summary, histogram_from_summary,
+                                              sample_from_summary, summary_source)
 from analyzer.agent.builtin.vocab import AGG_LABEL, AGG_SQL
 from analyzer.duck import quote_ident as qi
 from analyzer.duck import sql_literal
@@ -34,6 +36,8 @@ class Plan:
     calls: list[tuple[str, dict]] = field(default_factory=list)
     # Turns the first query's rows into the closing sentence.
     summarize: Callable[[list[dict]], str] | None = None
+    # False when the analyst asks back or cannot answer: with an LLM configured, the question goes to it.
+    sure: bool = True
 
     def query(self, sql: str, explanation: str = "") -> Plan:
         self.calls.append(("generate_query", {"sql": sql, "explanation": explanation}))
@@ -90,8 +94,12 @@ def _best(rows: list[dict], label: str, desc: bool = True) -> dict:
 def _plan_aggregate(intent: Intent, schema: Schema) -> Plan:
     value, label, what = value_of(intent)
     where = where_sql(intent)
+    source = f"FROM data{where}"
+    fast = summary_source(intent, schema, groups=intent.groups[:2], where=where_of(intent))
+    if fast:
+        value, source = fast
     if not intent.groups:
-        sql = f"SELECT {value} AS {qi(label)} FROM data{where}"
+        sql = f"SELECT {value} AS {qi(label)} {source}"
         return Plan(summarize=lambda rows: f"The {what}{where_words(intent)} is {fmt(rows[0][label])}.").query(
             sql, what)
     groups = intent.groups[:2]
@@ -103,7 +111,7 @@ def _plan_aggregate(intent: Intent, schema: Schema) -> Plan:
     else:
         order = "1"
     limit = f" LIMIT {intent.n}" if intent.n else ""
-    sql = f"SELECT {keys}, {value} AS {qi(label)} FROM data{where} GROUP BY {by} ORDER BY {order}{limit}"
+    sql = f"SELECT {keys}, {value} AS {qi(label)} {source} GROUP BY {by} ORDER BY {order}{limit}"
     g = groups[0].name
     names = " and ".join(x.name for x in groups)
 
@@ -200,10 +208,11 @@ def _plan_missing(intent: Intent, schema: Schema) -> Plan:
         "Missing values per column", sql, bar_spec("column", "missing", sort=None))
 
 
-def _correlation_query(intent: Intent) -> tuple[str, Callable]:
+def _correlation_query(intent: Intent, schema: Schema) -> tuple[str, Callable]:
     x, y = intent.measure.name, intent.second.name
-    sql = (f"SELECT corr({qi(x)}, {qi(y)}) AS correlation, count(*) AS pairs FROM data"
-           f"{where_sql(intent, f'{qi(x)} IS NOT NULL', f'{qi(y)} IS NOT NULL')}")
+    sql = correlation_from_summary(intent, schema) or (
+        f"SELECT corr({qi(x)}, {qi(y)}) AS correlation, count(*) AS pairs FROM data"
+        f"{where_sql(intent, f'{qi(x)} IS NOT NULL', f'{qi(y)} IS NOT NULL')}")
 
     def summarize(rows):
         r = rows[0]["correlation"]
@@ -220,25 +229,27 @@ def _correlation_query(intent: Intent) -> tuple[str, Callable]:
 
 
 def _plan_correlation(intent: Intent, schema: Schema) -> Plan:
-    sql, summarize = _correlation_query(intent)
+    sql, summarize = _correlation_query(intent, schema)
     return _scatter_plot(Plan(summarize=summarize).query(sql, f"correlation of {intent.measure.name} and "
-                                                              f"{intent.second.name}"), intent)
+                                                              f"{intent.second.name}"), intent, schema)
 
 
 def _plan_scatter(intent: Intent, schema: Schema) -> Plan:
     return _plan_correlation(intent, schema)
 
 
-def _scatter_plot(plan: Plan, intent: Intent) -> Plan:
+def _scatter_plot(plan: Plan, intent: Intent, schema: Schema) -> Plan:
     x, y = intent.measure.name, intent.second.name
     color = intent.groups[0].name if intent.groups else None
     cols = [x, y] + ([color] if color else [])
-    return plan.plot(f"{y} vs {x}", sample_sql(cols, where_of(intent)), point_spec(x, y, color=color))
+    sql = sample_from_summary(cols, schema, filtered=bool(intent.filters)) or sample_sql(cols, where_of(intent))
+    return plan.plot(f"{y} vs {x}", sql, point_spec(x, y, color=color))
 
 
 def _plan_histogram(intent: Intent, schema: Schema) -> Plan:
     name = intent.measure.name
-    sql = histogram_sql(name, where=where_of(intent))
+    sql = (None if intent.filters else histogram_from_summary(name, schema, bins=20)) or \
+        histogram_sql(name, where=where_of(intent))
 
     def summarize(rows):
         peak = max(rows, key=lambda r: r["count"])
@@ -252,19 +263,24 @@ def _plan_histogram(intent: Intent, schema: Schema) -> Plan:
 def _plan_share(intent: Intent, schema: Schema) -> Plan:
     m = intent.measure
     total = f"sum({qi(m.name)})" if m else "count(*)"
+    source = f"FROM data{where_sql(intent)}"
+    as_sum = Intent("aggregate", agg="sum" if m else "count", measure=m, filters=intent.filters, join=intent.join)
+    fast = summary_source(as_sum, schema, groups=intent.groups[:1], condition=intent.condition,
+                          where=where_of(intent))
+    if fast:
+        total, source = fast
     if intent.groups:
         g = intent.groups[0].name
         label = f"total_{m.name}" if m else "count"
         sql = (f"SELECT {qi(g)}, {total} AS {qi(label)}, 100.0 * {total} / sum({total}) OVER () AS percent "
-               f"FROM data{where_sql(intent)} GROUP BY 1 ORDER BY 2 DESC NULLS LAST")
+               f"{source} GROUP BY 1 ORDER BY 2 DESC NULLS LAST")
         return Plan(summarize=lambda rows: f"Share of {'total ' + m.name if m else 'rows'} by {g}"
                                            f"{where_words(intent)}: " + ", ".join(
             f"{r[g]} {r['percent']:.1f} %" for r in rows[:8] if r["percent"] is not None) + ".").query(
             sql, f"share by {g}").plot(f"Share by {g}", sql, bar_spec(g, "percent"))
     cond = " AND ".join(f.expr() for f in intent.condition)
     part = f"{total} FILTER (WHERE {cond})"
-    sql = (f"SELECT 100.0 * {part} / {total} AS percent, {part} AS part, {total} AS total "
-           f"FROM data{where_sql(intent)}")
+    sql = f"SELECT 100.0 * {part} / {total} AS percent, {part} AS part, {total} AS total {source}"
     words = " and ".join(f.words() for f in intent.condition)
     what = f"of total {m.name}" if m else "of rows"
     return Plan(summarize=lambda rows: f"{rows[0]['percent']:.1f} % {what}{where_words(intent)} have {words} "
@@ -301,7 +317,13 @@ def _plan_trend(intent: Intent, schema: Schema) -> Plan:
     order = f"{3 if g else 2} {'ASC' if intent.order == 'asc' else 'DESC'} NULLS LAST, 1" if intent.order else \
         ("1, 2" if g else "1")
     limit = f" LIMIT {intent.n}" if intent.order and intent.n else ""
-    sql = (f"SELECT {keys}, {value} AS {qi(label)} FROM data{where_sql(intent, f'{qi(t.name)} IS NOT NULL')} "
+    source = f"FROM data{where_sql(intent, f'{qi(t.name)} IS NOT NULL')}"
+    fast = summary_source(intent, schema, groups=intent.groups[:1], time_column=t.name,
+                          where=where_of(intent, f"{qi(t.name)} IS NOT NULL")) \
+        if t.kind != "temporal" or grain in TIME_GRAINS else None
+    if fast:
+        value, source = fast
+    sql = (f"SELECT {keys}, {value} AS {qi(label)} {source} "
            f"GROUP BY {'1, 2' if g else '1'} ORDER BY {order}{limit}")
 
     def summarize(rows):
@@ -326,8 +348,12 @@ def _plan_season(intent: Intent, schema: Schema) -> Plan:
     else:
         key, name, unit = f"isodow({t})", f"dayname({t})", "weekday"
     order = f"3 {'ASC' if intent.order == 'asc' else 'DESC'} NULLS LAST" if intent.order else "1"
+    source = f"FROM data{where_sql(intent, f'{t} IS NOT NULL')}"
+    fast = summary_source(intent, schema, time_column=intent.time.name, where=where_of(intent, f"{t} IS NOT NULL"))
+    if fast:
+        value, source = fast
     sql = (f"SELECT {key} AS {unit}, any_value({name}) AS {unit}_name, {value} AS {qi(label)} "
-           f"FROM data{where_sql(intent, f'{t} IS NOT NULL')} GROUP BY 1 ORDER BY {order}")
+           f"{source} GROUP BY 1 ORDER BY {order}")
     word = "lowest" if intent.order == "asc" else "highest"
 
     def summarize(rows):

@@ -63,19 +63,34 @@ class BuiltinProvider(Provider):
         self.context = context
         self.schema = Schema(context.columns, context.profile, row_count=context.row_count,
                              filename=context.filename)
+        # The session's summary table, when the loader made one (large files): see analyzer.rollup.
+        self.schema.rollup = (context.detection or {}).get("rollup")
         self.plan: Plan | None = None
+        self.planned: tuple[str, tuple[str, ...], Plan] | None = None
+
+    def plan_for(self, messages: list[dict]) -> Plan:
+        """The plan for the conversation's last question (read once: `is_sure` and the first turn share it)."""
+        last_user = max(i for i, m in enumerate(messages) if m["role"] == "user")
+        question = str(messages[last_user].get("content") or "")
+        earlier = tuple(str(m.get("content") or "") for m in messages[:last_user] if m["role"] == "user")
+        if self.planned is None or self.planned[:2] != (question, earlier):
+            if question == AUTO_ANALYSIS_PROMPT:
+                plan = auto_analysis(self.context, self.schema, examples_for(self.schema))
+            else:
+                plan = self.decide(question, list(earlier))
+            self.planned = (question, earlier, plan)
+        return self.planned[2]
+
+    def is_sure(self, messages: list[dict]) -> bool:
+        """Whether the built-in analyst can answer the last question itself rather than ask back or refuse."""
+        return self.plan_for(messages).sure
 
     # --- the provider protocol -------------------------------------------------------
     def complete(self, *, messages, tools, on_text, should_stop) -> Turn:
         last_user = max(i for i, m in enumerate(messages) if m["role"] == "user")
-        question = str(messages[last_user].get("content") or "")
         answered = [m for m in messages[last_user + 1:] if m["role"] == "assistant"]
         if not answered:
-            earlier = [str(m.get("content") or "") for m in messages[:last_user] if m["role"] == "user"]
-            if question == AUTO_ANALYSIS_PROMPT:
-                self.plan = auto_analysis(self.context, self.schema, examples_for(self.schema))
-            else:
-                self.plan = self.decide(question, earlier)
+            self.plan = self.plan_for(messages)
             calls = list(self.plan.calls)
             if self.plan.summarize is None:
                 calls.append(("finish", {}))
@@ -150,7 +165,9 @@ class BuiltinProvider(Provider):
         if isinstance(result, Ask):
             if result.refused:
                 return self.cannot(result.text)
-            return Plan().say(result.text)
+            plan = Plan().say(result.text)
+            plan.sure = False
+            return plan
         if result.kind == "overview":
             return Plan().say(overview_text(self.context, self.schema))
         if result.kind == "distinct" and result.chart and result.agg is None:
@@ -160,9 +177,10 @@ class BuiltinProvider(Provider):
 
     def cannot(self, reason: str = "") -> Plan:
         examples = examples_for(self.schema) + ["SELECT … FROM data (your own SQL)"]
-        return Plan().say(
+        plan = Plan(sure=False)
+        return plan.say(
             (reason + " " if reason else "") +
             "The built-in analyst cannot answer that question: it only understands common question shapes. An LLM "
-            "provider is needed for free-form questions (set ANALYZER_LLM_PROVIDER=openai with an "
-            "OpenAI-compatible endpoint). You can ask, for example: " + "; ".join(examples) + "."
+            "provider is needed for free-form questions (pick one next to Send when one is configured; the operator "
+            "configures them with ANALYZER_LLM_PROVIDERS). You can ask, for example: " + "; ".join(examples) + "."
         )
