@@ -22,3 +22,10 @@ def import_execute(pk: int) -> None:
     from backtest.models import BarImport
 
     job_execute(model=BarImport, pk=pk, body=market_services.bars_import_execute)
+
+
+def walkforward_execute(pk: int) -> None:
+    from backtest import walkforward_services
+    from backtest.models import WalkForward
+
+    job_execute(model=WalkForward, pk=pk, body=walkforward_services.walkforward_execute)
