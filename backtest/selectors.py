@@ -265,7 +265,8 @@ def walkforward_list(*, user) -> QuerySet[WalkForward]:
     research: which parameters were tried and chosen)."""
     if not user or not user.is_authenticated:
         return WalkForward.objects.none()
-    return WalkForward.objects.filter(owner=user).select_related("instrument").defer(*WalkForward.list_defer)
+    return WalkForward.objects.filter(owner=user).select_related("instrument").defer(
+        "param_sets", "windows", "equity", "metrics")
 
 
 def walkforward_get_for_viewer(*, user, pk) -> WalkForward | None:

@@ -68,7 +68,7 @@ def etl_pos_host(tmp_path):
 @pytest.fixture
 def platform_data(prod, root_user, sync_jobs, etl_pos_host):
     """One of everything the pages show, made through the platform's services: an analyzer session with its
-    auto-analysis charts, a backtest run, a sweep and a bar import, a script and a run of it, a trade export, an
+    auto-analysis charts, a backtest run, a sweep, a walk-forward and a bar import, a script and a run of it, a trade export, an
     ETL branch with a fetched day and a record export."""
     from django.core.files.uploadedfile import SimpleUploadedFile
     from django.utils import timezone
@@ -95,6 +95,11 @@ def platform_data(prod, root_user, sync_jobs, etl_pos_host):
                                           params={"fast": 5, "slow": 30})
     sweep = backtest_services.sweep_create(owner=root_user, instruments=[instrument], interval="1h",
                                            strategy="sma_cross", grid={"fast": [5, 10], "slow": [30, 60]})
+    from backtest import walkforward_services
+
+    walkforward = walkforward_services.walkforward_create(
+        owner=root_user, instrument=instrument, interval="1h", strategy="sma_cross",
+        grid={"fast": [5, 10], "slow": [30]}, in_sample_bars=200, out_of_sample_bars=100)
     bar_import = market_services.bars_import_create(
         owner=root_user, instrument=instrument, interval="1d",
         upload=SimpleUploadedFile("bars.csv", b"time,open,high,low,close,volume\n"
@@ -116,6 +121,7 @@ def platform_data(prod, root_user, sync_jobs, etl_pos_host):
                               truncated_chance=0, garbled_chance=0))
     fetch_job, _ = etl_services.fetch_request(user=root_user, branch=branch, pos=1, work_date=day)
     record_export = etl_services.record_export_create(user=root_user, filters={})
-    return {"session": session, "run": run, "sweep": sweep, "script": script, "instrument": instrument,
+    return {"session": session, "run": run, "sweep": sweep, "walkforward": walkforward, "script": script,
+            "instrument": instrument,
             "bar_import": bar_import, "script_run": script_run, "export": export, "branch": branch,
             "fetch_job": fetch_job, "record_export": record_export}

@@ -102,6 +102,11 @@ def every_page(d: dict) -> dict[str, tuple[str, str | None]]:
         "/backtest/runs/<int:pk>/": (f"/backtest/runs/{d['run'].pk}/", BACKTEST_CHART),
         "/backtest/sweeps/": ("/backtest/sweeps/", None), "/backtest/sweeps/new/": ("/backtest/sweeps/new/", None),
         "/backtest/sweeps/<int:pk>/": (f"/backtest/sweeps/{d['sweep'].pk}/", None),
+        "/backtest/walkforwards/": ("/backtest/walkforwards/", None),
+        "/backtest/walkforwards/new/": ("/backtest/walkforwards/new/", None),
+        "/backtest/walkforwards/<int:pk>/": (f"/backtest/walkforwards/{d['walkforward'].pk}/", BACKTEST_CHART),
+        "/backtest/strategies/": ("/backtest/strategies/", None),
+        "/backtest/strategies/<str:key>/": ("/backtest/strategies/sma_cross/", None),
         "/accounts/password/change/": ("/accounts/password/change/", None),
         "/accounts/email/": ("/accounts/email/", None),
     }
