@@ -107,7 +107,7 @@ def _import_report(report, result: dict) -> dict:
     }
 
 
-def import_summary(report: dict) -> str:
+def bars_import_summary(report: dict) -> str:
     """One line, as the import_bars command prints it."""
     text = (
         f"{report['rows']:,} rows ({report['created']:,} new, {report['updated']:,} updated); "
@@ -132,7 +132,7 @@ def bars_import_create(*, owner, instrument: Instrument, interval: str, upload, 
     if not upload.size:
         raise ValidationError({"file": "The file is empty."})
     if upload.size > conf.IMPORT_MAX_BYTES:
-        raise ValidationError({"file": size_message(upload.size)})
+        raise ValidationError({"file": bars_import_size_message(upload.size)})
     try:
         path = upload.temporary_file_path()
     except AttributeError:  # an in-memory upload (tests, small files with other handlers)
@@ -159,7 +159,7 @@ def _bytes(n: float) -> str:
     return ""
 
 
-def size_message(size: int, *, at_least: bool = False) -> str:
+def bars_import_size_message(size: int, *, at_least: bool = False) -> str:
     """What to do with a file over `BACKTEST_IMPORT_MAX_BYTES` (`at_least`: the upload was cut at `size`)."""
     what = f"larger than {_bytes(conf.IMPORT_MAX_BYTES)}" if at_least else f"{_bytes(size)}"
     return (f"The file is {what}; uploads are limited to {_bytes(conf.IMPORT_MAX_BYTES)} "
@@ -178,7 +178,7 @@ def bars_import_execute(job: BarImport) -> None:
             return
         job_progress(job=job, fraction=0.4, message=f"Storing {report.rows:,} bars")
         result = _import_report(report, bars_upsert(instrument=job.instrument, interval=job.interval, frame=frame))
-        job_succeed(job=job, message=import_summary(result), report=result)
+        job_succeed(job=job, message=bars_import_summary(result), report=result)
     finally:
         if job.file:
             job.file.delete(save=False)

@@ -6,7 +6,7 @@ from core.jobkit import job_execute
 
 
 def run_execute(pk: int) -> None:
-    job_execute(model=BacktestRun, pk=pk, body=services.run_execute)
+    job_execute(model=BacktestRun, pk=pk, body=services.backtest_run_execute)
 
 
 def sweep_execute(pk: int) -> None:

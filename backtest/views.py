@@ -142,7 +142,7 @@ def run_new(request):
     if request.method == "POST" and form.is_valid():
         data = dict(form.cleaned_data)
         try:
-            run, created = services.run_create(owner=request.user, **data)
+            run, created = services.backtest_run_create(owner=request.user, **data)
         except ValidationError as exc:
             _service_errors_to_form(form, exc)
         else:

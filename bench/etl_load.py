@@ -9,7 +9,7 @@ dedicated database `bench_etl`, created here when missing.
   replace the day's records in one transaction (DELETE + COPY).
 Ratio = anchor time / measured time (target ≥ 0.8). Runs interleaved, best of 3 each;
 both with the cyclic GC paused, as the fetch job does while it builds and loads rows. Both sides
-load through the same `copy_rows` (psycopg COPY, one row at a time), so the ratio is the price of
+load through the same `records_copy` (psycopg COPY, one row at a time), so the ratio is the price of
 the parse. Prints the load average before and after (the machine may be shared).
 """
 
@@ -58,10 +58,10 @@ def main() -> None:
     from django.db import connection, transaction
 
     from etl.demo_files import encode, make_day, payments_text, sales_text
-    from etl.loading import copy_rows, records_replace
+    from etl.loading import records_copy, records_replace
     from etl.models import Branch, FetchJob, Record
     from etl.parsing import combine, effective_config, parse_payments, parse_sales
-    from etl.pipeline import bulk_work
+    from etl.pipeline import gc_paused
 
     day = date(2025, 6, 2)
     user, _ = get_user_model().objects.get_or_create(username="bench-etl")
@@ -79,7 +79,7 @@ def main() -> None:
 
     def pipeline() -> int:
         # Exactly what the fetch job does after download (etl/pipeline.py steps 5-6).
-        with bulk_work():
+        with gc_paused():
             started = time.perf_counter()
             sales = parse_sales(sales_raw, cfg)
             payments = parse_payments(payments_raw, cfg)
@@ -96,13 +96,13 @@ def main() -> None:
     key = (job.pk, branch.pk, 1, day)
 
     def bare_copy() -> int:
-        with bulk_work(), transaction.atomic():
+        with gc_paused(), transaction.atomic():
             Record.objects.filter(job=job).delete()
-            copy_rows(key=key, rows=rows)
+            records_copy(key=key, rows=rows)
         return len(rows)
 
     def parse_only() -> int:
-        with bulk_work():
+        with gc_paused():
             return len(combine(parse_sales(sales_raw, cfg), parse_payments(payments_raw, cfg)))
 
     # Interleaved runs (the machine is shared; load changes over time), best of RUNS each.

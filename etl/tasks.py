@@ -10,7 +10,7 @@ def fetch_job_run(pk: int) -> None:
 
 
 def fetch_job_auto_retry(pk: int, attempt: int) -> bool:
-    return services.fetch_auto_retry(pk=pk, attempt=attempt)
+    return services.fetch_job_auto_retry(pk=pk, attempt=attempt)
 
 
 def record_export_run(pk: int) -> None:
@@ -18,4 +18,4 @@ def record_export_run(pk: int) -> None:
 
 
 def daily_fetch() -> int:
-    return services.daily_fetch()
+    return services.fetch_job_request_daily()

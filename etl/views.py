@@ -89,13 +89,13 @@ def job_action(request, pk: int, action: str):
     job = found_or_404(selectors.fetch_job_get_for_viewer(user=request.user, pk=pk))
     try:
         if action == "retry":
-            services.fetch_retry(user=request.user, job=job)
+            services.fetch_job_retry(user=request.user, job=job)
             messages.success(request, "Retry queued.")
         elif action == "cancel":
-            services.fetch_cancel(user=request.user, job=job)
+            services.fetch_job_cancel(user=request.user, job=job)
             messages.success(request, "Cancel requested; the previous records stay as they were.")
         elif action == "force":
-            services.fetch_request(user=request.user, branch=job.branch, pos=job.pos, work_date=job.work_date,
+            services.fetch_job_request(user=request.user, branch=job.branch, pos=job.pos, work_date=job.work_date,
                                    force=True)
             messages.success(request, "Forced refetch queued.")
         else:
@@ -122,7 +122,7 @@ def fetch_now(request):
     if request.method == "POST" and form.is_valid():
         v = form.cleaned_data
         try:
-            results = services.fetch_range(
+            results = services.fetch_job_request_range(
                 user=request.user, branch=v["branch"], pos_list=[v["pos"]] if v["pos"] else list(POS_NUMBERS),
                 start=v["date"], end=v["end_date"] or v["date"], force=v["force"],
             )
@@ -193,7 +193,7 @@ def missing_run(request):
     if not form.is_valid():
         return render(request, template, {"errors": form.errors.get("cell"), "cells": []})
     try:
-        jobs = services.missing_run(user=request.user, cells=form.cleaned_data["cell"])
+        jobs = services.fetch_job_request_missing(user=request.user, cells=form.cleaned_data["cell"])
     except (ValidationError, PermissionDenied) as exc:
         return render(request, template, {"errors": [_error_text(exc)], "cells": []})
     context = {"queued": jobs, "job_ids": ",".join(str(j.pk) for j in jobs)}

@@ -128,7 +128,7 @@ def _sweep_run_dirs(root) -> None:
             continue
 
 
-def run_body(run: ScriptRun) -> None:
+def script_run_body(run: ScriptRun) -> None:
     """Execute one run; finishes the job itself with the right status and end reason."""
     from django.core.files.storage import default_storage
 
@@ -201,7 +201,7 @@ def _log_retention(run: ScriptRun) -> None:
     from scripts_runner import services
 
     try:
-        services.run_logs_enforce_budget(owner_id=run.owner_id, keep_run_id=run.pk)
+        services.script_run_logs_budget_enforce(owner_id=run.owner_id, keep_run_id=run.pk)
     except Exception:
         logger.exception("could not apply the log budget of user %s", run.owner_id)
 
@@ -359,7 +359,7 @@ def _supervise(*, run, proc, launch, sink: LogSink, writer: LogWriter) -> None:
         core_services.job_fail(job=run, error=message, message=message, **fields)
 
 
-def run_execute(*, pk: int) -> ScriptRun | None:
+def script_run_execute(*, pk: int) -> ScriptRun | None:
     """Entry point of the worker task."""
-    return job_execute(model=ScriptRun, pk=pk, body=run_body)
+    return job_execute(model=ScriptRun, pk=pk, body=script_run_body)
 

@@ -10,6 +10,6 @@ logger = logging.getLogger(__name__)
 
 def run_execute(pk: int) -> None:
     try:
-        runner.run_execute(pk=pk)
+        runner.script_run_execute(pk=pk)
     except ScriptRun.DoesNotExist:
         logger.info("script run %s was deleted while it ran", pk)

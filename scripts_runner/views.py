@@ -132,7 +132,7 @@ def script_run(request, pk):
         try:
             from scripts_runner.validators import parse_args_text, parse_env_text
 
-            run = services.run_create(
+            run = services.script_run_create(
                 script=script, user=request.user,
                 args=parse_args_text(form.cleaned_data["args"]), env=parse_env_text(form.cleaned_data["env"]),
                 network=form.cleaned_data["network"],
@@ -191,7 +191,7 @@ def run_detail(request, pk):
 @require_POST
 def run_cancel(request, pk):
     run = _run_or_404(request, pk)
-    services.run_cancel(run=run, by=request.user)
+    services.script_run_cancel(run=run, by=request.user)
     if request.htmx:
         return render(request, "scripts_runner/partials/run_status.html", {"run": run})
     messages.info(request, "Stop requested.")
@@ -222,9 +222,9 @@ def access(request):
             messages.error(request, "Unknown user.")
         else:
             # Root always may run scripts (no box to tick); network is an explicit grant for everyone.
-            services.access_set(user=user, run=None if user.is_superuser else request.POST.get("run") == "on",
+            services.script_access_set(user=user, run=None if user.is_superuser else request.POST.get("run") == "on",
                                 network=request.POST.get("network") == "on")
             messages.success(request, f"Updated permissions of {user.username}.")
         return redirect("scripts_runner:access")
-    users = services.access_table()
+    users = services.script_access_table()
     return render(request, "scripts_runner/access.html", {"users": users})

@@ -11,7 +11,7 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 
 from analyzer import conf
-from analyzer.ingest import STAGES, IngestError, Progress, ingest
+from analyzer.ingest import STAGES, IngestError, Progress, upload_ingest
 from analyzer.models import AnalysisSession, Answer, Processing
 from analyzer.services.answers import answer_request
 from analyzer.services.sessions import session_files_remove
@@ -23,7 +23,7 @@ logger = logging.getLogger(__name__)
 
 
 class ProcessingProgress(Progress):
-    """How `ingest` reports on the job, through the job's reporter: each stage is a stage event, progress
+    """How `upload_ingest` reports on the job, through the job's reporter: each stage is a stage event, progress
     and a stop check; during the load a watcher reads DuckDB's query_progress() and interrupts DuckDB
     once the job is stopped."""
 
@@ -61,7 +61,7 @@ def processing_run(job: Processing) -> None:
     reporter = JobReporter(job)
     started = time.monotonic()
     try:
-        result = ingest(src=default_storage.path(session.original_name), filename=session.filename,
+        result = upload_ingest(src=default_storage.path(session.original_name), filename=session.filename,
                         data_dst=default_storage.path(session.data_name), progress=ProcessingProgress(reporter))
     except (core_services.JobCancelled, core_services.JobAbandoned):
         processing_cleanup(session=session)

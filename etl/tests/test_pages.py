@@ -17,7 +17,7 @@ YESTERDAY = timezone.localdate() - timedelta(days=1)
 @pytest.fixture
 def fetched(user, old_branch, pos_root, task_queue):
     write_demo_day(pos_root, branch="B01", pos=1, day=YESTERDAY, old=True, lines=30)
-    job, _ = services.fetch_request(user=user, branch=old_branch, pos=1, work_date=YESTERDAY)
+    job, _ = services.fetch_job_request(user=user, branch=old_branch, pos=1, work_date=YESTERDAY)
     task_queue.run()
     job.refresh_from_db()
     assert job.status == JobStatus.SUCCEEDED, job.error
