@@ -196,7 +196,7 @@ class MarketImportOutput(BacktestJobFieldsOutput):
 # --- walk-forward optimizations --------------------------------------------------------------------
 
 
-def walkforward_data(walkforward, *, detail: bool = False) -> dict:
+def walkforward_data(walkforward, *, detail: bool = False, equity: bool = False) -> dict:
     from backtest.walkforward import RULES
 
     data = {
@@ -222,8 +222,10 @@ def walkforward_data(walkforward, *, detail: bool = False) -> dict:
     if detail:
         data.update({
             "rules": RULES, "semantics": SEMANTICS, "bar_count": walkforward.bar_count,
-            "windows": walkforward.windows, "metrics": walkforward.metrics, "equity": walkforward.equity or None,
+            "windows": walkforward.windows, "metrics": walkforward.metrics,
         })
+        if equity:
+            data["equity"] = walkforward.equity or None
     return data
 
 
@@ -254,4 +256,5 @@ class BacktestWalkForwardDetailOutput(BacktestWalkForwardOutput):
         "Per window: index, bar ranges (is_start, is_end, oos_start, oos_end; ends exclusive) and their first/last "
         "bar times, partial, params chosen, start_equity, in_sample and out_of_sample metrics, trades"))
     metrics = serializers.DictField(help_text="Metrics of the stitched out-of-sample curve")
-    equity = serializers.DictField(allow_null=True, help_text='Stitched curve: {"t", "equity", "close"}')
+    equity = serializers.DictField(allow_null=True, required=False,
+                                   help_text='With ?equity=1, the stitched curve: {"t", "equity", "close"}')

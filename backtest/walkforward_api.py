@@ -52,10 +52,16 @@ class WalkForwardListCreateApi(APIView):
 
 
 class WalkForwardDetailApi(APIView):
-    @extend_schema(responses=BacktestWalkForwardDetailOutput, operation_id="backtest_walkforwards_retrieve")
+    class DetailInput(serializers.Serializer):
+        equity = serializers.BooleanField(default=False, help_text="Include the stitched equity curve")
+
+    @extend_schema(parameters=[DetailInput], responses=BacktestWalkForwardDetailOutput,
+                   operation_id="backtest_walkforwards_retrieve")
     def get(self, request, pk: int):
         walkforward = found_or_404(selectors.walkforward_get_for_viewer(user=request.user, pk=pk))
-        return Response(walkforward_data(walkforward, detail=True))
+        params = self.DetailInput(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        return Response(walkforward_data(walkforward, detail=True, equity=params.validated_data["equity"]))
 
 
 class WalkForwardCancelApi(APIView):

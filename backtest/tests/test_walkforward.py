@@ -113,17 +113,20 @@ def _trading_from(strategy: Strategy, first_decision: int) -> Strategy:
     return replace(strategy, signals=signals)
 
 
-@pytest.mark.parametrize("mode, strategy, grid", [
-    ("rolling", "sma_cross", {"fast": [5, 10, 20], "slow": [30, 60, 120]}),
-    ("anchored", "sma_cross", {"fast": [5, 10], "slow": [30, 60], "allow_short": [True]}),
-    ("rolling", "rsi_reversion", {"period": [7, 14], "stop_loss": [0, 2]}),
+@pytest.mark.parametrize("mode, strategy, grid, fractional", [
+    ("rolling", "sma_cross", {"fast": [5, 10, 20], "slow": [30, 60, 120]}, True),
+    ("anchored", "sma_cross", {"fast": [5, 10], "slow": [30, 60], "allow_short": [True]}, True),
+    ("rolling", "rsi_reversion", {"period": [7, 14], "stop_loss": [0, 2]}, True),
+    # whole units (stocks): each window buys whole units from the equity carried in
+    ("rolling", "ema_cross", {"fast": [5, 12], "slow": [40], "allow_short": [True], "take_profit": [0, 3]}, False),
 ])
-def test_stitched_equity_equals_each_chosen_set_run_on_its_window(frame, bars, mode, strategy, grid):
+def test_stitched_equity_equals_each_chosen_set_run_on_its_window(frame, bars, mode, strategy, grid, fractional):
     strat = strategy_get(strategy)
+    costs = replace(COSTS, fractional=fractional)
     sets, _ = grid_expand(strategy=strat, grid=grid, sample=None, seed=0)
     windows = windows_plan(bars=len(bars), mode=mode, in_sample=800, out_of_sample=450)
     result = walkforward_compute(bars=bars, windows=windows, strategy=strat, param_sets=sets, metric="sharpe",
-                                 costs=COSTS, annual_days=365)
+                                 costs=costs, annual_days=365)
     assert len(result.windows) == len(windows) == 5 and windows[-1].partial
     cash, pieces, trades = 10_000.0, [], []
     for k, (window, chosen) in enumerate(zip(windows, result.windows)):
@@ -134,7 +137,7 @@ def test_stitched_equity_equals_each_chosen_set_run_on_its_window(frame, bars, m
         anchor = window.oos_start - 1 - window.is_start
         ref = run_backtest(bars=span, strategy=_trading_from(strat, anchor),
                            params={**chosen.params, "finalize_trades": True},
-                           costs=replace(COSTS, initial_cash=cash), annual_days=365)
+                           costs=replace(costs, initial_cash=cash), annual_days=365)
         assert (ref.equity[:anchor + 1] == cash).all()  # nothing traded in the in-sample bars
         pieces.append(ref.equity[anchor + (1 if k else 0):])
         trades += [(t["entry_time"], t["exit_time"], t["size"], t["pnl"]) for t in ref.trade_dicts(span)]
@@ -149,6 +152,8 @@ def test_stitched_equity_equals_each_chosen_set_run_on_its_window(frame, bars, m
     np.testing.assert_allclose(np.array(ours), np.array(trades), rtol=1e-12)
     assert result.metrics["equity_final"] == pytest.approx(cash, rel=1e-12)
     assert result.metrics["trades"] == len(trades)
+    if not fractional:
+        assert all(float(t["size"]).is_integer() for t in result.trades)
 
 
 def test_buy_and_hold_windows_by_hand(bars):

@@ -145,6 +145,12 @@ def test_api_creates_lists_shows_and_refuses_a_finished_cancel(sync_jobs, user, 
     assert [w["is_start"] for w in detail["windows"]] == [0, 0, 0, 0]
     assert [w["oos_start"] for w in detail["windows"]] == [600, 1000, 1400, 1800]
     assert detail["metrics"]["trades"] == sum(len(w["trades"]) for w in detail["windows"])
+    assert "equity" not in detail
+    curve = client.get(created["url"], {"equity": "1"}).json()["equity"]
+    # the step (400) is longer than the out-of-sample part (300): each part comes with its own anchor bar
+    expected = sum(w["oos_end"] - w["oos_start"] + 1 for w in detail["windows"])
+    assert len(curve["t"]) == len(curve["equity"]) == len(curve["close"]) == expected == 3 * 301 + 201
+    assert curve["equity"][0] == 10_000 and curve["equity"][-1] == pytest.approx(detail["metrics"]["equity_final"])
     listing = client.get("/api/backtest/walkforwards/").json()
     assert [w["id"] for w in listing["results"]] == [created["id"]]
     assert client.post(f"/api/backtest/walkforwards/{created['id']}/cancel/").status_code == 409
