@@ -308,3 +308,42 @@ def walkforward_report(*, walkforward: WalkForward) -> dict:
                    for k, (label, unit, _) in METRICS.items()]
     return {"specs": specs, "windows": windows, "comparison": comparison, "efficiency": efficiency,
             "metric_rows": metric_rows, "param_names": list(walkforward.param_sets[0]) if walkforward.param_sets else []}
+
+
+# --- portfolio runs ------------------------------------------------------------------------------
+
+
+def portfolio_list(*, user) -> QuerySet:
+    """Portfolio runs the user may see (their own; staff: all), without their large result columns."""
+    from backtest.models import Portfolio
+
+    qs = Portfolio.objects.select_related("owner").prefetch_related("instruments").defer(*Portfolio.list_defer[1:])
+    return visible_to(qs, user)
+
+
+def portfolio_get_for_viewer(*, user, pk):
+    """Who may see a portfolio run (its page, the API, its websocket): its owner and staff."""
+    from backtest.models import Portfolio
+
+    return get_for_viewer(visible_to(Portfolio.objects.prefetch_related("instruments"), user), pk)
+
+
+def portfolio_report(*, portfolio) -> dict:
+    """A finished portfolio's charts, metric rows and contributions; {} before it has a result."""
+    equity = portfolio.equity or {}
+    if not equity.get("t"):
+        return {}
+    time = np.asarray(equity["t"], dtype=np.int64)
+    values = np.asarray(equity["equity"], dtype=float)
+    allocation = portfolio.allocation
+    specs = {
+        "equity": charts.portfolio_equity_chart(time=time, equity=values),
+        "drawdown": charts.drawdown_chart(time=time, equity=values),
+        "allocation": charts.allocation_chart(time=np.asarray(allocation["t"], dtype=np.int64),
+                                              symbols=allocation["symbols"], weights=allocation["weights"],
+                                              cash=allocation["cash"]),
+    }
+    metric_rows = [{"key": k, "label": label, "unit": unit, "value": portfolio.metrics.get(k)}
+                   for k, (label, unit, _) in METRICS.items()]
+    return {"specs": specs, "metric_rows": metric_rows, "trades": portfolio.trades[-500:],
+            "trades_total": len(portfolio.trades)}

@@ -31,6 +31,7 @@ from django.utils import timezone
 
 from core import services
 from core.models import Job, JobStatus
+from core.workerhost import worker_stopping
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +78,7 @@ def error_for_users(exc: BaseException) -> str:
     traceback and no host paths (the traceback goes to the worker log)."""
     text = f"{type(exc).__name__}: {exc}"
     roots = {str(settings.BASE_DIR), str(getattr(settings, "VAR_DIR", "")), str(settings.MEDIA_ROOT),
+             str(getattr(settings, "PLATFORM_FILE_CACHE_DIR", "")), str(getattr(settings, "FILE_UPLOAD_TEMP_DIR", "")),
              tempfile.gettempdir(), sys.prefix, sys.base_prefix, os.path.expanduser("~")}
     for root in sorted((r for r in roots if r and r != "/"), key=len, reverse=True):
         text = text.replace(root.rstrip("/") + "/", "…/").replace(root, "…")
@@ -90,12 +92,17 @@ def job_execute(*, model: type[J], pk: int, body: Callable[[J], Any]) -> J | Non
     through a `JobReporter` (or `job_progress` / `job_raise_if_cancelled` directly), and may
     finish the job itself (e.g. with extra fields via `job_succeed(job=..., rows=...)`); if it returns
     while the job is still running, the job succeeds. `JobCancelled` ends it cancelled,
-    `JobAbandoned` leaves the row as it is, any other exception ends it failed with the error text.
+    `JobAbandoned` leaves the row as it is, `JobHandedOff` leaves it running for the tasks the body
+    queued to finish, any other exception ends it failed with the error text.
     """
     inline = job_runs_inline()
     if not inline:
         close_old_connections()
     job = model.objects.filter(pk=pk).first()
+    if job is not None and job.status == JobStatus.QUEUED and worker_stopping():
+        # A task taken just before the cluster began to stop: another worker runs it.
+        services.job_enqueue(job=job)
+        return job
     if job is None or not services.job_start(job=job):
         return job
     # Not inline: an inline (test) run holds the only usable connection.
@@ -111,6 +118,10 @@ def job_execute(*, model: type[J], pk: int, body: Callable[[J], Any]) -> J | Non
                 services.job_succeed(job=job, message=job.message or "Done")
         except services.JobCancelled:
             services.job_mark_cancelled(job=job)
+        except services.WorkerStopping:
+            services.job_interrupt(job=job)
+        except services.JobHandedOff:
+            pass
         except services.JobAbandoned as exc:
             logger.warning("%s: stopped computing: %s", model._meta.label_lower, exc)
         except Exception as exc:
@@ -136,7 +147,7 @@ class JobReporter:
         self.check_seconds = check_seconds
         self.inline = job_runs_inline() if inline is None else inline
         self._body_thread = threading.get_ident()
-        #: Why the job stopped (`JobCancelled` or `JobAbandoned`), once a check saw it.
+        #: Why the job stopped (`JobCancelled`, `WorkerStopping` or `JobAbandoned`), once a check saw it.
         self.stop: services.JobCancelled | services.JobAbandoned | None = None
         self._written = self._checked = float("-inf")
         self._fraction: float | None = None
@@ -170,7 +181,7 @@ class JobReporter:
         if self.inline and threading.get_ident() != self._body_thread:
             return False
         now = time.monotonic()
-        if fresh or now - self._checked >= self.check_seconds:
+        if fresh or now - self._checked >= self.check_seconds or worker_stopping():
             self._checked = now
             self.stop = services.job_stop(job=self.job)
         return self.stop is not None

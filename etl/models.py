@@ -99,7 +99,7 @@ class Branch(models.Model):
 class FetchJob(Job):
     """Fetch, select, store, parse and load one branch × POS × day. One row per day, re-run in place."""
 
-    task_func = "etl.tasks.fetch_job_run"
+    task_func = "etl.tasks.fetch_job_execute"
     title_related = ("branch",)
     list_defer = ("error", "file_list", "chosen_files", "counts", "rejected_examples",
                   "branch__parser_config", "branch__closed_weekdays", "branch__closed_dates")
@@ -187,7 +187,7 @@ class Record(models.Model):
 class RecordExport(Job):
     """CSV export of filtered records (or a whole year) produced in the background."""
 
-    task_func = "etl.tasks.record_export_run"
+    task_func = "etl.tasks.record_export_execute"
 
     filters = models.JSONField(default=dict, blank=True)
     file = models.FileField(upload_to="etl/exports/", max_length=500, blank=True)

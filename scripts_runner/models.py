@@ -42,7 +42,7 @@ class EndReason(models.TextChoices):
 
 
 class ScriptRun(Job):
-    task_func = "scripts_runner.tasks.run_execute"
+    task_func = "scripts_runner.tasks.script_run_execute"
     title_related = ("script",)
     list_defer = ("error", "env")
     # A script may not be safe to run twice: never re-queued by recovery.

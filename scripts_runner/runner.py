@@ -135,8 +135,14 @@ def script_run_body(run: ScriptRun) -> None:
     _sweep_run_dirs(conf.RUN_ROOT)
 
     script = run.script
-    with default_storage.open(script.file.name, "rb") as fh:
-        code = fh.read()
+    try:
+        with default_storage.open(script.file.name, "rb") as fh:
+            code = fh.read()
+    except FileNotFoundError:
+        logger.error("run %s: the store does not hold %s", run.pk, script.file.name)
+        core_services.job_fail(job=run, error=CODE_MISSING_ERROR, message="Script file missing",
+                               end_reason=EndReason.INTERNAL_ERROR)
+        return
     run_dir = conf.RUN_ROOT / f"{run.pk}-{uuid.uuid4().hex[:8]}"
     run_dir.mkdir(parents=True, exist_ok=True)
     sink = LogSink(max_bytes=conf.OUTPUT_BYTES, max_line=conf.LINE_BYTES)
@@ -170,6 +176,7 @@ def script_run_body(run: ScriptRun) -> None:
 
 
 SANDBOX_START_MESSAGE = "Sandbox could not start"
+CODE_MISSING_ERROR = "The script's file is missing from storage; save its code again, then run it."
 INTERNAL_ERROR_MESSAGE = "The run failed because of an internal error of the platform; administrators can see why in the worker's log"
 
 

@@ -16,6 +16,7 @@ from pygments.lexers import PythonLexer
 
 from scripts_runner import conf, selectors, services
 from core.permissions import staff_required
+from scripts_runner.consumers import RunLogStream
 from scripts_runner.forms import CodeForm, RunForm, UploadForm
 from scripts_runner.models import LogChunk
 
@@ -89,7 +90,7 @@ def index(request):
 def script_detail(request, pk):
     script = _script_or_404(request, pk)
     code = selectors.script_code(script=script)
-    code_form = CodeForm(initial={"name": script.name, "code": code})
+    code_form = CodeForm(initial={"name": script.name, "code": code or ""})
     run_form = RunForm()
     status = 200
     if request.method == "POST":
@@ -109,7 +110,8 @@ def script_detail(request, pk):
     sandbox_ok, sandbox_error = services.sandbox_status()
     context = {
         "script": script,
-        "highlighted": highlight(code, PythonLexer(), HtmlFormatter(linenos="table", cssclass="highlight")),
+        "code_missing": selectors.CODE_MISSING_MESSAGE if code is None else "",
+        "highlighted": "" if code is None else highlight(code, PythonLexer(), HtmlFormatter(linenos="table", cssclass="highlight")),
         "code_form": code_form,
         "run_form": run_form,
         "runs": runs,
@@ -184,7 +186,8 @@ def run_detail(request, pk):
                       status=286 if run.is_finished else 200)
     lines, last_seq, earlier = _log_tail(run)
     return render(request, "scripts_runner/run_detail.html",
-                  {"run": run, "lines": lines, "last_seq": last_seq, "earlier": earlier})
+                  {"run": run, "lines": lines, "last_seq": last_seq, "earlier": earlier,
+                   "ws_path": RunLogStream.path(run.pk)})
 
 
 @login_required

@@ -70,7 +70,7 @@ def test_unfinished_run_polls_and_refreshes_when_done(browser, user, btc):
     assert b'hx-trigger="every 1s"' in fragment.content and "HX-Refresh" not in fragment
     from backtest import tasks
 
-    tasks.run_execute(run.pk)
+    tasks.backtest_run_execute(run.pk)
     done = browser.get(reverse("backtest:backtestrun_detail", args=[run.pk]), HTTP_HX_REQUEST="true")
     assert done["HX-Refresh"] == "true"
 

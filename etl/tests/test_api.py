@@ -201,7 +201,7 @@ def test_daily_schedule_queues_yesterday(root_user, old_branch, new_branch, task
     assert services.fetch_job_request_daily() == 0  # idempotent
     from django_q.models import Schedule
 
-    assert Schedule.objects.filter(func="etl.tasks.daily_fetch").count() == 1
+    assert Schedule.objects.filter(func="etl.tasks.fetch_job_request_daily").count() == 1
 
 
 def test_test_parse_uses_the_branch_kind_unless_told(auth_client, user, new_branch):

@@ -83,6 +83,7 @@ def test_missing_confirm_then_run(client, user, old_branch, task_queue):
     assert FetchJob.objects.count() == 0
     response = client.post(reverse("etl:missing_run"), {"cell": cells}, HTTP_HX_REQUEST="true")
     assert response.status_code == 200 and "data-watch-jobs" in response.content.decode()
+    assert 'data-ws="/ws/etl/jobs/"' in response.content.decode()
     assert FetchJob.objects.count() == 2
     response = client.post(reverse("etl:missing_confirm"), {"cell": ["garbage"]}, HTTP_HX_REQUEST="true")
     assert "is not a calendar cell" in response.content.decode()

@@ -355,7 +355,7 @@ def test_networked_run_on_the_host_reaches_no_host_service(runner, make_script, 
     services.script_access_set(user=runner, network=True)
     script = make_script(runner, HOST_PROBE)
     run = services.script_run_create(script=script, user=runner, args=[json.dumps(targets)], network=True)
-    tasks.run_execute(run.pk)
+    tasks.script_run_execute(run.pk)
     run.refresh_from_db()
     lines = [line for chunk in LogChunk.objects.filter(run=run).order_by("seq") for line in chunk.lines()]
     assert run.status == JobStatus.SUCCEEDED, lines

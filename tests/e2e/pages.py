@@ -107,6 +107,9 @@ def every_page(d: dict) -> dict[str, tuple[str, str | None]]:
         "/backtest/walkforwards/<int:pk>/": (f"/backtest/walkforwards/{d['walkforward'].pk}/", BACKTEST_CHART),
         "/backtest/strategies/": ("/backtest/strategies/", None),
         "/backtest/strategies/<str:key>/": ("/backtest/strategies/sma_cross/", None),
+        "/backtest/portfolios/": ("/backtest/portfolios/", None),
+        "/backtest/portfolios/new/": ("/backtest/portfolios/new/", None),
+        "/backtest/portfolios/<int:pk>/": (f"/backtest/portfolios/{d['portfolio'].pk}/", BACKTEST_CHART),
         "/accounts/password/change/": ("/accounts/password/change/", None),
         "/accounts/email/": ("/accounts/email/", None),
     }
