@@ -21,3 +21,14 @@ urlpatterns = [
     path("backtest/portfolios/<int:pk>/cancel/", portfolio_api.PortfolioCancelApi.as_view(),
          name="api-backtest-portfolio-cancel"),
 ]
+
+# Walk-forward optimizations (backtest/walkforward_api.py).
+from backtest import walkforward_api  # noqa: E402
+
+urlpatterns += [
+    path("backtest/walkforwards/", walkforward_api.WalkForwardListCreateApi.as_view(), name="api-backtest-walkforwards"),
+    path("backtest/walkforwards/<int:pk>/", walkforward_api.WalkForwardDetailApi.as_view(),
+         name="api-backtest-walkforward-detail"),
+    path("backtest/walkforwards/<int:pk>/cancel/", walkforward_api.WalkForwardCancelApi.as_view(),
+         name="api-backtest-walkforward-cancel"),
+]

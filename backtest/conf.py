@@ -49,6 +49,10 @@ SETTINGS = AppSettings(
     SWEEP_TASK_WORK=Setting("int", 100_000_000),
     # Largest CSV accepted by the bars upload (page and API), in bytes.
     IMPORT_MAX_BYTES=Setting("int", 20 * 1024 * 1024),
+    # Most windows in one walk-forward, and most in-sample bar-steps (in-sample bars × parameter sets,
+    # summed over the windows; the engine does ~15 million a second in one process).
+    WALKFORWARD_MAX_WINDOWS=Setting("int", 500),
+    WALKFORWARD_MAX_WORK=Setting("int", 2_000_000_000),
     # Most instruments in one portfolio run.
     PORTFOLIO_MAX_INSTRUMENTS=Setting("int", 30),
 )

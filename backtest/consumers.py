@@ -27,6 +27,15 @@ class BarImportStream(JobStream):
         return selectors.bar_import_get_for_viewer(user=user, pk=pk)
 
 
+class WalkForwardStream(JobStream):
+    """`/ws/backtest/walkforwards/<id>/`: status, and one `window` event per finished window."""
+
+    app, kind, model_label = "backtest", "walkforwards", "backtest.walkforward"
+
+    def load(self, user, pk):
+        return selectors.walkforward_get_for_viewer(user=user, pk=pk)
+
+
 class PortfolioStream(JobStream):
     app, kind, model_label = "backtest", "portfolios", "backtest.portfolio"
 
@@ -35,4 +44,5 @@ class PortfolioStream(JobStream):
 
 
 #: The stream of each backtest job kind, for the API's `stream` field.
-STREAMS = {stream.model_label: stream for stream in (RunStream, SweepStream, BarImportStream, PortfolioStream)}
+STREAMS = {stream.model_label: stream
+           for stream in (RunStream, SweepStream, BarImportStream, PortfolioStream, WalkForwardStream)}

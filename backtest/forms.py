@@ -144,6 +144,46 @@ class ImportForm(forms.Form):
         return data
 
 
+class WalkForwardForm(_Common):
+    """A walk-forward optimization; the rules of the windows are shown beside it (backtest.walkforward.RULES)."""
+
+    instrument = forms.ModelChoiceField(queryset=Instrument.objects.all(), to_field_name="symbol", empty_label=None)
+    grid = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}),
+                           initial='{"fast": [5, 10, 20], "slow": [40, 80]}',
+                           help_text='Swept in every in-sample part: parameter → list of values or {"start", "stop", '
+                                     '"step"}; others take their defaults.')
+    mode = forms.ChoiceField(choices=[("rolling", "rolling"), ("anchored", "anchored")], initial="rolling",
+                             help_text="Rolling: the in-sample part moves with the window. Anchored: it starts at "
+                                       "the first bar and grows.")
+    in_sample_bars = forms.IntegerField(min_value=2, max_value=10_000_000, initial=500, label="In-sample bars",
+                                        help_text="Bars each in-sample part holds (anchored: the first one).")
+    out_of_sample_bars = forms.IntegerField(min_value=2, max_value=10_000_000, initial=100,
+                                            label="Out-of-sample bars",
+                                            help_text="Bars each out-of-sample part trades with the chosen set.")
+    step_bars = forms.IntegerField(required=False, min_value=2, max_value=10_000_000, label="Step (bars)",
+                                   help_text="Bars from one window's start to the next; empty = the out-of-sample "
+                                             "length (the parts adjoin). At least the out-of-sample length.")
+    metric = forms.ChoiceField(choices=[], initial="sharpe", label="Choose by",
+                               help_text="The in-sample metric that picks each window's parameters.")
+    sample = forms.IntegerField(required=False, min_value=1, help_text="Random sample of the grid (optional).")
+    seed = forms.IntegerField(required=False, min_value=0, initial=0)
+    field_order = ["instrument", "interval", "strategy", "grid", "mode", "in_sample_bars", "out_of_sample_bars",
+                   "step_bars", "metric", "sample", "seed", "start", "end"]
+
+    def __init__(self, *args, **kwargs):
+        from backtest.walkforward import SELECTION_METRICS
+
+        super().__init__(*args, **kwargs)
+        self.fields["metric"].choices = [
+            (k, f"{METRICS[k][0]} ({'higher' if METRICS[k][2] else 'lower'} is better)") for k in SELECTION_METRICS]
+
+    def clean_grid(self):
+        grid = _json_object(self.cleaned_data.get("grid"), what="The grid")
+        if not grid:
+            raise forms.ValidationError("Give at least one parameter with its values.")
+        return grid
+
+
 class PortfolioForm(_Common):
     """A portfolio run: the rules of each choice are in its help text (and backtest.portfolio_engine)."""
 

@@ -211,6 +211,42 @@ class BarImport(Job):
         return f"Import #{self.pk}: {self.filename} → {self.instrument.symbol} {self.interval}"
 
 
+class WalkForwardMode(models.TextChoices):
+    ROLLING = "rolling", "Rolling (the in-sample part moves)"
+    ANCHORED = "anchored", "Anchored (the in-sample part starts at the first bar and grows)"
+
+
+class WalkForward(Job, RequestFields):
+    """Walk-forward optimization of one strategy on one instrument (rules in backtest.walkforward)."""
+
+    task_func = "backtest.tasks.walkforward_execute"
+    title_related = ("instrument",)
+    list_defer = ("error", "grid", "param_sets", "windows", "equity", "metrics")
+
+    instrument = models.ForeignKey(Instrument, on_delete=models.PROTECT, related_name="walkforwards")
+    grid = models.JSONField(default=dict, help_text="Parameter name -> list of values, swept in each window.")
+    param_sets = models.JSONField(default=list, help_text="The parameter sets each in-sample part runs.")
+    combos = models.PositiveIntegerField(default=0)
+    skipped = models.PositiveIntegerField(default=0, help_text="Grid points dropped by the strategy's rules.")
+    mode = models.CharField(max_length=10, choices=WalkForwardMode.choices, default=WalkForwardMode.ROLLING)
+    in_sample_bars = models.PositiveIntegerField(help_text="Bars in each in-sample part (anchored: the first).")
+    out_of_sample_bars = models.PositiveIntegerField(help_text="Bars in each out-of-sample part.")
+    step_bars = models.PositiveIntegerField(help_text="Bars between the starts of two windows (≥ out-of-sample).")
+    metric = models.CharField(max_length=32, default="sharpe", help_text="The in-sample metric that picks the set.")
+    window_count = models.PositiveIntegerField(default=0)
+    windows_done = models.PositiveIntegerField(default=0)
+    bar_count = models.PositiveIntegerField(default=0, help_text="Bars of the range, when it ran.")
+    windows = models.JSONField(default=list, blank=True, help_text="Per window: bars, chosen set, IS and OOS metrics.")
+    equity = models.JSONField(default=dict, blank=True, help_text='Stitched out-of-sample curve {"t": [...], "equity": [...]}.')
+    metrics = models.JSONField(default=dict, blank=True, help_text="Metrics of the stitched out-of-sample curve.")
+
+    class Meta(Job.Meta):
+        verbose_name = "walk-forward optimization"
+
+    def job_title(self) -> str:
+        return f"Walk-forward #{self.pk}: {self.strategy} on {self.instrument.symbol} {self.interval}"
+
+
 class Portfolio(Job, CostFields):
     """One run over several instruments with one shared cash balance (backtest.portfolio_engine)."""
 

@@ -17,7 +17,7 @@ from backtest.engine import Bars
 from backtest.metrics import METRICS, annual_periods
 from backtest.models import (
     CALENDAR_INTERVALS, INTERVAL_SECONDS, BacktestRun, BarImport, Instrument, InstrumentKind, PriceBar, Sweep,
-    SweepResult,
+    SweepResult, WalkForward,
 )
 from core.permissions import get_for_viewer, visible_to
 from core.templatetags.platform_format import params_text
@@ -267,6 +267,59 @@ def run_report(*, run: BacktestRun) -> dict:
     ]
     return {"result": result, "specs": specs, "metric_rows": metric_rows,
             "trades": result.trades[-500:], "trades_total": len(result.trades)}
+
+
+# --- walk-forward optimizations ---------------------------------------------------------------
+
+
+def walkforward_list(*, user) -> QuerySet[WalkForward]:
+    """The user's own walk-forwards: private to their owner, staff included (they show the owner's
+    research: which parameters were tried and chosen)."""
+    if not user or not user.is_authenticated:
+        return WalkForward.objects.none()
+    return WalkForward.objects.filter(owner=user).select_related("instrument").defer(
+        "param_sets", "windows", "equity", "metrics")
+
+
+def walkforward_get_for_viewer(*, user, pk) -> WalkForward | None:
+    """Who may see a walk-forward (its page, the API, its websocket): its owner only."""
+    if not user or not user.is_authenticated:
+        return None
+    return get_for_viewer(WalkForward.objects.filter(owner=user).select_related("instrument"), pk)
+
+
+def walkforward_report(*, walkforward: WalkForward) -> dict:
+    """A finished walk-forward's chart, window rows and the in-sample vs out-of-sample comparison."""
+    from backtest.walkforward import COMPARED_METRICS
+
+    windows = walkforward.windows or []
+    time = np.asarray(walkforward.equity.get("t", []), dtype=np.int64)
+    equity = np.asarray(walkforward.equity.get("equity", []), dtype=float)
+    close = np.asarray(walkforward.equity.get("close", []), dtype=float)
+    specs = {}
+    if len(time) >= 2 and len(close) == len(time):
+        specs["equity"] = charts.equity_chart(time=time, equity=equity, close=close, warmup=0,
+                                              initial_cash=walkforward.initial_cash)
+        specs["drawdown"] = charts.drawdown_chart(time=time, equity=equity)
+    comparison = []
+    chosen = [w for w in windows if w.get("params")]
+    for key in COMPARED_METRICS:
+        label, unit, _ = METRICS[key]
+        is_values = [w["in_sample"].get(key) for w in chosen if w["in_sample"].get(key) is not None]
+        oos_values = [w["out_of_sample"].get(key) for w in chosen if w["out_of_sample"].get(key) is not None]
+        is_mean = float(np.mean(is_values)) if is_values else None
+        oos_mean = float(np.mean(oos_values)) if oos_values else None
+        comparison.append({
+            "key": key, "label": label, "unit": unit, "in_sample": is_mean, "out_of_sample": oos_mean,
+            "change": oos_mean - is_mean if is_mean is not None and oos_mean is not None else None,
+        })
+    is_ret = next(c["in_sample"] for c in comparison if c["key"] == "return_ann_pct")
+    oos_ret = next(c["out_of_sample"] for c in comparison if c["key"] == "return_ann_pct")
+    efficiency = oos_ret / is_ret if is_ret and oos_ret is not None and is_ret > 0 else None
+    metric_rows = [{"key": k, "label": label, "unit": unit, "value": (walkforward.metrics or {}).get(k)}
+                   for k, (label, unit, _) in METRICS.items()]
+    return {"specs": specs, "windows": windows, "comparison": comparison, "efficiency": efficiency,
+            "metric_rows": metric_rows, "param_names": list(walkforward.param_sets[0]) if walkforward.param_sets else []}
 
 
 # --- portfolio runs ------------------------------------------------------------------------------

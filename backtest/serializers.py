@@ -191,3 +191,70 @@ class MarketImportOutput(BacktestJobFieldsOutput):
     size = serializers.IntegerField(allow_null=True)
     report = serializers.DictField(allow_null=True)
     url = serializers.CharField()
+
+
+# --- walk-forward optimizations --------------------------------------------------------------------
+
+
+def walkforward_data(walkforward, *, detail: bool = False, equity: bool = False) -> dict:
+    from backtest.walkforward import RULES
+
+    data = {
+        **job_fields(walkforward),
+        "symbol": walkforward.instrument.symbol,
+        "interval": walkforward.interval,
+        "start": _iso(walkforward.start),
+        "end": _iso(walkforward.end),
+        "strategy": walkforward.strategy,
+        "grid": walkforward.grid,
+        "combos": walkforward.combos,
+        "skipped_by_rules": walkforward.skipped,
+        "mode": walkforward.mode,
+        "in_sample_bars": walkforward.in_sample_bars,
+        "out_of_sample_bars": walkforward.out_of_sample_bars,
+        "step_bars": walkforward.step_bars,
+        "metric": walkforward.metric,
+        **cost_fields(walkforward),
+        "window_count": walkforward.window_count,
+        "windows_done": walkforward.windows_done,
+        "url": reverse("api-backtest-walkforward-detail", args=[walkforward.pk]),
+    }
+    if detail:
+        data.update({
+            "rules": RULES, "semantics": SEMANTICS, "bar_count": walkforward.bar_count,
+            "windows": walkforward.windows, "metrics": walkforward.metrics,
+        })
+        if equity:
+            data["equity"] = walkforward.equity or None
+    return data
+
+
+class BacktestWalkForwardOutput(BacktestCostFieldsOutput):
+    symbol = serializers.CharField()
+    interval = serializers.CharField()
+    start = serializers.DateTimeField(allow_null=True)
+    end = serializers.DateTimeField(allow_null=True)
+    strategy = serializers.CharField()
+    grid = serializers.DictField()
+    combos = serializers.IntegerField()
+    skipped_by_rules = serializers.IntegerField()
+    mode = serializers.CharField(help_text="rolling | anchored")
+    in_sample_bars = serializers.IntegerField()
+    out_of_sample_bars = serializers.IntegerField()
+    step_bars = serializers.IntegerField()
+    metric = serializers.CharField(help_text="The in-sample metric that chooses each window's parameters")
+    window_count = serializers.IntegerField()
+    windows_done = serializers.IntegerField()
+    url = serializers.CharField()
+
+
+class BacktestWalkForwardDetailOutput(BacktestWalkForwardOutput):
+    rules = serializers.ListField(child=serializers.CharField())
+    semantics = serializers.ListField(child=serializers.CharField())
+    bar_count = serializers.IntegerField()
+    windows = serializers.ListField(child=serializers.DictField(), help_text=(
+        "Per window: index, bar ranges (is_start, is_end, oos_start, oos_end; ends exclusive) and their first/last "
+        "bar times, partial, params chosen, start_equity, in_sample and out_of_sample metrics, trades"))
+    metrics = serializers.DictField(help_text="Metrics of the stitched out-of-sample curve")
+    equity = serializers.DictField(allow_null=True, required=False,
+                                   help_text='With ?equity=1, the stitched curve: {"t", "equity", "close"}')

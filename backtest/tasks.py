@@ -30,6 +30,13 @@ def bars_import_execute(pk: int) -> None:
     job_execute(model=BarImport, pk=pk, body=market_services.bars_import_execute)
 
 
+def walkforward_execute(pk: int) -> None:
+    from backtest import walkforward_services
+    from backtest.models import WalkForward
+
+    job_execute(model=WalkForward, pk=pk, body=walkforward_services.walkforward_execute)
+
+
 def portfolio_execute(pk: int) -> None:
     from backtest import portfolio_services
     from backtest.models import Portfolio

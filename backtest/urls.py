@@ -23,3 +23,21 @@ urlpatterns = [
     path("portfolios/<int:pk>/", portfolio_views.portfolio_detail, name="portfolio_detail"),
     path("portfolios/<int:pk>/cancel/", portfolio_views.portfolio_cancel, name="portfolio_cancel"),
 ]
+
+# Walk-forward optimizations (backtest/walkforward_views.py).
+from backtest import walkforward_views  # noqa: E402
+
+urlpatterns += [
+    path("walkforwards/", walkforward_views.walkforward_list, name="walkforward_list"),
+    path("walkforwards/new/", walkforward_views.walkforward_new, name="walkforward_new"),
+    path("walkforwards/<int:pk>/", walkforward_views.walkforward_detail, name="walkforward_detail"),
+    path("walkforwards/<int:pk>/cancel/", walkforward_views.walkforward_cancel, name="walkforward_cancel"),
+]
+
+# Strategy pages: their rules in words (backtest/strategy_views.py).
+from backtest import strategy_views  # noqa: E402
+
+urlpatterns += [
+    path("strategies/", strategy_views.strategy_list, name="strategy_list"),
+    path("strategies/<str:key>/", strategy_views.strategy_detail, name="strategy_detail"),
+]

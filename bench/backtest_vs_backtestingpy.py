@@ -8,7 +8,11 @@
    `POST /api/backtest/runs/` in backtest/tests/test_vs_backtestingpy.py.)
 3. Trade identity of the SMA cross at 10k and 100k bars (and 1M with --million), where a plain
    cumulative-sum SMA used to drift.
-4. Every metric both libraries compute, side by side.
+4. Stop-loss and take-profit: backtesting.py's `sl=` / `tp=` are absolute prices set when the order is placed,
+   ours are distances from the fill. On bars that each open at the previous close the two are the same rule
+   (the fill is the signal close), so the trades must be identical: SMA(10/30) crossover entries with a 3 %
+   stop, a 6 % target, both, long only and with shorts, 20 bps, cash 10,000, whole units.
+5. Every metric both libraries compute, side by side.
 
 Same data, same semantics (signal on close, fill at next open, all-in whole units, commission on
 entry and exit, open trade left open at the end).
@@ -184,6 +188,82 @@ def identity_check(sizes: list[int]) -> None:
               f"ours {ours_s * 1000:.1f} ms, backtesting.py {ref_s * 1000:.0f} ms, ratio {ref_s / ours_s:.0f}x")
 
 
+def gapless(df: pd.DataFrame) -> pd.DataFrame:
+    """The same bars, each opening at the previous close (high and low widened to hold it)."""
+    df = df.copy()
+    df["Open"] = df["Close"].shift(1).fillna(df["Open"])
+    df["High"] = df[["High", "Open", "Close"]].max(axis=1)
+    df["Low"] = df[["Low", "Open", "Close"]].min(axis=1)
+    return df
+
+
+def stops_reference(df: pd.DataFrame, *, stop_loss: float, take_profit: float, short: bool):
+    """backtesting.py: SMA(10/30) `crossover()` entries, the stop and target set from the signal close."""
+    from backtesting import Backtest, Strategy
+    from backtesting.lib import crossover
+    from backtesting.test import SMA
+
+    def levels(close: float, side: int) -> dict:
+        out = {}
+        if stop_loss:
+            out["sl"] = close - close * stop_loss / 100 if side > 0 else close + close * stop_loss / 100
+        if take_profit:
+            out["tp"] = close + close * take_profit / 100 if side > 0 else close - close * take_profit / 100
+        return out
+
+    class SmaCrossStops(Strategy):
+        def init(self):
+            self.fast = self.I(SMA, self.data.Close, 10)
+            self.slow = self.I(SMA, self.data.Close, 30)
+
+        def next(self):
+            close = float(self.data.Close[-1])
+            if crossover(self.fast, self.slow):
+                self.buy(**levels(close, 1))
+            elif crossover(self.slow, self.fast):
+                if short:
+                    self.sell(**levels(close, -1))
+                else:
+                    self.position.close()
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return Backtest(df, SmaCrossStops, cash=10_000, commission=0.002, exclusive_orders=True,
+                        finalize_trades=False).run()
+
+
+def stops_check() -> None:
+    from backtest.fills import EXIT_REASONS
+
+    df = gapless(synthetic_bars(n=4000, interval_seconds=86400, start="2010-01-04", seed=5, start_price=100.0,
+                                kind="stock"))
+    bars = Bars.from_frame(df)
+    strategy = STRATEGIES["sma_cross"]
+    costs = Costs(initial_cash=10_000, commission_bps=20, fractional=False)
+    print(f"Stops and targets vs backtesting.py's sl=/tp= ({len(df):,} daily bars opening at the previous close, "
+          "SMA(10/30) cross entries, 20 bps, cash 10,000, whole units):")
+    for stop_loss, take_profit, short in [(3.0, 0.0, False), (3.0, 0.0, True), (0.0, 6.0, True), (2.5, 5.0, False),
+                                          (2.5, 5.0, True)]:
+        params = params_clean(strategy, {"fast": 10, "slow": 30, "allow_short": short, "entry": "cross",
+                                         "stop_loss": stop_loss, "take_profit": take_profit})
+        ours_s, ours = best_of(3, lambda: run_backtest(bars=bars, strategy=strategy, params=params, costs=costs,
+                                                       annual_days=252))
+        ref_s, ref = best_of(1, lambda: stops_reference(df, stop_loss=stop_loss, take_profit=take_profit, short=short))
+        theirs, t = ref["_trades"], ours.trades
+        same = (len(theirs) == len(t)
+                and np.array_equal(theirs["EntryBar"].to_numpy(), t.entry_bar)
+                and np.array_equal(theirs["ExitBar"].to_numpy(), t.exit_bar)
+                and np.array_equal(theirs["Size"].to_numpy(), t.size * t.side)
+                and np.array_equal(theirs["EntryPrice"].to_numpy(), t.entry_price)
+                and np.array_equal(theirs["ExitPrice"].to_numpy(), t.exit_price))
+        reasons = [EXIT_REASONS[r] for r in t.reason]
+        rel = abs(ours.equity[-1] - float(ref["Equity Final [$]"])) / float(ref["Equity Final [$]"])
+        print(f"  stop {stop_loss:g} %, target {take_profit:g} %, {'with shorts' if short else 'long only '}: "
+              f"trades ours {len(t)}, backtesting.py {len(theirs)} ({reasons.count('stop')} stops, "
+              f"{reasons.count('target')} targets); identical (bars, sizes, prices): {same}; final equity rel. diff "
+              f"{rel:.1e}; ours {ours_s * 1000:.1f} ms, backtesting.py {ref_s * 1000:.0f} ms, ratio {ref_s / ours_s:.0f}x")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--bars", type=int, default=100_000)
@@ -225,6 +305,8 @@ def main() -> None:
     readme_check()
     print()
     identity_check([10_000, 100_000] + ([1_000_000] if args.million else []))
+    print()
+    stops_check()
     print()
     print("Exposure and commissions count the trade still open at the end (backtesting.py leaves it out).")
     print(f"{'metric':28s} {'ours':>18s} {'backtesting.py':>18s} {'rel. diff':>10s}")

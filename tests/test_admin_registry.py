@@ -52,6 +52,7 @@ ADMIN_ACCESS = {
     "backtest.backtestresult": VIEW,
     "backtest.sweep": VIEW,
     "backtest.sweepresult": VIEW,
+    "backtest.walkforward": NONE,  # private to their owner, staff included: root only, read-only
     "backtest.portfolio": VIEW,
     # third party: root's alone
     "auth.group": NONE,

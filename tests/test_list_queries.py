@@ -13,7 +13,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from analyzer.models import AnalysisSession, Processing
-from backtest.models import BacktestRun, BarImport, Instrument, Sweep
+from backtest.models import BacktestRun, BarImport, Instrument, Sweep, WalkForward
 from etl.models import Branch, FetchedFile, FetchJob, FileSource
 from scripts_runner.models import Script, ScriptRun
 from trades.models import Export
@@ -86,6 +86,11 @@ def make_sweep(owner):
     Sweep.objects.create(owner=owner, status="succeeded", strategy="sma_cross", grid={"fast": [5, 10]})
 
 
+def make_walkforward(owner):
+    WalkForward.objects.create(owner=owner, status="succeeded", instrument=_instrument(), strategy="sma_cross",
+                               grid={"fast": [5, 10]}, in_sample_bars=100, out_of_sample_bars=50, step_bars=50)
+
+
 def make_import(owner):
     k = next(SEQ)
     BarImport.objects.create(owner=owner, status="succeeded", instrument=_instrument(), interval="1d",
@@ -132,6 +137,8 @@ LISTS = [
     ("/api/backtest/runs/", "user", make_backtest),
     ("/backtest/sweeps/", "user", make_sweep),
     ("/api/backtest/sweeps/", "user", make_sweep),
+    ("/backtest/walkforwards/", "user", make_walkforward),
+    ("/api/backtest/walkforwards/", "user", make_walkforward),
     ("/backtest/", "user", make_import),
     ("/api/market/instruments/", "user", make_instrument),
     ("/users/", "staff", make_user),

@@ -119,6 +119,15 @@ def _sweep(owner):
     return sweep, f"/backtest/sweeps/{sweep.pk}/", f"/api/backtest/sweeps/{sweep.pk}/"
 
 
+def _walkforward(owner):
+    from backtest import walkforward_services
+
+    wf = walkforward_services.walkforward_create(owner=owner, instrument=_instrument(), interval="1h",
+                                                 strategy="sma_cross", grid={"fast": [5]}, in_sample_bars=100,
+                                                 out_of_sample_bars=50)
+    return wf, f"/backtest/walkforwards/{wf.pk}/", f"/api/backtest/walkforwards/{wf.pk}/"
+
+
 def _bar_import(owner):
     from backtest import market_services
 
@@ -153,6 +162,7 @@ CASES = {
     "analyzer.answer": Case("_answer", "/ws/analyzer/answers/{pk}/", OWNER_ONLY),
     "backtest.backtestrun": Case("_backtest_run", "/ws/backtest/runs/{pk}/", OWNER_AND_STAFF),
     "backtest.sweep": Case("_sweep", "/ws/backtest/sweeps/{pk}/", OWNER_AND_STAFF),
+    "backtest.walkforward": Case("_walkforward", "/ws/backtest/walkforwards/{pk}/", OWNER_ONLY),
     "backtest.portfolio": Case("_portfolio", "/ws/backtest/portfolios/{pk}/", OWNER_AND_STAFF),
     "backtest.barimport": Case("_bar_import", "/ws/backtest/imports/{pk}/", OWNER_AND_STAFF, owner_is_admin=True),
     "core.workercheck": Case("_worker_check", "/ws/core/worker-checks/{pk}/", OWNER_AND_STAFF, owner_is_admin=True),

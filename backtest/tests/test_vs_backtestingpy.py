@@ -93,3 +93,91 @@ def test_state_entries_differ_from_the_readme_example(sync_jobs, auth_client, us
     body = client.get(f"/api/backtest/runs/{created['id']}/").json()
     assert body["result"]["trades"][0]["entry_bar"] == 21
     assert body["result"]["metrics"]["equity_final"] != pytest.approx(float(ref["Equity Final [$]"]), rel=1e-6)
+
+
+# --- stops and targets ----------------------------------------------------------------------------------------
+# backtesting.py takes a stop-loss / take-profit as an absolute price when the order is placed (`sl=`, `tp=`); ours
+# are distances from the fill. The rules are the same where the fill equals the price the order was placed at:
+# on bars that each open at the previous close, backtesting.py's `sl = close × (1 − d)` at the signal is exactly our
+# `entry × (1 − d)` at the next open, and both stops rest from the entry bar on (backtesting.py re-checks a new
+# trade's stop and target within its entry bar; the stop first when both are inside one bar).
+
+
+def gapless_bars(n: int = 4000, seed: int = 5) -> pd.DataFrame:
+    """Synthetic daily bars whose every bar opens at the previous bar's close (high/low widened to hold it)."""
+    from backtest.synthetic import synthetic_bars
+
+    df = synthetic_bars(n=n, interval_seconds=86400, start="2010-01-04", seed=seed, start_price=100.0, kind="stock")
+    df["Open"] = df["Close"].shift(1).fillna(df["Open"])
+    df["High"] = df[["High", "Open", "Close"]].max(axis=1)
+    df["Low"] = df[["Low", "Open", "Close"]].min(axis=1)
+    return df
+
+
+def sma_cross_with_stops(df: pd.DataFrame, *, stop_loss: float, take_profit: float, short: bool,
+                         fast: int = 10, slow: int = 30):
+    """SMA cross entries (`crossover()`), with the stop and target set from the signal close in percent."""
+    from backtesting.lib import crossover
+    from backtesting.test import SMA
+
+    def levels(close: float, side: int) -> dict:
+        out = {}
+        if stop_loss:
+            out["sl"] = close - close * stop_loss / 100 if side > 0 else close + close * stop_loss / 100
+        if take_profit:
+            out["tp"] = close + close * take_profit / 100 if side > 0 else close - close * take_profit / 100
+        return out
+
+    class SmaCrossStops(bt.Strategy):
+        def init(self):
+            self.fast = self.I(SMA, self.data.Close, fast)
+            self.slow = self.I(SMA, self.data.Close, slow)
+
+        def next(self):
+            close = float(self.data.Close[-1])
+            if crossover(self.fast, self.slow):
+                self.buy(**levels(close, 1))
+            elif crossover(self.slow, self.fast):
+                if short:
+                    self.sell(**levels(close, -1))
+                else:
+                    self.position.close()
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return bt.Backtest(df, SmaCrossStops, cash=10_000, commission=0.002, exclusive_orders=True,
+                           finalize_trades=False).run()
+
+
+@pytest.mark.parametrize("stop_loss, take_profit, short", [
+    (3.0, 0.0, False), (3.0, 0.0, True), (0.0, 6.0, True), (2.5, 5.0, False), (2.5, 5.0, True),
+])
+def test_stops_and_targets_give_the_same_trades_as_backtesting_py(stop_loss, take_profit, short):
+    from backtest.engine import Bars, Costs, run_backtest
+    from backtest.strategies import STRATEGIES, params_clean
+
+    df = gapless_bars()
+    ref = sma_cross_with_stops(df, stop_loss=stop_loss, take_profit=take_profit, short=short)
+    strategy = STRATEGIES["sma_cross"]
+    params = params_clean(strategy, {"fast": 10, "slow": 30, "allow_short": short, "entry": "cross",
+                                     "stop_loss": stop_loss, "take_profit": take_profit})
+    ours = run_backtest(bars=Bars.from_frame(df), strategy=strategy, params=params,
+                        costs=Costs(initial_cash=10_000, commission_bps=20, fractional=False), annual_days=252)
+    theirs = ref["_trades"]
+    t = ours.trades
+    assert len(t) == len(theirs) == ref["# Trades"] > 50
+    assert t.entry_bar.tolist() == theirs["EntryBar"].tolist()
+    assert t.exit_bar.tolist() == theirs["ExitBar"].tolist()
+    assert (t.size * t.side).tolist() == theirs["Size"].tolist()
+    assert t.entry_price.tolist() == theirs["EntryPrice"].tolist()
+    assert t.exit_price.tolist() == theirs["ExitPrice"].tolist()
+    np.testing.assert_allclose(t.pnl, theirs["PnL"].to_numpy(), rtol=1e-12, atol=1e-9)
+    assert ours.metrics["equity_final"] == pytest.approx(float(ref["Equity Final [$]"]), rel=1e-12)
+    # the stops and targets did fire, many times
+    from backtest.fills import EXIT_REASONS
+
+    reasons = [EXIT_REASONS[r] for r in t.reason]
+    if stop_loss:
+        assert reasons.count("stop") > 10
+    if take_profit:
+        assert reasons.count("target") > 10

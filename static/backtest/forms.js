@@ -7,9 +7,11 @@
   var select = form.querySelector("select[name=strategy]");
   var params = form.querySelector("textarea[name=params]");
   var help = form.querySelector("[data-strategy-help]");
+  var link = form.querySelector("[data-strategy-link]");
   function describe() {
     var s = schemas[select.value];
     if (!s) return;
+    if (link) link.href = link.dataset.base + encodeURIComponent(select.value) + "/";
     var parts = s.params.map(function (p) {
       return p.name + " (" + p.type + ", default " + p.default + (p.type !== "bool" ? ", " + p.min + "–" + p.max : "") + ")";
     });

@@ -68,8 +68,8 @@ def etl_pos_host(tmp_path):
 @pytest.fixture
 def platform_data(prod, root_user, sync_jobs, etl_pos_host):
     """One of everything the pages show, made through the platform's services: an analyzer session with its
-    auto-analysis charts, a backtest run, a sweep, a portfolio run and a bar import, a script and a run of it, a
-    trade export, an ETL branch with a fetched day and a record export."""
+    auto-analysis charts, a backtest run, a sweep, a walk-forward, a portfolio run and a bar import, a script and a
+    run of it, a trade export, an ETL branch with a fetched day and a record export."""
     from django.core.files.uploadedfile import SimpleUploadedFile
     from django.utils import timezone
 
@@ -95,6 +95,11 @@ def platform_data(prod, root_user, sync_jobs, etl_pos_host):
                                           params={"fast": 5, "slow": 30})
     sweep = backtest_services.sweep_create(owner=root_user, instruments=[instrument], interval="1h",
                                            strategy="sma_cross", grid={"fast": [5, 10], "slow": [30, 60]})
+    from backtest import walkforward_services
+
+    walkforward = walkforward_services.walkforward_create(
+        owner=root_user, instrument=instrument, interval="1h", strategy="sma_cross",
+        grid={"fast": [5, 10], "slow": [30]}, in_sample_bars=200, out_of_sample_bars=100)
     second = market_services.instrument_create(symbol="ETHUSDT", kind="crypto", exchange="BINANCE", name="Ether")
     market_services.bars_generate(instrument=second, interval="1h", bars=400, start="2024-01-03", seed=2,
                                   start_price=2_000)
@@ -123,7 +128,8 @@ def platform_data(prod, root_user, sync_jobs, etl_pos_host):
     record_export = etl_services.record_export_create(user=root_user, filters={})
     fetched_file = fetch_job.files.order_by("filetype").first()
     assert fetched_file is not None, "the fetch of the ETL day kept no file"
-    return {"session": session, "run": run, "sweep": sweep, "portfolio": portfolio, "script": script,
+    return {"session": session, "run": run, "sweep": sweep, "walkforward": walkforward, "portfolio": portfolio,
+            "script": script,
             "instrument": instrument,
             "bar_import": bar_import, "script_run": script_run, "export": export, "branch": branch,
             "fetch_job": fetch_job, "record_export": record_export, "fetched_file": fetched_file}
