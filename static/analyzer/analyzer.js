@@ -259,7 +259,8 @@
           box.appendChild(wrap);
           if (window.vegaEmbed) {
             const { usermeta, ...spec } = d.vega_lite_spec; // vega-embed would read options from usermeta
-            window.vegaEmbed(target, spec, PlatformCharts.embedOptions({ actions: { export: true, source: true, compiled: false, editor: false }, renderer: "svg", loader: REFUSING_LOADER }))
+            // Through PlatformCharts.embed, so the chart is drawn again when the system's colour mode changes.
+            PlatformCharts.embed(target, spec, { actions: { export: true, source: true, compiled: false, editor: false }, renderer: "svg", loader: REFUSING_LOADER })
               .then(() => target.setAttribute("data-rendered", "1"))
               .catch((err) => { target.textContent = `Could not render the chart: ${err}`; });
           } else target.textContent = "Chart library not loaded.";

@@ -6,6 +6,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from tests.support import wait_until
+
 pytestmark = pytest.mark.e2e
 
 PENGUINS = Path(__file__).resolve().parents[2] / "analyzer" / "tests" / "eval" / "data" / "penguins.csv"
@@ -58,3 +60,11 @@ def test_filtered_count_grouped_average_and_scatter(live_platform, browser_page,
     answer.locator("[data-testid=plot][data-rendered='1'] svg.marks").wait_for()
     points = answer.locator("[data-testid=plot] svg .mark-symbol path").count()
     assert points == int((df["Flipper Length (mm)"].notna() & df[MASS].notna()).sum())
+
+    # The system turns dark: every chart of the conversation is drawn again in the dark colours.
+    assert answer.locator("[data-testid=plot]").get_attribute("data-scheme") == "light"
+    page.emulate_media(color_scheme="dark")
+    wait_until(lambda: page.locator("[data-testid=plot][data-scheme='dark']").count()
+               == page.locator("[data-testid=plot]").count() >= 2, timeout=15, message="charts drawn dark")
+    answer.locator("[data-testid=plot] svg.marks").wait_for()
+    assert answer.locator("[data-testid=plot] svg .mark-symbol path").count() == points
