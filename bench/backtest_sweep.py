@@ -169,17 +169,22 @@ def job_sweep_postgres_child(processes: int) -> None:
     with psycopg.connect(f"{pg}/postgres", autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{name}"')
-    for n, job_s, sweep, job_cpu in job_sweep([processes], database_url=f"{pg}/{name}"):
+    use_throwaway_database(f"{pg}/{name}")
+    for n, job_s, sweep, job_cpu in job_sweep([processes]):
         print(f"whole sweep job, {n} process(es) (engine + 1,000 stored results + live events, PostgreSQL): "
               f"{job_s:.2f} s ({sweep.done} done, status {sweep.status}, CPU of the job process {job_cpu:.2f} s)")
 
 
-def job_sweep(processes_list, database_url=None):
+def use_throwaway_database(database_url=None) -> None:
+    """Before anything reads a setting: a throwaway SQLite database and var folder (or `database_url`)."""
     tmp = tempfile.mkdtemp(prefix="bench_backtest_")
     os.environ["DATABASE_URL"] = database_url or f"sqlite:///{tmp}/bench.sqlite3"
     os.environ["PLATFORM_VAR_DIR"] = tmp
     os.environ.pop("REDIS_URL", None)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+
+def job_sweep(processes_list):
     import logging
 
     import django
@@ -218,6 +223,7 @@ def job_sweep(processes_list, database_url=None):
 
 
 def main():
+    use_throwaway_database()
     from backtest import conf
     from backtest.sweep_pool import sweep_processes
 
@@ -239,18 +245,6 @@ def main():
     print(f"engine sweep in {processes} worker processes : {pool_s:8.2f} s  (starting the workers {started:.2f} s; "
           f"{engine_s / pool_s:.2f}× of one process; same best)")
     load.append(os.getloadavg()[0])
-    peer = vectorbt_sweep(data[0])
-    if peer is None:
-        print("peer anchor skipped: vectorbt is not installed (bench layer)")
-    else:
-        import numpy as np
-
-        peer_s, compile_s, peer_counts = peer
-        same = int(np.sum(np.asarray(engine_trade_counts(*data)) == np.asarray(peer_counts)))
-        print(f"peer anchor: vectorbt broadcast sweep : {peer_s:8.2f} s  (warm, best of 2; numba compile "
-              f"{compile_s:.1f} s apart); ours in one process {engine_s:.2f} s = {peer_s / engine_s:.2f}× its speed; "
-              f"trade counts equal in {same} of 1000")
-    load.append(os.getloadavg()[0])
     default = sweep_processes(work=BARS * 1000, combos=1000)
     try:
         jobs = job_sweep(sorted({1, processes, default}))
@@ -267,6 +261,19 @@ def main():
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(f"peak resident memory of the process  : {rss:8.1f} MiB; of the largest worker process {children:.1f} MiB")
+    # Last, so that its memory (a few GB of two-dimensional arrays) is not counted as ours above.
+    peer = vectorbt_sweep(data[0])
+    if peer is None:
+        print("peer anchor skipped: vectorbt is not installed (bench layer)")
+    else:
+        import numpy as np
+
+        peer_s, compile_s, peer_counts = peer
+        same = int(np.sum(np.asarray(engine_trade_counts(*data)) == np.asarray(peer_counts)))
+        print(f"peer anchor: vectorbt broadcast sweep : {peer_s:8.2f} s  (warm, best of 2; numba compile "
+              f"{compile_s:.1f} s apart); ours in one process {engine_s:.2f} s = {peer_s / engine_s:.2f}× its speed; "
+              f"trade counts equal in {same} of 1000")
+    print(f"load average (1 min) after the peer anchor: {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":
