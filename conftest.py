@@ -37,6 +37,68 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 @pytest.fixture(autouse=True)
 def _media_root(settings, tmp_path):
     settings.MEDIA_ROOT = str(tmp_path / "media")
+    settings.PLATFORM_FILE_CACHE_DIR = str(tmp_path / "file-cache")
+
+
+# --- an S3-compatible store ---------------------------------------------------------------------
+
+S3_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "platform-tests", "AWS_SECRET_ACCESS_KEY": "platform-tests-secret",
+                  "AWS_DEFAULT_REGION": "us-east-1"}
+
+
+@dataclass
+class S3Store:
+    endpoint: str
+    bucket: str
+    prefix: str
+    url: str  # the PLATFORM_STORAGE_URL that selects it
+
+    def client(self):
+        import boto3
+
+        return boto3.client("s3", endpoint_url=self.endpoint, region_name="us-east-1",
+                            aws_access_key_id=S3_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+                            aws_secret_access_key=S3_CREDENTIALS["AWS_SECRET_ACCESS_KEY"])
+
+    def keys(self) -> list[str]:
+        """The stored object names (without the prefix) the bucket holds."""
+        listed = self.client().list_objects_v2(Bucket=self.bucket, Prefix=self.prefix + "/")
+        return sorted(item["Key"][len(self.prefix) + 1:] for item in listed.get("Contents", ()))
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """A real S3-compatible server (moto's server mode) on 127.0.0.1 for the session; answers its URL."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3_store(s3_server, settings, monkeypatch):
+    """The default storage is a new bucket on the S3 server, selected as PLATFORM_STORAGE_URL=s3://… does."""
+    import uuid
+
+    from core.storage import storage_settings
+
+    for key, value in S3_CREDENTIALS.items():
+        monkeypatch.setenv(key, value)
+    bucket = f"platform-{uuid.uuid4().hex[:16]}"
+    store = S3Store(endpoint=s3_server, bucket=bucket, prefix="media",
+                    url=f"s3://{bucket}/media?endpoint_url={s3_server}&region=us-east-1&addressing_style=path")
+    store.client().create_bucket(Bucket=bucket)
+    settings.STORAGES = {**settings.STORAGES, "default": storage_settings(store.url)[0]}
+    yield store
+
+
+@pytest.fixture(params=["local", "s3"])
+def any_store(request):
+    """Run the test on local disk and on the S3-compatible store: the S3Store, or None for local disk."""
+    return request.getfixturevalue("s3_store") if request.param == "s3" else None
 
 
 @pytest.fixture(autouse=True)

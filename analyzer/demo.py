@@ -29,7 +29,7 @@ def demo_csv(rows: int = 2000) -> bytes:
     return out.getvalue().encode()
 
 
-def ensure_demo(*, stdout) -> None:
+def demo_ensure(*, stdout) -> None:
     owner = get_user_model().objects.filter(is_superuser=True, is_active=True).order_by("pk").first()
     if owner is None:
         stdout.write("analyzer: no root account yet, no demo session\n")

@@ -31,7 +31,7 @@ from analyzer.profiling import describe, is_numeric, is_temporal, profile_column
 
 # Also read from here by the services and the agent (what an upload is, and column kinds).
 __all__ = ["PARQUET_EXTENSIONS", "STAGES", "IngestError", "IngestResult", "Progress", "check_magic", "file_extension",
-           "ingest", "is_numeric", "is_temporal"]
+           "upload_ingest", "is_numeric", "is_temporal"]
 
 # Stages of the processing, with the fraction of the work done when each starts.
 STAGES = {
@@ -98,7 +98,7 @@ def _csv_to_table(con, *, src: str, encoding: str, decimal_comma: bool) -> None:
     con.execute(f"CREATE TABLE data AS SELECT * FROM read_csv({sql_literal(src)}, {', '.join(options)})")
 
 
-def convert_csv(con, *, src: str, progress: Progress | None = None) -> dict:
+def csv_convert(con, *, src: str, progress: Progress | None = None) -> dict:
     """Parse the plain CSV file `src` into the table `data` of `con`; answer what was detected."""
     progress = progress or Progress()
     head = read_head(src)
@@ -155,7 +155,7 @@ def convert_csv(con, *, src: str, progress: Progress | None = None) -> dict:
     }
 
 
-def load_parquet(con, *, src: str, progress: Progress | None = None) -> None:
+def parquet_load(con, *, src: str, progress: Progress | None = None) -> None:
     progress = progress or Progress()
     progress.stage("load")
     try:
@@ -165,7 +165,7 @@ def load_parquet(con, *, src: str, progress: Progress | None = None) -> None:
         raise IngestError(f"Could not read the Parquet file: {short_message(exc)}") from None
 
 
-def summarize_table(con, *, detection: dict, file_format: str, started: float,
+def table_summarize(con, *, detection: dict, file_format: str, started: float,
                     progress: Progress | None = None) -> IngestResult:
     progress = progress or Progress()
     progress.stage("profile")
@@ -204,7 +204,7 @@ def _remove(path: str) -> None:
             os.unlink(candidate)
 
 
-def ingest(*, src: str, filename: str, data_dst: str, progress: Progress | None = None) -> IngestResult:
+def upload_ingest(*, src: str, filename: str, data_dst: str, progress: Progress | None = None) -> IngestResult:
     """Validate the file at `src` and load it into the DuckDB database file `data_dst` (table `data`).
 
     The database is written under a temporary name and renamed into place once complete.
@@ -231,20 +231,20 @@ def ingest(*, src: str, filename: str, data_dst: str, progress: Progress | None 
                 os.close(fd)
                 try:
                     gunzip_bounded(src, plain, limit=conf.MAX_DECOMPRESSED_BYTES)
-                    detection = convert_csv(con, src=plain, progress=progress)
+                    detection = csv_convert(con, src=plain, progress=progress)
                 finally:
                     os.unlink(plain)
                 detection["compressed"] = True
-                result = summarize_table(con, detection=detection, file_format="csv", started=started,
+                result = table_summarize(con, detection=detection, file_format="csv", started=started,
                                          progress=progress)
             elif ext in CSV_EXTENSIONS:
-                detection = convert_csv(con, src=src, progress=progress)
-                result = summarize_table(con, detection=detection, file_format="csv", started=started,
+                detection = csv_convert(con, src=src, progress=progress)
+                result = table_summarize(con, detection=detection, file_format="csv", started=started,
                                          progress=progress)
             else:
                 check_parquet_size(con, src=src, limit=conf.MAX_DECOMPRESSED_BYTES)
-                load_parquet(con, src=src, progress=progress)
-                result = summarize_table(con, detection={"format": "parquet"}, file_format="parquet",
+                parquet_load(con, src=src, progress=progress)
+                result = table_summarize(con, detection={"format": "parquet"}, file_format="parquet",
                                          started=started, progress=progress)
             progress.stage("save")
             con.execute("CHECKPOINT")

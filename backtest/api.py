@@ -189,10 +189,10 @@ class ImportApi(APIView):
     def post(self, request):
         declared = uploads.declared_too_large(request)
         if declared:  # refuse before reading the body
-            raise ValidationError({"file": [market_services.size_message(declared)]})
+            raise ValidationError({"file": [market_services.bars_import_size_message(declared)]})
         body = self.ImportInput(data=request.data)
         if self.upload_handler.too_large:
-            raise ValidationError({"file": [market_services.size_message(self.upload_handler.too_large, at_least=True)]})
+            raise ValidationError({"file": [market_services.bars_import_size_message(self.upload_handler.too_large, at_least=True)]})
         body.is_valid(raise_exception=True)
         data = body.validated_data
         instrument = selectors.instrument_get(symbol=data["symbol"])
@@ -248,7 +248,7 @@ class RunListCreateApi(APIView):
         body.is_valid(raise_exception=True)
         data = dict(body.validated_data)
         instrument = _instrument_or_400(data.pop("symbol"))
-        run, created = services.run_create(owner=request.user, instrument=instrument, **data)
+        run, created = services.backtest_run_create(owner=request.user, instrument=instrument, **data)
         run.refresh_from_db()
         return Response(
             {**run_data(run, detail=True), "deduplicated": not created or run.reused},

@@ -14,7 +14,7 @@ DEMO = [
 ]
 
 
-def ensure_demo(*, stdout) -> None:
+def demo_ensure(*, stdout) -> None:
     for symbol, kind, exchange, name, price, seed, intervals in DEMO:
         instrument = market_services.instrument_ensure(
             symbol=symbol, kind=kind, exchange=exchange, name=name, exchange_symbol=symbol if kind == "crypto" else ""

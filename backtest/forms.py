@@ -114,10 +114,10 @@ class ImportForm(forms.Form):
     def clean(self):
         data = super().clean()
         if self.too_large:
-            from backtest.market_services import size_message
+            from backtest.market_services import bars_import_size_message
 
             self.errors.pop("file", None)
-            self.add_error("file", size_message(self.too_large, at_least=True))
+            self.add_error("file", bars_import_size_message(self.too_large, at_least=True))
             return data
         symbol = (data.get("symbol") or "").strip().upper()
         if symbol:

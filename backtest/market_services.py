@@ -15,7 +15,9 @@ from backtest import conf
 from backtest.fetcher import BinanceClient
 from backtest.importers import ImportFormatError, check_ohlcv_file, describe_invalid, parse_ohlcv_csv, parse_ohlcv_file
 from backtest.models import INTERVAL_SECONDS, BarImport, Instrument, InstrumentKind, Interval, PriceBar
+from core.filecache import local_copy
 from core.services import job_enqueue, job_fail, job_progress, job_succeed
+from core.storage import stored_delete, stored_save_upload
 from backtest.selectors import find_gaps
 from backtest.synthetic import synthetic_bars
 
@@ -107,7 +109,7 @@ def _import_report(report, result: dict) -> dict:
     }
 
 
-def import_summary(report: dict) -> str:
+def bars_import_summary(report: dict) -> str:
     """One line, as the import_bars command prints it."""
     text = (
         f"{report['rows']:,} rows ({report['created']:,} new, {report['updated']:,} updated); "
@@ -132,7 +134,7 @@ def bars_import_create(*, owner, instrument: Instrument, interval: str, upload, 
     if not upload.size:
         raise ValidationError({"file": "The file is empty."})
     if upload.size > conf.IMPORT_MAX_BYTES:
-        raise ValidationError({"file": size_message(upload.size)})
+        raise ValidationError({"file": bars_import_size_message(upload.size)})
     try:
         path = upload.temporary_file_path()
     except AttributeError:  # an in-memory upload (tests, small files with other handlers)
@@ -145,7 +147,8 @@ def bars_import_create(*, owner, instrument: Instrument, interval: str, upload, 
                     filename=(upload.name or "upload.csv")[-255:], size=upload.size)
     with transaction.atomic():
         job.save()
-        job.file.save(f"import-{job.pk}.csv", upload, save=False)
+        # Django's temporary file of the upload is moved into storage (uploaded on S3), not copied here.
+        job.file.name = stored_save_upload(job.file.field.generate_filename(job, f"import-{job.pk}.csv"), upload)
         BarImport.objects.filter(pk=job.pk).update(file=job.file.name)
         job_enqueue(job=job)
     return job
@@ -159,7 +162,7 @@ def _bytes(n: float) -> str:
     return ""
 
 
-def size_message(size: int, *, at_least: bool = False) -> str:
+def bars_import_size_message(size: int, *, at_least: bool = False) -> str:
     """What to do with a file over `BACKTEST_IMPORT_MAX_BYTES` (`at_least`: the upload was cut at `size`)."""
     what = f"larger than {_bytes(conf.IMPORT_MAX_BYTES)}" if at_least else f"{_bytes(size)}"
     return (f"The file is {what}; uploads are limited to {_bytes(conf.IMPORT_MAX_BYTES)} "
@@ -167,21 +170,29 @@ def size_message(size: int, *, at_least: bool = False) -> str:
             "or import it with manage.py import_bars.")
 
 
+IMPORT_FILE_MISSING = "The uploaded file is no longer in storage; upload it again."
+
+
 def bars_import_execute(job: BarImport) -> None:
     """Job body: parse the stored upload and upsert it; a file we cannot read fails with what to fix."""
     try:
         job_progress(job=job, fraction=0.1, message=f"Reading {job.filename}")
         try:
-            frame, report = parse_ohlcv_file(job.file.path, fmt=job.format)
+            with local_copy(job.file.name) as path:  # this host's copy of the stored upload
+                frame, report = parse_ohlcv_file(path, fmt=job.format)
         except ImportFormatError as exc:
             job_fail(job=job, error=str(exc), message=f"Not imported: {exc}"[:500])
             return
+        except FileNotFoundError:
+            logger.error("bar import %s: the store does not hold %s", job.pk, job.file.name)
+            job_fail(job=job, error=IMPORT_FILE_MISSING, message="Not imported: the uploaded file is missing")
+            return
         job_progress(job=job, fraction=0.4, message=f"Storing {report.rows:,} bars")
         result = _import_report(report, bars_upsert(instrument=job.instrument, interval=job.interval, frame=frame))
-        job_succeed(job=job, message=import_summary(result), report=result)
+        job_succeed(job=job, message=bars_import_summary(result), report=result)
     finally:
         if job.file:
-            job.file.delete(save=False)
+            stored_delete(job.file.name)
             BarImport.objects.filter(pk=job.pk).update(file="")
 
 

@@ -129,7 +129,7 @@ class RequestFields(CostFields):
 class BacktestRun(Job, RequestFields):
     """A single backtest requested by a user; computed by a worker or taken from the store."""
 
-    task_func = "backtest.tasks.run_execute"
+    task_func = "backtest.tasks.backtest_run_execute"
     title_related = ("instrument",)
     title_fields = ("strategy", "interval", "instrument__symbol")
     list_defer = ("error", "params")
@@ -186,7 +186,7 @@ class SweepResult(models.Model):
 class BarImport(Job):
     """An uploaded OHLCV CSV imported into an instrument's bars (an idempotent upsert) in the background."""
 
-    task_func = "backtest.tasks.import_execute"
+    task_func = "backtest.tasks.bars_import_execute"
     title_related = ("instrument",)
     title_fields = ("filename", "interval", "instrument__symbol")
     list_defer = ("error", "report")

@@ -30,7 +30,7 @@ LIVE_METRICS = (
 # --- single runs -------------------------------------------------------------------------
 
 
-def run_create(
+def backtest_run_create(
     *,
     owner,
     instrument: Instrument,
@@ -82,7 +82,7 @@ def run_create(
     return run, True
 
 
-def run_execute(run: BacktestRun) -> None:
+def backtest_run_execute(run: BacktestRun) -> None:
     """Job body: compute (or reuse) the result of a run."""
     instrument = run.instrument
     job_progress(job=run, fraction=0.05, message="Loading bars")
@@ -259,7 +259,7 @@ def sweep_execute(sweep: Sweep, *, flush_seconds: float = 0.3, flush_rows: int =
 
 def sweep_result_open(*, owner, sweep: Sweep, result: SweepResult) -> tuple[BacktestRun, bool]:
     """A full backtest (equity, trades, charts) of one sweep result; deduplicated like any run."""
-    return run_create(
+    return backtest_run_create(
         owner=owner, instrument=result.instrument, interval=sweep.interval, strategy=sweep.strategy,
         params=result.params, start=sweep.start, end=sweep.end, commission_bps=sweep.commission_bps,
         slippage_bps=sweep.slippage_bps, initial_cash=sweep.initial_cash,

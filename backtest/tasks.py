@@ -3,22 +3,28 @@
 from backtest import market_services, services
 from backtest.models import BacktestRun, Sweep
 from core.jobkit import job_execute
+from core.schedules import previous_release_task
 
 
-def run_execute(pk: int) -> None:
-    job_execute(model=BacktestRun, pk=pk, body=services.run_execute)
+def backtest_run_execute(pk: int) -> None:
+    job_execute(model=BacktestRun, pk=pk, body=services.backtest_run_execute)
 
 
 def sweep_execute(pk: int) -> None:
     job_execute(model=Sweep, pk=pk, body=services.sweep_execute)
 
 
-def fetch_active() -> list[dict]:
+def bars_fetch_active() -> list[dict]:
     """Scheduled (hourly): bring active Binance instruments up to date."""
     return market_services.bars_fetch_active()
 
 
-def import_execute(pk: int) -> None:
+def bars_import_execute(pk: int) -> None:
     from backtest.models import BarImport
 
     job_execute(model=BarImport, pk=pk, body=market_services.bars_import_execute)
+
+
+def __getattr__(name: str):
+    # Tasks queued by the previous release under their old names (core.schedules.PREVIOUS_RELEASE_TASKS).
+    return previous_release_task(__name__, name)

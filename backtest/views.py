@@ -13,6 +13,7 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_POST
 
 from backtest import charts, conf, market_services, selectors, services, uploads
+from backtest.consumers import SweepStream
 from backtest.engine import SEMANTICS
 from backtest.forms import HeatmapForm, ImportForm, RunForm, SortForm, SweepForm
 from backtest.metrics import METRICS
@@ -142,7 +143,7 @@ def run_new(request):
     if request.method == "POST" and form.is_valid():
         data = dict(form.cleaned_data)
         try:
-            run, created = services.run_create(owner=request.user, **data)
+            run, created = services.backtest_run_create(owner=request.user, **data)
         except ValidationError as exc:
             _service_errors_to_form(form, exc)
         else:
@@ -218,6 +219,7 @@ def sweep_detail(request, pk: int):
     varied = [k for k, v in sweep.grid.items() if isinstance(v, dict) or (isinstance(v, list) and len(v) > 1)]
     context["heatmap_form"] = HeatmapForm(params=varied or context["param_names"], instruments=sweep.instruments.all())
     context["live_metrics"] = [(c, METRICS[c][0]) for c in services.LIVE_METRICS]
+    context["ws_path"] = SweepStream.path(sweep.pk)
     if request.htmx and request.GET.get("part") == "table":
         return render(request, "backtest/partials/sweep_table.html", context)
     return render(request, "backtest/sweep_detail.html", context)

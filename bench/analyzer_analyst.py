@@ -64,7 +64,7 @@ def session_file(size_mb: int):
     if dst.exists():
         dst.unlink()
     t = time.monotonic()
-    result = ingest.ingest(src=str(csv), filename="trades.csv", data_dst=str(dst))
+    result = ingest.upload_ingest(src=str(csv), filename="trades.csv", data_dst=str(dst))
     print(f"session {csv.name}: {result.row_count:,} rows loaded and profiled in {time.monotonic() - t:.1f} s")
     return dst, result
 

@@ -5,9 +5,9 @@ Run from the project root: `.venv/bin/python bench/analyzer_query_limits.py [--s
 Figures (each query in its own child process, so peak RSS is that query's alone):
   rss     `SELECT repeat('x', 50000000) FROM range(40)`: peak RSS of the process
           - before: the old read (the whole `SELECT * FROM (q) LIMIT n` fetched at once, as the analyzer did)
-          - after:  analyzer.duck.run_query (cells cut by DuckDB, pieces, byte budgets) → "Result too large"
+          - after:  analyzer.duck.query_run (cells cut by DuckDB, pieces, byte budgets) → "Result too large"
           and the ratio after ÷ before; the DuckDB memory limit is the anchor (target: after < 2 × limit)
-  stop    for heavy queries with a 1 s limit: how long after the limit run_query raised (median and max of 3)
+  stop    for heavy queries with a 1 s limit: how long after the limit query_run raised (median and max of 3)
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ try:
         rows = con.execute(f"SELECT * FROM (\n{sql}\n) AS q LIMIT {conf.RESULT_ROWS_KEPT + 1}").fetchall()
         out["result"] = f"{len(rows)} rows, longest cell {max(len(str(v)) for r in rows for v in r):,} chars"
     else:
-        result = duck.run_query(data_path=data_path, sql=sql, timeout=timeout)
+        result = duck.query_run(data_path=data_path, sql=sql, timeout=timeout)
         out["result"] = f"{len(result.rows)} rows"
 except Exception as exc:
     out["result"] = f"{type(exc).__name__}: {exc}"

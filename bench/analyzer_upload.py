@@ -219,7 +219,7 @@ t = time.monotonic(); con.execute(sql.format(src="read_csv({csv!r})")).fetchall(
 con.execute("COPY (SELECT * FROM read_csv({csv!r})) TO '{csv}.parquet' (FORMAT parquet)")
 t = time.monotonic(); con.execute(sql.format(src="read_parquet('{csv}.parquet')")).fetchall(); pq_s = time.monotonic() - t
 os.unlink("{csv}.parquet")
-t = time.monotonic(); duck.run_query(data_path={datafile!r}, sql=sql.format(src="data")); db_s = time.monotonic() - t
+t = time.monotonic(); duck.query_run(data_path={datafile!r}, sql=sql.format(src="data")); db_s = time.monotonic() - t
 print("RESULT " + json.dumps({{"csv_seconds": csv_s, "parquet_seconds": pq_s, "duckdb_seconds": db_s,
                               "self_rss_mb": rss()}}))
 """

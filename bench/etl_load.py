@@ -63,7 +63,7 @@ def main() -> None:
     from etl.loading import records_replace
     from etl.models import Branch, FetchJob, Record
     from etl.parsing import combine, effective_config, parse_payments, parse_sales
-    from etl.pipeline import bulk_work
+    from etl.pipeline import gc_paused
 
     day = date(2025, 6, 2)
     user, _ = get_user_model().objects.get_or_create(username="bench-etl")
@@ -81,7 +81,7 @@ def main() -> None:
 
     def pipeline() -> int:
         # Exactly what the fetch job does after download (etl/pipeline.py steps 5-6).
-        with bulk_work():
+        with gc_paused():
             started = time.perf_counter()
             sales = parse_sales(sales_raw, cfg)
             payments = parse_payments(payments_raw, cfg)
@@ -97,12 +97,12 @@ def main() -> None:
     rows = combine(parse_sales(sales_raw, cfg), parse_payments(payments_raw, cfg))
 
     def bare_copy() -> int:
-        with bulk_work():
+        with gc_paused():
             _before, written = records_replace(job=job, rows=rows)
         return written
 
     def parse_only() -> int:
-        with bulk_work():
+        with gc_paused():
             return len(combine(parse_sales(sales_raw, cfg), parse_payments(payments_raw, cfg)))
 
     # Interleaved runs (the machine is shared; load changes over time), best of RUNS each.

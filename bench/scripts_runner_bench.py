@@ -139,7 +139,7 @@ class Platform:
 
 def make_user() -> tuple[User, str]:
     user = User.objects.create_user("bench", "bench@example.com", "correct-Horse-9")
-    services.access_set(user=user, run=True)
+    services.script_access_set(user=user, run=True)
     user = User.objects.get(pk=user.pk)
     return user, token_create(user=user, name="bench")[1]
 
@@ -190,10 +190,10 @@ def bench_throughput(user, token):
         expected = hashlib.sha256((Path(tmp) / "out.txt").read_bytes()).hexdigest()
     # The worker's code path, run inline in this process (no queue wait in the figure).
     script = services.script_create(owner=user, name="throughput.py", code=THROUGHPUT.encode())
-    run = services.run_create(script=script, user=user)
+    run = services.script_run_create(script=script, user=user)
     ScriptRun.objects.filter(pk=run.pk).update(task_id="bench-inline")
     t0 = time.perf_counter()
-    runner.run_execute(pk=run.pk)
+    runner.script_run_execute(pk=run.pk)
     took = time.perf_counter() - t0
     run.refresh_from_db()
     count, digest, chunks = _stored(run)

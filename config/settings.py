@@ -13,6 +13,8 @@ import environ
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
+from core.storage import storage_settings
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -47,6 +49,9 @@ ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhos
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
+    # First of the platform's apps, so that its `qcluster` command (the platform's worker cluster, with
+    # clean stops, an instance heartbeat and the recovery loop) is the one `manage.py qcluster` runs.
+    "core",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -71,7 +76,7 @@ INSTALLED_APPS = [
 ]
 # The platform's own apps: their tasks.py functions are the only tasks a worker runs (core.schedules).
 PLATFORM_APPS = ["core", "accounts", "trades", "scripts_runner", "etl", "analyzer", "backtest"]
-INSTALLED_APPS += PLATFORM_APPS
+INSTALLED_APPS += [app for app in PLATFORM_APPS if app not in INSTALLED_APPS]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
@@ -166,6 +171,16 @@ else:
 # --- background jobs (django-q2) ----------------------------------------------
 JOB_TIMEOUT = env.int("JOB_TIMEOUT", default=2 * 3600)
 JOB_HEARTBEAT_STALE_SECONDS = env.int("JOB_HEARTBEAT_STALE_SECONDS", default=60)
+# The id of this worker cluster instance; empty: host name and process id of the cluster's main process.
+# Jobs record it when they start, its heartbeat and held-task list are keyed by it.
+WORKER_ID = env.str("WORKER_ID", default="")
+# A worker cluster whose heartbeat is older than this is dead: its running jobs are lost, its held tasks
+# are handed back to the queue. Also the grace before a queued job whose task is nowhere counts as lost.
+WORKER_STALE_SECONDS = env.int("WORKER_STALE_SECONDS", default=30)
+# How often every worker host's recovery loop runs (one host acts at a time).
+RECOVERY_INTERVAL_SECONDS = env.float("RECOVERY_INTERVAL_SECONDS", default=5.0)
+# How long a stopping worker cluster lets running job bodies wind down before it kills them.
+WORKER_STOP_SECONDS = env.float("WORKER_STOP_SECONDS", default=6.0)
 Q_CLUSTER = {
     "name": Q_CLUSTER_NAME,
     "workers": env.int("Q_WORKERS", default=4),
@@ -316,10 +331,21 @@ _VENDOR = {
     "vega-embed": NODE_MODULES / "vega-embed" / "build",
 }
 STATICFILES_DIRS = [BASE_DIR / "static"] + [(f"vendor/{name}", path) for name, path in _VENDOR.items() if path.exists()]
-MEDIA_ROOT = Path(env.str("PLATFORM_MEDIA_ROOT", default=str(VAR_DIR / "media")))
+# Where stored files live (README "Storage"): file:///absolute/folder for local disk (the default, under
+# var/media; PLATFORM_MEDIA_ROOT still names that folder), or s3://bucket/prefix?endpoint_url=…&region=…
+# for an S3-compatible store, credentials from the standard AWS_* variables. Every host of a deployment
+# uses the same value.
+_DEFAULT_STORAGE, _LOCAL_MEDIA = storage_settings(
+    env.str("PLATFORM_STORAGE_URL", default="")
+    or Path(env.str("PLATFORM_MEDIA_ROOT", default=str(VAR_DIR / "media"))).resolve().as_uri()
+)
+MEDIA_ROOT = Path(_LOCAL_MEDIA or VAR_DIR / "media")
 MEDIA_URL = "/media/"
+# Work that needs a local file (DuckDB, parsing) reads a copy cached on this host, evicted by size.
+PLATFORM_FILE_CACHE_DIR = Path(env.str("PLATFORM_FILE_CACHE_DIR", default=str(VAR_DIR / "cache" / "files")))
+PLATFORM_FILE_CACHE_MAX_BYTES = env.int("PLATFORM_FILE_CACHE_MAX_BYTES", default=5 * 1024**3)
 STORAGES = {
-    "default": {"BACKEND": "core.storage.AtomicFileSystemStorage"},
+    "default": _DEFAULT_STORAGE,
     "staticfiles": {
         # collectstatic (`make run`) writes every file under a name holding its content hash, gzipped
         # beside it, and a manifest; pages link the hashed names, which browsers may cache for good.

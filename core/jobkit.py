@@ -31,6 +31,7 @@ from django.utils import timezone
 
 from core import services
 from core.models import Job, JobStatus
+from core.workerhost import worker_stopping
 
 logger = logging.getLogger(__name__)
 
@@ -96,6 +97,10 @@ def job_execute(*, model: type[J], pk: int, body: Callable[[J], Any]) -> J | Non
     if not inline:
         close_old_connections()
     job = model.objects.filter(pk=pk).first()
+    if job is not None and job.status == JobStatus.QUEUED and worker_stopping():
+        # A task taken just before the cluster began to stop: another worker runs it.
+        services.job_enqueue(job=job)
+        return job
     if job is None or not services.job_start(job=job):
         return job
     # Not inline: an inline (test) run holds the only usable connection.
@@ -111,6 +116,8 @@ def job_execute(*, model: type[J], pk: int, body: Callable[[J], Any]) -> J | Non
                 services.job_succeed(job=job, message=job.message or "Done")
         except services.JobCancelled:
             services.job_mark_cancelled(job=job)
+        except services.WorkerStopping:
+            services.job_interrupt(job=job)
         except services.JobAbandoned as exc:
             logger.warning("%s: stopped computing: %s", model._meta.label_lower, exc)
         except Exception as exc:
@@ -136,7 +143,7 @@ class JobReporter:
         self.check_seconds = check_seconds
         self.inline = job_runs_inline() if inline is None else inline
         self._body_thread = threading.get_ident()
-        #: Why the job stopped (`JobCancelled` or `JobAbandoned`), once a check saw it.
+        #: Why the job stopped (`JobCancelled`, `WorkerStopping` or `JobAbandoned`), once a check saw it.
         self.stop: services.JobCancelled | services.JobAbandoned | None = None
         self._written = self._checked = float("-inf")
         self._fraction: float | None = None
@@ -170,7 +177,7 @@ class JobReporter:
         if self.inline and threading.get_ident() != self._body_thread:
             return False
         now = time.monotonic()
-        if fresh or now - self._checked >= self.check_seconds:
+        if fresh or now - self._checked >= self.check_seconds or worker_stopping():
             self._checked = now
             self.stop = services.job_stop(job=self.job)
         return self.stop is not None

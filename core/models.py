@@ -42,12 +42,19 @@ class Job(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     task_id = models.CharField(max_length=64, blank=True, default="")
+    # The worker cluster instance running it (`settings.WORKER_ID`, set when it starts): the recovery
+    # pass judges a running job by that instance's heartbeat.
+    worker_id = models.CharField(max_length=200, blank=True, default="")
+    # How often a lost or interrupted run was queued again (a safe kind is, once).
+    requeues = models.PositiveSmallIntegerField(default=0)
     # Last sequence number handed out for this job's ordered events.
     event_seq = models.BigIntegerField(default=0)
 
     # Dotted path of the django-q2 task that runs this kind of job: `func(pk)`.
     task_func: str = ""
-    # Whether the recovery pass may re-enqueue a queued job whose task vanished.
+    # Whether the job may run again after it started: a running job whose worker was lost or stopped is
+    # then queued again once (`core.services.job_interrupt`), else failed. (A queued job never started,
+    # so one whose task vanished is always queued again.)
     requeue_safe = True
     # Relations `job_title` reads, fetched with the row in job lists (one query per kind, not per row),
     # and large columns job lists never show.
@@ -112,7 +119,8 @@ class JobEvent(models.Model):
 
 
 class WorkerHeartbeat(models.Model):
-    """One row per live worker cluster process, refreshed every few seconds."""
+    """One row per live worker cluster instance (`name` is its `WORKER_ID`), refreshed every few
+    seconds by the cluster's main process; `started_at` is the start of its current life."""
 
     name = models.CharField(max_length=200, unique=True)
     pid = models.IntegerField()
@@ -122,6 +130,10 @@ class WorkerHeartbeat(models.Model):
     # Whether this process reached the task broker at its last beat, and why not.
     broker_ok = models.BooleanField(default=True)
     broker_error = models.CharField(max_length=300, blank=True, default="")
+    # The tasks this instance holds (prefetched or running), by name, as of its last beat.
+    held = models.JSONField(default=list, blank=True)
+    # "starting" (until its workers are up), "running", "stopping": only a running instance takes tasks.
+    state = models.CharField(max_length=10, default="running")
 
     def __str__(self) -> str:
         return f"{self.name} ({self.host}:{self.pid})"
@@ -138,6 +150,8 @@ class WorkerCheck(Job):
 
     steps = models.PositiveIntegerField(default=5)
     interval_ms = models.PositiveIntegerField(default=200)
+    # A check may prove the recovery path too: queued again once when its worker is lost or stops.
+    requeue_safe = models.BooleanField(default=False)
 
     class Meta(Job.Meta):
         verbose_name = "worker check"

@@ -14,6 +14,13 @@ It is checked at every door a task can come through:
 
 A refused task is not run: it is replaced by `refused_task`, which fails with
 a clear message, so the refusal is logged and shows in the admin's failed tasks.
+
+Tasks renamed by a release keep their old dotted path for one release in
+`PREVIOUS_RELEASE_TASKS`: tasks the previous release queued (and schedules it
+saved during a rolling deploy) still name the old path, so each renamed
+`tasks.py` answers the old attribute through `previous_release_task`, and the
+old path stays on the allow-list. Stored schedules are moved to the new names
+by a data migration (`task_paths_rewrite`).
 """
 
 from __future__ import annotations
@@ -24,12 +31,15 @@ import importlib
 import importlib.util
 import inspect
 import logging
+from time import sleep
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django_q.brokers.orm import ORM
 from django_q.brokers.redis_broker import Redis
 from django_q.signing import BadSignature, SignedPackage
+
+from core.brokers import HeldORMMixin, HeldRedisMixin
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +48,42 @@ REFUSED_TASK = "core.schedules.refused_task"
 
 class TaskRefused(Exception):
     pass
+
+
+# Old dotted path -> new one, for tasks queued by the previous release. Remove an entry
+# one release after its rename, once no queue or schedule can still hold the old path.
+PREVIOUS_RELEASE_TASKS: dict[str, str] = {
+    "backtest.tasks.run_execute": "backtest.tasks.backtest_run_execute",
+    "backtest.tasks.fetch_active": "backtest.tasks.bars_fetch_active",
+    "backtest.tasks.import_execute": "backtest.tasks.bars_import_execute",
+    "etl.tasks.fetch_job_run": "etl.tasks.fetch_job_execute",
+    "etl.tasks.record_export_run": "etl.tasks.record_export_execute",
+    "etl.tasks.daily_fetch": "etl.tasks.fetch_job_request_daily",
+    "scripts_runner.tasks.run_execute": "scripts_runner.tasks.script_run_execute",
+}
+
+
+def previous_release_task(module: str, attr: str):
+    """The module `__getattr__` of a tasks.py: an old task name answers with the renamed function."""
+    new = PREVIOUS_RELEASE_TASKS.get(f"{module}.{attr}")
+    if new is None:
+        raise AttributeError(f"module {module!r} has no attribute {attr!r}")
+    new_module, _, new_attr = new.rpartition(".")
+    return getattr(importlib.import_module(new_module), new_attr)
+
+
+def task_paths_rewrite(apps, *, renames: dict[str, str]) -> int:
+    """Data migration step: stored schedules' func and hook move from each old path to its new one.
+
+    `renames` is the migration's own frozen copy (history does not change when the
+    aliases above are retired); pass it reversed to undo.
+    """
+    Schedule = apps.get_model("django_q", "Schedule")
+    changed = 0
+    for old, new in renames.items():
+        changed += Schedule.objects.filter(func=old).update(func=new)
+        changed += Schedule.objects.filter(hook=old).update(hook=new)
+    return changed
 
 
 @functools.cache
@@ -53,6 +99,9 @@ def platform_tasks() -> dict[str, object]:
             if attr.startswith("_") or not inspect.isfunction(value) or value.__module__ != name:
                 continue
             found[f"{name}.{attr}"] = value
+    for old, new in PREVIOUS_RELEASE_TASKS.items():
+        if new in found:
+            found[old] = found[new]
     return found
 
 
@@ -110,7 +159,7 @@ def validate_task_path(value: str, *, field: str = "func") -> None:
             raise ValidationError({"func": "Enter the task function."})
         return
     if not is_platform_task(value):
-        allowed = ", ".join(sorted(platform_tasks()))
+        allowed = ", ".join(sorted(name for name in platform_tasks() if name not in PREVIOUS_RELEASE_TASKS))
         label = "function" if field == "func" else "hook"
         raise ValidationError(
             {field: f"{value!r} is not a platform task. A schedule's {label} must be one of: {allowed}."}
@@ -182,9 +231,15 @@ def check_enqueue(sender, task, **kwargs) -> None:
 
 
 class PlatformBrokerMixin:
-    """Re-checks every task taken off the queue before the worker sees it."""
+    """Re-checks every task taken off the queue before the worker sees it (taken onto this worker
+    cluster's held list: `core.brokers`)."""
 
     def dequeue(self):
+        from core.workerhost import worker_stopping
+
+        if worker_stopping():  # a stopping cluster takes no new task
+            sleep(0.1)
+            return None
         tasks = super().dequeue()
         if not tasks:
             return tasks
@@ -201,9 +256,9 @@ class PlatformBrokerMixin:
         return checked
 
 
-class PlatformORMBroker(PlatformBrokerMixin, ORM):
+class PlatformORMBroker(PlatformBrokerMixin, HeldORMMixin, ORM):
     pass
 
 
-class PlatformRedisBroker(PlatformBrokerMixin, Redis):
+class PlatformRedisBroker(PlatformBrokerMixin, HeldRedisMixin, Redis):
     pass

@@ -135,24 +135,91 @@ def health_status() -> dict:
         error = "no reply within %s s" % LAYER_TIMEOUT if isinstance(exc, TimeoutError) else str(exc)
         result["channel_layer"] = {"ok": False, "backend": layer_backend, "error": error}
 
-    fresh_after = timezone.now() - timedelta(seconds=30)
     try:
-        beats = list(WorkerHeartbeat.objects.order_by("-seen_at")[:50])
-        live = [b for b in beats if b.seen_at >= fresh_after]
-        working = [b for b in live if b.broker_ok]
-        result["worker"] = {
-            # A worker that beats but cannot reach the broker takes no task: it does not count as up.
-            "ok": bool(working),
-            "live_processes": len(working),
-            "last_seen": beats[0].seen_at.isoformat() if beats else None,
-            "processes": [
-                {"name": b.name, "host": b.host, "pid": b.pid, "last_seen": b.seen_at.isoformat(),
-                 "up": b in working,
-                 "problem": ("no heartbeat for 30 s" if b.seen_at < fresh_after else b.broker_error)}
-                for b in beats if b.seen_at >= fresh_after - timedelta(minutes=10)
-            ],
-        }
+        result["worker"] = worker_instances_status()
     except Exception as exc:
         result["worker"] = {"ok": False, "error": str(exc)}
     result["ok"] = all(part["ok"] for part in result.values() if isinstance(part, dict))
     return result
+
+
+def _database_marks() -> dict[str, dict]:
+    """With Redis: what each worker instance last said there about reaching the database."""
+    if not getattr(settings, "REDIS_URL", ""):
+        return {}
+    import json
+
+    import redis
+
+    from core.workerhost import BROKER_TIMEOUT, database_mark_key
+
+    prefix = database_mark_key("")
+    client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=BROKER_TIMEOUT,
+                                  socket_connect_timeout=BROKER_TIMEOUT)
+    try:
+        keys = list(client.scan_iter(match=f"{prefix}*", count=500))
+        values = client.mget(keys) if keys else []
+    except redis.RedisError:
+        return {}
+    finally:
+        client.close()
+    marks = {}
+    for key, value in zip(keys, values):
+        try:
+            marks[key.decode()[len(prefix):]] = json.loads(value)
+        except (TypeError, ValueError, AttributeError):
+            continue
+    return marks
+
+
+def worker_instances_status() -> dict:
+    """Each worker cluster instance: last heartbeat, whether it reaches the broker and the database, the
+    jobs it runs and the tasks it holds. An instance is up when its heartbeat is fresh and it reaches the
+    broker; one whose database row went stale but that still says so in Redis cannot reach the database."""
+    stale_seconds = settings.WORKER_STALE_SECONDS
+    fresh_after = timezone.now() - timedelta(seconds=stale_seconds)
+    beats = list(WorkerHeartbeat.objects.filter(seen_at__gte=fresh_after - timedelta(minutes=10))
+                 .order_by("-seen_at")[:50])
+    last = WorkerHeartbeat.objects.order_by("-seen_at").values_list("seen_at", flat=True).first()
+    names = [b.name for b in beats]
+    running: dict[str, list[str]] = {name: [] for name in names}
+    for model in job_models():
+        for worker_id, pk in model.objects.filter(status="running", worker_id__in=names).values_list("worker_id", "pk"):
+            running[worker_id].append(f"{model._meta.label_lower}:{pk}")
+    marks = _database_marks()
+    instances = []
+    for beat in beats:
+        fresh = beat.seen_at >= fresh_after
+        mark = marks.get(beat.name) or {}
+        database_ok = fresh or bool(mark.get("database_ok"))
+        if not fresh and mark and not mark.get("database_ok"):
+            problem = mark.get("database_error") or "cannot reach the database"
+        elif not fresh:
+            problem = f"no heartbeat for {stale_seconds} s"
+        elif beat.state != "running":
+            problem = beat.broker_error or f"{beat.state}"
+        else:
+            problem = beat.broker_error
+        up = fresh and beat.broker_ok and beat.state == "running"
+        instances.append({
+            "name": beat.name, "host": beat.host, "pid": beat.pid, "started_at": beat.started_at.isoformat(),
+            "last_seen": beat.seen_at.isoformat(), "state": beat.state, "up": up, "broker_ok": fresh and beat.broker_ok,
+            "database_ok": database_ok, "problem": problem,
+            "running": sorted(running[beat.name]), "held": beat.held,
+        })
+    for name, mark in marks.items():  # beating in Redis only: its database writes fail
+        if name not in running:
+            instances.append({
+                "name": name, "host": mark.get("host", ""), "pid": mark.get("pid"), "started_at": None,
+                "last_seen": mark.get("seen_at"), "up": False, "broker_ok": True, "database_ok": False,
+                "problem": mark.get("database_error") or "cannot reach the database", "running": [], "held": [],
+            })
+    working = [i for i in instances if i["up"]]
+    return {
+        # A worker that beats but cannot reach the broker takes no task: it does not count as up.
+        "ok": bool(working),
+        "live_processes": len(working),
+        "last_seen": last.isoformat() if last else None,
+        # One entry per worker cluster instance (`WORKER_ID`).
+        "processes": instances,
+    }

@@ -41,6 +41,11 @@ class JobAbandoned(Exception):
     the body stops computing and the row is left as it is."""
 
 
+class WorkerStopping(JobAbandoned):
+    """Raised inside a job body whose worker cluster is stopping (SIGTERM): the body stops computing and
+    `core.jobkit.job_execute` marks the job interrupted (`job_interrupt`)."""
+
+
 # --- doorbell -----------------------------------------------------------------
 
 
@@ -144,13 +149,16 @@ def job_start(*, job: Job) -> bool:
     if job.cancel_requested or model.objects.filter(pk=job.pk, cancel_requested=True).exists():
         job_mark_cancelled(job=job)
         return False
+    from core.workerhost import instance_id
+
+    worker = instance_id()
     taken = model.objects.filter(pk=job.pk, status=JobStatus.QUEUED).update(
-        status=JobStatus.RUNNING, started_at=now, heartbeat_at=now
+        status=JobStatus.RUNNING, started_at=now, heartbeat_at=now, worker_id=worker
     )
     if not taken:
         job.refresh_from_db()
         return False
-    job.status, job.started_at, job.heartbeat_at = JobStatus.RUNNING, now, now
+    job.status, job.started_at, job.heartbeat_at, job.worker_id = JobStatus.RUNNING, now, now, worker
     job_ring(job=job)
     return True
 
@@ -171,8 +179,13 @@ def job_progress(*, job: Job, fraction: float | None = None, message: str | None
 
 
 def job_stop(*, job: Job) -> JobCancelled | JobAbandoned | None:
-    """Why a running body must stop now (one query): its owner asked (`JobCancelled`), or the job no
-    longer runs here (`JobAbandoned`: deleted, or failed by the recovery pass); None to go on."""
+    """Why a running body must stop now (one query): its owner asked (`JobCancelled`), its worker
+    cluster is stopping (`WorkerStopping`, no query), or the job no longer runs here (`JobAbandoned`:
+    deleted, or failed by the recovery pass); None to go on."""
+    from core.workerhost import worker_stopping
+
+    if worker_stopping():
+        return WorkerStopping(f"{job.job_title()}: the worker is stopping.")
     row = type(job).objects.filter(pk=job.pk).values_list("cancel_requested", "status").first()
     if row is None:
         return JobAbandoned(f"{job.job_title()} was deleted while it ran.")
@@ -242,6 +255,10 @@ def job_event_add(*, job: Job, kind: str, data: dict) -> JobEvent:
 
 # --- recovery -----------------------------------------------------------------
 
+# Why a running job stopped without finishing: the message users see, and the error text.
+INTERRUPTED = ("Interrupted: the worker stopped", "interrupted: the worker stopped")
+WORKER_LOST = ("Worker lost", "worker lost")
+
 
 def job_models() -> list[type[Job]]:
     from django.apps import apps
@@ -249,74 +266,169 @@ def job_models() -> list[type[Job]]:
     return [m for m in apps.get_models() if issubclass(m, Job)]
 
 
-def _queued_task_ids() -> set[str] | None:
-    """Ids of tasks still waiting in the broker; None when the broker can't be listed."""
-    from django_q.brokers import get_broker
-    from django_q.signing import SignedPackage
-
-    broker = get_broker()
-    ids: set[str] = set()
-    try:
-        if getattr(settings, "Q_CLUSTER", {}).get("orm"):
-            from django_q.models import OrmQ
-
-            for row in OrmQ.objects.all():
-                ids.add(str(row.task_id()))
-        else:
-            for raw in broker.connection.lrange(broker.list_key, 0, -1):
-                ids.add(str(SignedPackage.loads(raw)["id"]))
-    except Exception:
-        logger.warning("could not list queued tasks", exc_info=True)
+def job_for_task(task: dict) -> Job | None:
+    """The job a task package runs (`func(pk)` of a job kind's `task_func`), or None."""
+    func, args = task.get("func"), task.get("args") or ()
+    if not isinstance(func, str) or len(args) != 1:
         return None
-    return ids
+    for model in job_models():
+        if model.task_func == func:
+            try:
+                return model.objects.filter(pk=int(args[0])).first()
+            except (TypeError, ValueError):
+                return None
+    return None
 
 
-def jobs_recover(*, stale_seconds: int | None = None) -> dict[str, int]:
-    """Fail running jobs whose worker stopped heartbeating; re-queue lost queued ones."""
-    stale = timezone.now() - timedelta(seconds=stale_seconds or settings.JOB_HEARTBEAT_STALE_SECONDS)
+def job_interrupt(*, job: Job, why: tuple[str, str] = INTERRUPTED, **match: Any) -> str:
+    """End a running job that stopped without finishing (its worker stopped, or was lost): a safe kind
+    that was not queued again yet is queued again ("requeued"), any other is failed with `why`
+    (message, error) and `job_worker_lost` lets its app clean up ("failed"). `match` narrows the
+    conditional update (e.g. a stale heartbeat); "" when the job had already moved on."""
+    model = type(job)
+    rows = model.objects.filter(pk=job.pk, status=JobStatus.RUNNING, **match)
+    message, error = why
+    if job.requeue_safe and job.requeues < 1:
+        if not rows.update(status=JobStatus.QUEUED, started_at=None, heartbeat_at=None, worker_id="", progress=0.0,
+                           requeues=F("requeues") + 1, message=f"{message}; queued again"[:500]):
+            return ""
+        job.refresh_from_db()
+        job_enqueue(job=job)
+        return "requeued"
+    if not rows.update(status=JobStatus.FAILED, error=error, message=message, finished_at=timezone.now()):
+        return ""
+    job.refresh_from_db()
+    job_worker_lost.send(sender=model, job=job)
+    job_ring(job=job)
+    return "failed"
+
+
+def instance_jobs_interrupt(*, worker_id: str) -> dict[str, int]:
+    """A stopping worker cluster's last act: every job still running under its id is interrupted."""
+    counts = {"requeued": 0, "failed": 0}
+    for model in job_models():
+        for job in model.objects.filter(status=JobStatus.RUNNING, worker_id=worker_id):
+            outcome = job_interrupt(job=job, worker_id=worker_id)
+            if outcome:
+                counts[outcome] += 1
+    return counts
+
+
+def instance_held_release(*, worker_id: str, broker=None) -> int:
+    """Hand an instance's held tasks back to the queue (at its clean stop, or when it died): a task
+    whose job still waits for it goes back to the head of the queue; the others (finished, or queued
+    again under another task) are dropped. Answers how many went back."""
+    from core.brokers import task_broker
+
+    broker = broker or task_broker()
+    released = 0
+    for held in broker.held_tasks(worker_id):
+        job = job_for_task(held.task)
+        if job is not None and job.status == JobStatus.QUEUED and job.task_id == held.id:
+            released += broker.held_release(worker_id, held)
+        else:
+            broker.held_drop(worker_id, held)
+    return released
+
+
+def instance_held_prune(*, worker_id: str, held: list, broker) -> list:
+    """Drop from a live instance's held list the tasks whose job has finished (a worker process that
+    died in a task never acknowledges it); answers what is still held."""
+    kept = []
+    for entry in held:
+        job = job_for_task(entry.task)
+        if job is not None and job.is_finished:
+            broker.held_drop(worker_id, entry)
+        else:
+            kept.append(entry)
+    return kept
+
+
+def jobs_recover(*, stale_seconds: int | None = None, worker_stale_seconds: int | None = None) -> dict[str, int]:
+    """The recovery pass (run by every worker host's recovery loop, one host at a time: `core.workerhost`).
+
+    - A running job is lost when the worker cluster instance that runs it (`worker_id`) has no heartbeat
+      newer than `worker_stale_seconds`, or began a new life after the job started, or when the job's own
+      heartbeat is older than `stale_seconds` (its worker process died in a live cluster): a safe kind is
+      queued again once, any other is failed "worker lost".
+    - The tasks held by a dead instance (prefetched, never started) go back to the queue.
+    - A queued job older than `stale_seconds` whose task is in no queue, on no live instance's held list
+      and never ran is re-enqueued (failed when its task ran without starting it). A live instance's
+      held tasks are never taken.
+    """
+    now = timezone.now()
+    stale = now - timedelta(seconds=stale_seconds or settings.JOB_HEARTBEAT_STALE_SECONDS)
+    worker_stale = now - timedelta(seconds=worker_stale_seconds or settings.WORKER_STALE_SECONDS)
+    # "requeued": jobs queued again, and a dead instance's held tasks handed back to the queue.
     counts = {"worker_lost": 0, "requeued": 0}
     try:
-        return _jobs_recover(stale, counts)
+        return _jobs_recover(stale, worker_stale, counts)
     finally:
         jobs_recovered.send(sender=None)
 
 
-def _jobs_recover(stale, counts: dict[str, int]) -> dict[str, int]:
+def _jobs_recover(stale, worker_stale, counts: dict[str, int]) -> dict[str, int]:
     from django_q.models import Task
 
-    queued_ids = None
+    from core.brokers import task_broker
+    from core.models import WorkerHeartbeat
+
+    beats = {name: (seen, began) for name, seen, began in
+             WorkerHeartbeat.objects.values_list("name", "seen_at", "started_at")}
+    lives = {name: began for name, (seen, began) in beats.items() if seen >= worker_stale}
+    dead = [name for name in beats if name not in lives]
+    handled: set[tuple[type[Job], int]] = set()
+
+    def lose(job: Job, **match: Any) -> None:
+        outcome = job_interrupt(job=job, why=WORKER_LOST, **match)
+        if outcome:
+            handled.add((type(job), job.pk))
+            counts["worker_lost"] += 1
+            counts["requeued"] += outcome == "requeued"
+
     for model in job_models():
-        for job in model.objects.filter(status=JobStatus.RUNNING, heartbeat_at__lt=stale):
-            # Conditional update: a job that finished meanwhile is left alone.
-            if model.objects.filter(pk=job.pk, status=JobStatus.RUNNING, heartbeat_at__lt=stale).update(
-                status=JobStatus.FAILED, error="worker lost", message="Worker lost", finished_at=timezone.now()
-            ):
-                counts["worker_lost"] += 1
-                job.refresh_from_db()
-                job_worker_lost.send(sender=model, job=job)
-                job_ring(job=job)
+        running = model.objects.filter(status=JobStatus.RUNNING)
+        for job in running.filter(heartbeat_at__lt=stale):
+            lose(job, heartbeat_at__lt=stale)
+        for job in running.filter(worker_id__in=dead):
+            lose(job, worker_id=job.worker_id)
+        for job in running.filter(worker_id__in=list(lives)):
+            if job.started_at and job.started_at < lives[job.worker_id]:  # begun in a previous life
+                lose(job, worker_id=job.worker_id, started_at=job.started_at)
+    # Instances dead for a day are forgotten (their jobs were marked long ago).
+    WorkerHeartbeat.objects.filter(seen_at__lt=timezone.now() - timedelta(days=1)).delete()
+
+    broker = None
+    try:
+        broker = task_broker()
+        queued_ids = {t.id for t in broker.queued_tasks()}
+        held_ids: set[str] = set()
+        for holder in broker.holders():
+            if holder in lives:
+                held_ids |= {t.id for t in broker.held_tasks(holder)}
+            else:
+                counts["requeued"] += instance_held_release(worker_id=holder, broker=broker)
+        queued_ids |= {t.id for t in broker.queued_tasks()}
+    except Exception:
+        logger.warning("could not list queued and held tasks", exc_info=True)
+        return counts
+
+    for model in job_models():
         waiting = model.objects.filter(status=JobStatus.QUEUED, created_at__lt=stale).exclude(task_id="")
-        if not waiting.exists():
-            continue
-        if queued_ids is None:
-            queued_ids = _queued_task_ids()
-            if queued_ids is None:
-                return counts
         for job in waiting:
-            if job.task_id in queued_ids:
+            if job.task_id in queued_ids or job.task_id in held_ids or (model, job.pk) in handled:
                 continue
-            done = Task.objects.filter(id=job.task_id).first()
-            if done is not None or not model.requeue_safe:
-                model.objects.filter(pk=job.pk, status=JobStatus.QUEUED).update(
+            # It never started (only `job_start` leaves "queued"), so any kind may be queued again: should
+            # the old task still turn up, `job_start` lets one of the two run.
+            if Task.objects.filter(id=job.task_id).exists():
+                if model.objects.filter(pk=job.pk, status=JobStatus.QUEUED, task_id=job.task_id).update(
                     status=JobStatus.FAILED, finished_at=timezone.now(),
-                    error="worker lost" if done is None else "task ended without running the job",
-                    message="Worker lost",
-                )
-                job_ring(job=job)
+                    error="task ended without running the job", message="Worker lost",
+                ):
+                    job_ring(job=job)
                 continue
-            func = getattr(model, "task_func", None)
-            if func:
-                job_enqueue(job=job, func=func)
+            if model.task_func:
+                job_enqueue(job=job, func=model.task_func)
                 counts["requeued"] += 1
     return counts
 

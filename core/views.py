@@ -5,6 +5,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from core import selectors, services
+from core.consumers import WorkerCheckStream
 from core.permissions import staff_required
 
 
@@ -18,8 +19,9 @@ def dashboard(request):
 
 @staff_required
 def health(request):
-    return render(request, "core/health.html", {"health": selectors.health_status(),
-                                                "check": selectors.worker_check_latest(user=request.user)})
+    check = selectors.worker_check_latest(user=request.user)
+    return render(request, "core/health.html", {"health": selectors.health_status(), "check": check,
+                                                "ws_path": WorkerCheckStream.path(check.pk) if check else ""})
 
 
 @staff_required

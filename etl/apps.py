@@ -30,5 +30,5 @@ def ensure_schedule(sender, **kwargs) -> None:
     if first <= now:
         first += timedelta(days=1)
     Schedule.objects.create(
-        name=DAILY_FETCH_SCHEDULE, func="etl.tasks.daily_fetch", schedule_type=Schedule.DAILY, next_run=first, repeats=-1,
+        name=DAILY_FETCH_SCHEDULE, func="etl.tasks.fetch_job_request_daily", schedule_type=Schedule.DAILY, next_run=first, repeats=-1,
     )

@@ -3,7 +3,7 @@
 `/ws/etl/jobs/<id>/?after=SEQ` — one fetch job (its detail page): a job stream (`status` /
 `event` / `end`, resume after the last `seq` seen); the `status` snapshot carries the ETL
 columns (records, counts, attempt) and a `cancel` message is honoured only for the job's
-owner or staff (`services.fetch_cancel`; others get an `error` frame).
+owner or staff (`services.fetch_job_cancel`; others get an `error` frame).
 
 `/ws/etl/jobs/?ids=1,2,3` — live rows of many fetch jobs (jobs table, calendar cells): the
 consumer joins each job's group, re-reads the rows when a bell rings or after
@@ -100,7 +100,7 @@ class FetchJobStream(JobStream):
         return data
 
     def cancel(self, user, job) -> None:
-        services.fetch_cancel(user=user, job=job)
+        services.fetch_job_cancel(user=user, job=job)
 
 
 class RecordExportStream(JobStream):

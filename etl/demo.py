@@ -1,6 +1,6 @@
 """Demo data: a generated POS host on local disk, three branches, a week queued.
 
-`ensure_demo` is idempotent and bounded (a few seconds): files already
+`demo_ensure` is idempotent and bounded (a few seconds): files already
 generated are left as they are, branches are created once, and days already
 fetched are not queued again.
 """
@@ -29,7 +29,7 @@ DEMO_DAYS = 75
 QUEUE_DAYS = 7
 
 
-def generate_source(*, root: Path, end: date, days: int = DEMO_DAYS, seed: int = 7) -> int:
+def demo_source_generate(*, root: Path, end: date, days: int = DEMO_DAYS, seed: int = 7) -> int:
     """Write the demo host tree; days already present are skipped. Returns files written."""
     written = 0
     for code, _name, new_kind, closed, opened_ago in DEMO_BRANCHES:
@@ -58,13 +58,13 @@ def demo_owner():
     )
 
 
-def ensure_demo(*, stdout, queue: bool = True) -> None:
+def demo_ensure(*, stdout, queue: bool = True) -> None:
     from etl import services
 
     root = conf.DEMO_SOURCE_ROOT
     root.mkdir(parents=True, exist_ok=True)
     yesterday = timezone.localdate() - timedelta(days=1)
-    written = generate_source(root=root, end=yesterday)
+    written = demo_source_generate(root=root, end=yesterday)
     stdout.write(f"etl: demo POS share at {root} ({written} new files)\n")
     source, _ = FileSource.objects.get_or_create(
         name=DEMO_SOURCE, defaults={"kind": FileSource.Kind.DIRECTORY, "root_path": str(root)}
@@ -88,6 +88,6 @@ def ensure_demo(*, stdout, queue: bool = True) -> None:
                 day = yesterday - timedelta(days=offset)
                 if not branch.expects_data(day):
                     continue
-                _job, now = services.fetch_request(user=owner, branch=branch, pos=pos, work_date=day)
+                _job, now = services.fetch_job_request(user=owner, branch=branch, pos=pos, work_date=day)
                 queued += int(now)
     stdout.write(f"etl: {queued} fetch job(s) queued for the last {QUEUE_DAYS} days (run the worker to process)\n")

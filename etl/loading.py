@@ -21,17 +21,17 @@ ROW_FIELDS = (
 KEY_FIELDS = ("job_id", "branch_id", "pos", "work_date")
 
 
-def copy_sql() -> str:
+def records_copy_sql() -> str:
     quote = connection.ops.quote_name
     names = ("job", "branch", "pos", "work_date") + ROW_FIELDS
     columns = ", ".join(quote(Record._meta.get_field(name).column) for name in names)
     return f"COPY {quote(Record._meta.db_table)} ({columns}) FROM STDIN"
 
 
-def copy_rows(*, key: tuple, rows: Sequence[tuple]) -> None:
+def records_copy(*, key: tuple, rows: Sequence[tuple]) -> None:
     """COPY rows into the records table (PostgreSQL only), inside the caller's transaction."""
     with connection.cursor() as cursor:
-        with cursor.cursor.copy(copy_sql()) as copy:
+        with cursor.cursor.copy(records_copy_sql()) as copy:
             write = copy.write_row
             for row in rows:
                 write(key + row)
@@ -62,7 +62,7 @@ def records_replace(*, job, rows: Sequence[tuple], before_write: Callable[[], No
     before, _ = day.delete()
     key = (job.pk, job.branch_id, job.pos, job.work_date)
     if connection.vendor == "postgresql":
-        copy_rows(key=key, rows=rows)
+        records_copy(key=key, rows=rows)
     else:
         _insert_rows(key=key, rows=rows)
     return before, len(rows)

@@ -99,7 +99,7 @@ class Branch(models.Model):
 class FetchJob(Job):
     """Fetch, select, store, parse and load one branch × POS × day. One row per day, re-run in place."""
 
-    task_func = "etl.tasks.fetch_job_run"
+    task_func = "etl.tasks.fetch_job_execute"
     title_related = ("branch",)
     title_fields = ("branch__code", "pos", "work_date")
     list_defer = ("error", "file_list", "chosen_files", "counts", "rejected_examples",
@@ -188,7 +188,7 @@ class Record(models.Model):
 class RecordExport(Job):
     """CSV export of filtered records (or a whole year) produced in the background."""
 
-    task_func = "etl.tasks.record_export_run"
+    task_func = "etl.tasks.record_export_execute"
     title_fields = ("filters",)
 
     filters = models.JSONField(default=dict, blank=True)

@@ -54,7 +54,7 @@ class Candidate:
         }
 
 
-def choose_file(candidates: list[Candidate]) -> tuple[Candidate | None, str]:
+def remote_file_choose(candidates: list[Candidate]) -> tuple[Candidate | None, str]:
     """The version with the most data rows; ties go to the larger file, then the newer, then the later name."""
     usable = [c for c in candidates if not c.problem and c.rows]
     if not candidates:
@@ -107,7 +107,7 @@ def _remove_older_files(job: FetchJob) -> None:
     transaction.on_commit(unlink)
 
 
-def schedule_auto_retry(job: FetchJob):
+def fetch_job_auto_retry_schedule(job: FetchJob):
     """Queue a delayed re-run after a transient failure, with exponential backoff; None when exhausted."""
     if job.attempt_count > conf.JOB_AUTO_RETRIES:
         return None
@@ -124,7 +124,7 @@ def schedule_auto_retry(job: FetchJob):
 
 
 @contextmanager
-def bulk_work():
+def gc_paused():
     """Pause the cyclic GC while hundreds of thousands of row tuples are built and loaded.
 
     The rows hold no reference cycles, so nothing is leaked; without the pause
@@ -220,7 +220,7 @@ def fetch_job_execute(job: FetchJob) -> None:
         chosen_files: dict[str, dict] = {}
         for ftype in FILE_TYPES:
             of_type = [c for c in candidates if c.filetype == ftype]
-            best, reason = choose_file(of_type)
+            best, reason = remote_file_choose(of_type)
             chosen_files[ftype] = {"chosen": best.name if best else None, "reason": reason,
                                    "candidates": [c.as_dict() for c in of_type]}
             if best:
@@ -241,7 +241,7 @@ def fetch_job_execute(job: FetchJob) -> None:
         # 5. parse + combine
         _step(job, "parse", 0.65, "Parsing")
         keep = conf.REJECT_EXAMPLES
-        with bulk_work():
+        with gc_paused():
             sales = parse_sales(chosen[SALES].path.read_bytes(), cfg, keep_examples=keep)
             payments = None
             if PAYMENTS in chosen:
@@ -261,7 +261,7 @@ def fetch_job_execute(job: FetchJob) -> None:
 
         # 6. replace the day's records (last cancellation check inside the transaction)
         _step(job, "load", 0.8, f"Loading {len(rows)} records")
-        with bulk_work(), transaction.atomic():
+        with gc_paused(), transaction.atomic():
             before, written = records_replace(job=job, rows=rows,
                                               before_write=lambda: core_services.job_raise_if_cancelled(job=job))
             _remove_older_files(job)
@@ -293,7 +293,7 @@ def fetch_job_execute(job: FetchJob) -> None:
             # Expected failures (host down, nothing usable): a clear message, no traceback noise.
             message = str(exc)
             if isinstance(exc, TransientSourceError):
-                retry_at = schedule_auto_retry(job)
+                retry_at = fetch_job_auto_retry_schedule(job)
                 if retry_at:
                     counts["auto_retry_at"] = retry_at.isoformat()
                     message += f" — retrying automatically at {retry_at:%H:%M:%S}"

@@ -119,7 +119,7 @@ def _check_day(*, branch: Branch, pos: int, work_date: date) -> None:
 
 
 @transaction.atomic
-def fetch_request(*, user, branch: Branch, pos: int, work_date: date, force: bool = False,
+def fetch_job_request(*, user, branch: Branch, pos: int, work_date: date, force: bool = False,
                   action: str = AuditLog.Action.FETCH) -> tuple[FetchJob, bool]:
     """Queue a fetch of one day unless it is done or under way; returns (job, queued now).
 
@@ -155,7 +155,7 @@ def fetch_request(*, user, branch: Branch, pos: int, work_date: date, force: boo
 
 
 @transaction.atomic
-def fetch_range(*, user, branch: Branch, pos_list: list[int], start: date, end: date, force: bool = False) -> list[tuple[FetchJob, bool]]:
+def fetch_job_request_range(*, user, branch: Branch, pos_list: list[int], start: date, end: date, force: bool = False) -> list[tuple[FetchJob, bool]]:
     """Queue every day of start..end for the given terminals (all or nothing)."""
     date_range_validate(start=start, end=end, start_field="date", end_field="end_date")
     if end > timezone.localdate() and end != start:
@@ -166,13 +166,13 @@ def fetch_range(*, user, branch: Branch, pos_list: list[int], start: date, end: 
     results = []
     for offset in range(days):
         for pos in pos_list:
-            results.append(fetch_request(user=user, branch=branch, pos=pos, work_date=start + timedelta(days=offset),
+            results.append(fetch_job_request(user=user, branch=branch, pos=pos, work_date=start + timedelta(days=offset),
                                          force=force))
     return results
 
 
 @transaction.atomic
-def fetch_retry(*, user, job: FetchJob) -> FetchJob:
+def fetch_job_retry(*, user, job: FetchJob) -> FetchJob:
     job = FetchJob.objects.select_for_update().select_related("branch").get(pk=job.pk)
     if job.status not in (JobStatus.FAILED, JobStatus.CANCELLED):
         raise ValidationError({"status": f"Only failed or cancelled jobs can be retried; this one is {job.status}."})
@@ -183,7 +183,7 @@ def fetch_retry(*, user, job: FetchJob) -> FetchJob:
 
 
 @transaction.atomic
-def fetch_auto_retry(*, pk: int, attempt: int) -> bool:
+def fetch_job_auto_retry(*, pk: int, attempt: int) -> bool:
     """The delayed re-run after a transient failure; a no-op if anyone touched the job since."""
     job = FetchJob.objects.select_for_update().select_related("branch").filter(pk=pk).first()
     if job is None or job.status != JobStatus.FAILED or job.attempt_count != attempt:
@@ -194,7 +194,7 @@ def fetch_auto_retry(*, pk: int, attempt: int) -> bool:
     return True
 
 
-def fetch_cancel(*, user, job: FetchJob) -> FetchJob:
+def fetch_job_cancel(*, user, job: FetchJob) -> FetchJob:
     job = FetchJob.objects.select_related("branch").get(pk=job.pk)
     if not can_manage(user, job):
         raise PermissionDenied("Only the job's owner or an administrator can cancel it.")
@@ -206,12 +206,12 @@ def fetch_cancel(*, user, job: FetchJob) -> FetchJob:
     return job
 
 
-def missing_run(*, user, cells: list[tuple[int, int, date]]) -> list[FetchJob]:
+def fetch_job_request_missing(*, user, cells: list[tuple[int, int, date]]) -> list[FetchJob]:
     """Queue the given (branch id, pos, day) cells; done or running cells are skipped (idempotent)."""
     branches = missing_cells_validate(cells=cells)
     queued = []
     for branch_id, pos, day in sorted(set(cells)):
-        job, now = fetch_request(user=user, branch=branches[branch_id], pos=pos, work_date=day,
+        job, now = fetch_job_request(user=user, branch=branches[branch_id], pos=pos, work_date=day,
                                  action=AuditLog.Action.MISSING_RUN)
         if now:
             queued.append(job)
@@ -225,7 +225,7 @@ def scheduled_fetch_owner():
     return User.objects.filter(is_superuser=True, is_active=True).order_by("pk").first()
 
 
-def daily_fetch(*, work_date: date | None = None) -> int:
+def fetch_job_request_daily(*, work_date: date | None = None) -> int:
     """Queue the previous day for every active branch and POS (the django-q2 schedule)."""
     owner = scheduled_fetch_owner()
     if owner is None:
@@ -236,7 +236,7 @@ def daily_fetch(*, work_date: date | None = None) -> int:
         if not branch.expects_data(day):
             continue
         for pos in POS_NUMBERS:
-            _job, now = fetch_request(user=owner, branch=branch, pos=pos, work_date=day,
+            _job, now = fetch_job_request(user=owner, branch=branch, pos=pos, work_date=day,
                                       action=AuditLog.Action.SCHEDULED)
             count += int(now)
     return count

@@ -16,6 +16,7 @@ from django.views.decorators.http import require_POST
 from core.permissions import can_manage, found_or_404
 from etl import selectors, services
 from etl.api import file_response, filters_for_storage
+from etl.consumers import FetchJobRowsStream, FetchJobStream
 from etl.forms import (
     BranchForm, CellsForm, FetchForm, JobFilterForm, MissingForm, RecordFilterForm, TestParseForm, YearExportForm,
 )
@@ -55,7 +56,7 @@ def job_list(request):
     filters = form.cleaned_data if form.is_bound and form.is_valid() else {}
     page = _page(request, selectors.fetch_job_list(user=request.user, filters=filters))
     context = {"form": form, "page": page, "query": _query_without_page(request),
-               "job_ids": ",".join(str(job.pk) for job in page)}
+               "job_ids": ",".join(str(job.pk) for job in page), "ws_path": FetchJobRowsStream.path()}
     template = "etl/jobs.html#table" if request.htmx and not request.htmx.boosted else "etl/jobs.html"
     return render(request, template, context)
 
@@ -66,6 +67,7 @@ def _job_context(job: FetchJob, user, *, events: bool = True) -> dict:
         "files": selectors.fetch_job_files(job=job),
         "audit": selectors.audit_for_job(job=job),
         "can_manage": can_manage(user, job),
+        "ws_path": FetchJobStream.path(job.pk),
     }
     if events:
         context["events"] = selectors.fetch_job_events(job=job)
@@ -89,13 +91,13 @@ def job_action(request, pk: int, action: str):
     job = found_or_404(selectors.fetch_job_get_for_viewer(user=request.user, pk=pk))
     try:
         if action == "retry":
-            services.fetch_retry(user=request.user, job=job)
+            services.fetch_job_retry(user=request.user, job=job)
             messages.success(request, "Retry queued.")
         elif action == "cancel":
-            services.fetch_cancel(user=request.user, job=job)
+            services.fetch_job_cancel(user=request.user, job=job)
             messages.success(request, "Cancel requested; the previous records stay as they were.")
         elif action == "force":
-            services.fetch_request(user=request.user, branch=job.branch, pos=job.pos, work_date=job.work_date,
+            services.fetch_job_request(user=request.user, branch=job.branch, pos=job.pos, work_date=job.work_date,
                                    force=True)
             messages.success(request, "Forced refetch queued.")
         else:
@@ -110,7 +112,7 @@ def job_action(request, pk: int, action: str):
 @login_required
 def file_download(request, pk: int):
     stored = get_object_or_404(FetchedFile, pk=pk)
-    return file_response(stored.file, stored.filename)
+    return file_response(request, stored.file, stored.filename)
 
 
 # --- fetch now ------------------------------------------------------------------------
@@ -122,7 +124,7 @@ def fetch_now(request):
     if request.method == "POST" and form.is_valid():
         v = form.cleaned_data
         try:
-            results = services.fetch_range(
+            results = services.fetch_job_request_range(
                 user=request.user, branch=v["branch"], pos_list=[v["pos"]] if v["pos"] else list(POS_NUMBERS),
                 start=v["date"], end=v["end_date"] or v["date"], force=v["force"],
             )
@@ -193,10 +195,10 @@ def missing_run(request):
     if not form.is_valid():
         return render(request, template, {"errors": form.errors.get("cell"), "cells": []})
     try:
-        jobs = services.missing_run(user=request.user, cells=form.cleaned_data["cell"])
+        jobs = services.fetch_job_request_missing(user=request.user, cells=form.cleaned_data["cell"])
     except (ValidationError, PermissionDenied) as exc:
         return render(request, template, {"errors": [_error_text(exc)], "cells": []})
-    context = {"queued": jobs, "job_ids": ",".join(str(j.pk) for j in jobs)}
+    context = {"queued": jobs, "job_ids": ",".join(str(j.pk) for j in jobs), "ws_path": FetchJobRowsStream.path()}
     if request.htmx:
         return render(request, "etl/missing.html#queued", context)
     messages.success(request, f"{len(jobs)} fetch job(s) queued.")
@@ -328,4 +330,4 @@ def recordexport_download(request, pk: int):
     export = found_or_404(selectors.record_export_get_for_viewer(user=request.user, pk=pk))
     if not export.file:
         return HttpResponse("The export has no file yet.", status=404)
-    return file_response(export.file, export.file.name.rsplit("/", 1)[-1])
+    return file_response(request, export.file, export.file.name.rsplit("/", 1)[-1])

@@ -41,6 +41,6 @@ class ScriptRunAdmin(admin.ModelAdmin):
         count = 0
         for run in queryset:
             if not run.is_finished:
-                services.run_cancel(run=run, by=request.user)
+                services.script_run_cancel(run=run, by=request.user)
                 count += 1
         self.message_user(request, f"Asked {count} run(s) to stop.", messages.INFO)

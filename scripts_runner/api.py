@@ -119,7 +119,7 @@ class ScriptRunsApi(APIView):
         script = _script_or_404(request, pk)
         data = RunStartSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        run = services.run_create(script=script, user=request.user, **data.validated_data)
+        run = services.script_run_create(script=script, user=request.user, **data.validated_data)
         return Response(RunOutputSerializer(run).data, status=status.HTTP_201_CREATED)
 
 
@@ -140,7 +140,7 @@ class RunDetailApi(APIView):
 class RunCancelApi(APIView):
     @extend_schema(request=None, responses={202: RunOutputSerializer})
     def post(self, request, pk):
-        run = services.run_cancel(run=_run_or_404(request, pk), by=request.user)
+        run = services.script_run_cancel(run=_run_or_404(request, pk), by=request.user)
         return Response(RunOutputSerializer(run).data, status=status.HTTP_202_ACCEPTED)
 
 

@@ -33,4 +33,4 @@ class RunLogStream(JobStream):
     def cancel(self, user, job):
         from scripts_runner import services
 
-        services.run_cancel(run=job, by=user)
+        services.script_run_cancel(run=job, by=user)

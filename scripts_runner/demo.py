@@ -17,7 +17,7 @@ EXAMPLES = {
 }
 
 
-def ensure_demo(*, stdout) -> None:
+def demo_ensure(*, stdout) -> None:
     owners = list(get_user_model().objects.filter(is_superuser=True, is_active=True)[:1])
     if not owners:
         stdout.write("scripts_runner: no root account yet, no demo scripts\n")

@@ -42,7 +42,7 @@ class EndReason(models.TextChoices):
 
 
 class ScriptRun(Job):
-    task_func = "scripts_runner.tasks.run_execute"
+    task_func = "scripts_runner.tasks.script_run_execute"
     title_related = ("script",)
     title_fields = ("script__name",)
     list_defer = ("error", "env")

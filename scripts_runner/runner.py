@@ -128,15 +128,21 @@ def _sweep_run_dirs(root) -> None:
             continue
 
 
-def run_body(run: ScriptRun) -> None:
+def script_run_body(run: ScriptRun) -> None:
     """Execute one run; finishes the job itself with the right status and end reason."""
     from django.core.files.storage import default_storage
 
     _sweep_run_dirs(conf.RUN_ROOT)
 
     script = run.script
-    with default_storage.open(script.file.name, "rb") as fh:
-        code = fh.read()
+    try:
+        with default_storage.open(script.file.name, "rb") as fh:
+            code = fh.read()
+    except FileNotFoundError:
+        logger.error("run %s: the store does not hold %s", run.pk, script.file.name)
+        core_services.job_fail(job=run, error=CODE_MISSING_ERROR, message="Script file missing",
+                               end_reason=EndReason.INTERNAL_ERROR)
+        return
     run_dir = conf.RUN_ROOT / f"{run.pk}-{uuid.uuid4().hex[:8]}"
     run_dir.mkdir(parents=True, exist_ok=True)
     sink = LogSink(max_bytes=conf.OUTPUT_BYTES, max_line=conf.LINE_BYTES)
@@ -170,6 +176,7 @@ def run_body(run: ScriptRun) -> None:
 
 
 SANDBOX_START_MESSAGE = "Sandbox could not start"
+CODE_MISSING_ERROR = "The script's file is missing from storage; save its code again, then run it."
 INTERNAL_ERROR_MESSAGE = "The run failed because of an internal error of the platform; administrators can see why in the worker's log"
 
 
@@ -201,7 +208,7 @@ def _log_retention(run: ScriptRun) -> None:
     from scripts_runner import services
 
     try:
-        services.run_logs_enforce_budget(owner_id=run.owner_id, keep_run_id=run.pk)
+        services.script_run_logs_budget_enforce(owner_id=run.owner_id, keep_run_id=run.pk)
     except Exception:
         logger.exception("could not apply the log budget of user %s", run.owner_id)
 
@@ -359,7 +366,7 @@ def _supervise(*, run, proc, launch, sink: LogSink, writer: LogWriter) -> None:
         core_services.job_fail(job=run, error=message, message=message, **fields)
 
 
-def run_execute(*, pk: int) -> ScriptRun | None:
+def script_run_execute(*, pk: int) -> ScriptRun | None:
     """Entry point of the worker task."""
-    return job_execute(model=ScriptRun, pk=pk, body=run_body)
+    return job_execute(model=ScriptRun, pk=pk, body=script_run_body)
 

@@ -30,9 +30,16 @@ def script_get(*, user, pk) -> Script | None:
     return Script.objects.filter(owner=user, pk=pk).first()
 
 
-def script_code(*, script: Script) -> str:
-    with default_storage.open(script.file.name, "rb") as fh:
-        return fh.read().decode("utf-8", errors="replace")
+CODE_MISSING_MESSAGE = "The script's file is missing from storage; save its code again to restore it."
+
+
+def script_code(*, script: Script) -> str | None:
+    """The script's code, or None when the store no longer holds its file."""
+    try:
+        with default_storage.open(script.file.name, "rb") as fh:
+            return fh.read().decode("utf-8", errors="replace")
+    except FileNotFoundError:
+        return None
 
 
 def run_list(*, user, script: Script | None = None) -> QuerySet[ScriptRun]:

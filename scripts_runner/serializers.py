@@ -22,7 +22,8 @@ class ScriptDetailSerializer(ScriptOutputSerializer):
     class Meta(ScriptOutputSerializer.Meta):
         fields = ScriptOutputSerializer.Meta.fields + ["code"]
 
-    def get_code(self, obj) -> str:
+    def get_code(self, obj) -> str | None:
+        """The code; null when the store no longer holds the script's file (save the code again)."""
         return self.context.get("code", "")
 
 

@@ -76,7 +76,7 @@ def script_delete(*, script: Script, by, wait_seconds: float = 3.0) -> None:
     """Cancel the script's live runs, give them a moment to stop, then delete everything."""
     live = list(ScriptRun.objects.filter(script=script, status__in=[JobStatus.QUEUED, JobStatus.RUNNING]))
     for run in live:
-        run_cancel(run=run, by=by)
+        script_run_cancel(run=run, by=by)
     deadline = time.monotonic() + wait_seconds
     while live and time.monotonic() < deadline:
         if not ScriptRun.objects.filter(pk__in=[r.pk for r in live], status=JobStatus.RUNNING).exists():
@@ -122,7 +122,7 @@ def sandbox_status() -> tuple[bool, str]:
     )
 
 
-def run_create(*, script: Script, user, args: list[str] | None = None, env: dict[str, str] | None = None,
+def script_run_create(*, script: Script, user, args: list[str] | None = None, env: dict[str, str] | None = None,
                network: bool = False) -> ScriptRun:
     """Queue a run; it has network only when asked for (`network`) by a user explicitly granted it."""
     if script.owner_id != user.pk:
@@ -158,7 +158,7 @@ def run_create(*, script: Script, user, args: list[str] | None = None, env: dict
     return run
 
 
-def run_cancel(*, run: ScriptRun, by) -> ScriptRun:
+def script_run_cancel(*, run: ScriptRun, by) -> ScriptRun:
     """Ask a run to stop; the worker kills the sandbox within a second. Idempotent."""
     if run.is_finished:
         return run
@@ -169,7 +169,7 @@ def run_cancel(*, run: ScriptRun, by) -> ScriptRun:
     return run
 
 
-def run_logs_enforce_budget(*, owner_id: int, keep_run_id: int | None = None) -> int:
+def script_run_logs_budget_enforce(*, owner_id: int, keep_run_id: int | None = None) -> int:
     """Keep a user's stored logs within `SCRIPTS_RUNNER_LOG_BYTES_PER_USER`; returns how many logs were removed.
 
     The logs of the user's oldest finished runs are removed first (whole logs, counted by
@@ -204,7 +204,7 @@ def run_logs_enforce_budget(*, owner_id: int, keep_run_id: int | None = None) ->
 
 
 @transaction.atomic
-def access_set(*, user, run: bool | None = None, network: bool | None = None) -> None:
+def script_access_set(*, user, run: bool | None = None, network: bool | None = None) -> None:
     """Grant or revoke a user's permission to run scripts and to use the network."""
     for wanted, codename in ((run, "run_scripts"), (network, "use_network")):
         if wanted is None:
@@ -219,7 +219,7 @@ def access_set(*, user, run: bool | None = None, network: bool | None = None) ->
             delattr(user, cache)
 
 
-def access_table() -> list[dict]:
+def script_access_table() -> list[dict]:
     """Every user with whether they may run scripts / use the network (two queries)."""
     from django.db.models import Q
 

@@ -16,6 +16,7 @@ from pygments.lexers import PythonLexer
 
 from scripts_runner import conf, selectors, services
 from core.permissions import staff_required
+from scripts_runner.consumers import RunLogStream
 from scripts_runner.forms import CodeForm, RunForm, UploadForm
 from scripts_runner.models import LogChunk
 
@@ -89,7 +90,7 @@ def index(request):
 def script_detail(request, pk):
     script = _script_or_404(request, pk)
     code = selectors.script_code(script=script)
-    code_form = CodeForm(initial={"name": script.name, "code": code})
+    code_form = CodeForm(initial={"name": script.name, "code": code or ""})
     run_form = RunForm()
     status = 200
     if request.method == "POST":
@@ -109,7 +110,8 @@ def script_detail(request, pk):
     sandbox_ok, sandbox_error = services.sandbox_status()
     context = {
         "script": script,
-        "highlighted": highlight(code, PythonLexer(), HtmlFormatter(linenos="table", cssclass="highlight")),
+        "code_missing": selectors.CODE_MISSING_MESSAGE if code is None else "",
+        "highlighted": "" if code is None else highlight(code, PythonLexer(), HtmlFormatter(linenos="table", cssclass="highlight")),
         "code_form": code_form,
         "run_form": run_form,
         "runs": runs,
@@ -132,7 +134,7 @@ def script_run(request, pk):
         try:
             from scripts_runner.validators import parse_args_text, parse_env_text
 
-            run = services.run_create(
+            run = services.script_run_create(
                 script=script, user=request.user,
                 args=parse_args_text(form.cleaned_data["args"]), env=parse_env_text(form.cleaned_data["env"]),
                 network=form.cleaned_data["network"],
@@ -184,14 +186,15 @@ def run_detail(request, pk):
                       status=286 if run.is_finished else 200)
     lines, last_seq, earlier = _log_tail(run)
     return render(request, "scripts_runner/run_detail.html",
-                  {"run": run, "lines": lines, "last_seq": last_seq, "earlier": earlier})
+                  {"run": run, "lines": lines, "last_seq": last_seq, "earlier": earlier,
+                   "ws_path": RunLogStream.path(run.pk)})
 
 
 @login_required
 @require_POST
 def run_cancel(request, pk):
     run = _run_or_404(request, pk)
-    services.run_cancel(run=run, by=request.user)
+    services.script_run_cancel(run=run, by=request.user)
     if request.htmx:
         return render(request, "scripts_runner/partials/run_status.html", {"run": run})
     messages.info(request, "Stop requested.")
@@ -222,9 +225,9 @@ def access(request):
             messages.error(request, "Unknown user.")
         else:
             # Root always may run scripts (no box to tick); network is an explicit grant for everyone.
-            services.access_set(user=user, run=None if user.is_superuser else request.POST.get("run") == "on",
+            services.script_access_set(user=user, run=None if user.is_superuser else request.POST.get("run") == "on",
                                 network=request.POST.get("network") == "on")
             messages.success(request, f"Updated permissions of {user.username}.")
         return redirect("scripts_runner:access")
-    users = services.access_table()
+    users = services.script_access_table()
     return render(request, "scripts_runner/access.html", {"users": users})

@@ -14,8 +14,8 @@ from core import schedules
 
 def test_allow_list_is_the_platform_tasks_modules():
     tasks = schedules.platform_tasks()
-    for name in ("core.tasks.jobs_recover", "etl.tasks.daily_fetch", "backtest.tasks.fetch_active",
-                 "trades.tasks.export_run", "scripts_runner.tasks.run_execute"):
+    for name in ("core.tasks.jobs_recover", "etl.tasks.fetch_job_request_daily", "backtest.tasks.bars_fetch_active",
+                 "trades.tasks.export_run", "scripts_runner.tasks.script_run_execute"):
         assert name in tasks
     # imported helpers, private functions, third-party tasks modules and builtins are not on it
     for name in ("core.tasks.services", "core.tasks._worker_check_body", "etl.tasks.job_execute",
@@ -44,7 +44,7 @@ def test_orm_save_of_a_foreign_task_is_refused(db, fields, field, needle):
 
 
 def test_changing_an_existing_schedule_to_a_foreign_task_is_refused(db):
-    recovery = Schedule.objects.get(func="core.tasks.jobs_recover")
+    recovery = Schedule.objects.create(name="recover", func="core.tasks.jobs_recover", schedule_type=Schedule.MINUTES)
     recovery.func = "os.system"
     with pytest.raises(ValidationError):
         recovery.save()
@@ -56,7 +56,7 @@ def test_changing_an_existing_schedule_to_a_foreign_task_is_refused(db):
 
 
 def test_platform_schedules_still_save(db):
-    made = Schedule.objects.create(name="ok", func="etl.tasks.daily_fetch", hook="core.tasks.jobs_recover")
+    made = Schedule.objects.create(name="ok", func="etl.tasks.fetch_job_request_daily", hook="core.tasks.jobs_recover")
     made.repeats = 3
     made.save()
     assert Schedule.objects.get(pk=made.pk).repeats == 3
@@ -71,9 +71,9 @@ def test_admin_form_shows_the_error(client, root_user):
     assert response.status_code == 200
     assert "&#x27;os.system&#x27; is not a platform task" in response.content.decode()
     assert not Schedule.objects.filter(name="pwn").exists()
-    response = client.post("/admin/django_q/schedule/add/", {**data, "func": "etl.tasks.daily_fetch"})
+    response = client.post("/admin/django_q/schedule/add/", {**data, "func": "etl.tasks.fetch_job_request_daily"})
     assert response.status_code == 302
-    assert Schedule.objects.filter(name="pwn", func="etl.tasks.daily_fetch").exists()
+    assert Schedule.objects.filter(name="pwn", func="etl.tasks.fetch_job_request_daily").exists()
 
 
 # --- queueing and running ------------------------------------------------------------------------
@@ -208,3 +208,100 @@ def test_refusals_are_logged(db, orm_broker, caplog):
     with caplog.at_level("ERROR", logger="core.schedules"):
         async_task("os.system", "id", broker=orm_broker)
     assert "'os.system' is not a platform task" in caplog.text
+
+
+# --- task names ----------------------------------------------------------------------------------
+
+
+def test_each_task_is_named_like_the_service_it_calls():
+    import inspect
+    import re
+
+    current = {name: func for name, func in schedules.platform_tasks().items()
+               if name not in schedules.PREVIOUS_RELEASE_TASKS}
+    assert len(current) >= 10
+    for name, func in current.items():
+        attr = name.rsplit(".", 1)[1]
+        assert re.search(rf"\.{attr}\b", inspect.getsource(func)), f"{name} does not call a service named {attr}"
+
+
+def test_old_task_names_answer_with_the_renamed_task():
+    import pydoc
+
+    tasks = schedules.platform_tasks()
+    assert schedules.PREVIOUS_RELEASE_TASKS
+    for old, new in schedules.PREVIOUS_RELEASE_TASKS.items():
+        assert new in tasks and old in tasks
+        assert pydoc.locate(old) is pydoc.locate(new) is tasks[new]
+        assert schedules.is_platform_task(old)
+    from backtest import tasks as backtest_tasks
+
+    with pytest.raises(AttributeError):
+        backtest_tasks.no_such_task  # noqa: B018
+    # The admin lists only the current names.
+    with pytest.raises(ValidationError) as err:
+        schedules.validate_task_path("os.system")
+    message = " ".join(err.value.message_dict["func"])
+    assert "backtest.tasks.backtest_run_execute" in message and "backtest.tasks.run_execute" not in message
+
+
+def test_a_task_queued_by_the_previous_release_still_runs(transactional_db, orm_broker, user):
+    """A backtest run queued under the task's old name (as the previous release queued it) runs to the end."""
+    from django_q.signing import SignedPackage
+
+    from backtest import market_services
+    from backtest import services as backtest_services
+    from backtest.models import BacktestRun
+
+    instrument = market_services.instrument_create(symbol="BTCUSDT", kind="crypto", exchange="BINANCE")
+    market_services.bars_generate(instrument=instrument, interval="1h", bars=300, start="2024-01-01", seed=1,
+                                  start_price=40_000)
+    run, _ = backtest_services.backtest_run_create(owner=user, instrument=instrument, interval="1h",
+                                                   strategy="sma_cross", params={"fast": 5, "slow": 20})
+    OrmQ.objects.filter(key=orm_broker.list_key).delete()  # the copy this release queued
+    package = {"id": "old-1", "name": "old-1", "func": "backtest.tasks.run_execute", "args": (run.pk,),
+               "kwargs": {}, "started": timezone.now()}
+    OrmQ.objects.create(key=orm_broker.list_key, payload=SignedPackage.dumps(package), lock=timezone.now())
+    _run_in_worker(orm_broker)
+    assert Success.objects.get(id="old-1").func == "backtest.tasks.run_execute"
+    run = BacktestRun.objects.get(pk=run.pk)
+    assert run.status == "succeeded" and run.result is not None and run.result.bar_count == 300
+
+
+def _migration(app: str, name: str):
+    import importlib
+
+    return importlib.import_module(f"{app}.migrations.{name}")
+
+
+TASK_NAME_MIGRATIONS = [("backtest", "0006_task_names"), ("etl", "0003_task_names"),
+                        ("scripts_runner", "0004_task_names")]
+
+
+def test_task_name_migrations_cover_every_rename():
+    renames = {}
+    for app, name in TASK_NAME_MIGRATIONS:
+        renames.update(_migration(app, name).RENAMES)
+    assert renames == schedules.PREVIOUS_RELEASE_TASKS
+
+
+def test_the_migration_rewrites_stored_schedules_and_back(db):
+    from django.apps import apps
+
+    migration = _migration("etl", "0003_task_names")
+    daily = Schedule.objects.create(name="old daily", func="etl.tasks.daily_fetch", schedule_type=Schedule.DAILY)
+    hooked = Schedule.objects.create(name="old hook", func="core.tasks.jobs_recover",
+                                     hook="etl.tasks.record_export_run", schedule_type=Schedule.DAILY)
+    other = Schedule.objects.create(name="untouched", func="core.tasks.jobs_recover", schedule_type=Schedule.DAILY)
+    migration.forward(apps, None)
+    assert Schedule.objects.get(pk=daily.pk).func == "etl.tasks.fetch_job_request_daily"
+    assert Schedule.objects.get(pk=hooked.pk).hook == "etl.tasks.record_export_execute"
+    assert Schedule.objects.get(pk=other.pk).func == "core.tasks.jobs_recover"
+    migration.backward(apps, None)
+    assert Schedule.objects.get(pk=daily.pk).func == "etl.tasks.daily_fetch"
+    assert Schedule.objects.get(pk=hooked.pk).hook == "etl.tasks.record_export_run"
+
+
+def test_the_fetch_schedule_made_by_an_older_migration_carries_the_new_name(db):
+    assert not Schedule.objects.filter(func="backtest.tasks.fetch_active").exists()
+    assert Schedule.objects.filter(name="backtest: fetch Binance klines", func="backtest.tasks.bars_fetch_active").exists()

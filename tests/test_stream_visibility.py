@@ -48,9 +48,9 @@ def _export(owner):
 def _script_run(owner):
     from scripts_runner import services
 
-    services.access_set(user=owner, run=True)
+    services.script_access_set(user=owner, run=True)
     script = services.script_create(owner=owner, name="s.py", code=b"print(1)\n")
-    run = services.run_create(script=script, user=owner)
+    run = services.script_run_create(script=script, user=owner)
     return run, f"/scripts/runs/{run.pk}/", f"/api/runs/{run.pk}/"
 
 
@@ -64,7 +64,7 @@ def _branch():
 def _fetch_job(owner):
     from etl import services
 
-    job, _ = services.fetch_request(user=owner, branch=_branch(), pos=1, work_date=date(2025, 1, 2))
+    job, _ = services.fetch_job_request(user=owner, branch=_branch(), pos=1, work_date=date(2025, 1, 2))
     return job, f"/etl/jobs/{job.pk}/", f"/api/etl/jobs/{job.pk}/"
 
 
@@ -107,7 +107,7 @@ def _instrument():
 def _backtest_run(owner):
     from backtest import services
 
-    run, _ = services.run_create(owner=owner, instrument=_instrument(), interval="1h", strategy="buy_hold")
+    run, _ = services.backtest_run_create(owner=owner, instrument=_instrument(), interval="1h", strategy="buy_hold")
     return run, f"/backtest/runs/{run.pk}/", f"/api/backtest/runs/{run.pk}/"
 
 

@@ -119,7 +119,8 @@ def _download(request, export: Export):
         return error_response(
             "This export's file was deleted by the retention policy; run the export again.", code=404
         )
-    return export_file_response(request, export=export)
+    return export_file_response(request, export=export, missing=lambda: error_response(
+        "This export's file is no longer in storage; run the export again.", code=status.HTTP_410_GONE))
 
 
 DOWNLOAD_TYPES = sorted(set(FORMAT_CONTENT_TYPES.values()) | {"application/octet-stream"})
@@ -132,6 +133,7 @@ class ExportDownloadApi(APIView):
             **{(200, media): OpenApiResponse(bytes, description="The file") for media in DOWNLOAD_TYPES},
             **{(206, media): OpenApiResponse(bytes, description="The range asked for") for media in DOWNLOAD_TYPES},
             304: OpenApiResponse(description="Unchanged since If-None-Match"),
+            410: OpenApiResponse(ErrorSerializer, description="The file is no longer in storage"),
             416: OpenApiResponse(description="The range is outside the file"),
         },
     )

@@ -5,7 +5,7 @@ from trades.loading import exchanges_ensure, trades_generate
 from trades.models import Trade
 
 
-def ensure_demo(*, stdout) -> None:
+def demo_ensure(*, stdout) -> None:
     exchanges_ensure()
     if conf.DEMO_ROWS <= 0 or Trade.objects.exists():
         stdout.write("trades: demo data present\n")

@@ -8,11 +8,11 @@ import time
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from core.models import JobStatus
+from core.storage import stored_delete, stored_exists
 from core.jobkit import JobReporter, job_execute
 from core.services import job_cancel, job_ring, job_succeed
 from trades import conf, selectors, writers
@@ -36,7 +36,15 @@ class ExportRequestResult:
 
 
 def _file_present(export: Export) -> bool:
-    return bool(export.file_name) and default_storage.exists(export.file_name)
+    """Whether the store (shared by every host) still holds the export's file. A store that cannot
+    answer right now counts as holding it: an export is expired only for a file known to be gone."""
+    if not export.file_name:
+        return False
+    try:
+        return stored_exists(export.file_name)
+    except Exception:
+        logger.warning("could not ask the store for %s", export.file_name, exc_info=True)
+        return True
 
 
 def export_request(*, user, params: ExportParams) -> ExportRequestResult:
@@ -180,7 +188,7 @@ def export_expire(*, export: Export, reason: str = "retention") -> None:
     name = export.file_name
     if name:
         try:
-            default_storage.delete(name)
+            stored_delete(name)
         except Exception:  # already gone or storage hiccup: the row still says expired
             logger.warning("could not delete %s", name, exc_info=True)
     Export.objects.filter(pk=export.pk).update(expired_at=timezone.now(), message=f"Expired ({reason})"[:500])

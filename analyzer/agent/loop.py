@@ -196,7 +196,7 @@ class AgentLoop:
                                     truncated=cached.truncated or len(cached.rows) > limit,
                                     seconds=0.0, sql=cached.sql)
         try:
-            result = duck.run_query(
+            result = duck.query_run(
                 data_path=self.context.data_path, sql=sql, max_rows=max_rows,
                 timeout=min(conf.QUERY_TIMEOUT_SECONDS, max(1.0, self.deadline - time.monotonic())),
                 cancel_check=self.sink.should_stop, con=session_connection(self.context.data_path),

@@ -23,7 +23,7 @@ values as JSON) and `sql_text` (quoting). Callers use the names below.
 """
 
 from analyzer.duck.budgets import rows_read
-from analyzer.duck.execution import message_clean, run_query, sandbox_connect
+from analyzer.duck.execution import message_clean, query_run, sandbox_connect
 from analyzer.duck.guard import REFUSED_MESSAGE, references_check, sql_check
 from analyzer.duck.results import TRUNCATED_MARKER, QueryFailed, QueryRefused, QueryResult
 from analyzer.duck.sql_text import TABLE, quote_ident, sql_literal
@@ -31,6 +31,6 @@ from analyzer.duck.values import json_safe, rows_as_dicts, unique_names
 
 __all__ = [
     "REFUSED_MESSAGE", "TABLE", "TRUNCATED_MARKER", "QueryFailed", "QueryRefused", "QueryResult", "json_safe",
-    "message_clean", "quote_ident", "references_check", "rows_as_dicts", "rows_read", "run_query", "sandbox_connect",
+    "message_clean", "quote_ident", "references_check", "rows_as_dicts", "rows_read", "query_run", "sandbox_connect",
     "sql_check", "sql_literal", "unique_names",
 ]

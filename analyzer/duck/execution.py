@@ -67,7 +67,7 @@ def _explain_permission(exc: Exception, *, data_path: str = "") -> str:
     return message
 
 
-def run_query(
+def query_run(
     *, data_path: str, sql: str, max_rows: int | None = None, timeout: float | None = None, cancel_check=None,
     con=None,
 ) -> QueryResult:

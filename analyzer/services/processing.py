@@ -4,26 +4,30 @@ session, then queue the auto-analysis; a processing that does not succeed keeps 
 from __future__ import annotations
 
 import logging
+import os
+import tempfile
 import time
 
 from django.core.exceptions import ValidationError
-from django.core.files.storage import default_storage
+from django.conf import settings
 from django.db import transaction
 
 from analyzer import conf
-from analyzer.ingest import STAGES, IngestError, Progress, ingest
+from analyzer.ingest import STAGES, IngestError, Progress, upload_ingest
 from analyzer.models import AnalysisSession, Answer, Processing
 from analyzer.services.answers import answer_request
 from analyzer.services.sessions import session_files_remove
 from core import services as core_services
+from core.filecache import local_copy
 from core.jobkit import JobReporter
+from core.storage import publish, stored_delete, stored_walk
 from core.models import JobStatus
 
 logger = logging.getLogger(__name__)
 
 
 class ProcessingProgress(Progress):
-    """How `ingest` reports on the job, through the job's reporter: each stage is a stage event, progress
+    """How `upload_ingest` reports on the job, through the job's reporter: each stage is a stage event, progress
     and a stop check; during the load a watcher reads DuckDB's query_progress() and interrupts DuckDB
     once the job is stopped."""
 
@@ -61,6 +65,12 @@ class ProcessingProgress(Progress):
         return self.reporter.watch(every=self.poll_seconds, tick=tick, on_stop=con.interrupt)
 
 
+def _build_root() -> str:
+    folder = settings.FILE_UPLOAD_TEMP_DIR
+    os.makedirs(folder, exist_ok=True)
+    return folder
+
+
 def processing_run(job: Processing) -> None:
     """The job body: validate and load the stored upload, fill the session, then queue the auto-analysis.
 
@@ -72,8 +82,18 @@ def processing_run(job: Processing) -> None:
     started = time.monotonic()
     progress = ProcessingProgress(reporter)
     try:
-        result = ingest(src=default_storage.path(session.original_name), filename=session.filename,
-                        data_dst=default_storage.path(session.data_name), progress=progress)
+        # DuckDB reads and writes local files: the upload is this host's cached copy of the stored one; the
+        # database is built in a local folder, then stored (and kept as this host's cached copy).
+        with local_copy(session.original_name) as src, tempfile.TemporaryDirectory(
+                prefix="analyzer-build-", dir=_build_root()) as build:
+            data_local = os.path.join(build, "data.duckdb")
+            result = upload_ingest(src=src, filename=session.filename, data_dst=data_local,
+                                   progress=progress)
+            publish(session.data_name, data_local, keep_local_copy=True)
+    except FileNotFoundError:
+        logger.error("analyzer session %s: the store does not hold %s", session.pk, session.original_name)
+        processing_fail(job=job, error="The uploaded file is no longer in storage; upload it again.")
+        return
     except (core_services.JobCancelled, core_services.JobAbandoned):
         processing_cleanup(session=session)
         raise
@@ -111,7 +131,7 @@ def processing_run(job: Processing) -> None:
         ])
         core_services.job_succeed(job=job, message=f"{result.row_count:,} rows × {len(result.columns)} columns")
         if not keep:
-            transaction.on_commit(lambda: default_storage.delete(original_name))
+            transaction.on_commit(lambda: stored_delete(original_name))
     if job.auto_analyze:
         try:
             answer_request(session=session, user=job.owner, mode=Answer.Mode.AUTO_ANALYZE)
@@ -147,7 +167,7 @@ def processing_after_run(*, job: Processing | None) -> None:
     """After the task: a job that did not succeed keeps no files (also when it never ran: cancelled while queued)."""
     if job is not None and job.status in (JobStatus.FAILED, JobStatus.CANCELLED):
         session = AnalysisSession.objects.filter(pk=job.session_id).first()
-        if session is not None and (session.original_name or default_storage.exists(session.storage_dir)):
+        if session is not None and (session.original_name or any(stored_walk(session.storage_dir))):
             processing_cleanup(session=session)
 
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
-import shutil
+import tempfile
 import uuid
+from contextlib import contextmanager
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.files.move import file_move_safe
-from django.core.files.storage import default_storage
 from django.db import transaction
 
 from analyzer import conf
@@ -16,44 +16,40 @@ from analyzer.ingest import PARQUET_EXTENSIONS, IngestError, check_magic, file_e
 from analyzer.models import AnalysisSession, Answer, Message, Processing
 from analyzer.services.messages import message_add
 from core import services as core_services
+from core.filecache import local_copy_path
 from core.models import JobStatus
+from core.storage import stored_save_upload, stored_tree_delete
 
 ACTIVE = (JobStatus.QUEUED, JobStatus.RUNNING)
 
 
 def session_data_path(*, session: AnalysisSession) -> str:
-    return default_storage.path(session.data_name)
+    """A local path of the session's DuckDB file: this host's cached copy of the stored one."""
+    return local_copy_path(session.data_name)
 
 
 def session_files_remove(*, folder: str) -> None:
-    if not folder:
-        return
-    try:
-        shutil.rmtree(default_storage.path(folder), ignore_errors=True)
-    except NotImplementedError:  # remote storage: delete what is listed
-        _, files = default_storage.listdir(folder)
-        for name in files:
-            default_storage.delete(f"{folder}/{name}")
+    if folder:
+        stored_tree_delete(folder)
 
 
-def _store_upload(*, upload, name: str) -> str:
-    """Store the uploaded bytes under `name` in the default storage; answer the storage name.
-
-    A large upload already sits in Django's temporary file (streamed there by the upload
-    handlers): it is moved into place (a rename on the same filesystem), never copied or read.
-    """
+@contextmanager
+def _upload_on_disk(upload):
+    """A local path with the upload's bytes: Django's temporary file, or (a small upload kept in memory)
+    a temporary copy."""
     temp_path = getattr(upload, "temporary_file_path", None)
+    if temp_path is not None:
+        yield temp_path()
+        return
+    fd, path = tempfile.mkstemp(prefix="analyzer-upload-", dir=settings.FILE_UPLOAD_TEMP_DIR)
     try:
-        dst = default_storage.path(name)
-    except NotImplementedError:
-        dst = None
-    if temp_path is not None and dst is not None:
-        os.makedirs(os.path.dirname(dst), exist_ok=True)
-        partial = os.path.join(os.path.dirname(dst), ".part-" + os.path.basename(dst))
-        file_move_safe(temp_path(), partial, allow_overwrite=True)
-        os.replace(partial, dst)  # atomic: a half-moved file never looks complete
-        return name
-    return default_storage.save(name, upload)
+        with os.fdopen(fd, "wb") as out:
+            for chunk in upload.chunks():
+                out.write(chunk)
+        upload.seek(0)
+        yield path
+    finally:
+        os.unlink(path)
 
 
 def session_create_from_upload(*, owner, upload, auto_analyze: bool = True) -> AnalysisSession:
@@ -76,12 +72,15 @@ def session_create_from_upload(*, owner, upload, auto_analyze: bool = True) -> A
         raise ValidationError({"file": f"The file is too large ({size:,} bytes); the limit is "
                                        f"{conf.MAX_UPLOAD_BYTES:,} bytes."})
     folder = f"{conf.STORAGE_PREFIX}/{uuid.uuid4().hex}"
+    os.makedirs(settings.FILE_UPLOAD_TEMP_DIR, exist_ok=True)
     try:
-        original_name = _store_upload(upload=upload, name=f"{folder}/original{ext}")
-        check_magic(path=default_storage.path(original_name), filename=filename)
+        with _upload_on_disk(upload) as local:
+            check_magic(path=local, filename=filename)
     except IngestError as exc:
-        session_files_remove(folder=folder)
         raise ValidationError({"file": str(exc)}) from None
+    try:
+        # A large upload already sits in Django's temporary file: moved into place, never read here.
+        original_name = stored_save_upload(f"{folder}/original{ext}", upload)
     except BaseException:
         session_files_remove(folder=folder)
         raise

@@ -54,7 +54,7 @@ def test_upload_api_answers_202_with_the_queued_job_then_file_info(auth_client, 
 def test_upload_api_returns_promptly(auth_client, user, monkeypatch):
     """The request never parses: processing is only queued, whatever it would cost."""
     calls = []
-    monkeypatch.setattr(services.processing, "ingest", lambda **kwargs: calls.append(kwargs))
+    monkeypatch.setattr(services.processing, "upload_ingest", lambda **kwargs: calls.append(kwargs))
     response = auth_client(user).post("/api/analyzer/upload/", {"file": csv_file()}, format="multipart")
     assert response.status_code == 202 and response.json()["processing"]["status"] == "queued"
     assert calls == [], "the upload request ran the processing itself"

@@ -117,7 +117,7 @@ def test_parquet_is_judged_by_its_metadata_before_reading(auth_client, user, sma
     def must_not_load(*args, **kwargs):
         raise AssertionError("the rows were read")
 
-    monkeypatch.setattr(ingest, "load_parquet", must_not_load)
+    monkeypatch.setattr(ingest, "parquet_load", must_not_load)
     api, session = upload(auth_client, user, "big.parquet", content)
     message = (f"The Parquet file is too large once decompressed: its row groups hold {total:,} bytes "
                "uncompressed; the limit is 1,000,000 bytes.")

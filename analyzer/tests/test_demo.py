@@ -11,8 +11,8 @@ pytestmark = pytest.mark.django_db
 
 def test_demo_is_idempotent(root_user):
     out = io.StringIO()
-    demo.ensure_demo(stdout=out)
-    demo.ensure_demo(stdout=out)
+    demo.demo_ensure(stdout=out)
+    demo.demo_ensure(stdout=out)
     session = process(AnalysisSession.objects.get())  # the worker processes the upload
     assert session.owner == root_user and session.row_count == 2000
     assert session.answers.filter(mode="auto_analyze").count() == 1
@@ -21,5 +21,5 @@ def test_demo_is_idempotent(root_user):
 
 def test_demo_without_root_does_nothing():
     out = io.StringIO()
-    demo.ensure_demo(stdout=out)
+    demo.demo_ensure(stdout=out)
     assert not AnalysisSession.objects.exists() and "no root account" in out.getvalue()

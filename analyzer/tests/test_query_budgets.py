@@ -23,7 +23,7 @@ def data_path(trades_session):
 
 def test_huge_cells_end_with_result_too_large(data_path):
     with pytest.raises(duck.QueryFailed) as info:
-        duck.run_query(data_path=data_path, sql="SELECT repeat('x', 50000000) FROM range(40)")
+        duck.query_run(data_path=data_path, sql="SELECT repeat('x', 50000000) FROM range(40)")
     message = str(info.value)
     assert message.startswith("Result too large")
     assert "64.0 MB" in message and "LIMIT" in message
@@ -38,7 +38,7 @@ def test_result_too_large_reaches_the_chat_as_a_plain_error(trades_session, user
 
 
 def test_a_long_cell_is_cut_with_a_visible_marker(data_path):
-    result = duck.run_query(data_path=data_path, sql="SELECT repeat('ab', 5000) AS s, 7 AS n")
+    result = duck.query_run(data_path=data_path, sql="SELECT repeat('ab', 5000) AS s, 7 AS n")
     cell = result.rows[0]["s"]
     assert cell.startswith("ab" * (conf.RESULT_CELL_CHARS // 2))
     assert cell.endswith(f"{duck.TRUNCATED_MARKER}: 10,000 bytes in all]")
@@ -48,7 +48,7 @@ def test_a_long_cell_is_cut_with_a_visible_marker(data_path):
 
 
 def test_short_values_keep_their_types(data_path):
-    result = duck.run_query(
+    result = duck.query_run(
         data_path=data_path,
         sql="SELECT [1, 2, 3] AS l, {'a': 'x', 'b': 2} AS s, '\\xAA\\xBB'::BLOB AS b, 'hi' AS t, NULL AS z, "
             "1.5::DECIMAL(10, 2) AS d, DATE '2024-01-02' AS day",
@@ -59,7 +59,7 @@ def test_short_values_keep_their_types(data_path):
 
 
 def test_a_long_list_is_cut_too(data_path):
-    result = duck.run_query(data_path=data_path, sql="SELECT range(0, 100000) AS l")
+    result = duck.query_run(data_path=data_path, sql="SELECT range(0, 100000) AS l")
     cell = result.rows[0]["l"]
     assert isinstance(cell, str) and cell.startswith("[0,1,2,") and duck.TRUNCATED_MARKER in cell
     assert len(cell) < conf.RESULT_CELL_CHARS + 60
@@ -67,7 +67,7 @@ def test_a_long_list_is_cut_too(data_path):
 
 def test_rows_kept_stop_at_the_stored_byte_budget(data_path, monkeypatch):
     monkeypatch.setattr(conf, "RESULT_STORED_BYTES", 50_000)
-    result = duck.run_query(data_path=data_path, sql="SELECT range AS i, repeat('y', 1000) AS s FROM range(1000)")
+    result = duck.query_run(data_path=data_path, sql="SELECT range AS i, repeat('y', 1000) AS s FROM range(1000)")
     assert result.truncated
     assert 0 < len(result.rows) < 1000
     assert len(json.dumps(result.rows)) <= 50_000
@@ -75,9 +75,9 @@ def test_rows_kept_stop_at_the_stored_byte_budget(data_path, monkeypatch):
 
 
 def test_row_cap_still_applies(data_path):
-    result = duck.run_query(data_path=data_path, sql="SELECT range AS i FROM range(100)", max_rows=10)
+    result = duck.query_run(data_path=data_path, sql="SELECT range AS i FROM range(100)", max_rows=10)
     assert result.truncated and [r["i"] for r in result.rows] == list(range(10))
-    result = duck.run_query(data_path=data_path, sql="SELECT range AS i FROM range(10)", max_rows=10)
+    result = duck.query_run(data_path=data_path, sql="SELECT range AS i FROM range(10)", max_rows=10)
     assert not result.truncated and len(result.rows) == 10
 
 
@@ -108,7 +108,7 @@ def test_stored_query_message_is_bounded(trades_session, user):
 def test_heavy_queries_are_stopped_at_the_time_limit(data_path, sql):
     # How soon after the limit they stop is measured in bench/analyzer_query_limits.py.
     with pytest.raises(duck.QueryFailed) as info:
-        duck.run_query(data_path=data_path, sql=sql, timeout=1)
+        duck.query_run(data_path=data_path, sql=sql, timeout=1)
     assert str(info.value) == "The query took longer than 1 s and was stopped."
 
 
@@ -116,7 +116,7 @@ def test_stop_interrupts_a_running_query(data_path):
     stop = threading.Event()
     threading.Timer(0.3, stop.set).start()
     with pytest.raises(duck.QueryFailed, match="^The query was stopped.$"):
-        duck.run_query(data_path=data_path, timeout=60, cancel_check=stop.is_set,
+        duck.query_run(data_path=data_path, timeout=60, cancel_check=stop.is_set,
                        sql="SELECT count(*) FROM range(100000) a, range(100000) b")
 
 
@@ -141,7 +141,7 @@ def test_stop_interrupts_a_running_query(data_path):
 ])
 def test_settings_catalog_and_files_are_refused_plainly(data_path, sql):
     with pytest.raises(duck.QueryRefused) as info:
-        duck.run_query(data_path=data_path, sql=sql)
+        duck.query_run(data_path=data_path, sql=sql)
     message = str(info.value)
     assert message == duck.REFUSED_MESSAGE
     assert "/" not in message
@@ -157,12 +157,12 @@ def test_settings_catalog_and_files_are_refused_plainly(data_path, sql):
 ])
 def test_statements_that_touch_files_are_refused(data_path, sql, why):
     with pytest.raises(duck.QueryRefused, match=why) as info:
-        duck.run_query(data_path=data_path, sql=sql)
+        duck.query_run(data_path=data_path, sql=sql)
     assert "/tmp" not in str(info.value)
 
 
 def test_the_session_file_still_answers_through_data_and_ctes(data_path):
-    result = duck.run_query(
+    result = duck.query_run(
         data_path=data_path,
         sql="WITH t AS (SELECT symbol, qty FROM data), u AS (SELECT * FROM t WHERE qty > 5) "
             "SELECT count(*) AS n, (SELECT max(i) FROM generate_series(1, 3) g(i)) AS m, "

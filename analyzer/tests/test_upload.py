@@ -209,7 +209,7 @@ def test_upload_stores_the_bytes_and_queues_the_job_without_parsing(user, monkey
     def no_parsing(**kwargs):
         raise AssertionError("the upload request must not parse the file")
 
-    monkeypatch.setattr(services.processing, "ingest", no_parsing)
+    monkeypatch.setattr(services.processing, "upload_ingest", no_parsing)
     session = services.session_create_from_upload(owner=user, upload=upload_of("trades.csv", SAMPLE_CSV))
     job = session.processing
     assert (job.status, job.owner, job.auto_analyze) == ("queued", user, True)

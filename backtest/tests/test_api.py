@@ -123,7 +123,7 @@ def test_run_input_errors(auth_client, user, btc, payload, field):
 
 @pytest.mark.django_db
 def test_another_users_runs_and_sweeps_are_invisible(sync_jobs, auth_client, user, other_user, admin_user, btc):
-    run, _ = services.run_create(owner=user, instrument=btc, interval="1h", strategy="buy_hold")
+    run, _ = services.backtest_run_create(owner=user, instrument=btc, interval="1h", strategy="buy_hold")
     sweep = services.sweep_create(owner=user, instruments=[btc], interval="1h", strategy="sma_cross",
                                   grid={"fast": [5, 10]})
     bob = auth_client(other_user)
@@ -193,7 +193,7 @@ def test_sweep_input_errors(auth_client, user, btc, payload, field):
 @pytest.mark.django_db
 def test_run_lists_do_not_grow_queries_with_runs(sync_jobs, auth_client, client, user, btc, django_assert_max_num_queries):
     for fast in (5, 6, 7, 8):
-        services.run_create(owner=user, instrument=btc, interval="1h", strategy="sma_cross", params={"fast": fast})
+        services.backtest_run_create(owner=user, instrument=btc, interval="1h", strategy="sma_cross", params={"fast": fast})
     api = auth_client(user)
     with django_assert_max_num_queries(6):
         assert api.get("/api/backtest/runs/").json()["count"] == 4

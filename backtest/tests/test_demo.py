@@ -9,10 +9,10 @@ from backtest.models import Instrument, PriceBar
 
 @pytest.mark.django_db
 def test_demo_is_idempotent_and_bounded():
-    demo.ensure_demo(stdout=io.StringIO())
+    demo.demo_ensure(stdout=io.StringIO())
     counts = (Instrument.objects.count(), PriceBar.objects.count())
     again = io.StringIO()
-    demo.ensure_demo(stdout=again)
+    demo.demo_ensure(stdout=again)
     assert (Instrument.objects.count(), PriceBar.objects.count()) == counts
     assert again.getvalue() == ""  # nothing generated the second time
     assert counts[0] == len(demo.DEMO) and counts[1] > 50_000

@@ -139,14 +139,14 @@ def test_scheduled_fetch_is_off_by_default_and_covers_active_crypto(fake_binance
     from backtest import tasks
     from django_q.models import Schedule
 
-    assert Schedule.objects.filter(func="backtest.tasks.fetch_active").exists()
-    assert tasks.fetch_active() == []  # disabled: no network in the embedded mode
+    assert Schedule.objects.filter(func="backtest.tasks.bars_fetch_active").exists()
+    assert tasks.bars_fetch_active() == []  # disabled: no network in the embedded mode
     fake = fake_binance()
     monkeypatch.setattr(conf, "FETCH_ENABLED", True)
     monkeypatch.setattr(conf, "BINANCE_URL", fake.url)
     monkeypatch.setattr(conf, "FETCH_PAUSE", 0)
     market_services.instrument_create(symbol="OLDUSDT", kind="crypto", exchange="BINANCE", active=False)
-    reports = tasks.fetch_active()
+    reports = tasks.bars_fetch_active()
     assert [r["symbol"] for r in reports] == ["BTCUSDT"] and reports[0]["created"] == AVAILABLE
 
 

@@ -65,12 +65,12 @@ def test_run_page_shows_metrics_and_charts(sync_jobs, browser, btc):
 
 @pytest.mark.django_db
 def test_unfinished_run_polls_and_refreshes_when_done(browser, user, btc):
-    run, _ = services.run_create(owner=user, instrument=btc, interval="1h", strategy="buy_hold")  # queued
+    run, _ = services.backtest_run_create(owner=user, instrument=btc, interval="1h", strategy="buy_hold")  # queued
     fragment = browser.get(reverse("backtest:backtestrun_detail", args=[run.pk]), HTTP_HX_REQUEST="true")
     assert b'hx-trigger="every 1s"' in fragment.content and "HX-Refresh" not in fragment
     from backtest import tasks
 
-    tasks.run_execute(run.pk)
+    tasks.backtest_run_execute(run.pk)
     done = browser.get(reverse("backtest:backtestrun_detail", args=[run.pk]), HTTP_HX_REQUEST="true")
     assert done["HX-Refresh"] == "true"
 
@@ -110,7 +110,7 @@ def test_sweep_pages(sync_jobs, browser, user, btc):
 
 @pytest.mark.django_db
 def test_pages_hide_other_users_objects(sync_jobs, client, user, other_user, btc):
-    run, _ = services.run_create(owner=user, instrument=btc, interval="1h", strategy="buy_hold")
+    run, _ = services.backtest_run_create(owner=user, instrument=btc, interval="1h", strategy="buy_hold")
     sweep = services.sweep_create(owner=user, instruments=[btc], interval="1h", strategy="sma_cross",
                                   grid={"fast": [5]})
     client.force_login(other_user)
@@ -137,7 +137,7 @@ def test_cancel_from_the_page(browser, user, btc):
 def test_run_page_survives_changed_bars(sync_jobs, browser, user, btc):
     from backtest.models import PriceBar
 
-    run, _ = services.run_create(owner=user, instrument=btc, interval="1h", strategy="buy_hold")
+    run, _ = services.backtest_run_create(owner=user, instrument=btc, interval="1h", strategy="buy_hold")
     sync_jobs.commit()
     PriceBar.objects.filter(instrument=btc).order_by("open_time")[:1].get().delete()
     page = browser.get(reverse("backtest:backtestrun_detail", args=[run.pk]))

@@ -12,7 +12,7 @@ from core.models import JobEvent, JobStatus
 
 @pytest.mark.django_db
 def test_run_is_computed_by_a_job_and_stores_its_provenance(sync_jobs, user, btc):
-    run, created = services.run_create(owner=user, instrument=btc, interval="1h", strategy="sma_cross",
+    run, created = services.backtest_run_create(owner=user, instrument=btc, interval="1h", strategy="sma_cross",
                                        params={"fast": 10, "slow": 40})
     sync_jobs.commit()
     run.refresh_from_db()
@@ -27,13 +27,13 @@ def test_run_is_computed_by_a_job_and_stores_its_provenance(sync_jobs, user, btc
 
 @pytest.mark.django_db
 def test_identical_request_returns_the_stored_result(sync_jobs, user, other_user, btc):
-    first, _ = services.run_create(owner=user, instrument=btc, interval="1h", strategy="ema_cross")
+    first, _ = services.backtest_run_create(owner=user, instrument=btc, interval="1h", strategy="ema_cross")
     sync_jobs.commit()
-    again, created = services.run_create(owner=user, instrument=btc, interval="1h", strategy="ema_cross",
+    again, created = services.backtest_run_create(owner=user, instrument=btc, interval="1h", strategy="ema_cross",
                                          params={"fast": 12})  # same as the defaults
     sync_jobs.commit()
     assert not created and again.pk == first.pk
-    theirs, created = services.run_create(owner=other_user, instrument=btc, interval="1h", strategy="ema_cross")
+    theirs, created = services.backtest_run_create(owner=other_user, instrument=btc, interval="1h", strategy="ema_cross")
     sync_jobs.commit()
     theirs.refresh_from_db()
     assert created and theirs.reused and theirs.status == JobStatus.SUCCEEDED
@@ -43,16 +43,16 @@ def test_identical_request_returns_the_stored_result(sync_jobs, user, other_user
 
 @pytest.mark.django_db
 def test_changed_data_or_costs_give_a_new_result(sync_jobs, user, btc):
-    services.run_create(owner=user, instrument=btc, interval="1h", strategy="buy_hold")
+    services.backtest_run_create(owner=user, instrument=btc, interval="1h", strategy="buy_hold")
     sync_jobs.commit()
-    _, created = services.run_create(owner=user, instrument=btc, interval="1h", strategy="buy_hold", commission_bps=5)
+    _, created = services.backtest_run_create(owner=user, instrument=btc, interval="1h", strategy="buy_hold", commission_bps=5)
     sync_jobs.commit()
     assert created
     from backtest.models import PriceBar
     bar = PriceBar.objects.filter(instrument=btc).order_by("-open_time").first()
     bar.close *= 1.01
     bar.save()
-    _, created = services.run_create(owner=user, instrument=btc, interval="1h", strategy="buy_hold")
+    _, created = services.backtest_run_create(owner=user, instrument=btc, interval="1h", strategy="buy_hold")
     sync_jobs.commit()
     assert created
     assert BacktestResult.objects.count() == 3
@@ -75,7 +75,7 @@ def test_changed_data_or_costs_give_a_new_result(sync_jobs, user, btc):
 def test_run_rejects_bad_input_with_a_field_message(user, btc, kwargs, field):
     args = {"owner": user, "instrument": btc, "interval": "1h", **kwargs}
     with pytest.raises(ValidationError) as exc:
-        services.run_create(**args)
+        services.backtest_run_create(**args)
     assert field in exc.value.message_dict
 
 
@@ -222,7 +222,7 @@ def test_weekly_and_monthly_runs_annualize_by_their_spacing(sync_jobs, user, int
     report = market_services.bars_generate(instrument=instrument, interval=interval, bars=120, start="2010-01-01",
                                            seed=4)
     assert report["created"] == 120 and report["gap_count"] == 0
-    run, _ = services.run_create(owner=user, instrument=instrument, interval=interval, strategy="buy_hold")
+    run, _ = services.backtest_run_create(owner=user, instrument=instrument, interval=interval, strategy="buy_hold")
     sync_jobs.commit()
     run.refresh_from_db()
     assert run.status == JobStatus.SUCCEEDED, run.error
@@ -249,7 +249,7 @@ def test_a_sweep_over_stop_distances_and_entry_modes(sync_jobs, user, btc):
     assert len(rows) == 6
     # tighter stops close trades sooner: more trades than with no stop, and each row matches a single run
     assert rows[("state", 0.5)]["trades"] > rows[("state", 0)]["trades"]
-    run, _ = services.run_create(owner=user, instrument=btc, interval="1h", strategy="sma_cross",
+    run, _ = services.backtest_run_create(owner=user, instrument=btc, interval="1h", strategy="sma_cross",
                                  params={"entry": "cross", "stop_loss": 2})
     sync_jobs.commit()
     run.refresh_from_db()

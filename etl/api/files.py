@@ -49,4 +49,4 @@ class FileDownloadApi(APIView):
     @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
     def get(self, request, pk: int):
         stored = get_object_or_404(FetchedFile, pk=pk)
-        return file_response(stored.file, stored.filename)
+        return file_response(request, stored.file, stored.filename)

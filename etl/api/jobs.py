@@ -72,7 +72,7 @@ class FetchApi(APIView):
         data.is_valid(raise_exception=True)
         v = data.validated_data
         pos_list = [v["pos"]] if v.get("pos") else list(POS_NUMBERS)
-        results = services.fetch_range(user=request.user, branch=v["branch"], pos_list=pos_list, start=v["date"],
+        results = services.fetch_job_request_range(user=request.user, branch=v["branch"], pos_list=pos_list, start=v["date"],
                                        end=v.get("end_date") or v["date"], force=v["force"])
         return _jobs_answer(results)
 
@@ -116,12 +116,12 @@ JOB_STATE_ERROR = OpenApiResponse(
 class JobRetryApi(APIView):
     @extend_schema(request=None, responses={202: JobOutput, 400: JOB_STATE_ERROR})
     def post(self, request, pk: int):
-        job = services.fetch_retry(user=request.user, job=_job(request, pk))
+        job = services.fetch_job_retry(user=request.user, job=_job(request, pk))
         return Response(JobOutput(job).data, status=status.HTTP_202_ACCEPTED)
 
 
 class JobCancelApi(APIView):
     @extend_schema(request=None, responses={202: JobOutput, 400: JOB_STATE_ERROR})
     def post(self, request, pk: int):
-        job = services.fetch_cancel(user=request.user, job=_job(request, pk))
+        job = services.fetch_job_cancel(user=request.user, job=_job(request, pk))
         return Response(JobOutput(job).data, status=status.HTTP_202_ACCEPTED)

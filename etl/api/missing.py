@@ -69,7 +69,7 @@ class MissingRunApi(APIView):
             cells += selectors.missing_cells(calendar=_calendar(v))
             if not cells:
                 return Response({"queued": 0, "jobs": []}, status=status.HTTP_200_OK)
-        jobs = services.missing_run(user=request.user, cells=cells)
+        jobs = services.fetch_job_request_missing(user=request.user, cells=cells)
         body = {"queued": len(jobs), "jobs": [{"id": j.pk, "branch": j.branch.code, "pos": j.pos,
                                                "work_date": j.work_date} for j in jobs]}
         return Response(body, status=status.HTTP_202_ACCEPTED if jobs else status.HTTP_200_OK)

@@ -109,4 +109,4 @@ class ExportDownloadApi(APIView):
         export = found_or_404(selectors.record_export_get_for_viewer(user=request.user, pk=pk))
         if not export.file:
             raise Http404("The export has no file yet.")
-        return file_response(export.file, export.file.name.rsplit("/", 1)[-1])
+        return file_response(request, export.file, export.file.name.rsplit("/", 1)[-1])

@@ -19,7 +19,7 @@ DAY = date(2025, 3, 4)
 @pytest.fixture
 def done_job(user, old_branch, pos_root, task_queue):
     write_demo_day(pos_root, branch="B01", pos=1, day=DAY, old=True, lines=30)
-    job, _ = services.fetch_request(user=user, branch=old_branch, pos=1, work_date=DAY)
+    job, _ = services.fetch_job_request(user=user, branch=old_branch, pos=1, work_date=DAY)
     task_queue.run()
     job.refresh_from_db()
     assert job.status == JobStatus.SUCCEEDED, job.error
@@ -195,13 +195,13 @@ def test_record_export_is_never_started_by_a_get(auth_client, user, done_job, ta
 
 def test_daily_schedule_queues_yesterday(root_user, old_branch, new_branch, task_queue):
     Branch.objects.filter(pk=new_branch.pk).update(is_active=False)
-    assert services.daily_fetch() == 2
+    assert services.fetch_job_request_daily() == 2
     yesterday = timezone.localdate() - timedelta(days=1)
     assert set(FetchJob.objects.values_list("branch__code", "pos", "work_date")) == {("B01", 1, yesterday), ("B01", 2, yesterday)}
-    assert services.daily_fetch() == 0  # idempotent
+    assert services.fetch_job_request_daily() == 0  # idempotent
     from django_q.models import Schedule
 
-    assert Schedule.objects.filter(func="etl.tasks.daily_fetch").count() == 1
+    assert Schedule.objects.filter(func="etl.tasks.fetch_job_request_daily").count() == 1
 
 
 def test_test_parse_uses_the_branch_kind_unless_told(auth_client, user, new_branch):

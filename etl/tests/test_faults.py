@@ -17,7 +17,7 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("etl_fast")]
 
 
 def run(user, branch, task_queue, *, force=False, pos=1):
-    job, _ = services.fetch_request(user=user, branch=branch, pos=pos, work_date=DAY, force=force)
+    job, _ = services.fetch_job_request(user=user, branch=branch, pos=pos, work_date=DAY, force=force)
     task_queue.run()
     job.refresh_from_db()
     return job
@@ -39,7 +39,7 @@ def test_5xx_outlasting_retries_fails_with_error_and_retry_works(user, old_branc
     assert job.status == JobStatus.FAILED
     assert "HTTP 503" in job.error and "after 3 attempts" in job.error
     pos_host.faults.clear()
-    services.fetch_retry(user=user, job=job)
+    services.fetch_job_retry(user=user, job=job)
     task_queue.run()
     job.refresh_from_db()
     assert job.status == JobStatus.SUCCEEDED and job.attempt_count == 2
@@ -139,7 +139,7 @@ def test_cancel_mid_job_keeps_previous_records(user, old_branch, pos_root, task_
     real_parse = pipeline.parse_sales
 
     def parse_then_cancel(*args, **kwargs):
-        services.fetch_cancel(user=user, job=job)
+        services.fetch_job_cancel(user=user, job=job)
         return real_parse(*args, **kwargs)
 
     monkeypatch.setattr(pipeline, "parse_sales", parse_then_cancel)

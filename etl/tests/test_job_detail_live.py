@@ -81,7 +81,7 @@ def test_detail_socket_streams_a_running_job_live(user, other_user, old_branch):
 
 def test_detail_socket_replays_a_real_run_and_resumes_after_seq(user, other_user, old_branch, pos_root, task_queue):
     write_demo_day(pos_root, branch="B01", pos=1, day=DAY, old=True, lines=30)
-    job, _ = services.fetch_request(user=user, branch=old_branch, pos=1, work_date=DAY)
+    job, _ = services.fetch_job_request(user=user, branch=old_branch, pos=1, work_date=DAY)
     task_queue.run()
     job.refresh_from_db()
     assert job.status == JobStatus.SUCCEEDED, job.error
@@ -136,7 +136,7 @@ def test_detail_socket_access(user, other_user, old_branch):
 
 def test_detail_page_uses_the_socket_not_polling(client, user, other_user, old_branch, pos_root, task_queue):
     write_demo_day(pos_root, branch="B01", pos=1, day=DAY, old=True, lines=20)
-    job, _ = services.fetch_request(user=user, branch=old_branch, pos=1, work_date=DAY)
+    job, _ = services.fetch_job_request(user=user, branch=old_branch, pos=1, work_date=DAY)
     client.force_login(other_user)
     page = client.get(reverse("etl:fetchjob_detail", args=[job.pk])).content.decode()
     assert f'data-ws="/ws/etl/jobs/{job.pk}/"' in page and 'data-after="0"' in page

@@ -17,7 +17,7 @@ YESTERDAY = timezone.localdate() - timedelta(days=1)
 @pytest.fixture
 def fetched(user, old_branch, pos_root, task_queue):
     write_demo_day(pos_root, branch="B01", pos=1, day=YESTERDAY, old=True, lines=30)
-    job, _ = services.fetch_request(user=user, branch=old_branch, pos=1, work_date=YESTERDAY)
+    job, _ = services.fetch_job_request(user=user, branch=old_branch, pos=1, work_date=YESTERDAY)
     task_queue.run()
     job.refresh_from_db()
     assert job.status == JobStatus.SUCCEEDED, job.error
@@ -83,6 +83,7 @@ def test_missing_confirm_then_run(client, user, old_branch, task_queue):
     assert FetchJob.objects.count() == 0
     response = client.post(reverse("etl:missing_run"), {"cell": cells}, HTTP_HX_REQUEST="true")
     assert response.status_code == 200 and "data-watch-jobs" in response.content.decode()
+    assert 'data-ws="/ws/etl/jobs/"' in response.content.decode()
     assert FetchJob.objects.count() == 2
     response = client.post(reverse("etl:missing_confirm"), {"cell": ["garbage"]}, HTTP_HX_REQUEST="true")
     assert "is not a calendar cell" in response.content.decode()

@@ -8,7 +8,7 @@ import pytest
 from etl.parsing import (
     combine, count_data_rows, effective_config, parse_payments, parse_sales, validate_config,
 )
-from etl.pipeline import Candidate, choose_file
+from etl.pipeline import Candidate, remote_file_choose
 
 OLD = effective_config(is_new_branch=False, overrides={})
 NEW = effective_config(is_new_branch=True, overrides={})
@@ -116,25 +116,25 @@ def c(name, rows, size=100, modified=None, problem=""):
 
 
 def test_choose_most_rows_with_reason():
-    best, reason = choose_file([c("a", 10), c("b", 30), c("c", 20)])
+    best, reason = remote_file_choose([c("a", 10), c("b", 30), c("c", 20)])
     assert best.name == "b" and "most data rows (30) of 3" in reason
 
 
 def test_choose_ties_go_to_larger_then_newer_then_later_name():
-    best, reason = choose_file([c("a", 30, size=100), c("b", 30, size=120)])
+    best, reason = remote_file_choose([c("a", 30, size=100), c("b", 30, size=120)])
     assert best.name == "b" and "tied on rows with a" in reason
-    best, _ = choose_file([c("a", 30, modified="2025-01-02T10:00"), c("b", 30, modified="2025-01-02T09:00")])
+    best, _ = remote_file_choose([c("a", 30, modified="2025-01-02T10:00"), c("b", 30, modified="2025-01-02T09:00")])
     assert best.name == "a"
-    best, _ = choose_file([c("rd5000_1", 30), c("rd5000_2", 30)])
+    best, _ = remote_file_choose([c("rd5000_1", 30), c("rd5000_2", 30)])
     assert best.name == "rd5000_2"
 
 
 def test_choose_skips_empty_and_problem_files():
-    best, reason = choose_file([c("empty", 0), c("huge", None, problem="too large"), c("ok", 1)])
+    best, reason = remote_file_choose([c("empty", 0), c("huge", None, problem="too large"), c("ok", 1)])
     assert best.name == "ok" and "1 unusable" in reason
-    best, reason = choose_file([c("empty", 0), c("empty2", 0)])
+    best, reason = remote_file_choose([c("empty", 0), c("empty2", 0)])
     assert best is None and "empty" in reason
-    best, reason = choose_file([])
+    best, reason = remote_file_choose([])
     assert best is None and "no file" in reason
 
 

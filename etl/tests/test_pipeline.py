@@ -13,7 +13,7 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("etl_fast")]
 
 
 def fetch(user, branch, task_queue, *, pos=1, day=DAY, force=False):
-    job, queued = services.fetch_request(user=user, branch=branch, pos=pos, work_date=day, force=force)
+    job, queued = services.fetch_job_request(user=user, branch=branch, pos=pos, work_date=day, force=force)
     task_queue.run()
     job.refresh_from_db()
     return job, queued

@@ -26,7 +26,7 @@ def login(client, user):
 
 def test_pos_rule_on_service_page_and_api(client, auth_client, user, old_branch, task_queue):
     with pytest.raises(ValidationError, match="POS must be 1 or 2"):
-        services.missing_run(user=user, cells=[(old_branch.pk, 3, YESTERDAY)])
+        services.fetch_job_request_missing(user=user, cells=[(old_branch.pk, 3, YESTERDAY)])
     with pytest.raises(ValidationError, match="POS must be 1 or 2"):
         services.missing_cells_by_code(branches_missing={"B01": {"3": [YESTERDAY]}})
     login(client, user)

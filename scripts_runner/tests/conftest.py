@@ -42,7 +42,7 @@ def sandbox_available():
 @pytest.fixture
 def runner(user):
     """The user holds the permission to run scripts."""
-    services.access_set(user=user, run=True)
+    services.script_access_set(user=user, run=True)
     return user
 
 
@@ -61,8 +61,8 @@ def execute(make_script):
 
     def run(owner, code: str, *, args=None, env=None, name="job.py", network=False):
         script = make_script(owner, code, name=name)
-        run = services.run_create(script=script, user=owner, args=args, env=env, network=network)
-        runner_module.run_execute(pk=run.pk)
+        run = services.script_run_create(script=script, user=owner, args=args, env=env, network=network)
+        runner_module.script_run_execute(pk=run.pk)
         run.refresh_from_db()
         return run
 

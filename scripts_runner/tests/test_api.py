@@ -92,8 +92,8 @@ def test_unauthenticated_is_refused(api_client):
 @pytest.fixture
 def alice_run(user):
     script = services.script_create(owner=user, name="secret.py", code=b"print('secret')\n")
-    services.access_set(user=user, run=True)
-    run = services.run_create(script=script, user=user)
+    services.script_access_set(user=user, run=True)
+    run = services.script_run_create(script=script, user=user)
     LogWriter(run).write([("stdout", ["secret line"])], output_bytes=12, truncated=False)
     return script, run
 
@@ -132,7 +132,7 @@ def test_start_run_requires_permission(auth_client, user):
     pk = upload(client, b"print(1)\n").json()["id"]
     response = client.post(f"/api/scripts/{pk}/runs/", {}, format="json")
     assert response.status_code == 403 and "permission to run scripts" in response.json()["detail"]
-    services.access_set(user=user, run=True)
+    services.script_access_set(user=user, run=True)
     response = client.post(f"/api/scripts/{pk}/runs/", {"args": ["a"], "env": {"X": "1"}}, format="json")
     assert response.status_code == 201, response.json()
     body = response.json()
@@ -144,8 +144,8 @@ def test_start_run_requires_permission(auth_client, user):
 
 
 def test_revoked_permission_refuses_runs(auth_client, user):
-    services.access_set(user=user, run=True)
-    services.access_set(user=user, run=False)
+    services.script_access_set(user=user, run=True)
+    services.script_access_set(user=user, run=False)
     client = auth_client(user)
     pk = upload(client, b"print(1)\n").json()["id"]
     assert client.post(f"/api/scripts/{pk}/runs/", {}, format="json").status_code == 403
@@ -164,7 +164,7 @@ def test_revoked_permission_refuses_runs(auth_client, user):
     ],
 )
 def test_start_run_validates_input(auth_client, user, payload, field):
-    services.access_set(user=user, run=True)
+    services.script_access_set(user=user, run=True)
     client = auth_client(user)
     pk = upload(client, b"print(1)\n").json()["id"]
     response = client.post(f"/api/scripts/{pk}/runs/", payload, format="json")

@@ -14,9 +14,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 @pytest.fixture
 def finished_run(user):
-    services.access_set(user=user, run=True)
+    services.script_access_set(user=user, run=True)
     script = services.script_create(owner=user, name="s.py", code=b"print(1)\n")
-    run = services.run_create(script=script, user=user)
+    run = services.script_run_create(script=script, user=user)
     core_services.job_start(job=run)
     writer = LogWriter(run)
     writer.write([("stdout", ["a", "b"])], output_bytes=4, truncated=False)
@@ -97,9 +97,9 @@ def test_owner_can_cancel_over_the_websocket(user, other_user):
 
     from scripts_runner.models import ScriptRun
 
-    services.access_set(user=user, run=True)
+    services.script_access_set(user=user, run=True)
     script = services.script_create(owner=user, name="w.py", code=b"print(1)\n")
-    run = services.run_create(script=script, user=user)
+    run = services.script_run_create(script=script, user=user)
     core_services.job_start(job=run)
     token = api_token(user)
 

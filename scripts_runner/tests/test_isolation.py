@@ -50,7 +50,7 @@ def cmdline(pid: int) -> str:
 def run_and_inspect(owner, make_script, code, inspect, *, args=None):
     """Start a run inline; once it printed 'ready', call `inspect(run, new_pids)` from another thread, then cancel."""
     script = make_script(owner, code)
-    run = services.run_create(script=script, user=owner, args=args)
+    run = services.script_run_create(script=script, user=owner, args=args)
     before = set(sandbox.descendants(os.getpid()))
     seen = {}
 
@@ -64,12 +64,12 @@ def run_and_inspect(owner, make_script, code, inspect, *, args=None):
         except BaseException as exc:  # reported by the test thread
             seen["error"] = exc
         finally:
-            services.run_cancel(run=ScriptRun.objects.get(pk=run.pk), by=owner)
+            services.script_run_cancel(run=ScriptRun.objects.get(pk=run.pk), by=owner)
             connection.close()
 
     thread = threading.Thread(target=watch)
     thread.start()
-    runner_module.run_execute(pk=run.pk)
+    runner_module.script_run_execute(pk=run.pk)
     thread.join()
     if "error" in seen:
         raise seen["error"]
@@ -125,11 +125,11 @@ def test_sandboxed_processes_are_not_host_root(runner, make_script, settings, di
 def test_two_live_runs_have_different_uids(runner, make_script):
     from django.db import connection
 
-    first_run = services.run_create(script=make_script(runner, WAIT_CODE, name="other.py"), user=runner)
+    first_run = services.script_run_create(script=make_script(runner, WAIT_CODE, name="other.py"), user=runner)
 
     def other():
         try:
-            runner_module.run_execute(pk=first_run.pk)
+            runner_module.script_run_execute(pk=first_run.pk)
         finally:
             connection.close()
 
@@ -144,7 +144,7 @@ def test_two_live_runs_have_different_uids(runner, make_script):
     try:
         _, (mine, theirs) = run_and_inspect(runner, make_script, WAIT_CODE, inspect)
     finally:
-        services.run_cancel(run=ScriptRun.objects.get(pk=first_run.pk), by=runner)
+        services.script_run_cancel(run=ScriptRun.objects.get(pk=first_run.pk), by=runner)
         thread.join()
     assert len(mine) == 1 and len(theirs) == 1 and mine != theirs
 
@@ -378,9 +378,9 @@ def test_unsandboxed_runs_drop_to_an_unprivileged_uid(runner, make_script, unsan
 def test_unsandboxed_mode_refuses_networked_runs(runner, make_script, unsandboxed):
     from django.core.exceptions import ValidationError
 
-    services.access_set(user=runner, network=True)
+    services.script_access_set(user=runner, network=True)
     with pytest.raises(ValidationError, match="Networked runs need the sandbox"):
-        services.run_create(script=make_script(runner, "print(1)\n"), user=runner, network=True)
+        services.script_run_create(script=make_script(runner, "print(1)\n"), user=runner, network=True)
     assert not ScriptRun.objects.exists()
 
 
@@ -463,7 +463,7 @@ def test_sandbox_unavailable_message_has_no_detail(runner, make_script, settings
     sandbox.probe.cache_clear()
     try:
         with pytest.raises(ValidationError) as caught:
-            services.run_create(script=make_script(runner, "print(1)\n"), user=runner)
+            services.script_run_create(script=make_script(runner, "print(1)\n"), user=runner)
         message = " ".join(caught.value.messages)
         _assert_plain(message)
         assert "nonexistent" not in message and "bwrap:" not in message
@@ -483,7 +483,7 @@ def test_log_budget_removes_oldest_finished_logs_first_never_a_running_one(runne
     assert not ScriptRun.objects.filter(log_removed_at__isnull=False).exists()  # 2,400 bytes fit
 
     # A run that is still running, with 5,000 bytes stored through the runner's own writer.
-    live = services.run_create(script=make_script(runner, "print(1)\n", name="live.py"), user=runner)
+    live = services.script_run_create(script=make_script(runner, "print(1)\n", name="live.py"), user=runner)
     assert core_services.job_start(job=live)
     live.refresh_from_db()
     runner_module.LogWriter(live).write([("stdout", ["y" * 999] * 5)], output_bytes=5000, truncated=False)

@@ -352,10 +352,10 @@ def test_networked_run_on_the_host_reaches_no_host_service(runner, make_script, 
     wait_until(lambda: len(accepted) == len(targets) - 2, timeout=10, message="control connections accepted")
     accepted.clear()
 
-    services.access_set(user=runner, network=True)
+    services.script_access_set(user=runner, network=True)
     script = make_script(runner, HOST_PROBE)
-    run = services.run_create(script=script, user=runner, args=[json.dumps(targets)], network=True)
-    tasks.run_execute(run.pk)
+    run = services.script_run_create(script=script, user=runner, args=[json.dumps(targets)], network=True)
+    tasks.script_run_execute(run.pk)
     run.refresh_from_db()
     lines = [line for chunk in LogChunk.objects.filter(run=run).order_by("seq") for line in chunk.lines()]
     assert run.status == JobStatus.SUCCEEDED, lines
@@ -420,8 +420,8 @@ def test_cancel_of_networked_run_removes_its_network(runner, make_script, sandbo
     _need_tools()
     from scripts_runner import runner as runner_module
 
-    services.access_set(user=runner, network=True)
-    run = services.run_create(script=make_script(runner, HOLD), user=runner, network=True)
+    services.script_access_set(user=runner, network=True)
+    run = services.script_run_create(script=make_script(runner, HOLD), user=runner, network=True)
     before = set(sandbox.descendants(os.getpid()))
     seen = {}
 
@@ -433,13 +433,13 @@ def test_cancel_of_networked_run_removes_its_network(runner, make_script, sandbo
             seen["pids"] = [pid for pid in sandbox.descendants(os.getpid()) if pid not in before]
             seen["netns"] = {os.stat(f"/proc/{pid}/ns/net").st_ino for pid in seen["pids"]
                              if os.path.exists(f"/proc/{pid}/ns/net")} - {os.stat("/proc/self/ns/net").st_ino}
-            services.run_cancel(run=ScriptRun.objects.get(pk=run.pk), by=runner)
+            services.script_run_cancel(run=ScriptRun.objects.get(pk=run.pk), by=runner)
         finally:
             connection.close()
 
     thread = threading.Thread(target=cancel_when_ready)
     thread.start()
-    runner_module.run_execute(pk=run.pk)
+    runner_module.script_run_execute(pk=run.pk)
     thread.join()
     run.refresh_from_db()
     assert run.status == JobStatus.CANCELLED

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def script_of():
     def make(owner):
-        services.access_set(user=owner, run=True)
+        services.script_access_set(user=owner, run=True)
         return services.script_create(owner=owner, name="n.py", code=b"print(1)\n")
 
     return make
@@ -29,7 +29,7 @@ def runs_url(script) -> str:
 
 def test_api_run_is_off_unless_asked_for_even_with_the_grant(auth_client, user, script_of):
     script = script_of(user)
-    services.access_set(user=user, network=True)
+    services.script_access_set(user=user, network=True)
     body = auth_client(user).post(runs_url(script), {}, format="json").json()
     assert body["network"] is False
     assert ScriptRun.objects.get(pk=body["id"]).network is False
@@ -37,7 +37,7 @@ def test_api_run_is_off_unless_asked_for_even_with_the_grant(auth_client, user, 
 
 def test_api_network_with_the_grant(auth_client, user, script_of):
     script = script_of(user)
-    services.access_set(user=user, network=True)
+    services.script_access_set(user=user, network=True)
     client = auth_client(user)
     response = client.post(runs_url(script), {"network": True}, format="json")
     assert response.status_code == 201, response.json()
@@ -59,7 +59,7 @@ def test_api_network_without_the_grant_is_a_clear_400(auth_client, make_user, sc
 
 def test_root_with_the_grant_may_ask(auth_client, root_user, script_of):
     script = script_of(root_user)
-    services.access_set(user=root_user, network=True)
+    services.script_access_set(user=root_user, network=True)
     response = auth_client(root_user).post(runs_url(script), {"network": True}, format="json")
     assert response.status_code == 201 and response.json()["network"] is True
 
@@ -76,7 +76,7 @@ def test_grant_through_a_group_counts_and_revoking_ends_it(auth_client, user, sc
 
 
 def test_inactive_holder_is_refused(user):
-    services.access_set(user=user, network=True)
+    services.script_access_set(user=user, network=True)
     assert services.can_use_network(user)
     user.is_active = False
     user.save()
@@ -86,7 +86,7 @@ def test_inactive_holder_is_refused(user):
 @pytest.mark.parametrize("value", ["yes please", 2, [], {"a": 1}])
 def test_api_network_must_be_a_boolean(auth_client, user, script_of, value):
     script = script_of(user)
-    services.access_set(user=user, network=True)
+    services.script_access_set(user=user, network=True)
     response = auth_client(user).post(runs_url(script), {"network": value}, format="json")
     assert response.status_code == 400 and "network" in response.json()
     assert not ScriptRun.objects.exists()
@@ -94,7 +94,7 @@ def test_api_network_must_be_a_boolean(auth_client, user, script_of, value):
 
 def test_api_networked_run_refused_when_pasta_or_nft_missing(auth_client, user, script_of, settings):
     script = script_of(user)
-    services.access_set(user=user, network=True)
+    services.script_access_set(user=user, network=True)
     settings.SCRIPTS_RUNNER_PASTA = "/nonexistent/pasta"
     response = auth_client(user).post(runs_url(script), {"network": True}, format="json")
     assert response.status_code == 400
@@ -152,7 +152,7 @@ def test_page_checkbox_only_for_granted_users(client, user, script_of):
     client.force_login(user)
     page = client.get(script.get_absolute_url())
     assert page.status_code == 200 and b'data-testid="run-network"' not in page.content
-    services.access_set(user=user, network=True)
+    services.script_access_set(user=user, network=True)
     page = client.get(script.get_absolute_url())
     assert b'name="network"' in page.content and b'data-testid="run-network"' in page.content
 
@@ -171,7 +171,7 @@ def test_page_network_without_grant_is_refused_with_a_message(client, make_user,
 
 def test_page_run_with_and_without_network_says_which(client, user, script_of):
     script = script_of(user)
-    services.access_set(user=user, network=True)
+    services.script_access_set(user=user, network=True)
     client.force_login(user)
     client.post(reverse("scripts_runner:script_run", args=[script.pk]), {"args": "", "env": ""})
     client.post(reverse("scripts_runner:script_run", args=[script.pk]), {"args": "", "env": "", "network": "on"})
@@ -201,8 +201,8 @@ def test_access_page_lets_root_grant_network_to_root(client, root_user):
 
 
 def test_access_table_shows_network_only_for_holders(root_user, admin_user, user):
-    services.access_set(user=user, network=True)
-    rows = {row["user"].username: row for row in services.access_table()}
+    services.script_access_set(user=user, network=True)
+    rows = {row["user"].username: row for row in services.script_access_table()}
     assert rows["root"]["run"] and not rows["root"]["network"]
     assert not rows["admin1"]["network"]
     assert rows["alice"]["network"]
@@ -210,7 +210,7 @@ def test_access_table_shows_network_only_for_holders(root_user, admin_user, user
 
 def test_admin_cannot_switch_network_on_for_a_run(client, admin_user, user, script_of):
     """The Django admin shows the run's network read-only."""
-    run = services.run_create(script=script_of(user), user=user)
+    run = services.script_run_create(script=script_of(user), user=user)
     client.force_login(admin_user)
     url = reverse("admin:scripts_runner_scriptrun_change", args=[run.pk])
     page = client.get(url)

@@ -46,7 +46,7 @@ def test_paste_and_edit(client, user):
 
 
 def test_run_form_and_run_page(client, user):
-    services.access_set(user=user, run=True)
+    services.script_access_set(user=user, run=True)
     client.force_login(user)
     script = services.script_create(owner=user, name="r.py", code=b"print(1)\n")
     response = client.post(reverse("scripts_runner:script_run", args=[script.pk]),
@@ -69,9 +69,9 @@ def test_run_form_and_run_page(client, user):
 
 
 def test_pages_of_other_users_are_404(client, user, other_user):
-    services.access_set(user=user, run=True)
+    services.script_access_set(user=user, run=True)
     script = services.script_create(owner=user, name="mine.py", code=b"print(1)\n")
-    run = services.run_create(script=script, user=user)
+    run = services.script_run_create(script=script, user=user)
     client.force_login(other_user)
     for url in (script.get_absolute_url(), run.get_absolute_url(), reverse("scripts_runner:run_log", args=[run.pk])):
         assert client.get(url).status_code == 404, url
@@ -106,10 +106,10 @@ def test_access_page_is_staff_only_and_grants(client, user, admin_user, django_a
 
 
 def test_staff_run_list_shows_all_runs(client, user, admin_user, django_assert_max_num_queries):
-    services.access_set(user=user, run=True)
+    services.script_access_set(user=user, run=True)
     script = services.script_create(owner=user, name="many.py", code=b"print(1)\n")
     for _ in range(5):
-        services.run_create(script=script, user=user)
+        services.script_run_create(script=script, user=user)
     client.force_login(admin_user)
     with django_assert_max_num_queries(8):
         page = client.get(reverse("scripts_runner:run_list"))
@@ -119,19 +119,19 @@ def test_staff_run_list_shows_all_runs(client, user, admin_user, django_assert_m
 def test_demo_is_idempotent(root_user):
     import io
 
-    from scripts_runner.demo import ensure_demo
+    from scripts_runner.demo import demo_ensure
 
     out = io.StringIO()
-    ensure_demo(stdout=out)
-    ensure_demo(stdout=out)
+    demo_ensure(stdout=out)
+    demo_ensure(stdout=out)
     assert Script.objects.filter(owner=root_user).count() == 3
     assert "3 demo script(s)" in out.getvalue() and "0 demo script(s)" in out.getvalue()
 
 
 def test_admin_sees_and_stops_another_users_run_page(client, user, admin_user):
-    services.access_set(user=user, run=True)
+    services.script_access_set(user=user, run=True)
     script = services.script_create(owner=user, name="theirs.py", code=b"print(1)\n")
-    run = services.run_create(script=script, user=user)
+    run = services.script_run_create(script=script, user=user)
     client.force_login(admin_user)
     page = client.get(run.get_absolute_url())
     assert page.status_code == 200 and b"theirs.py (alice)" in page.content
@@ -143,10 +143,10 @@ def test_admin_sees_and_stops_another_users_run_page(client, user, admin_user):
 
 
 def test_index_query_count_does_not_grow_with_scripts(client, user, django_assert_max_num_queries):
-    services.access_set(user=user, run=True)
+    services.script_access_set(user=user, run=True)
     for i in range(8):
         script = services.script_create(owner=user, name=f"s{i}.py", code=b"print(1)\n")
-        services.run_create(script=script, user=user)
+        services.script_run_create(script=script, user=user)
     client.force_login(user)
     with django_assert_max_num_queries(8):
         page = client.get(reverse("scripts_runner:index"))

@@ -193,7 +193,7 @@ def test_network_refused_without_permission(runner, execute, listener):
 
 
 def test_network_granted_but_not_asked_for_is_off(runner, execute, listener):
-    services.access_set(user=runner, network=True)
+    services.script_access_set(user=runner, network=True)
     run = execute(runner, NET_CODE, args=[str(listener)])
     assert not run.network
     assert log_lines(run)[0].startswith("refused")
@@ -201,7 +201,7 @@ def test_network_granted_but_not_asked_for_is_off(runner, execute, listener):
 
 def test_networked_run_cannot_reach_the_host_loopback(runner, execute, listener):
     """A networked run has its own namespace: the worker host's 127.0.0.1 is not its loopback."""
-    services.access_set(user=runner, network=True)
+    services.script_access_set(user=runner, network=True)
     run = execute(runner, NET_CODE, args=[str(listener)], network=True)
     assert run.status == JobStatus.SUCCEEDED, log_lines(run)
     assert run.network
@@ -226,7 +226,7 @@ def test_cancel_kills_stubborn_script_and_its_setsid_child(runner, make_script):
     from scripts_runner import runner as runner_module
 
     script = make_script(runner, STUBBORN)
-    run = services.run_create(script=script, user=runner)
+    run = services.script_run_create(script=script, user=runner)
     seen = {}
     # Other children of this test process (a live server/worker started by
     # earlier tests) are not the sandbox's.
@@ -238,13 +238,13 @@ def test_cancel_kills_stubborn_script_and_its_setsid_child(runner, make_script):
         try:
             wait_until(lambda: LogChunk.objects.filter(run=run, text__contains="ready").exists(), timeout=20)
             seen["pids"] = [pid for pid in sandbox.descendants(os.getpid()) if pid not in before]
-            services.run_cancel(run=ScriptRun.objects.get(pk=run.pk), by=runner)
+            services.script_run_cancel(run=ScriptRun.objects.get(pk=run.pk), by=runner)
         finally:
             connection.close()
 
     thread = threading.Thread(target=cancel_when_ready)
     thread.start()
-    runner_module.run_execute(pk=run.pk)
+    runner_module.script_run_execute(pk=run.pk)
     thread.join()
     run.refresh_from_db()
     assert run.status == JobStatus.CANCELLED and run.end_reason == EndReason.CANCELLED
@@ -264,9 +264,9 @@ def test_cancel_kills_stubborn_script_and_its_setsid_child(runner, make_script):
 def test_cancel_of_queued_run_never_starts(runner, make_script):
     from scripts_runner import runner as runner_module
 
-    run = services.run_create(script=make_script(runner, "print(1)\n"), user=runner)
-    services.run_cancel(run=run, by=runner)
-    runner_module.run_execute(pk=run.pk)
+    run = services.script_run_create(script=make_script(runner, "print(1)\n"), user=runner)
+    services.script_run_cancel(run=run, by=runner)
+    runner_module.script_run_execute(pk=run.pk)
     run.refresh_from_db()
     assert run.status == JobStatus.CANCELLED and run.end_reason == EndReason.CANCELLED and run.started_at is None
 
@@ -279,13 +279,13 @@ def test_sandbox_unavailable_refuses_runs_unless_allowed(runner, make_script, se
     try:
         script = make_script(runner, "print('plain')\n")
         with pytest.raises(ValidationError, match="sandbox is not available"):
-            services.run_create(script=script, user=runner)
+            services.script_run_create(script=script, user=runner)
         settings.SCRIPTS_RUNNER_ALLOW_UNSANDBOXED = True
-        run = services.run_create(script=script, user=runner)
+        run = services.script_run_create(script=script, user=runner)
         assert not run.sandboxed
         from scripts_runner import runner as runner_module
 
-        runner_module.run_execute(pk=run.pk)
+        runner_module.script_run_execute(pk=run.pk)
         run.refresh_from_db()
         assert run.status == JobStatus.SUCCEEDED and log_lines(run) == ["plain"]
     finally:
@@ -299,7 +299,7 @@ def test_recovery_marks_lost_run_worker_lost(runner, make_script):
 
     from core import services as core_services
 
-    run = services.run_create(script=make_script(runner, "print(1)\n"), user=runner)
+    run = services.script_run_create(script=make_script(runner, "print(1)\n"), user=runner)
     assert core_services.job_start(job=run)
     ScriptRun.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now() - timedelta(minutes=10))
     counts = core_services.jobs_recover(stale_seconds=60)
@@ -316,7 +316,7 @@ def test_run_never_requeued_by_recovery(runner, make_script):
 
     from core import services as core_services
 
-    run = services.run_create(script=make_script(runner, "print(1)\n"), user=runner)
+    run = services.script_run_create(script=make_script(runner, "print(1)\n"), user=runner)
     ScriptRun.objects.filter(pk=run.pk).update(task_id="vanished", created_at=timezone.now() - timedelta(minutes=10))
     core_services.jobs_recover(stale_seconds=60)
     run.refresh_from_db()

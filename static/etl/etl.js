@@ -1,15 +1,15 @@
-// ETL pages: live job rows and calendar cells over /ws/etl/jobs/, cell selection on the calendar.
+// ETL pages: live job rows and calendar cells over the job-rows stream (its path in the element's data-ws), cell selection on the calendar.
 (function () {
   "use strict";
   const CELL_STATE = { succeeded: "done", failed: "failed", queued: "running", running: "running", cancelled: "missing" };
 
-  function watch(ids, onJob) {
+  function watch(path, ids, onJob) {
     if (!ids.length) return null;
     const scheme = location.protocol === "https:" ? "wss" : "ws";
     let ended = false;
     let socket;
     function open() {
-      socket = new WebSocket(`${scheme}://${location.host}/ws/etl/jobs/?ids=${ids.join(",")}`);
+      socket = new WebSocket(`${scheme}://${location.host}${path}?ids=${ids.join(",")}`);
       socket.onmessage = (event) => {
         const message = JSON.parse(event.data);
         if (message.type === "job") onJob(message.job);
@@ -66,7 +66,7 @@
     table.dataset.bound = "1";
     if (tableSocket) tableSocket.close();
     const ids = (table.dataset.liveJobs || "").split(",").filter(Boolean);
-    tableSocket = watch(ids, updateJobRow);
+    tableSocket = watch(table.dataset.ws, ids, updateJobRow);
   }
 
   function bindCalendar(root) {
@@ -75,7 +75,7 @@
       // The ticked cells were just queued: they show as queued at once, and the selection starts again from 0.
       document.querySelectorAll(".calendar input[name=cell]:checked").forEach((box) => setCellState(box.closest("td.cell"), "running"));
       const ids = (watcher.dataset.watchJobs || "").split(",").filter(Boolean);
-      watch(ids, (job) => { updateCell(job); updateJobRow(job); });
+      watch(watcher.dataset.ws, ids, (job) => { updateCell(job); updateJobRow(job); });
     });
   }
 

@@ -91,7 +91,7 @@ def platform_data(prod, root_user, sync_jobs, etl_pos_host):
     instrument = market_services.instrument_create(symbol="BTCUSDT", kind="crypto", exchange="BINANCE", name="Bitcoin")
     market_services.bars_generate(instrument=instrument, interval="1h", bars=500, start="2024-01-01", seed=1,
                                   start_price=40_000)
-    run, _ = backtest_services.run_create(owner=root_user, instrument=instrument, interval="1h", strategy="sma_cross",
+    run, _ = backtest_services.backtest_run_create(owner=root_user, instrument=instrument, interval="1h", strategy="sma_cross",
                                           params={"fast": 5, "slow": 30})
     sweep = backtest_services.sweep_create(owner=root_user, instruments=[instrument], interval="1h",
                                            strategy="sma_cross", grid={"fast": [5, 10], "slow": [30, 60]})
@@ -100,7 +100,7 @@ def platform_data(prod, root_user, sync_jobs, etl_pos_host):
         upload=SimpleUploadedFile("bars.csv", b"time,open,high,low,close,volume\n"
                                               b"2024-01-01,1,2,0.5,1.5,10\n2024-01-02,1.5,2.5,1,2,12\n"))
     script = scripts_services.script_create(owner=root_user, name="hello.py", code=b"print('hello')\n")
-    script_run = scripts_services.run_create(script=script, user=root_user)
+    script_run = scripts_services.script_run_create(script=script, user=root_user)
 
     trades_generate(tickers=4, days=3, rows=3000, seed=11)
     export = export_request(user=root_user, params=ExportParams(exchanges=(Exchange.objects.first().pk,))).export
@@ -114,7 +114,7 @@ def platform_data(prod, root_user, sync_jobs, etl_pos_host):
     write_day(etl_pos_host.root, branch="E01", pos=1, work_date=day,
               files=day_files(rng=random.Random(1), pos=1, work_date=day, lines=40, old=True,
                               truncated_chance=0, garbled_chance=0))
-    fetch_job, _ = etl_services.fetch_request(user=root_user, branch=branch, pos=1, work_date=day)
+    fetch_job, _ = etl_services.fetch_job_request(user=root_user, branch=branch, pos=1, work_date=day)
     record_export = etl_services.record_export_create(user=root_user, filters={})
     return {"session": session, "run": run, "sweep": sweep, "script": script, "instrument": instrument,
             "bar_import": bar_import, "script_run": script_run, "export": export, "branch": branch,

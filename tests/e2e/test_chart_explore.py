@@ -21,7 +21,7 @@ def test_backtest_charts_zoom_and_share_one_crosshair(prod, user, browser_page, 
     instrument = market_services.instrument_create(symbol="ETHUSDT", kind="crypto", exchange="BINANCE", name="Ether")
     market_services.bars_generate(instrument=instrument, interval="1h", bars=400, start="2024-01-01", seed=3,
                                   start_price=2_000)
-    run, _ = services.run_create(owner=user, instrument=instrument, interval="1h", strategy="sma_cross",
+    run, _ = services.backtest_run_create(owner=user, instrument=instrument, interval="1h", strategy="sma_cross",
                                  params={"fast": 5, "slow": 30})
     page = browser_page
     errors = []

@@ -112,7 +112,7 @@ def test_jobs_table_rows_update_live(live_platform, user, pos_host, browser_page
 
     page = login_page(browser_page, live_platform, user)
     pos_host.faults["delay"] = 1.0  # slow host (7 requests): the row is seen queued/running first
-    job, _ = services.fetch_request(user=user, branch=branch, pos=1, work_date=day)
+    job, _ = services.fetch_job_request(user=user, branch=branch, pos=1, work_date=day)
     page.goto(f"{live_platform.url}/etl/jobs/?branch=E03")
     row = page.locator(f"tr[data-job-id='{job.pk}']")
     assert row.get_attribute("data-status") in ("queued", "running")
@@ -131,7 +131,7 @@ def test_job_detail_socket_streams_a_running_job(live_platform, user, other_user
 
     token = api_token(other_user)
     pos_host.faults["delay"] = 0.5  # slow host: events arrive one by one while the job runs
-    job, _ = services.fetch_request(user=user, branch=branch, pos=1, work_date=day)
+    job, _ = services.fetch_job_request(user=user, branch=branch, pos=1, work_date=day)
     seen = asyncio.run(_watch(f"{live_platform.ws_url}/ws/etl/jobs/{job.pk}/?after=0", token))
     assert seen[-1]["type"] == "end", live_platform.output()
     events = [m for m in seen if m["type"] == "event"]
@@ -155,7 +155,7 @@ def test_job_detail_page_updates_live_in_the_browser(live_platform, user, pos_ho
 
     page = login_page(browser_page, live_platform, user)
     pos_host.faults["delay"] = 0.5
-    job, _ = services.fetch_request(user=user, branch=branch, pos=2, work_date=day)
+    job, _ = services.fetch_job_request(user=user, branch=branch, pos=2, work_date=day)
     page.goto(f"{live_platform.url}/etl/jobs/{job.pk}/")
     assert page.locator("#job-live").get_attribute("data-finished") == "0"
     page.wait_for_function("document.querySelector('#job-live').dataset.ended === '1'", timeout=60000)

@@ -18,7 +18,7 @@ def test_stop_button_of_a_run_that_ended_is_not_left_stopping(prod, root_user, b
     from scripts_runner import services
 
     script = services.script_create(owner=root_user, name="wait.py", code=b"import time\ntime.sleep(60)\n")
-    run = services.run_create(script=script, user=root_user)  # queued: no worker takes this queue
+    run = services.script_run_create(script=script, user=root_user)  # queued: no worker takes this queue
     page = browser_page
     login(page, prod["url"], root_user)
     page.goto(prod["url"] + f"/scripts/runs/{run.pk}/")

@@ -28,7 +28,7 @@ while True:
 
 
 def test_upload_run_watch_and_stop(live_platform, browser_page, login_page, user, tmp_path):
-    services.access_set(user=user, run=True)
+    services.script_access_set(user=user, run=True)
     page = browser_page
     login_page(page, live_platform, user)
     page.goto(live_platform.url + "/scripts/")

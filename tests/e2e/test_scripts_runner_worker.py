@@ -63,13 +63,13 @@ async def collect(url: str, token: str, timeout: float = 60.0) -> list[dict]:
 
 @pytest.fixture
 def alice(user):
-    services.access_set(user=user, run=True)
+    services.script_access_set(user=user, run=True)
     return user
 
 
 def start(user, code: str, *, args=None, name="job.py") -> ScriptRun:
     script = services.script_create(owner=user, name=name, code=code.encode())
-    return services.run_create(script=script, user=user, args=args)
+    return services.script_run_create(script=script, user=user, args=args)
 
 
 def test_heavy_output_arrives_in_order_over_websocket(live_platform, alice):
@@ -235,9 +235,9 @@ def test_networked_run_reaches_no_platform_service(live_platform, alice):
     _network_tools()
     port = int(live_platform.url.rsplit(":", 1)[1])
     targets = _host_targets(port)
-    services.access_set(user=alice, network=True)
+    services.script_access_set(user=alice, network=True)
     script = services.script_create(owner=alice, name="probe.py", code=PROBE_HOST.encode())
-    run = services.run_create(script=script, user=alice, args=[json.dumps(targets)], network=True)
+    run = services.script_run_create(script=script, user=alice, args=[json.dumps(targets)], network=True)
     wait_until(lambda: ScriptRun.objects.get(pk=run.pk).is_finished, timeout=60, message=live_platform.output())
     run.refresh_from_db()
     lines = [line for chunk in LogChunk.objects.filter(run=run).order_by("seq") for line in chunk.lines()]
@@ -252,9 +252,9 @@ def test_worker_killed_mid_networked_run_leaves_no_namespace(live_platform, alic
     that only the parent-death signals act, is scripts_runner/tests/test_network_isolation.py."""
     _network_tools()
     marker = f"marker-{uuid.uuid4().hex}"
-    services.access_set(user=alice, network=True)
+    services.script_access_set(user=alice, network=True)
     script = services.script_create(owner=alice, name="hold.py", code=PROBE_HOST.encode())
-    run = services.run_create(script=script, user=alice, args=["[]", marker], network=True)
+    run = services.script_run_create(script=script, user=alice, args=["[]", marker], network=True)
     wait_until(lambda: LogChunk.objects.filter(run=run, text__endswith="ready").exists(), timeout=30,
                message="script ready\n" + live_platform.output())
     script_pid = max(marker_processes(marker))

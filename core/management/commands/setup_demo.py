@@ -8,7 +8,7 @@ DEMO_APPS = ["trades", "scripts_runner", "etl", "analyzer", "backtest"]
 
 
 class Command(BaseCommand):
-    help = "Load each app's demo data once (idempotent): `<app>.demo.ensure_demo`."
+    help = "Load each app's demo data once (idempotent): `<app>.demo.demo_ensure`."
 
     def add_arguments(self, parser):
         parser.add_argument("--skip", nargs="*", default=[], help="apps to skip")
@@ -26,5 +26,5 @@ class Command(BaseCommand):
                     continue
                 raise
             started = time.monotonic()
-            module.ensure_demo(stdout=self.stdout)
+            module.demo_ensure(stdout=self.stdout)
             self.stdout.write(f"demo data for {app}: ready ({time.monotonic() - started:.1f} s)")

@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand
 
 from etl import conf
-from etl.demo import ensure_demo
+from etl.demo import demo_ensure
 
 
 class Command(BaseCommand):
@@ -13,7 +13,7 @@ class Command(BaseCommand):
                             help="Also serve the demo host over HTTP on 127.0.0.1:PORT (Ctrl-C to stop).")
 
     def handle(self, *args, **options):
-        ensure_demo(stdout=self.stdout, queue=not options["no_queue"])
+        demo_ensure(stdout=self.stdout, queue=not options["no_queue"])
         if options["serve"] is not None:
             from etl.demo_host import PosHostServer
 

@@ -7,8 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('trades', '0003_export_parked_at'),
-        migrations.swappable_dependency(settings.AUTH_USER_MODEL),
+        ('trades', '0004_job_worker_instance'),
     ]
 
     operations = [

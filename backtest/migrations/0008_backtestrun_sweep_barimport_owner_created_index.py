@@ -7,8 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('backtest', '0005_weekly_monthly_intervals'),
-        migrations.swappable_dependency(settings.AUTH_USER_MODEL),
+        ('backtest', '0007_job_worker_instance'),
     ]
 
     operations = [

@@ -7,8 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('etl', '0002_record_bulk_load'),
-        migrations.swappable_dependency(settings.AUTH_USER_MODEL),
+        ('etl', '0004_job_worker_instance'),
     ]
 
     operations = [

@@ -7,8 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('scripts_runner', '0003_log_removed_internal_error'),
-        migrations.swappable_dependency(settings.AUTH_USER_MODEL),
+        ('scripts_runner', '0005_job_worker_instance'),
     ]
 
     operations = [

@@ -7,8 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('core', '0002_heartbeat_broker'),
-        migrations.swappable_dependency(settings.AUTH_USER_MODEL),
+        ('core', '0003_job_worker_instance'),
     ]
 
     operations = [

@@ -7,8 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('analyzer', '0003_clean_stored_plot_specs'),
-        migrations.swappable_dependency(settings.AUTH_USER_MODEL),
+        ('analyzer', '0004_job_worker_instance'),
     ]
 
     operations = [
