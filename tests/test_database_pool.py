@@ -33,7 +33,10 @@ print(json.dumps({"pids": pids, "pool": bool(connection.settings_dict.get("OPTIO
 
 def backend_pids(pool: bool) -> dict:
     env = {k: v for k, v in os.environ.items() if k not in ("PYTEST_VERSION", "DJANGO_SETTINGS_MODULE")}
-    env.update(DJANGO_SETTINGS_MODULE="config.settings", DATABASE_URL=database_url(), DATABASE_POOL=str(pool).lower())
+    # One connection at most in the pool, so that reuse is exact (a larger pool may open a second one while
+    # the first is being reset after a request).
+    env.update(DJANGO_SETTINGS_MODULE="config.settings", DATABASE_URL=database_url(), DATABASE_POOL=str(pool).lower(),
+               DATABASE_POOL_SIZE="1")
     out = subprocess.run([sys.executable, "-c", REQUESTS], cwd=BASE_DIR, env=env, capture_output=True, text=True,
                          timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
