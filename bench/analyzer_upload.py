@@ -188,7 +188,11 @@ t = time.monotonic()
 tasks.processing_run(session.processing.pk)  # as the worker does (heartbeat and progress threads included)
 elapsed = time.monotonic() - t
 # The stored upload is removed once loaded: the anchor reads the same bytes from the bench's CSV.
-paths = {{os.path.join({media!r}, session.original_name): {csv!r}}}
+# The job reads the worker's local copy of the stored upload (a cache path): every CSV path in its
+# statements is that copy.
+import re
+paths = {{path: {csv!r} for entry in _recorded for sql, _, _ in entry["statements"]
+         for path in re.findall(r"'(/[^']+[.]csv)'", sql)}}
 for entry in _recorded:
     if entry["database"] != ":memory:":
         paths.setdefault(entry["database"], "file%d.duckdb" % len(paths))
