@@ -44,6 +44,7 @@ node_modules/.stamp-npm: package.json package-lock.json
 	@touch $@
 
 migrate: setup
+	@echo "Bringing the database up to date (migrations)"
 	$(MANAGE) migrate --noinput
 
 # Hashed file names and a manifest (config/settings.py STORAGES), served by whitenoise; collected
@@ -54,8 +55,11 @@ $(STATIC_MANIFEST): $(shell find static -type f) package-lock.json requirements/
 	@echo "Collecting static files under hashed names into $(dir $@) (about a minute the first time)"
 	$(MANAGE) collectstatic --noinput -v 1
 
+# Each step says what it does; the serve command says "running" once the website answers.
 run: migrate static
+	@echo "Making sure the root account exists"
 	$(MANAGE) ensure_root
+	@echo "Loading the demo data (the first time only; later runs find it in place)"
 	$(MANAGE) setup_demo
 	PORT=$(PORT) $(MANAGE) serve
 

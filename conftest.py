@@ -411,6 +411,7 @@ def _live_platform_session(django_db_setup, django_db_blocker, tmp_path_factory)
         {
             "DATABASE_URL": database_url(),
             "PLATFORM_MEDIA_ROOT": media,
+            "PLATFORM_FILE_CACHE_DIR": str(tmp_path_factory.mktemp("live-file-cache")),
             "Q_CLUSTER_NAME": dj_settings.Q_CLUSTER["name"],
             # The live worker reads its own queue: tasks queued by tests that
             # don't use it (and run jobs inline themselves) are never taken.

@@ -43,6 +43,7 @@ STAFF_MODEL_ACTIONS: dict[str, frozenset[str]] = {
     "backtest.backtestresult": VIEW,
     "backtest.sweep": VIEW,
     "backtest.sweepresult": VIEW,
+    "backtest.portfolio": VIEW,
     # analyzer: sessions are private to their owner, staff included: nothing here.
 }
 

@@ -1,6 +1,8 @@
 from django.contrib import admin
 
-from backtest.models import BacktestResult, BacktestRun, BarImport, Instrument, PriceBar, Sweep, SweepResult
+from backtest.models import (
+    BacktestResult, BacktestRun, BarImport, Instrument, Portfolio, PriceBar, Sweep, SweepResult,
+)
 
 
 @admin.register(Instrument)
@@ -51,3 +53,11 @@ class BarImportAdmin(admin.ModelAdmin):
     list_display = ["pk", "filename", "instrument", "interval", "status", "message", "created_at"]
     list_filter = ["status", "interval"]
     list_select_related = ["instrument"]
+
+
+@admin.register(Portfolio)
+class PortfolioAdmin(admin.ModelAdmin):
+    list_display = ["id", "owner", "mode", "weighting", "strategy", "interval", "status", "created_at"]
+    list_filter = ["status", "mode", "weighting"]
+    list_select_related = ["owner"]
+    exclude = ["equity", "allocation", "trades"]

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from backtest import api
+from backtest import api, portfolio_api
 
 urlpatterns = [
     path("market/instruments/", api.InstrumentListApi.as_view(), name="api-market-instruments"),
@@ -15,4 +15,9 @@ urlpatterns = [
     path("backtest/sweeps/", api.SweepListCreateApi.as_view(), name="api-backtest-sweeps"),
     path("backtest/sweeps/<int:pk>/", api.SweepDetailApi.as_view(), name="api-backtest-sweep-detail"),
     path("backtest/sweeps/<int:pk>/cancel/", api.SweepCancelApi.as_view(), name="api-backtest-sweep-cancel"),
+    path("backtest/portfolios/", portfolio_api.PortfolioListCreateApi.as_view(), name="api-backtest-portfolios"),
+    path("backtest/portfolios/<int:pk>/", portfolio_api.PortfolioDetailApi.as_view(),
+         name="api-backtest-portfolio-detail"),
+    path("backtest/portfolios/<int:pk>/cancel/", portfolio_api.PortfolioCancelApi.as_view(),
+         name="api-backtest-portfolio-cancel"),
 ]

@@ -112,11 +112,44 @@ def trades_chart(*, time: np.ndarray, close: np.ndarray, trades: list[dict], max
 
 
 def heatmap_chart(*, cells: list[dict], x: str, y: str, metric: str) -> dict:
+    """Cells carry the result that gave their value (`result_seq`): the page opens it on a click
+    (static/backtest/charts.js), so the spec itself holds no link."""
     label = METRICS.get(metric, (metric,))[0]
-    chart = alt.Chart(alt.Data(name="main")).mark_rect().encode(
+    chart = alt.Chart(alt.Data(name="main")).mark_rect(cursor="pointer").encode(
         x=alt.X(f"{x}:O", title=x),
         y=alt.Y(f"{y}:O", title=y, sort="descending"),
         color=alt.Color(f"{metric}:Q", title=label, scale=alt.Scale(scheme="redyellowgreen")),
-        tooltip=[f"{x}:O", f"{y}:O", alt.Tooltip(f"{metric}:Q", format=",.3f", title=label)],
-    ).properties(title=f"{label} by {x} × {y} (best over other parameters)", width="container", height=320)
+        tooltip=[alt.Tooltip(f"{metric}:Q", format=",.3f", title=label),
+                 alt.Tooltip("result_params:N", title="Parameters"),
+                 alt.Tooltip("result_instrument:N", title="Instrument"),
+                 alt.Tooltip("result_seq:O", title="Result #")],
+    ).properties(title=f"{label} by {x} × {y} (best over other parameters; click a cell to open it)",
+                 width="container", height=320, usermeta={"opens": "sweep-result"})
     return _spec(chart, main=cells)
+
+
+def portfolio_equity_chart(*, time: np.ndarray, equity: np.ndarray) -> dict:
+    idx = thin_indices(equity)
+    values = [{"t": t, "equity": float(v)} for t, v in zip(_iso_ms(time[idx]), equity[idx])]
+    chart = alt.Chart(alt.Data(name="main")).mark_line(strokeWidth=1.3).encode(
+        x=alt.X("t:T", title="Time (UTC)"),
+        y=alt.Y("equity:Q", title="Equity", scale=alt.Scale(zero=False)),
+        tooltip=[alt.Tooltip("t:T", format="%Y-%m-%d %H:%M"), alt.Tooltip("equity:Q", format=",.2f")],
+    ).properties(title="Portfolio equity", width="container", height=260)
+    return _spec(chart, main=values)
+
+
+def allocation_chart(*, time: np.ndarray, symbols: list[str], weights: list[list[float]], cash: list[float]) -> dict:
+    """Each instrument's share of equity over time (and the cash), stacked to 100 %."""
+    ts = _iso_ms(time)
+    values = [{"t": t, "holding": "Cash", "share": round(float(c) * 100, 4)} for t, c in zip(ts, cash)]
+    for symbol, row in zip(symbols, weights):
+        values += [{"t": t, "holding": symbol, "share": round(float(w) * 100, 4)} for t, w in zip(ts, row)]
+    chart = alt.Chart(alt.Data(name="main")).mark_area(interpolate="step-after").encode(
+        x=alt.X("t:T", title="Time (UTC)"),
+        y=alt.Y("share:Q", title="Share of equity %", stack="zero"),
+        color=alt.Color("holding:N", title=None, legend=alt.Legend(orient="top"), sort=["Cash", *symbols]),
+        order=alt.Order("holding:N"),
+        tooltip=[alt.Tooltip("t:T", format="%Y-%m-%d %H:%M"), "holding:N", alt.Tooltip("share:Q", format=".1f")],
+    ).properties(title="Allocation over time", width="container", height=260)
+    return _spec(chart, main=values)

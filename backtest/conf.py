@@ -41,7 +41,15 @@ SETTINGS = AppSettings(
     SWEEP_PARALLEL_MIN_WORK=Setting("int", 5_000_000),
     # Bar-steps per chunk handed to a worker (~0.1 s of work).
     SWEEP_CHUNK_WORK=Setting("int", 2_000_000),
+    # Smallest sweep (bars × parameter sets, summed over instruments) split into chunk tasks that any
+    # worker on any host takes, instead of one job process (with its own pool) doing all of it.
+    SWEEP_SPLIT_MIN_WORK=Setting("int", 500_000_000),
+    # Bar-steps per chunk task of a split sweep (~6 s of one core): small enough to spread over every
+    # worker and to lose little when a worker dies, large enough that queueing costs nothing.
+    SWEEP_TASK_WORK=Setting("int", 100_000_000),
     # Largest CSV accepted by the bars upload (page and API), in bytes.
     IMPORT_MAX_BYTES=Setting("int", 20 * 1024 * 1024),
+    # Most instruments in one portfolio run.
+    PORTFOLIO_MAX_INSTRUMENTS=Setting("int", 30),
 )
 __getattr__ = SETTINGS.get

@@ -1,5 +1,6 @@
 """The backtest jobs' live streams (core.streams.JobStream): `/ws/backtest/runs/<id>/`,
-`/ws/backtest/sweeps/<id>/` (one `result` event per finished backtest) and `/ws/backtest/imports/<id>/`."""
+`/ws/backtest/sweeps/<id>/` (one `result` event per finished backtest), `/ws/backtest/imports/<id>/` and
+`/ws/backtest/portfolios/<id>/`."""
 
 from backtest import selectors
 from core.streams import JobStream
@@ -26,5 +27,12 @@ class BarImportStream(JobStream):
         return selectors.bar_import_get_for_viewer(user=user, pk=pk)
 
 
+class PortfolioStream(JobStream):
+    app, kind, model_label = "backtest", "portfolios", "backtest.portfolio"
+
+    def load(self, user, pk):
+        return selectors.portfolio_get_for_viewer(user=user, pk=pk)
+
+
 #: The stream of each backtest job kind, for the API's `stream` field.
-STREAMS = {stream.model_label: stream for stream in (RunStream, SweepStream, BarImportStream)}
+STREAMS = {stream.model_label: stream for stream in (RunStream, SweepStream, BarImportStream, PortfolioStream)}

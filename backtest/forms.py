@@ -71,8 +71,23 @@ class SweepForm(_Common):
 
 
 class SortForm(forms.Form):
-    sort = forms.ChoiceField(choices=[(k, v[0]) for k, v in METRICS.items()], required=False, initial="sharpe")
-    order = forms.ChoiceField(choices=[("desc", "high → low"), ("asc", "low → high")], required=False, initial="desc")
+    """The sweep results table's `?sort=&dir=&page=`: a metric, a parameter, the instrument or the result number."""
+
+    sort = forms.ChoiceField(choices=[(k, v[0]) for k, v in METRICS.items()], required=False, label="Sort by")
+    dir = forms.ChoiceField(choices=[("desc", "high → low"), ("asc", "low → high")], required=False, label="Order")
+
+    def __init__(self, *args, params: list[str] = (), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["sort"].choices = ([("seq", "#"), ("instrument", "Instrument")] + [(p, p) for p in params]
+                                       + [(k, v[0]) for k, v in METRICS.items()])
+        self.fields["sort"].initial, self.fields["dir"].initial = "sharpe", "desc"
+
+    def ordering(self) -> tuple[str, str]:
+        """(sort, dir); what is missing or not one of the choices is the default: best Sharpe first."""
+        data = self.cleaned_data if self.is_bound and self.is_valid() else {}
+        sort = data.get("sort") or "sharpe"
+        default_dir = "desc" if sort in METRICS else "asc"
+        return sort, data.get("dir") or default_dir
 
 
 class HeatmapForm(forms.Form):
@@ -126,4 +141,46 @@ class ImportForm(forms.Form):
                 self.add_error("symbol", f"Unknown instrument {symbol}: choose a kind and an exchange to create it.")
             data["instrument"] = instrument
             data["symbol"] = symbol
+        return data
+
+
+class PortfolioForm(_Common):
+    """A portfolio run: the rules of each choice are in its help text (and backtest.portfolio_engine)."""
+
+    instruments = forms.ModelMultipleChoiceField(
+        queryset=Instrument.objects.all(), to_field_name="symbol", widget=forms.CheckboxSelectMultiple,
+        help_text="Two or more. Bars are aligned on the union of their timestamps; an instrument without a bar at a "
+                  "timestamp does not trade there.")
+    mode = forms.ChoiceField(
+        choices=[("signals", "Per-instrument signals"), ("rebalance", "Rebalanced allocation")], initial="signals",
+        widget=forms.RadioSelect,
+        help_text="Signals: the strategy trades each instrument on its own bars (long only), each entry taking its "
+                  "weight's share of the free cash. Rebalanced: hold the weights, traded back to them every week or "
+                  "month.")
+    weighting = forms.ChoiceField(
+        choices=[("equal", "Equal"), ("inverse_vol", "Inverse volatility")], initial="equal",
+        help_text="Inverse volatility: 1 / standard deviation of the last returns known at the decision; equal "
+                  "while an instrument has fewer than two returns.")
+    vol_window = forms.IntegerField(min_value=2, max_value=5000, initial=30, label="Volatility window (bars)",
+                                    help_text="Close-to-close log returns in each volatility (inverse volatility only).")
+    rebalance = forms.ChoiceField(
+        choices=[("weekly", "Weekly"), ("monthly", "Monthly")], initial="monthly",
+        help_text="Rebalanced allocation only: on the first bar of each week (from Monday) or month, UTC. Commission "
+                  "is charged on every order.")
+    strategy = forms.ChoiceField(choices=[("", "— (rebalanced allocation)")] + [(k, s.name) for k, s in STRATEGIES.items()],
+                                 required=False, initial="sma_cross",
+                                 help_text="Per-instrument signals only; the same parameters for every instrument.")
+    params = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}), initial='{"fast": 10, "slow": 30}',
+                             help_text="JSON object; omitted ones take their defaults. No allow_short or sizing: the "
+                                       "portfolio sizes entries.")
+    field_order = ["instruments", "interval", "mode", "weighting", "vol_window", "rebalance", "strategy", "params",
+                   "start", "end"]
+
+    def clean_params(self):
+        return _json_object(self.cleaned_data.get("params"), what="Parameters")
+
+    def clean(self):
+        data = super().clean()
+        if data.get("mode") == "rebalance":  # the strategy fields do not apply (the service refuses them if sent)
+            data["strategy"], data["params"] = "", {}
         return data

@@ -175,11 +175,16 @@ class SweepResult(models.Model):
     sweep = models.ForeignKey(Sweep, on_delete=models.CASCADE, related_name="results")
     seq = models.PositiveIntegerField()
     instrument = models.ForeignKey(Instrument, on_delete=models.CASCADE, related_name="+")
+    index = models.PositiveIntegerField(null=True, blank=True, help_text="Position in the sweep's parameter sets.")
     params = models.JSONField(default=dict, blank=True)
     metrics = models.JSONField(default=dict, blank=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["sweep", "seq"], name="backtest_sweepresult_unique_seq")]
+        constraints = [
+            models.UniqueConstraint(fields=["sweep", "seq"], name="backtest_sweepresult_unique_seq"),
+            # A chunk run twice (its task re-delivered) cannot store a combination twice.
+            models.UniqueConstraint(fields=["sweep", "instrument", "index"], name="backtest_sweepresult_unique_index"),
+        ]
         ordering = ["sweep", "seq"]
 
 
@@ -207,3 +212,46 @@ class BarImport(Job):
 
     def job_title(self) -> str:
         return f"Import #{self.pk}: {self.filename} → {self.instrument.symbol} {self.interval}"
+
+
+class Portfolio(Job, CostFields):
+    """One run over several instruments with one shared cash balance (backtest.portfolio_engine)."""
+
+    MODES = [("signals", "Per-instrument signals"), ("rebalance", "Rebalanced allocation")]
+    WEIGHTINGS = [("equal", "Equal"), ("inverse_vol", "Inverse volatility")]
+    REBALANCE_PERIODS = [("weekly", "Weekly"), ("monthly", "Monthly")]
+
+    task_func = "backtest.tasks.portfolio_execute"
+    list_defer = ("error", "params", "equity", "allocation", "trades", "contributions", "open_positions")
+    title_fields = ("strategy", "mode", "rebalance", "weighting")
+
+    instruments = models.ManyToManyField(Instrument, related_name="portfolios")
+    interval = models.CharField(max_length=3, choices=Interval.choices, default=Interval.H1)
+    start = models.DateTimeField(null=True, blank=True, help_text="First bar (inclusive); empty = from the start.")
+    end = models.DateTimeField(null=True, blank=True, help_text="Last bar (inclusive); empty = up to the latest.")
+    mode = models.CharField(max_length=10, choices=MODES, default="signals")
+    weighting = models.CharField(max_length=12, choices=WEIGHTINGS, default="equal")
+    vol_window = models.PositiveIntegerField(
+        default=30, validators=[MinValueValidator(2), MaxValueValidator(5000)],
+        help_text="Returns in the volatility of inverse-volatility weights.",
+    )
+    rebalance = models.CharField(max_length=8, choices=REBALANCE_PERIODS, default="monthly")
+    strategy = models.CharField(max_length=40, blank=True, default="", help_text="Per-instrument signals only.")
+    params = models.JSONField(default=dict, blank=True)
+    # The result, once computed.
+    bar_count = models.PositiveIntegerField(default=0, help_text="Bars on the union of the instruments' timestamps.")
+    metrics = models.JSONField(default=dict, blank=True)
+    contributions = models.JSONField(default=list, blank=True)
+    equity = models.JSONField(default=dict, blank=True)  # {"t": [epoch seconds…], "equity": […]}
+    allocation = models.JSONField(default=dict, blank=True)  # {"t", "symbols", "weights": [[…] per symbol], "cash"}
+    trades = models.JSONField(default=list, blank=True)
+    open_positions = models.JSONField(default=list, blank=True)
+    orders = models.PositiveIntegerField(default=0)
+    compute_ms = models.FloatField(default=0.0)
+
+    class Meta(Job.Meta):
+        verbose_name = "portfolio run"
+
+    def job_title(self) -> str:
+        what = self.strategy if self.mode == "signals" else f"{self.rebalance} rebalance"
+        return f"Portfolio #{self.pk}: {what} ({self.get_weighting_display().lower()} weights)"

@@ -8,7 +8,9 @@ from datetime import datetime, timezone as dt_timezone
 
 import numpy as np
 import pandas as pd
-from django.db.models import Count, Max, Min, OuterRef, QuerySet, Subquery
+from django.db.models import Count, F, FloatField, Max, Min, OuterRef, QuerySet, Subquery
+from django.db.models.fields.json import KeyTextTransform, KeyTransform
+from django.db.models.functions import Cast
 
 from backtest import charts
 from backtest.engine import Bars
@@ -18,6 +20,7 @@ from backtest.models import (
     SweepResult,
 )
 from core.permissions import get_for_viewer, visible_to
+from core.templatetags.platform_format import params_text
 
 
 def instrument_list(*, kind: str | None = None, active: bool | None = None) -> QuerySet[Instrument]:
@@ -188,40 +191,49 @@ def bar_import_get_for_viewer(*, user, pk) -> BarImport | None:
     return get_for_viewer(visible_to(BarImport.objects.select_related("instrument"), user), pk)
 
 
-def _sort_key(metric: str, descending: bool):
-    def key(row):
-        value = row.metrics.get(metric)
-        if value is None or (isinstance(value, float) and not math.isfinite(value)):
-            return (1, 0.0)
-        return (0, -value if descending else value)
-
-    return key
+def sweep_results_ordered(*, sweep: Sweep, sort: str = "sharpe", descending: bool = True) -> QuerySet[SweepResult]:
+    """A sweep's results ordered in the database (so a page of a million results reads one page): by a metric
+    (numbers; results without it last), a parameter, the instrument or `seq`; ties by `seq`. `sort` must be
+    one of those names (the page's form and the API check it)."""
+    if sort == "seq":
+        key = F("seq")
+    elif sort == "instrument":
+        key = F("instrument__symbol")
+    elif sort in METRICS:
+        key = Cast(KeyTextTransform(sort, "metrics"), FloatField())
+    else:
+        key = KeyTransform(sort, "params")
+    ordering = key.desc(nulls_last=True) if descending else key.asc(nulls_last=True)
+    return sweep.results.select_related("instrument").order_by(ordering, "seq")
 
 
 def sweep_results_sorted(
     *, sweep: Sweep, metric: str = "sharpe", descending: bool = True, limit: int | None = 50
 ) -> list[SweepResult]:
-    rows = list(sweep.results.select_related("instrument"))
-    rows.sort(key=_sort_key(metric, descending))
-    return rows[:limit] if limit else rows
+    rows = sweep_results_ordered(sweep=sweep, sort=metric, descending=descending)
+    return list(rows[:limit] if limit else rows)
 
 
 def sweep_heatmap(*, sweep: Sweep, x: str, y: str, metric: str, instrument_id: int | None = None) -> list[dict]:
-    """Best `metric` over the other parameters for each (x, y) pair."""
-    cells: dict[tuple, float] = {}
-    qs = sweep.results.all()
+    """Best `metric` over the other parameters for each (x, y) pair, with the result that gave it (its number,
+    instrument and every parameter, for the tooltip and for opening that result)."""
+    best: dict[tuple, SweepResult] = {}
+    qs = sweep.results.select_related("instrument")
     if instrument_id:
         qs = qs.filter(instrument_id=instrument_id)
-    for row in qs.only("params", "metrics"):
+    for row in qs.only("seq", "params", "metrics", "instrument__symbol"):
         if x not in row.params or y not in row.params:
             continue
         value = row.metrics.get(metric)
         if value is None:
             continue
         key = (row.params[x], row.params[y])
-        if key not in cells or value > cells[key]:
-            cells[key] = value
-    return [{x: k[0], y: k[1], metric: v} for k, v in cells.items()]
+        if key not in best or value > best[key].metrics[metric]:
+            best[key] = row
+    return [{x: k[0], y: k[1], metric: row.metrics[metric], "result_seq": row.seq,
+             "result_instrument": row.instrument.symbol,
+             "result_params": params_text(row.params)}
+            for k, row in best.items()]
 
 
 # --- what the run and instrument pages show --------------------------------------------------
@@ -255,3 +267,42 @@ def run_report(*, run: BacktestRun) -> dict:
     ]
     return {"result": result, "specs": specs, "metric_rows": metric_rows,
             "trades": result.trades[-500:], "trades_total": len(result.trades)}
+
+
+# --- portfolio runs ------------------------------------------------------------------------------
+
+
+def portfolio_list(*, user) -> QuerySet:
+    """Portfolio runs the user may see (their own; staff: all), without their large result columns."""
+    from backtest.models import Portfolio
+
+    qs = Portfolio.objects.select_related("owner").prefetch_related("instruments").defer(*Portfolio.list_defer[1:])
+    return visible_to(qs, user)
+
+
+def portfolio_get_for_viewer(*, user, pk):
+    """Who may see a portfolio run (its page, the API, its websocket): its owner and staff."""
+    from backtest.models import Portfolio
+
+    return get_for_viewer(visible_to(Portfolio.objects.prefetch_related("instruments"), user), pk)
+
+
+def portfolio_report(*, portfolio) -> dict:
+    """A finished portfolio's charts, metric rows and contributions; {} before it has a result."""
+    equity = portfolio.equity or {}
+    if not equity.get("t"):
+        return {}
+    time = np.asarray(equity["t"], dtype=np.int64)
+    values = np.asarray(equity["equity"], dtype=float)
+    allocation = portfolio.allocation
+    specs = {
+        "equity": charts.portfolio_equity_chart(time=time, equity=values),
+        "drawdown": charts.drawdown_chart(time=time, equity=values),
+        "allocation": charts.allocation_chart(time=np.asarray(allocation["t"], dtype=np.int64),
+                                              symbols=allocation["symbols"], weights=allocation["weights"],
+                                              cash=allocation["cash"]),
+    }
+    metric_rows = [{"key": k, "label": label, "unit": unit, "value": portfolio.metrics.get(k)}
+                   for k, (label, unit, _) in METRICS.items()]
+    return {"specs": specs, "metric_rows": metric_rows, "trades": portfolio.trades[-500:],
+            "trades_total": len(portfolio.trades)}

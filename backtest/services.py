@@ -8,7 +8,7 @@ import time
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from backtest import conf, selectors
+from backtest import conf, selectors, sweep_chunks
 from backtest.engine import run_backtest
 from backtest.indicators import IndicatorCache
 from backtest.models import BacktestResult, BacktestRun, Instrument, Sweep, SweepResult
@@ -18,7 +18,9 @@ from backtest.strategies import Strategy, strategy_get
 from backtest.sweep_grid import grid_expand
 from backtest.sweep_pool import Chunk, SweepPool, chunk_size, sweep_processes
 from core.models import JobStatus
-from core.services import job_enqueue, job_events_add, job_progress, job_raise_if_cancelled, job_succeed
+from core.services import (
+    JobHandedOff, job_enqueue, job_events_add, job_progress, job_raise_if_cancelled, job_succeed,
+)
 
 #: Metrics sent live with each sweep result (all are stored).
 LIVE_METRICS = (
@@ -199,17 +201,24 @@ def sweep_execute(sweep: Sweep, *, flush_seconds: float = 0.3, flush_rows: int =
 
     Large sweeps are computed by a pool of worker processes (`BACKTEST_SWEEP_PROCESSES`); results
     are numbered, stored and streamed in the order they finish. The pool is torn down when the
-    body leaves, however it leaves (done, cancelled, failed).
+    body leaves, however it leaves (done, cancelled, failed). A sweep of at least
+    `BACKTEST_SWEEP_SPLIT_MIN_WORK` bar-steps is split into chunk tasks that any worker on any host
+    takes (`backtest.sweep_chunks`); they finish the sweep.
     """
     strat = strategy_get(sweep.strategy)
     sweep.results.all().delete()  # a re-queued sweep starts over
+    Sweep.objects.filter(pk=sweep.pk).update(done=0)
     instruments = list(sweep.instruments.order_by("symbol"))
+    bar_counts = {
+        i.pk: selectors.bars_queryset(instrument=i, interval=sweep.interval, start=sweep.start, end=sweep.end).count()
+        for i in instruments
+    }
+    work = sum(bar_counts.values()) * len(sweep.param_sets)
+    if processes is None and work >= conf.SWEEP_SPLIT_MIN_WORK:
+        sweep_chunks.sweep_chunks_enqueue(sweep=sweep, bar_counts=bar_counts)
+        raise JobHandedOff()
     if processes is None:
-        bar_counts = sum(
-            selectors.bars_queryset(instrument=i, interval=sweep.interval, start=sweep.start, end=sweep.end).count()
-            for i in instruments
-        )
-        processes = sweep_processes(work=bar_counts * len(sweep.param_sets), combos=len(sweep.param_sets))
+        processes = sweep_processes(work=work, combos=len(sweep.param_sets))
     seq = 0
     pending_rows: list[SweepResult] = []
     pending_events: list[tuple[str, dict]] = []
@@ -239,8 +248,8 @@ def sweep_execute(sweep: Sweep, *, flush_seconds: float = 0.3, flush_rows: int =
                 instrument, index, metrics = item
                 params = sweep.param_sets[index]
                 seq += 1
-                pending_rows.append(SweepResult(sweep=sweep, seq=seq, instrument=instrument, params=params,
-                                                metrics=metrics))
+                pending_rows.append(SweepResult(sweep=sweep, seq=seq, instrument=instrument, index=index,
+                                                params=params, metrics=metrics))
                 pending_events.append(("result", {
                     "seq": seq, "instrument": instrument.symbol, "instrument_id": instrument.pk,
                     "params": params, "metrics": _live(metrics),

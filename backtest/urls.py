@@ -1,6 +1,6 @@
 from django.urls import path
 
-from backtest import views
+from backtest import portfolio_views, views
 
 app_name = "backtest"
 
@@ -18,4 +18,8 @@ urlpatterns = [
     path("sweeps/<int:pk>/heatmap/", views.sweep_heatmap, name="sweep_heatmap"),
     path("sweeps/<int:pk>/cancel/", views.sweep_cancel, name="sweep_cancel"),
     path("sweeps/<int:pk>/results/<int:seq>/open/", views.sweep_result_open, name="sweep_result_open"),
+    path("portfolios/", portfolio_views.portfolio_list, name="portfolio_list"),
+    path("portfolios/new/", portfolio_views.portfolio_new, name="portfolio_new"),
+    path("portfolios/<int:pk>/", portfolio_views.portfolio_detail, name="portfolio_detail"),
+    path("portfolios/<int:pk>/cancel/", portfolio_views.portfolio_cancel, name="portfolio_cancel"),
 ]

@@ -6,9 +6,12 @@ import json
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.http import urlencode
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_POST
 
@@ -196,19 +199,38 @@ def sweep_new(request):
                                                         **_execution_help()})
 
 
+SWEEP_TABLE_METRICS = ["return_pct", "sharpe", "sortino", "calmar", "cagr_pct", "max_drawdown_pct", "win_rate_pct",
+                       "profit_factor", "sqn", "trades", "exposure_pct"]
+SWEEP_TABLE_PAGE = 50
+
+
 def _sweep_table_context(request, sweep) -> dict:
-    sort_form = SortForm(request.GET or None)
-    metric, order = "sharpe", "desc"
-    if sort_form.is_valid():
-        metric = sort_form.cleaned_data.get("sort") or metric
-        order = sort_form.cleaned_data.get("order") or order
-    rows = selectors.sweep_results_sorted(sweep=sweep, metric=metric, descending=order == "desc", limit=100)
-    columns = ["return_pct", "sharpe", "sortino", "calmar", "cagr_pct", "max_drawdown_pct", "win_rate_pct",
-               "profit_factor", "sqn", "trades", "exposure_pct"]
+    """The results table: every result of the sweep, sorted and paged in the database (`?sort=&dir=&page=`)."""
+    param_names = list(sweep.param_sets[0]) if sweep.param_sets else []
+    sort_form = SortForm(request.GET or None, params=param_names)
+    sort, direction = sort_form.ordering()
+    rows = selectors.sweep_results_ordered(sweep=sweep, sort=sort, descending=direction == "desc")
+    page = Paginator(rows, SWEEP_TABLE_PAGE).get_page(request.GET.get("page"))
+    headers = [("seq", "#"), ("instrument", "Instrument")] + [(p, p) for p in param_names] + [
+        (c, METRICS[c][0]) for c in SWEEP_TABLE_METRICS]
+
+    def url(**query) -> str:
+        return "?" + urlencode(query)
+
+    def header(key: str, label: str) -> dict:
+        # A click on the sorted column turns its order; another column starts at its natural one.
+        if key == sort:
+            next_dir = "asc" if direction == "desc" else "desc"
+        else:
+            next_dir = "desc" if key in METRICS else "asc"
+        return {"key": key, "label": label, "sorted": key == sort, "url": url(sort=key, dir=next_dir)}
+
     return {
-        "sweep": sweep, "rows": rows, "sort": metric, "order": order, "sort_form": sort_form,
-        "param_names": list(sweep.param_sets[0]) if sweep.param_sets else [],
-        "columns": [(c, METRICS[c][0]) for c in columns],
+        "sweep": sweep, "page": page, "sort": sort, "dir": direction, "sort_form": sort_form,
+        "param_names": param_names, "columns": [(c, METRICS[c][0]) for c in SWEEP_TABLE_METRICS],
+        "headers": [header(key, label) for key, label in headers],
+        "prev_url": url(sort=sort, dir=direction, page=page.previous_page_number()) if page.has_previous() else "",
+        "next_url": url(sort=sort, dir=direction, page=page.next_page_number()) if page.has_next() else "",
     }
 
 
@@ -216,12 +238,12 @@ def _sweep_table_context(request, sweep) -> dict:
 def sweep_detail(request, pk: int):
     sweep = found_or_404(selectors.sweep_get_for_viewer(user=request.user, pk=pk))
     context = _sweep_table_context(request, sweep)
+    if request.htmx and not request.htmx.boosted:
+        return render(request, "backtest/sweep_detail.html#results", context)
     varied = [k for k, v in sweep.grid.items() if isinstance(v, dict) or (isinstance(v, list) and len(v) > 1)]
     context["heatmap_form"] = HeatmapForm(params=varied or context["param_names"], instruments=sweep.instruments.all())
     context["live_metrics"] = [(c, METRICS[c][0]) for c in services.LIVE_METRICS]
     context["ws_path"] = SweepStream.path(sweep.pk)
-    if request.htmx and request.GET.get("part") == "table":
-        return render(request, "backtest/partials/sweep_table.html", context)
     return render(request, "backtest/sweep_detail.html", context)
 
 
@@ -241,7 +263,9 @@ def sweep_heatmap(request, pk: int):
             error = "No results with a value for this metric yet."
     else:
         error = "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items())
-    return render(request, "backtest/partials/heatmap.html", {"spec": spec, "error": error})
+    # The page opens a clicked cell's result by posting to this address with the cell's result number.
+    open_url = reverse("backtest:sweep_result_open", args=[sweep.pk, 0]).removesuffix("/0/open/") + "/{seq}/open/"
+    return render(request, "backtest/partials/heatmap.html", {"spec": spec, "error": error, "open_url": open_url})
 
 
 @login_required

@@ -16,6 +16,13 @@ processes (`BACKTEST_SWEEP_PROCESSES`, default min(4, cores)); the pool's figure
 includes starting its workers.
 
 Run: .venv/bin/python bench/backtest_sweep.py
+
+`--hosts` measures a split sweep (backtest.sweep_chunks) instead: 100,000 combinations over 10,000 bars
+(`--combos N` for fewer), queued to real `qcluster` processes on a throwaway SQLite database: one cluster of
+1 worker (the anchor), one cluster of 2 workers, and two clusters of 1 worker each standing for two hosts,
+each pinned with `taskset -c N` to a core of its own. Prints each wall time (queue to last chunk) and the
+speed-up against the 1-worker anchor measured in the same run, with the load average.
+Run: .venv/bin/python bench/backtest_sweep.py --hosts [--combos 20000]
 """
 
 from __future__ import annotations
@@ -276,8 +283,94 @@ def main():
     print(f"load average (1 min) after the peer anchor: {os.getloadavg()[0]:.2f}")
 
 
+def _hosts_grid(combos: int) -> dict:
+    fast = list(range(2, 202))  # 200 fast windows, each below every slow one
+    slow = list(range(210, 210 + 2 * max(1, combos // len(fast)), 2))
+    return {"fast": fast, "slow": slow}
+
+
+def hosts_sweeps(combos: int) -> None:
+    import signal
+    import subprocess
+
+    tmp = tempfile.mkdtemp(prefix="bench_backtest_hosts_")
+    grid = _hosts_grid(combos)
+    total = len(grid["fast"]) * len(grid["slow"])
+    os.environ.update({
+        "DATABASE_URL": f"sqlite:///{tmp}/bench.sqlite3", "PLATFORM_VAR_DIR": tmp,
+        "PLATFORM_MEDIA_ROOT": f"{tmp}/media", "DJANGO_SETTINGS_MODULE": "config.settings",
+        "BACKTEST_SWEEP_MAX_COMBOS": str(total), "BACKTEST_SWEEP_SPLIT_MIN_WORK": "1",
+    })
+    os.environ.pop("REDIS_URL", None)
+    import logging
+
+    import django
+
+    django.setup()
+    logging.disable(logging.WARNING)
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    from accounts.models import User
+    from backtest import conf, market_services, services
+    from backtest.models import Sweep
+    from django_q.conf import Conf
+
+    owner = User.objects.create(username="bench")
+    btc = market_services.instrument_create(symbol="BTCUSDT", kind="crypto", exchange="BINANCE")
+    market_services.bars_generate(instrument=btc, interval="1h", bars=BARS, seed=1, start_price=30_000)
+    chunks = -(-total // max(1, conf.SWEEP_TASK_WORK // BARS))
+    root = Path(__file__).resolve().parent.parent
+    print(f"split sweep: {total:,} SMA-crossover combinations over {BARS:,} hourly bars, in {chunks} chunk tasks "
+          f"of ~{conf.SWEEP_TASK_WORK:,} bar-steps; SQLite, ORM broker; {os.cpu_count()} cores")
+
+    def measure(label: str, clusters: list[tuple[int, int | None]]) -> float:
+        queue = f"bench{os.getpid()}{label.replace(' ', '')}"
+        Conf.CLUSTER_NAME = queue
+        procs = []
+        for workers, core in clusters:
+            env = dict(os.environ, Q_QUEUE_NAME=queue, Q_WORKERS=str(workers), PYTHONUNBUFFERED="1")
+            pin = ["taskset", "-c", str(core)] if core is not None else []
+            procs.append(subprocess.Popen(pin + [sys.executable, "manage.py", "qcluster"], cwd=root, env=env,
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                          start_new_session=True))
+        try:
+            time.sleep(5)  # the clusters are up and idle before the sweep is queued
+            load0 = os.getloadavg()[0]
+            t0 = time.perf_counter()
+            sweep = services.sweep_create(owner=owner, instruments=[btc], interval="1h", strategy="sma_cross",
+                                          grid=grid)
+            while True:
+                time.sleep(0.2)
+                sweep.refresh_from_db()
+                if sweep.is_finished:
+                    break
+            elapsed = time.perf_counter() - t0
+        finally:
+            for proc in procs:
+                os.killpg(proc.pid, signal.SIGTERM)
+            for proc in procs:
+                try:
+                    proc.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait(timeout=10)
+        assert sweep.status == "succeeded" and sweep.done == total, (sweep.status, sweep.error, sweep.done)
+        print(f"  {label:<42}: {elapsed:8.2f} s  (load {load0:.2f} → {os.getloadavg()[0]:.2f})")
+        Sweep.objects.filter(pk=sweep.pk).delete()
+        return elapsed
+
+    anchor = measure("1 worker (anchor)", [(1, None)])
+    two = measure("2 worker processes, one cluster", [(2, None)])
+    hosts = measure("2 hosts of 1 worker, taskset -c 0 / -c 1", [(1, 0), (1, 1)])
+    print(f"speed-up against 1 worker: 2 workers {anchor / two:.2f}×, 2 pinned hosts {anchor / hosts:.2f}×")
+
+
 if __name__ == "__main__":
     if any(a.startswith("--job-on-postgres=") for a in sys.argv):
         job_sweep_postgres_child(int(next(a for a in sys.argv if a.startswith("--job-on-postgres=")).split("=")[1]))
+    elif "--hosts" in sys.argv:
+        combos = int(sys.argv[sys.argv.index("--combos") + 1]) if "--combos" in sys.argv else 100_000
+        hosts_sweeps(combos)
     else:
         main()

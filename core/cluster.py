@@ -79,6 +79,13 @@ class PlatformSentinel(Sentinel):
             self.start()
 
     def _on_sigterm(self, signum, frame) -> None:
+        pid = os.getpid()
+        if pid != self.pid and os.getppid() != self.pid:
+            # A process a job forked (a sweep's pool…) inherited this handler: there SIGTERM keeps its
+            # default meaning, so the job can still terminate its own children.
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.kill(pid, signal.SIGTERM)
+            return
         first = not workerhost.worker_stopping()
         workerhost.stopping_set()
         if first and os.getpid() == self.pid:  # the sentinel itself: tell its workers

@@ -78,6 +78,7 @@ def error_for_users(exc: BaseException) -> str:
     traceback and no host paths (the traceback goes to the worker log)."""
     text = f"{type(exc).__name__}: {exc}"
     roots = {str(settings.BASE_DIR), str(getattr(settings, "VAR_DIR", "")), str(settings.MEDIA_ROOT),
+             str(getattr(settings, "PLATFORM_FILE_CACHE_DIR", "")), str(getattr(settings, "FILE_UPLOAD_TEMP_DIR", "")),
              tempfile.gettempdir(), sys.prefix, sys.base_prefix, os.path.expanduser("~")}
     for root in sorted((r for r in roots if r and r != "/"), key=len, reverse=True):
         text = text.replace(root.rstrip("/") + "/", "…/").replace(root, "…")
@@ -91,7 +92,8 @@ def job_execute(*, model: type[J], pk: int, body: Callable[[J], Any]) -> J | Non
     through a `JobReporter` (or `job_progress` / `job_raise_if_cancelled` directly), and may
     finish the job itself (e.g. with extra fields via `job_succeed(job=..., rows=...)`); if it returns
     while the job is still running, the job succeeds. `JobCancelled` ends it cancelled,
-    `JobAbandoned` leaves the row as it is, any other exception ends it failed with the error text.
+    `JobAbandoned` leaves the row as it is, `JobHandedOff` leaves it running for the tasks the body
+    queued to finish, any other exception ends it failed with the error text.
     """
     inline = job_runs_inline()
     if not inline:
@@ -118,6 +120,10 @@ def job_execute(*, model: type[J], pk: int, body: Callable[[J], Any]) -> J | Non
             services.job_mark_cancelled(job=job)
         except services.WorkerStopping:
             services.job_interrupt(job=job)
+        except services.JobHandedOff:
+            # No longer this instance's: its own heartbeat (beaten by the tasks that finish it) is what
+            # the recovery pass judges, and this instance's stop or death leaves it alone.
+            model.objects.filter(pk=pk, status=JobStatus.RUNNING, worker_id=job.worker_id).update(worker_id="")
         except services.JobAbandoned as exc:
             logger.warning("%s: stopped computing: %s", model._meta.label_lower, exc)
         except Exception as exc:

@@ -36,6 +36,11 @@ class JobCancelled(Exception):
     """Raised inside a job body when its owner asked to stop it."""
 
 
+class JobHandedOff(Exception):
+    """Raised by a job body that handed its work to other tasks (a sweep's chunks): they finish the
+    job, so the runner leaves it running."""
+
+
 class JobAbandoned(Exception):
     """Raised inside a job body whose job no longer runs here (deleted, or failed by the recovery pass):
     the body stops computing and the row is left as it is."""
@@ -267,10 +272,14 @@ def job_models() -> list[type[Job]]:
 
 
 def job_for_task(task: dict) -> Job | None:
-    """The job a task package runs (`func(pk)` of a job kind's `task_func`), or None."""
+    """The job a task package runs (`func(pk)` of a job kind's `task_func`, or the name the previous
+    release gave it), or None."""
+    from core.schedules import PREVIOUS_RELEASE_TASKS
+
     func, args = task.get("func"), task.get("args") or ()
     if not isinstance(func, str) or len(args) != 1:
         return None
+    func = PREVIOUS_RELEASE_TASKS.get(func, func)
     for model in job_models():
         if model.task_func == func:
             try:

@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.files import File
 from django.core.files.move import file_move_safe
@@ -287,8 +286,16 @@ def publish(name: str, path: str, storage=None, *, keep_local_copy: bool = False
     storage = storage or default_storage
     if keep_local_copy and not storage_is_local(storage):
         kept = filecache.stage_path(name)
-        os.link(path, kept) if _same_device(path, kept) else shutil.copyfile(path, kept)
-        saved = _platform(storage, "platform_store_local_file")(name, path, overwrite=True)
+        try:
+            if _same_device(path, kept):
+                os.link(path, kept)  # the upload below removes `path`; the link keeps the bytes
+            else:
+                shutil.copyfile(path, kept)
+            saved = _platform(storage, "platform_store_local_file")(name, path, overwrite=True)
+        except BaseException:
+            if os.path.exists(kept):
+                os.unlink(kept)
+            raise
         filecache.adopt(saved, kept, storage=storage)
         return saved
     return _platform(storage, "platform_store_local_file")(name, path, overwrite=True)

@@ -21,6 +21,7 @@ import os
 import socket
 import threading
 import zlib
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import close_old_connections, connection
@@ -127,6 +128,11 @@ def instance_beat(*, worker_id: str, begin: bool = False, state: str = "running"
                 "broker_error": problem, "held": [entry.name or entry.id for entry in held][:200], "state": state}
     if begin:
         defaults["started_at"] = now
+        other = WorkerHeartbeat.objects.filter(
+            name=worker_id, seen_at__gte=now - timedelta(seconds=settings.WORKER_STALE_SECONDS)
+        ).exclude(host=defaults["host"]).values_list("host", flat=True).first()
+        if other:
+            logger.error("WORKER_ID %r is also used by host %s: give every worker host its own", worker_id, other)
     database_problem = ""
     try:
         WorkerHeartbeat.objects.update_or_create(name=worker_id, defaults=defaults)

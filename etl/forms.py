@@ -182,5 +182,13 @@ class RecordFilterForm(_RangeMixin, forms.Form):
         return self._check_range(super().clean())
 
 
+class FileFilterForm(forms.Form):
+    branch = forms.ModelChoiceField(Branch.objects.order_by("code"), required=False, to_field_name="code",
+                                    empty_label="All branches")
+    job = forms.IntegerField(required=False, min_value=1, max_value=2**63 - 1, label="Job #")
+    filetype = forms.ChoiceField(choices=[("", "Any type"), (SALES, f"{SALES} (sales)"),
+                                          (PAYMENTS, f"{PAYMENTS} (payments)")], required=False, label="Type")
+
+
 class YearExportForm(forms.Form):
     year = forms.IntegerField(min_value=1990, max_value=2100)

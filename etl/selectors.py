@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from core.models import JobEvent, JobStatus
 from core.permissions import get_for_viewer, visible_to
+from core.storage import stored_open_range, stored_stat
 from etl.models import POS_NUMBERS, AuditLog, Branch, FetchedFile, FetchJob, Record, RecordExport
 
 
@@ -91,13 +92,76 @@ def fetch_job_files(*, job: FetchJob) -> QuerySet[FetchedFile]:
     return job.files.order_by("-attempt", "-chosen", "filetype", "filename")
 
 
-def file_list(*, filters: dict) -> QuerySet[FetchedFile]:
-    qs = FetchedFile.objects.select_related("branch", "job").order_by("-uploaded_at", "-id")
+def fetched_file_visible_to(*, user) -> QuerySet[FetchedFile]:
+    """Who may see a stored POS file (the Files page, its preview and download, the API): whoever may see its
+    fetch job."""
+    return FetchedFile.objects.filter(job__in=fetch_job_visible_to(user=user))
+
+
+def fetched_file_get_for_viewer(*, user, pk) -> FetchedFile | None:
+    return get_for_viewer(fetched_file_visible_to(user=user).select_related("branch", "job"), pk)
+
+
+def fetched_file_list(*, user, filters: dict) -> QuerySet[FetchedFile]:
+    """Filters: branch (Branch), job (id), filetype; newest first."""
+    qs = fetched_file_visible_to(user=user).select_related("branch", "job").order_by("-uploaded_at", "-id")
     if filters.get("job"):
         qs = qs.filter(job_id=filters["job"])
     if filters.get("branch"):
         qs = qs.filter(branch=filters["branch"])
+    if filters.get("filetype"):
+        qs = qs.filter(filetype=filters["filetype"])
     return qs
+
+
+PREVIEW_ROWS = 20
+PREVIEW_BYTES = 64 * 1024
+PREVIEW_COLUMNS = 40
+PREVIEW_CELL_CHARS = 120
+
+
+def fetched_file_preview(*, stored: FetchedFile, rows: int = PREVIEW_ROWS) -> dict:
+    """The first lines of a stored file split into fields with its branch's parser config: {"header": [...],
+    "rows": [[...]], "truncated": bool, "problem": str}. Reads at most PREVIEW_BYTES, whatever the file's size,
+    and clips wide rows and long fields, so a hostile file cannot fill the page."""
+    import csv
+
+    from etl.parsing import effective_config
+
+    cfg = effective_config(is_new_branch=stored.branch.is_new_branch, overrides=stored.branch.parser_config)
+    # Only the first bytes are read from the store (a ranged read on an S3-compatible one).
+    try:
+        size = stored_stat(stored.file.name).size
+        raw = b"".join(stored_open_range(stored.file.name, 0, min(size, PREVIEW_BYTES + 1))) if size else b""
+    except (FileNotFoundError, OSError, ValueError):
+        return {"header": [], "rows": [], "truncated": False, "problem": "The file is no longer stored."}
+    clipped = len(raw) > PREVIEW_BYTES
+    try:
+        text = raw[:PREVIEW_BYTES].decode(cfg["encoding"], errors="replace")
+    except LookupError:
+        text = raw[:PREVIEW_BYTES].decode("utf-8", errors="replace")
+    text = text.removeprefix("\ufeff")
+    lines = text.splitlines()
+    if clipped and lines:
+        lines.pop()  # the last line read may be cut in the middle
+    lines = [line for line in lines if line.strip()]
+    skip = min(int(cfg.get("skip_header_rows") or 0), len(lines))
+    delimiter = cfg.get("delimiter") or ","
+
+    def fields(line: str) -> list[str]:
+        try:
+            values = next(csv.reader([line], delimiter=delimiter))
+        except (csv.Error, StopIteration):
+            values = line.split(delimiter)
+        return [v if len(v) <= PREVIEW_CELL_CHARS else v[:PREVIEW_CELL_CHARS] + "…" for v in values[:PREVIEW_COLUMNS]]
+
+    header = fields(lines[skip - 1]) if skip else []
+    body = [fields(line) for line in lines[skip:skip + rows]]
+    width = max([len(header)] + [len(r) for r in body]) if (header or body) else 0
+    if header and len(header) < width:
+        header += [""] * (width - len(header))
+    return {"header": header, "rows": body, "width": width,
+            "truncated": clipped or len(lines) > skip + rows, "problem": "" if body else "The file has no data rows."}
 
 
 def audit_for_job(*, job: FetchJob) -> QuerySet[AuditLog]:

@@ -18,9 +18,9 @@ from etl import selectors, services
 from etl.api import file_response, filters_for_storage
 from etl.consumers import FetchJobRowsStream, FetchJobStream
 from etl.forms import (
-    BranchForm, CellsForm, FetchForm, JobFilterForm, MissingForm, RecordFilterForm, TestParseForm, YearExportForm,
+    BranchForm, CellsForm, FetchForm, FileFilterForm, JobFilterForm, MissingForm, RecordFilterForm, TestParseForm, YearExportForm,
 )
-from etl.models import POS_NUMBERS, Branch, FetchedFile, FetchJob, RecordExport
+from etl.models import POS_NUMBERS, Branch, FetchJob, RecordExport
 from etl.parsing import effective_config
 
 STOP_POLLING = 286
@@ -109,9 +109,29 @@ def job_action(request, pk: int, action: str):
     return redirect("etl:fetchjob_detail", pk=job.pk)
 
 
+# --- stored files ------------------------------------------------------------------------
+
+
+@login_required
+def file_list(request):
+    """The raw POS files kept by fetches, filtered by branch, job and type; HTMX gets the table fragment."""
+    form = FileFilterForm(request.GET or None)
+    filters = form.cleaned_data if form.is_bound and form.is_valid() else {}
+    page = _page(request, selectors.fetched_file_list(user=request.user, filters=filters))
+    template = "etl/files.html#table" if request.htmx and not request.htmx.boosted else "etl/files.html"
+    return render(request, template, {"form": form, "page": page, "query": _query_without_page(request)})
+
+
+@login_required
+def file_detail(request, pk: int):
+    stored = found_or_404(selectors.fetched_file_get_for_viewer(user=request.user, pk=pk))
+    return render(request, "etl/file_detail.html",
+                  {"stored": stored, "preview": selectors.fetched_file_preview(stored=stored)})
+
+
 @login_required
 def file_download(request, pk: int):
-    stored = get_object_or_404(FetchedFile, pk=pk)
+    stored = found_or_404(selectors.fetched_file_get_for_viewer(user=request.user, pk=pk))
     return file_response(request, stored.file, stored.filename)
 
 

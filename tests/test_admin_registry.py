@@ -51,6 +51,7 @@ ADMIN_ACCESS = {
     "backtest.backtestresult": VIEW,
     "backtest.sweep": VIEW,
     "backtest.sweepresult": VIEW,
+    "backtest.portfolio": VIEW,
     # third party: root's alone
     "auth.group": NONE,
     "accounts.apitoken": NONE,  # API tokens (knox): root sees who holds which and revokes; never the key

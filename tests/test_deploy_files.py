@@ -69,8 +69,14 @@ def test_worker_unit_runs_the_cluster_and_lets_it_stop_its_own_workers():
     service = systemd_unit(DEPLOY / "platform-worker.service")["Service"]
     argv = shlex.split(service["ExecStart"][0])
     assert argv[1:] == ["manage.py", "qcluster"] and "qcluster" in get_commands()
-    # SIGTERM to the main process only: django-q2's cluster stops its workers itself.
+    # SIGTERM to the main process only: the platform's cluster stops its workers itself, in time.
     assert service["KillMode"] == ["mixed"] and service["KillSignal"] == ["SIGTERM"]
+    assert get_commands()["qcluster"] == "core"  # the platform's cluster, not django-q2's own
+    from django.conf import settings
+
+    assert int(service["TimeoutStopSec"][0]) >= settings.WORKER_STOP_SECONDS + 10
+    # Each host is its own worker instance, under a name that survives restarts.
+    assert service["Environment"] == ["WORKER_ID=%H"] and "WORKER_ID" in settings_variables()
 
 
 def test_environment_file_sets_only_variables_the_settings_read():

@@ -157,3 +157,32 @@ def test_a_worker_that_loses_redis_shows_as_down_within_30_seconds(tmp_path):
         worker.wait(timeout=10)
         if redis_proc.poll() is None:
             redis_proc.kill()
+
+
+@pytest.mark.django_db
+def test_a_worker_that_cannot_reach_the_database_says_so_through_redis(settings):
+    """Its database row goes stale; the short-lived mark it keeps in Redis says why."""
+    if not settings.REDIS_URL:
+        pytest.skip("needs Redis")
+    import redis
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from core import workerhost
+    from core.models import WorkerHeartbeat
+
+    name = f"db-less-{time.monotonic_ns()}"
+    WorkerHeartbeat.objects.create(name=name, pid=7, host="h", seen_at=timezone.now() - timedelta(minutes=2))
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    try:
+        workerhost._database_mark(name, "cannot reach the database: connection refused")
+        entry = next(p for p in selectors.health_status()["worker"]["processes"] if p["name"] == name)
+        assert entry["up"] is False and entry["database_ok"] is False
+        assert entry["problem"] == "cannot reach the database: connection refused"
+        client.delete(workerhost.database_mark_key(name))
+        entry = next(p for p in selectors.health_status()["worker"]["processes"] if p["name"] == name)
+        assert entry["problem"] == f"no heartbeat for {settings.WORKER_STALE_SECONDS} s"
+    finally:
+        client.delete(workerhost.database_mark_key(name))
+        client.close()

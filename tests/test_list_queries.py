@@ -14,7 +14,7 @@ from django.test.utils import CaptureQueriesContext
 
 from analyzer.models import AnalysisSession, Processing
 from backtest.models import BacktestRun, BarImport, Instrument, Sweep
-from etl.models import Branch, FetchJob, FileSource
+from etl.models import Branch, FetchedFile, FetchJob, FileSource
 from scripts_runner.models import Script, ScriptRun
 from trades.models import Export
 
@@ -55,6 +55,14 @@ def make_fetch(owner):
     k = next(SEQ)
     branch = Branch.objects.create(code=f"L{k}", name=f"List {k}", source=_source())
     FetchJob.objects.create(owner=owner, status="succeeded", branch=branch, pos=1, work_date=date(2025, 1, 1))
+
+
+def make_fetched_file(owner):
+    k = next(SEQ)
+    branch = Branch.objects.create(code=f"F{k}", name=f"Files {k}", source=_source())
+    job = FetchJob.objects.create(owner=owner, status="succeeded", branch=branch, pos=1, work_date=date(2025, 1, 1))
+    FetchedFile.objects.create(job=job, branch=branch, filename=f"rd5000_{k}.csv", filetype="rd5000",
+                               file=f"etl/raw/rd5000_{k}.csv", row_count=3, size=30, sha256="0" * 64)
 
 
 def make_branch(owner):
@@ -114,6 +122,8 @@ LISTS = [
     ("/api/runs/", "user", make_run),
     ("/etl/jobs/", "user", make_fetch),
     ("/api/etl/jobs/", "user", make_fetch),
+    ("/etl/files/", "user", make_fetched_file),
+    ("/api/etl/files/", "user", make_fetched_file),
     ("/etl/branches/", "user", make_branch),
     ("/api/etl/branches/", "user", make_branch),
     ("/analyzer/", "user", make_session),

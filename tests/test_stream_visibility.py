@@ -127,6 +127,16 @@ def _bar_import(owner):
     return job, f"/backtest/imports/{job.pk}/", f"/api/market/imports/{job.pk}/"
 
 
+def _portfolio(owner):
+    from backtest import market_services, portfolio_services
+
+    other = market_services.instrument_create(symbol="ETHUSDT", kind="crypto", exchange="BINANCE")
+    market_services.bars_generate(instrument=other, interval="1h", bars=200, start="2024-01-01", seed=2)
+    portfolio = portfolio_services.portfolio_create(owner=owner, instruments=[_instrument(), other], interval="1h",
+                                                    mode="rebalance")
+    return portfolio, f"/backtest/portfolios/{portfolio.pk}/", f"/api/backtest/portfolios/{portfolio.pk}/"
+
+
 def _worker_check(owner):
     from core import services
 
@@ -143,6 +153,7 @@ CASES = {
     "analyzer.answer": Case("_answer", "/ws/analyzer/answers/{pk}/", OWNER_ONLY),
     "backtest.backtestrun": Case("_backtest_run", "/ws/backtest/runs/{pk}/", OWNER_AND_STAFF),
     "backtest.sweep": Case("_sweep", "/ws/backtest/sweeps/{pk}/", OWNER_AND_STAFF),
+    "backtest.portfolio": Case("_portfolio", "/ws/backtest/portfolios/{pk}/", OWNER_AND_STAFF),
     "backtest.barimport": Case("_bar_import", "/ws/backtest/imports/{pk}/", OWNER_AND_STAFF, owner_is_admin=True),
     "core.workercheck": Case("_worker_check", "/ws/core/worker-checks/{pk}/", OWNER_AND_STAFF, owner_is_admin=True),
 }

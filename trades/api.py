@@ -185,7 +185,7 @@ class ExpressionValidateApi(APIView):
         # Always 200: invalid input is an answer here, not an error.
         text = request.data.get("expression", "") if hasattr(request.data, "get") else None
         if not isinstance(text, str):
-            return Response({"valid": False, "error": "expression must be text", "position": 1, "normalized": ""})
+            return Response({"valid": False, "error": "The expression must be text (character 1)", "position": 1, "normalized": ""})
         valid, error, position = expressions.validate(text)
         return Response(
             {"valid": valid, "error": error, "position": position,

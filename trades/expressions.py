@@ -1,11 +1,12 @@
 """The expression language of derived export columns: a real parser, never `eval`.
 
 Grammar (lowest precedence first; `^` is right-associative and binds tighter
-than unary minus, so `-PRICE^2` is `-(PRICE^2)` and `2^-1` is allowed):
+than a sign, so `-PRICE^2` is `-(PRICE^2)` and `2^-1` is allowed; a unary plus
+is accepted like a unary minus and changes nothing):
 
     expr    := term (("+" | "-") term)*
     term    := unary (("*" | "/") unary)*
-    unary   := "-" unary | power
+    unary   := ("-" | "+") unary | power
     power   := atom ("^" unary)?
     atom    := NUMBER | NAME | "(" expr ")"
     NAME    := PRICE | SIZE            (case-insensitive)
@@ -15,8 +16,10 @@ Semantics, identical in SQL (PostgreSQL, SQLite) and in the Python reference
 (-8)^0.5, overflow) give an empty value (NULL / None) instead of an error;
 an empty operand makes the whole result empty.
 
-Errors carry a 1-based character position and say what is wrong:
-"unbalanced parenthesis at 7", "unknown name PRIC at 1".
+Errors carry a 1-based character position and say, in words, what to do:
+"'+' needs a number, PRICE or SIZE after it (character 8)", "'PRIC' is not a
+name here: write PRICE or SIZE (character 1)". The page shows the position
+with a caret; the message never speaks of the parser's state.
 """
 
 from __future__ import annotations
@@ -28,13 +31,15 @@ from dataclasses import dataclass
 MAX_LENGTH = 200
 MAX_DEPTH = 40
 NAMES = {"PRICE": "price", "SIZE": "size"}
+UNOPENED = "This ')' has no '(' before it: remove it or add a '(' where its part begins"
+TOO_DEEP = f"The expression is nested too deeply (at most {MAX_DEPTH} parentheses and signs inside each other): simplify it"
 
 
 class ExpressionError(ValueError):
     def __init__(self, message: str, position: int):
         self.message = message
         self.position = position  # 1-based
-        super().__init__(f"{message} at {position}")
+        super().__init__(f"{message} (character {position})")
 
 
 # --- AST ----------------------------------------------------------------------
@@ -88,7 +93,8 @@ def tokenize(text: str) -> list[Token]:
     while i < len(text):
         match = _TOKEN_RE.match(text, i)
         if match is None:
-            raise ExpressionError(f"unexpected character {text[i]!r}", i + 1)
+            raise ExpressionError(
+                f"{text[i]!r} cannot be used: write numbers, PRICE, SIZE, + - * / ^ and parentheses", i + 1)
         kind = match.lastgroup
         value = match.group()
         if kind == "number":
@@ -98,7 +104,12 @@ def tokenize(text: str) -> list[Token]:
                 end = after
                 while end < len(text) and (text[end].isalnum() or text[end] in "._"):
                     end += 1
-                raise ExpressionError(f"invalid number {text[i:end]!r}", i + 1)
+                word = text[i:end]
+                glued = re.fullmatch(r"(\d+\.?\d*|\.\d+)([A-Za-z_]\w*)", word)
+                if glued and glued.group(2).upper() in NAMES:
+                    raise ExpressionError(f"{word!r} needs an operator between the number and the name, "
+                                          f"such as {glued.group(1)}*{glued.group(2).upper()}", i + 1)
+                raise ExpressionError(f"{word!r} is not a number: write numbers such as 2, 0.5 or 1e3", i + 1)
         if kind != "space":
             tokens.append(Token(kind, value, i + 1))
         i = match.end()
@@ -126,18 +137,19 @@ class _Parser:
         self.i += 1
         return tok
 
-    def describe(self, tok: Token) -> str:
-        return "end of expression" if tok.kind == "end" else repr(tok.text)
+    @staticmethod
+    def operator_needed(tok: Token) -> str:
+        return f"Put an operator (+ - * / ^) before {tok.text!r}"
 
     def parse(self):
         if self.tok.kind == "end":
-            raise ExpressionError("expression is empty", 1)
+            raise ExpressionError("Type an expression over PRICE and SIZE, such as PRICE*SIZE", 1)
         node = self.expr()
         tok = self.tok
         if tok.kind != "end":
             if tok.text == ")":
-                raise ExpressionError("unbalanced parenthesis", tok.pos)
-            raise ExpressionError(f"missing operator before {self.describe(tok)}", tok.pos)
+                raise ExpressionError(UNOPENED, tok.pos)
+            raise ExpressionError(self.operator_needed(tok), tok.pos)
         return node
 
     def expr(self):
@@ -155,9 +167,10 @@ class _Parser:
         return node
 
     def unary(self):
-        if self.tok.kind == "op" and self.tok.text == "-":
+        if self.tok.kind == "op" and self.tok.text in ("-", "+"):
             op = self.advance()
-            return Neg(self.operand_after(op, self.unary))
+            operand = self.operand_after(op, self.unary)
+            return Neg(operand) if op.text == "-" else operand
         return self.power()
 
     def power(self):
@@ -169,14 +182,14 @@ class _Parser:
 
     def operand_after(self, op: Token, rule):
         tok = self.tok
-        if tok.kind == "end" or (tok.kind == "op" and tok.text in "+*/^)"):
+        if tok.kind == "end" or (tok.kind == "op" and tok.text in "*/^)"):
             where = tok.pos
             if tok.text == ")" and not self.open_parens:
-                raise ExpressionError("unbalanced parenthesis", where)
-            raise ExpressionError(f"missing operand after {op.text!r}", where)
+                raise ExpressionError(UNOPENED, where)
+            raise ExpressionError(f"{op.text!r} needs a number, PRICE or SIZE after it", where)
         self.depth += 1
         if self.depth > MAX_DEPTH:
-            raise ExpressionError("expression is nested too deeply", tok.pos)
+            raise ExpressionError(TOO_DEEP, tok.pos)
         try:
             return rule()
         finally:
@@ -188,48 +201,49 @@ class _Parser:
             self.advance()
             value = float(tok.text)
             if not math.isfinite(value):
-                raise ExpressionError(f"number {tok.text} is too large", tok.pos)
+                raise ExpressionError(f"{tok.text!r} is too large a number", tok.pos)
             return Num(value)
         if tok.kind == "name":
             self.advance()
             name = tok.text.upper()
             if name not in NAMES:
-                raise ExpressionError(f"unknown name {tok.text}", tok.pos)
+                raise ExpressionError(f"{tok.text!r} is not a name here: write PRICE or SIZE", tok.pos)
             return Var(name)
         if tok.kind == "op" and tok.text == "(":
             self.advance()
             self.open_parens.append(tok.pos)
             self.depth += 1
             if self.depth > MAX_DEPTH:
-                raise ExpressionError("expression is nested too deeply", tok.pos)
+                raise ExpressionError(TOO_DEEP, tok.pos)
             if self.tok.kind == "op" and self.tok.text == ")":
-                raise ExpressionError("empty parentheses", self.tok.pos)
+                raise ExpressionError("The parentheses are empty: put a number, PRICE or SIZE inside", self.tok.pos)
             node = self.expr()
             self.depth -= 1
             if not (self.tok.kind == "op" and self.tok.text == ")"):
                 if self.tok.kind == "end":
-                    raise ExpressionError("unbalanced parenthesis", self.open_parens[-1])
-                raise ExpressionError(f"missing operator before {self.describe(self.tok)}", self.tok.pos)
+                    raise ExpressionError("This '(' is never closed: add a ')' after what it holds",
+                                          self.open_parens[-1])
+                raise ExpressionError(self.operator_needed(self.tok), self.tok.pos)
             self.advance()
             self.open_parens.pop()
             return node
         if tok.kind == "end":
-            raise ExpressionError("expression is incomplete", tok.pos)
+            raise ExpressionError("The expression ends too early: finish it with a number, PRICE or SIZE", tok.pos)
         if tok.text == ")":
-            raise ExpressionError("unbalanced parenthesis", tok.pos)
-        raise ExpressionError(f"unexpected {self.describe(tok)}", tok.pos)
+            raise ExpressionError(UNOPENED, tok.pos)
+        raise ExpressionError(f"{tok.text!r} needs a number, PRICE or SIZE before it", tok.pos)
 
 
 def parse(text: str):
     """Parse `text` into an AST; raises ExpressionError (never anything else)."""
     if not isinstance(text, str):
-        raise ExpressionError("expression must be text", 1)
+        raise ExpressionError("The expression must be text", 1)
     if len(text) > MAX_LENGTH:
-        raise ExpressionError(f"expression is longer than {MAX_LENGTH} characters", MAX_LENGTH + 1)
+        raise ExpressionError(f"The expression is longer than {MAX_LENGTH} characters: shorten it", MAX_LENGTH + 1)
     try:
         return _Parser(text).parse()
     except RecursionError:  # pragma: no cover - MAX_DEPTH keeps us far below
-        raise ExpressionError("expression is nested too deeply", 1) from None
+        raise ExpressionError(TOO_DEEP, 1) from None
 
 
 def validate(text: str) -> tuple[bool, str, int | None]:

@@ -90,9 +90,9 @@ def test_sweep_pages(sync_jobs, browser, user, btc):
     sync_jobs.commit()
     sweep = Sweep.objects.get()
     assert response.status_code == 302
-    page = browser.get(response.url, {"sort": "return_pct", "order": "asc"}).content.decode()
+    page = browser.get(response.url, {"sort": "return_pct", "dir": "asc"}).content.decode()
     assert f'data-ws="/ws/backtest/sweeps/{sweep.pk}/"' in page and page.count('data-testid="open-result"') == 4
-    table = browser.get(response.url, {"part": "table", "sort": "sqn"}, HTTP_HX_REQUEST="true").content.decode()
+    table = browser.get(response.url, {"sort": "sqn"}, HTTP_HX_REQUEST="true").content.decode()
     assert table.lstrip().startswith('<div id="results-table"') and "SQN ↓" in table
     heat = browser.get(reverse("backtest:sweep_heatmap", args=[sweep.pk]), {"x": "fast", "y": "slow", "metric": "sharpe"})
     assert b'id="spec-heatmap"' in heat.content

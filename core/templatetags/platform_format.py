@@ -71,6 +71,14 @@ def _value_text(value) -> str:
 
 
 @register.filter
+def params_text(value) -> str:
+    """Parameters on one line, as the chips read: "fast 5 · slow 30 · allow_short no" (chart tooltips, plain text)."""
+    if not isinstance(value, dict):
+        return _value_text(value) if value else ""
+    return " · ".join(f"{name} {_value_text(v)}" for name, v in value.items())
+
+
+@register.filter
 def chips(value):
     if not value:
         return format_html('<span class="muted">{}</span>', "none")

@@ -121,3 +121,12 @@ def test_concurrent_processes_fetch_one_copy_and_never_see_a_partial_one(setting
     assert {path for path, _ in results} == {filecache._entry_path(name, stored_stat(name).version)}
     assert all(content == data for _, content in results)
     assert calls.value == 1
+
+
+def test_errors_shown_to_users_hide_the_cache_folder(settings):
+    from core.jobkit import error_for_users
+
+    settings.PLATFORM_FILE_CACHE_DIR = "/srv/platform-cache"  # under no other folder the text is cleaned of
+    path = os.path.join(settings.PLATFORM_FILE_CACHE_DIR, "ab", "abcd", "0123.duckdb")
+    text = error_for_users(OSError(f"IO Error: could not open {path}"))
+    assert settings.PLATFORM_FILE_CACHE_DIR not in text and "0123.duckdb" in text

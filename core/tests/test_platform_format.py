@@ -66,3 +66,10 @@ def test_branches_table_reads_kind_and_closed_days_in_words(client, user):
     assert "new <span class=\"muted\">(comma-separated, UTF-8, ISO dates)</span>" in html
     assert "every Mon, Sun; 1 other day" in html
     assert "UTF-8 ISO)" not in html and "6, 0" not in html
+
+
+def test_params_text_reads_like_the_chips():
+    from core.templatetags.platform_format import params_text
+
+    assert params_text({"fast": 5, "slow": 30.0, "allow_short": False}) == "fast 5 · slow 30 · allow_short no"
+    assert params_text({}) == "" and params_text(None) == ""

@@ -219,6 +219,32 @@ def test_job_execute_turns_a_worker_stop_into_an_interrupted_job(user, queue):
     assert (job.status, job.message) == (JobStatus.FAILED, "Interrupted: the worker stopped")
 
 
+def test_a_job_handed_off_to_other_tasks_is_no_longer_its_instances(user, queue, settings):
+    """A split sweep's chunks finish it on any host: the instance that split it may stop or die."""
+    as_instance(settings, "host-a")
+    job = make_check(user)
+
+    def body(job):
+        raise services.JobHandedOff()
+
+    jobkit.job_execute(model=WorkerCheck, pk=job.pk, body=body)
+    job.refresh_from_db()
+    assert (job.status, job.worker_id) == (JobStatus.RUNNING, "")
+    assert services.instance_jobs_interrupt(worker_id="host-a") == {"requeued": 0, "failed": 0}
+    assert WorkerCheck.objects.get(pk=job.pk).status == JobStatus.RUNNING
+
+
+def test_a_task_queued_under_its_previous_release_name_still_finds_its_job(user, monkeypatch):
+    """During a rolling deploy a held task may name the task by the previous release's path."""
+    from core.schedules import PREVIOUS_RELEASE_TASKS
+
+    job = make_check(user)
+    monkeypatch.setitem(PREVIOUS_RELEASE_TASKS, "core.tasks.worker_check_old", WorkerCheck.task_func)
+    assert services.job_for_task({"func": "core.tasks.worker_check_old", "args": (job.pk,)}) == job
+    assert services.job_for_task({"func": WorkerCheck.task_func, "args": (job.pk,)}) == job
+    assert services.job_for_task({"func": "os.system", "args": (job.pk,)}) is None
+
+
 def test_a_task_taken_while_the_worker_stops_does_not_start_and_is_queued_again(user, commits, queue, stopping):
     job = make_check(user)
     called = []

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from django.shortcuts import get_object_or_404
 from rest_framework import serializers
 from rest_framework.views import APIView
 from drf_spectacular.utils import OpenApiTypes, extend_schema
 
 from core.api import Pagination
+from core.permissions import found_or_404
 from etl import selectors
 from etl.api.fields import MAX_ID, BranchField
 from etl.api.responses import file_response, paginated
 from etl.models import FetchedFile
+from etl.parsing import FILE_TYPES
 
 
 class FileOutput(serializers.ModelSerializer):
@@ -31,6 +32,7 @@ class FileFilter(serializers.Serializer):
     job = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID)
     job_id = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID)
     branch = BranchField(required=False)
+    filetype = serializers.ChoiceField(choices=FILE_TYPES, required=False)
 
 
 class FileListApi(APIView):
@@ -42,11 +44,11 @@ class FileListApi(APIView):
         filters.is_valid(raise_exception=True)
         v = dict(filters.validated_data)
         v["job"] = v.get("job") or v.get("job_id")
-        return paginated(self, request, selectors.file_list(filters=v), FileOutput)
+        return paginated(self, request, selectors.fetched_file_list(user=request.user, filters=v), FileOutput)
 
 
 class FileDownloadApi(APIView):
     @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
     def get(self, request, pk: int):
-        stored = get_object_or_404(FetchedFile, pk=pk)
+        stored = found_or_404(selectors.fetched_file_get_for_viewer(user=request.user, pk=pk))
         return file_response(request, stored.file, stored.filename)

@@ -69,11 +69,30 @@
     return null;
   }
 
-  function follow(view) {
-    views.push(view);
+  // The time charts of the page, by element: a chart drawn again (colour mode) keeps its place.
+  function follow(el, view) {
+    if (views.indexOf(el) < 0) views.push(el);
     view.addSignalListener("hover", function (name, value) {
       var t = hoveredTime(value);
-      views.forEach(function (other) { other.signal("crosshair", t === null ? null : +new Date(t)).runAsync(); });
+      views.forEach(function (other) {
+        if (other.__view && other.isConnected) other.__view.signal("crosshair", t === null ? null : +new Date(t)).runAsync();
+      });
+    });
+  }
+
+  // A chart whose marks stand for results (the sweep heatmap) opens the clicked one: the element names a
+  // hidden POST form (with its CSRF token) whose address template takes the result number from the datum.
+  // A page handler, not a Vega `href`: specs hold no links.
+  function opensOnClick(el, view) {
+    var form = document.getElementById(el.dataset.openForm || "");
+    var field = el.dataset.openField;
+    if (!form || !field) return;
+    view.addEventListener("click", function (event, item) {
+      var value = item && item.datum ? item.datum[field] : undefined;
+      if (!Number.isInteger(value) || value < 1) return;
+      form.action = form.dataset.actionTemplate.replace("{seq}", String(value));
+      el.dataset.opening = String(value);
+      form.submit();
     });
   }
 
@@ -84,12 +103,12 @@
       el.dataset.rendered = "1";
       var spec = addExploring(JSON.parse(source.textContent));
       var exploring = Array.isArray(spec.layer) && spec.params && spec.params.some(function (p) { return p.name === "crosshair"; });
-      vegaEmbed(el, spec, PlatformCharts.embedOptions({ actions: false, renderer: "svg" }))
-        .then(function (result) {
-          if (exploring) { follow(result.view); el.dataset.explore = "1"; }
-          el.__view = result.view;
-          el.dataset.rendered = "done";
-        })
+      PlatformCharts.embed(el, spec, { actions: false, renderer: "svg" }, function (view) {
+        if (exploring) { follow(el, view); el.dataset.explore = "1"; }
+        opensOnClick(el, view);
+        el.__view = view;
+        el.dataset.rendered = "done";
+      })
         .catch(function (err) { el.textContent = "Chart failed: " + err; });
     });
   }

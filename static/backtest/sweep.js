@@ -15,8 +15,10 @@
     return Number(v).toFixed(2);
   }
   // "fast 5 · slow 30", as the server's chips read, not JSON.
+  // Booleans read "yes"/"no" as there (core/templatetags/platform_format.py params_text).
+  function valueText(v) { return v === true ? "yes" : v === false ? "no" : String(v); }
   function paramsText(params) {
-    return Object.keys(params || {}).map(function (k) { return k + " " + params[k]; }).join(" · ");
+    return Object.keys(params || {}).map(function (k) { return k + " " + valueText(params[k]); }).join(" · ");
   }
   function score(r) { var v = r.metrics.sharpe; return v === null || v === undefined ? -Infinity : v; }
   function renderRows() {
@@ -47,10 +49,13 @@
       if (cancel) cancel.remove();
     }
   }
+  // At the end the results table is read again, in the order and at the page the user is looking at.
   function refreshTable() {
-    if (window.htmx) {
-      htmx.ajax("GET", root.dataset.tableUrl, { target: "#results-table", swap: "outerHTML" });
-    }
+    if (!window.htmx) return;
+    var table = document.getElementById("results-table");
+    var query = table ? "?" + new URLSearchParams({ sort: table.dataset.sort || "", dir: table.dataset.dir || "",
+      page: table.dataset.page || "1" }).toString() : "";
+    htmx.ajax("GET", root.dataset.tableUrl + query, { target: "#results-table", swap: "outerHTML" });
   }
   function connect() {
     var proto = location.protocol === "https:" ? "wss://" : "ws://";

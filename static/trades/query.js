@@ -135,7 +135,7 @@
     }
   }
   // --- smart typing, built on input events (phone keyboards report no key codes) ---------
-  // PRICE and SIZE complete from their first letter; a unary minus opens "-(" and closes its parenthesis; a
+  // PRICE and SIZE complete from their first letter; a unary minus or plus opens "-(" / "+(" and closes it; a
   // character that can never be part of an expression is refused with a hint; a pasted text is checked whole;
   // deleting into PRICE or SIZE removes the word.
   const exprHint = document.getElementById("expression-hint");
@@ -186,8 +186,11 @@
         }
         return put(before + word + after, before.length + word.length);
       }
-      if (typed === "-" && operandPosition(before)) return put(`${before}-()${after}`, before.length + 2);
-      if (/[+*\/^]/.test(typed) && operandPosition(before)) {
+      // A sign where an operand may start (unary minus, or plus, which the server accepts alike) wraps it.
+      if ((typed === "-" || typed === "+") && operandPosition(before)) {
+        return put(`${before}${typed}()${after}`, before.length + 2);
+      }
+      if (/[*\/^]/.test(typed) && operandPosition(before)) {
         return refuse(`"${typed}" needs a number, PRICE or SIZE before it.`);
       }
       return put(value, caret);

@@ -68,13 +68,13 @@ def etl_pos_host(tmp_path):
 @pytest.fixture
 def platform_data(prod, root_user, sync_jobs, etl_pos_host):
     """One of everything the pages show, made through the platform's services: an analyzer session with its
-    auto-analysis charts, a backtest run, a sweep and a bar import, a script and a run of it, a trade export, an
-    ETL branch with a fetched day and a record export."""
+    auto-analysis charts, a backtest run, a sweep, a portfolio run and a bar import, a script and a run of it, a
+    trade export, an ETL branch with a fetched day and a record export."""
     from django.core.files.uploadedfile import SimpleUploadedFile
     from django.utils import timezone
 
     from analyzer.tests.conftest import create_session, run_pending_answers
-    from backtest import market_services, services as backtest_services
+    from backtest import market_services, portfolio_services, services as backtest_services
     from etl import services as etl_services
     from etl.demo_files import day_files, write_day
     from etl.models import Branch, FileSource
@@ -95,6 +95,11 @@ def platform_data(prod, root_user, sync_jobs, etl_pos_host):
                                           params={"fast": 5, "slow": 30})
     sweep = backtest_services.sweep_create(owner=root_user, instruments=[instrument], interval="1h",
                                            strategy="sma_cross", grid={"fast": [5, 10], "slow": [30, 60]})
+    second = market_services.instrument_create(symbol="ETHUSDT", kind="crypto", exchange="BINANCE", name="Ether")
+    market_services.bars_generate(instrument=second, interval="1h", bars=400, start="2024-01-03", seed=2,
+                                  start_price=2_000)
+    portfolio = portfolio_services.portfolio_create(owner=root_user, instruments=[instrument, second], interval="1h",
+                                                    strategy="sma_cross", params={"fast": 5, "slow": 30})
     bar_import = market_services.bars_import_create(
         owner=root_user, instrument=instrument, interval="1d",
         upload=SimpleUploadedFile("bars.csv", b"time,open,high,low,close,volume\n"
@@ -116,6 +121,9 @@ def platform_data(prod, root_user, sync_jobs, etl_pos_host):
                               truncated_chance=0, garbled_chance=0))
     fetch_job, _ = etl_services.fetch_job_request(user=root_user, branch=branch, pos=1, work_date=day)
     record_export = etl_services.record_export_create(user=root_user, filters={})
-    return {"session": session, "run": run, "sweep": sweep, "script": script, "instrument": instrument,
+    fetched_file = fetch_job.files.order_by("filetype").first()
+    assert fetched_file is not None, "the fetch of the ETL day kept no file"
+    return {"session": session, "run": run, "sweep": sweep, "portfolio": portfolio, "script": script,
+            "instrument": instrument,
             "bar_import": bar_import, "script_run": script_run, "export": export, "branch": branch,
-            "fetch_job": fetch_job, "record_export": record_export}
+            "fetch_job": fetch_job, "record_export": record_export, "fetched_file": fetched_file}

@@ -91,6 +91,8 @@ def every_page(d: dict) -> dict[str, tuple[str, str | None]]:
         "/etl/branches/": ("/etl/branches/", None), "/etl/branches/new/": ("/etl/branches/new/", None),
         "/etl/branches/<int:pk>/": (f"/etl/branches/{d['branch'].pk}/", None),
         "/etl/records/": ("/etl/records/", None),
+        "/etl/files/": ("/etl/files/", None),
+        "/etl/files/<int:pk>/": (f"/etl/files/{d['fetched_file'].pk}/", None),
         "/etl/exports/<int:pk>/": (f"/etl/exports/{d['record_export'].pk}/", None),
         "/analyzer/": ("/analyzer/", None),
         "/analyzer/sessions/<int:pk>/": (f"/analyzer/sessions/{d['session'].pk}/", ANALYZER_PLOTS),
@@ -102,6 +104,9 @@ def every_page(d: dict) -> dict[str, tuple[str, str | None]]:
         "/backtest/runs/<int:pk>/": (f"/backtest/runs/{d['run'].pk}/", BACKTEST_CHART),
         "/backtest/sweeps/": ("/backtest/sweeps/", None), "/backtest/sweeps/new/": ("/backtest/sweeps/new/", None),
         "/backtest/sweeps/<int:pk>/": (f"/backtest/sweeps/{d['sweep'].pk}/", None),
+        "/backtest/portfolios/": ("/backtest/portfolios/", None),
+        "/backtest/portfolios/new/": ("/backtest/portfolios/new/", None),
+        "/backtest/portfolios/<int:pk>/": (f"/backtest/portfolios/{d['portfolio'].pk}/", BACKTEST_CHART),
         "/accounts/password/change/": ("/accounts/password/change/", None),
         "/accounts/email/": ("/accounts/email/", None),
     }

@@ -165,4 +165,5 @@ def test_job_detail_page_updates_live_in_the_browser(live_platform, user, pos_ho
     assert "Result: succeeded" in events.last.inner_text()
     # the details were fetched once at the end: stored files and the force button (owner)
     page.locator("#job-details >> text=Force refetch").wait_for(timeout=10000)
-    assert page.locator("#job-details a[href*='/files/']").count() == 2
+    assert page.locator("#job-details a[href*='/files/'][href$='/download/']").count() == 2
+    assert page.locator("#job-details a[href*='/files/']:not([href$='/download/'])").count() == 2  # their pages

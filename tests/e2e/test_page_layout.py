@@ -22,7 +22,7 @@ AXE = BASE_DIR / "node_modules" / "axe-core" / "axe.min.js"
 # The phone pass is in the light colour scheme, the laptop pass in the dark one: axe checks contrast in both.
 WIDTHS = {"phone": (390, 844, "light"), "laptop": (1366, 900, "dark")}
 MAIN_PAGES = {"/", "/trades/", "/trades/exports/<int:pk>/", "/scripts/", "/scripts/runs/<int:pk>/", "/etl/",
-              "/etl/missing/", "/etl/branches/", "/analyzer/sessions/<int:pk>/", "/backtest/",
+              "/etl/missing/", "/etl/branches/", "/etl/files/", "/etl/files/<int:pk>/", "/analyzer/sessions/<int:pk>/", "/backtest/",
               "/backtest/runs/<int:pk>/", "/backtest/sweeps/<int:pk>/"}
 
 SIDEWAYS = """() => {

@@ -150,6 +150,12 @@ def test_trade_expression_smart_typing(prod, user, browser_page):
     page.keyboard.type("+*")  # an operator where an operand must come is refused
     assert expr.input_value() == "PRICE*-(SIZE)+"
     assert '"*" needs a number, PRICE or SIZE before it.' == hint.inner_text()
+    # A unary plus wraps its operand like a minus, and the server accepts it.
+    expr.fill("")
+    page.keyboard.type("s*+p")
+    assert expr.input_value() == "SIZE*+(PRICE)"
+    page.locator("[data-testid=expression-ok]", has_text="Valid: SIZE*+(PRICE)").wait_for()
+    expr.fill("PRICE*-(SIZE)+")
     page.keyboard.press("Backspace")
     page.keyboard.press("Backspace")
     page.keyboard.press("Backspace")  # into SIZE: the partial word goes whole

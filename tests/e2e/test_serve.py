@@ -88,14 +88,8 @@ def test_a_dead_worker_is_restarted_and_the_website_keeps_answering(serve):
     proc, console, url = serve
     first = int(console.wait_for(STARTED, 60).group(1))
     console.wait_for(re.compile(r"Platform running at"), 60)
-    deadline = time.monotonic() + 60
-    while True:  # uvicorn may still be binding its port
-        try:
-            assert _answers(url + "/accounts/login/") == 200
-            break
-        except OSError:
-            assert time.monotonic() < deadline, "\n".join(console.lines)
-            time.sleep(0.3)
+    # "Running" is said once the server answers: no wait for a port still being bound.
+    assert _answers(url + "/accounts/login/") == 200
 
     os.killpg(first, signal.SIGKILL)  # the cluster and its worker processes die, as in a crash
     console.wait_for(re.compile(rf"worker cluster \(pid {first}\) exited with -9 .*restarting it in"), 30)
@@ -113,3 +107,30 @@ def test_a_dead_worker_is_restarted_and_the_website_keeps_answering(serve):
     proc.send_signal(signal.SIGTERM)  # Ctrl+C / stop: both stop together
     assert proc.wait(timeout=30) == 0
     assert not _alive(third)
+
+
+def test_it_says_running_only_once_the_website_answers(serve):
+    """The console tells what happens, in order: starting, then "running" with the time it took, once /healthz
+    answers (probed while the line was not yet printed)."""
+    proc, console, url = serve
+    starting = console.wait_for(re.compile(r"Starting the web server \(uvicorn, 1 process\(es\)\) for (\S+) …"), 60)
+    assert starting.group(1) == url + "/"
+    refused_before = 0
+    running = None
+    deadline = time.monotonic() + 120
+    while running is None:
+        assert time.monotonic() < deadline, "\n".join(console.lines)
+        try:
+            running = console.wait_for(re.compile(r"Platform running at (\S+) \(answered after ([\d.]+) s;"), 0.3)
+        except AssertionError:
+            try:
+                _answers(url + "/healthz")
+            except OSError:
+                refused_before += 1
+    assert running.group(1) == url + "/" and float(running.group(2)) > 0
+    assert _answers(url + "/healthz") == 200
+    assert refused_before > 0, "the server answered before the first look: nothing was shown about the order"
+    assert console.lines.index(next(line for line in console.lines if "Starting the web server" in line)) < \
+        console.lines.index(next(line for line in console.lines if "Platform running at" in line))
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 0

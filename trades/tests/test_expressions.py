@@ -11,26 +11,79 @@ from trades import expressions as ex
 
 
 @pytest.mark.parametrize(
-    ("text", "message"),
+    ("text", "message", "position"),
     [
-        ("PRIC + 1", "unknown name PRIC at 1"),
-        ("(PRICE + 1", "unbalanced parenthesis at 1"),
-        ("PRICE + 1)", "unbalanced parenthesis at 10"),
-        ("(PRICE*2)+(SIZE", "unbalanced parenthesis at 11"),
-        ("PRICE +", "missing operand after '+' at 8"),
-        ("PRICE SIZE", "missing operator before 'SIZE' at 7"),
-        ("PRICE $ 2", "unexpected character '$' at 7"),
-        ("", "expression is empty at 1"),
-        ("()", "empty parentheses at 2"),
-        ("1.2.3", "invalid number '1.2.3' at 1"),
-        ("PRICE ** 2", "missing operand after '*' at 8"),
+        ("PRIC + 1", "'PRIC' is not a name here: write PRICE or SIZE", 1),
+        ("(PRICE + 1", "This '(' is never closed: add a ')' after what it holds", 1),
+        ("PRICE + 1)", "This ')' has no '(' before it: remove it or add a '(' where its part begins", 10),
+        ("(PRICE*2)+(SIZE", "This '(' is never closed: add a ')' after what it holds", 11),
+        ("PRICE*)", "This ')' has no '(' before it: remove it or add a '(' where its part begins", 7),
+        ("PRICE +", "'+' needs a number, PRICE or SIZE after it", 8),
+        ("PRICE ** 2", "'*' needs a number, PRICE or SIZE after it", 8),
+        ("(PRICE/)", "'/' needs a number, PRICE or SIZE after it", 8),
+        ("*PRICE", "'*' needs a number, PRICE or SIZE before it", 1),
+        ("PRICE SIZE", "Put an operator (+ - * / ^) before 'SIZE'", 7),
+        ("PRICE (2)", "Put an operator (+ - * / ^) before '('", 7),
+        ("(1)(2)", "Put an operator (+ - * / ^) before '('", 4),
+        ("PRICE $ 2", "'$' cannot be used: write numbers, PRICE, SIZE, + - * / ^ and parentheses", 7),
+        ("", "Type an expression over PRICE and SIZE, such as PRICE*SIZE", 1),
+        ("   ", "Type an expression over PRICE and SIZE, such as PRICE*SIZE", 1),
+        ("()", "The parentheses are empty: put a number, PRICE or SIZE inside", 2),
+        ("PRICE*(", "The expression ends too early: finish it with a number, PRICE or SIZE", 8),
+        ("1.2.3", "'1.2.3' is not a number: write numbers such as 2, 0.5 or 1e3", 1),
+        ("2PRICE", "'2PRICE' needs an operator between the number and the name, such as 2*PRICE", 1),
+        ("1e999", "'1e999' is too large a number", 1),
     ],
 )
-def test_errors_name_position_and_problem(text, message):
-    valid, error, position = ex.validate(text)
+def test_errors_say_what_to_do_and_where(text, message, position):
+    valid, error, at = ex.validate(text)
     assert not valid
-    assert error == message
-    assert position == int(message.rsplit(" ", 1)[1])
+    assert error == f"{message} (character {position})"
+    assert at == position
+    # Words for a person, never the parser's state.
+    for jargon in ("operand", "token", "unexpected", "unbalanced", "parse"):
+        assert jargon not in error.lower()
+
+
+@pytest.mark.parametrize("text", ["+PRICE", "PRICE + +2", "-+-PRICE", "+(SIZE)", "PRICE^+2", "2*+SIZE"])
+def test_unary_plus_is_accepted_like_unary_minus(text):
+    assert ex.validate(text) == (True, "", None)
+    minus = text.replace("+", "-") if text.startswith("+") else None
+    if minus:
+        assert ex.evaluate(ex.parse(minus), price=3, size=5) == -ex.evaluate(ex.parse(text), price=3, size=5)
+
+
+def test_unary_plus_changes_nothing():
+    assert ex.evaluate(ex.parse("+PRICE^2"), price=3, size=1) == 9
+    assert ex.evaluate(ex.parse("2^+1"), price=0, size=0) == 2
+    assert ex.evaluate(ex.parse("PRICE - +SIZE"), price=3, size=5) == -2
+    assert ex.parse("+(PRICE)") == ex.parse("PRICE")
+    sql, params = ex.to_sql(ex.parse("+PRICE * +2"), vendor="sqlite")
+    assert params == [2.0] and "+" not in sql
+
+
+@pytest.mark.parametrize("text", [
+    "1+" * 100_000 + "1",                  # very long
+    "(" * 10_000 + "1" + ")" * 10_000,     # deeply nested, far past the length limit
+    "(" * 60 + "1" + ")" * 60,             # deeply nested within the length limit
+    "-" * 60 + "1", "+" * 60 + "1", "-+" * 30 + "1",
+    "2^" * 60 + "2",
+])
+def test_hostile_expressions_get_a_clear_error(text):
+    valid, error, position = ex.validate(text)
+    assert not valid and position >= 1
+    assert error.startswith(("The expression is longer than 200 characters: shorten it",
+                             "The expression is nested too deeply (at most 40 parentheses and signs inside each other)"))
+
+
+def test_text_that_is_not_an_expression_gets_a_clear_error():
+    for odd in [None, 5, ["PRICE"], {"expression": "PRICE"}]:
+        with pytest.raises(ex.ExpressionError) as caught:
+            ex.parse(odd)
+        assert str(caught.value) == "The expression must be text (character 1)"
+    assert ex.validate("PRICE\x00")[1].startswith("'\\x00' cannot be used")
+    assert ex.validate("PRICE × 2")[1] == ("'×' cannot be used: write numbers, PRICE, SIZE, + - * / ^ and parentheses "
+                                           "(character 7)")
 
 
 def test_valid_expressions_and_precedence():
@@ -50,7 +103,7 @@ def test_no_eval_numbers_are_parameters():
 
 
 def test_lengths_and_nesting_are_bounded():
-    assert "longer than" in ex.validate("1+" * 150 + "1")[1]
+    assert "longer than 200 characters" in ex.validate("1+" * 150 + "1")[1]
     assert not ex.validate("(" * 60 + "1" + ")" * 60)[0]
     assert not ex.validate("-" * 60 + "1")[0]
 
@@ -118,7 +171,7 @@ def test_random_strings_give_a_clear_answer_never_an_exception(text):
         assert error == "" and position is None
     else:
         assert error and isinstance(position, int) and 1 <= position <= len(text) + 1
-        assert error.endswith(f" at {position}")
+        assert error.endswith(f" (character {position})")
 
 
 @settings(max_examples=300, deadline=None)

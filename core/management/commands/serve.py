@@ -1,10 +1,13 @@
 """Run the whole platform in one command: the ASGI server (HTTP + websockets) and a worker cluster.
 
-The web server is the platform: if it stops, everything stops. The worker cluster is restarted when
-it dies (with a growing pause, so a worker that cannot start does not spin), and the website keeps
-answering meanwhile; jobs it was running are failed or re-queued by the recovery pass.
+The web server is the platform: if it stops, everything stops. The worker cluster (core's `qcluster`) is
+restarted when it dies (with a growing pause, so a worker that cannot start does not spin), and the
+website keeps answering meanwhile; the restarted cluster's recovery loop marks the jobs the dead one was
+running once its heartbeat is `WORKER_STALE_SECONDS` old. Stopping sends SIGTERM to each child's process
+group: the worker cluster interrupts its jobs and exits within `WORKER_STOP_SECONDS` + a few seconds.
 """
 
+import http.client
 import os
 import signal
 import subprocess
@@ -16,6 +19,8 @@ from django.core.management.base import BaseCommand
 
 # A worker that stayed up this long before dying starts again after the first pause, not a longer one.
 STABLE_SECONDS = 60.0
+# While the web server starts, a line every this many seconds says it is still starting.
+STARTING_NOTE_SECONDS = 10.0
 
 
 class Command(BaseCommand):
@@ -38,12 +43,6 @@ class Command(BaseCommand):
             python, "-m", "uvicorn", "config.asgi:application", "--host", host, "--port", str(port),
             "--workers", str(web_workers), "--ws", "websockets", "--proxy-headers", "--lifespan", "off",
         ]
-        # Each in a process group of its own, so that stopping one stops its children too.
-        web = subprocess.Popen(web_command, cwd=settings.BASE_DIR, start_new_session=True)
-        worker = None if no_worker else self._start_worker(python)
-        self.stdout.write(self.style.SUCCESS(f"Platform running at http://{host}:{port}/ (Ctrl+C stops it)"))
-        self.stdout.flush()
-
         stopping = False
 
         def stop(*_):
@@ -52,6 +51,19 @@ class Command(BaseCommand):
 
         signal.signal(signal.SIGINT, stop)
         signal.signal(signal.SIGTERM, stop)
+        url = f"http://{host}:{port}/"
+        self.stdout.write(f"Starting the web server (uvicorn, {web_workers} process(es)) for {url} …")
+        self.stdout.flush()
+        # Each in a process group of its own, so that stopping one stops its children too.
+        web = subprocess.Popen(web_command, cwd=settings.BASE_DIR, start_new_session=True)
+        worker = None if no_worker else self._start_worker(python)
+        started = time.monotonic()
+        # "Running" only once the server answers: a user who opens the address then gets the platform.
+        answered = self._wait_until_answering(web, host, port, stopped=lambda: stopping)
+        if answered:
+            self.stdout.write(self.style.SUCCESS(
+                f"Platform running at {url} (answered after {time.monotonic() - started:.1f} s; Ctrl+C stops it)"))
+            self.stdout.flush()
         code = 0
         pause = restart_pause
         restarts = 0
@@ -88,6 +100,30 @@ class Command(BaseCommand):
             except subprocess.TimeoutExpired:
                 _stop_group(child, signal.SIGKILL)
         sys.exit(code)
+
+    def _wait_until_answering(self, web, host: str, port: int, *, stopped) -> bool:
+        """Wait until the web server answers an HTTP request to /healthz (any answer: a host the
+        deployment does not allow still proves the server is up), saying every few seconds that it is
+        still starting. False when the server exited first or the platform was asked to stop."""
+        probe = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}.get(host, host.strip("[]"))
+        started = time.monotonic()
+        note_at = started + STARTING_NOTE_SECONDS
+        while not stopped() and web.poll() is None:
+            connection = http.client.HTTPConnection(probe, port, timeout=2)
+            try:
+                connection.request("GET", "/healthz")
+                connection.getresponse().read()
+                return True
+            except (OSError, http.client.HTTPException):
+                pass
+            finally:
+                connection.close()
+            if time.monotonic() >= note_at:
+                self.stdout.write(f"the web server is still starting ({time.monotonic() - started:.0f} s) …")
+                self.stdout.flush()
+                note_at += STARTING_NOTE_SECONDS
+            time.sleep(0.2)
+        return False
 
     def _start_worker(self, python):
         worker = subprocess.Popen([python, "manage.py", "qcluster"], cwd=settings.BASE_DIR, start_new_session=True)
