@@ -257,6 +257,8 @@ def main() -> None:
     media = DATA_DIR / "media"
     media.mkdir(exist_ok=True)
     dbfile = DATA_DIR / "bench.sqlite3"
+    for stale in (dbfile, dbfile.with_name(dbfile.name + "-wal"), dbfile.with_name(dbfile.name + "-shm")):
+        stale.unlink(missing_ok=True)  # a throwaway database: made afresh by the first run's migrate
     infofile = DATA_DIR / f"trades_{args.size_mb}mb.json"
     if not csv.exists():
         print(f"generating {csv} …", flush=True)
