@@ -53,6 +53,9 @@ class Progress:
     def stage(self, name: str) -> None:
         """A new stage starts (a key of STAGES). May raise to stop the processing (cancellation)."""
 
+    def step(self, name: str) -> None:
+        """A timed part of the current stage starts ("preview" within "profile"); nothing is shown."""
+
     def watch(self, con, *, start: float, end: float):
         """A context around one long DuckDB statement: may read `con.query_progress()` meanwhile."""
         return contextlib.nullcontext()
@@ -168,7 +171,8 @@ def parquet_load(con, *, src: str, progress: Progress | None = None) -> None:
 
 def table_summarize(con, *, detection: dict, file_format: str, started: float,
                     progress: Progress | None = None) -> IngestResult:
-    (progress or Progress()).stage("profile")
+    progress = progress or Progress()
+    progress.stage("profile")
     columns = describe(con)
     row_count = con.execute("SELECT count(*) FROM data").fetchone()[0]
     if not columns:
@@ -183,7 +187,9 @@ def table_summarize(con, *, detection: dict, file_format: str, started: float,
         raise IngestError("The file has no data rows (only a header)." if file_format == "csv"
                           else "The file has no rows.")
     # Within the query budgets: long cells cut with a marker, the preview bounded in bytes.
+    progress.step("preview")
     preview = rows_read(con, "SELECT * FROM data", max_rows=int(conf.PREVIEW_ROWS), too_large="stop").rows
+    progress.step("profile")
     profile = profile_columns(con, columns, row_count)
     try:
         summary = rollup_build(con, columns=columns, profile=profile, row_count=int(row_count))

@@ -102,6 +102,7 @@ class Answer(Job):
     task_func = "analyzer.tasks.answer_run"
     title_related = ("session",)
     list_defer = ("error", "session__columns", "session__preview", "session__profile", "session__detection")
+    title_fields = ("mode", "question", "session__filename")
     # Re-running would append a second answer to the chat.
     requeue_safe = False
 
@@ -145,6 +146,7 @@ class Processing(Job):
     task_func = "analyzer.tasks.processing_run"
     title_related = ("session",)
     list_defer = ("error", "session__columns", "session__preview", "session__profile", "session__detection")
+    title_fields = ("session__filename",)
     # Processing starts from the stored upload and writes under a temporary name: safe to re-run.
     requeue_safe = True
 

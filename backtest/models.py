@@ -131,6 +131,7 @@ class BacktestRun(Job, RequestFields):
 
     task_func = "backtest.tasks.backtest_run_execute"
     title_related = ("instrument",)
+    title_fields = ("strategy", "interval", "instrument__symbol")
     list_defer = ("error", "params")
 
     instrument = models.ForeignKey(Instrument, on_delete=models.PROTECT, related_name="runs")
@@ -151,6 +152,7 @@ class Sweep(Job, RequestFields):
 
     task_func = "backtest.tasks.sweep_execute"
     list_defer = ("error", "grid", "param_sets")
+    title_fields = ("strategy", "total")
 
     instruments = models.ManyToManyField(Instrument, related_name="sweeps")
     grid = models.JSONField(default=dict, help_text="Parameter name -> list of values.")
@@ -191,6 +193,7 @@ class BarImport(Job):
 
     task_func = "backtest.tasks.bars_import_execute"
     title_related = ("instrument",)
+    title_fields = ("filename", "interval", "instrument__symbol")
     list_defer = ("error", "report")
     requeue_safe = True  # an upsert: running it twice changes nothing
 
@@ -256,6 +259,7 @@ class Portfolio(Job, CostFields):
 
     task_func = "backtest.tasks.portfolio_execute"
     list_defer = ("error", "params", "equity", "allocation", "trades", "contributions", "open_positions")
+    title_fields = ("strategy", "mode", "rebalance", "weighting")
 
     instruments = models.ManyToManyField(Instrument, related_name="portfolios")
     interval = models.CharField(max_length=3, choices=Interval.choices, default=Interval.H1)

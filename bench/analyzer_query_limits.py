@@ -23,6 +23,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")  # analyzer.conf reads the settings
 
 HOSTILE = "SELECT repeat('x', 50000000) FROM range(40)"
 HEAVY = {

@@ -12,6 +12,8 @@ Figures (each phase in its own child process so peak RSS is per phase):
            profile, 500-row preview, session update) — on a throwaway SQLite database and media folder
            under var/bench_analyzer/
   ratio    process ÷ anchor (target ≤ 1.1), peak RSS of the processing process (target < 1.5 GB)
+  steps    the job's own timings per step (its "timings" event: sniff, load, profile, preview, checkpoint)
+           beside the anchor's time for the statements the job sent in that step
   query    a typical aggregate over the CSV (before), a Parquet copy, and the session's DuckDB file (after)
   answer   the built-in analyst answering "sum of qty by symbol" end to end (plan, query, chart, validation)
 """
@@ -92,30 +94,45 @@ def local(text):
     return text
 t = time.monotonic()
 statements = 0
+steps = {{}}  # seconds per step of the job, from the step each statement was sent in
 for connection in recorded["connections"]:
     database = connection["database"]
+    s0 = time.monotonic()
     con = duckdb.connect(local(database) if database != ":memory:" else database, config=connection["config"] or {{}})
-    for sql, parameters in connection["statements"]:
+    for sql, parameters, step in connection["statements"]:
         result = con.execute(local(sql), parameters) if parameters is not None else con.execute(local(sql))
         try:
             result.fetchall()
         except duckdb.InvalidInputException:
             pass  # a statement without a result set
         statements += 1
+        now = time.monotonic()
+        steps[step] = steps.get(step, 0.0) + now - s0
+        s0 = now
     con.close()
-print("RESULT " + json.dumps({{"seconds": time.monotonic() - t, "statements": statements, "self_rss_mb": rss()}}))
+    steps[step] = steps.get(step, 0.0) + time.monotonic() - s0  # closing a file database writes it out
+print("RESULT " + json.dumps({{"seconds": time.monotonic() - t, "statements": statements, "steps": steps,
+                              "self_rss_mb": rss()}}))
 """
 
-# Wraps duckdb.connect in the job's process: every connection and statement is written down (in order) so
-# the anchor can replay exactly the same work. Recording costs one list append per statement.
+# Wraps duckdb.connect in the job's process: every connection and statement is written down (in order, with
+# the job's step it was sent in) so the anchor can replay exactly the same work and time it step by step.
+# Recording costs one list append per statement.
 RECORD = """
 import duckdb
 _connect = duckdb.connect
 _recorded = []
+_step = ["sniff"]
+from analyzer.services import processing as _processing
+_processing_step = _processing.ProcessingProgress.step
+def _recording_step(self, name):
+    _processing_step(self, name)
+    _step[0] = name or "after"
+_processing.ProcessingProgress.step = _recording_step
 class _Recording:
     def __init__(self, con, log): self._con, self._log = con, log
     def execute(self, sql, parameters=None, *args, **kwargs):
-        self._log.append([sql, list(parameters) if parameters is not None else None])
+        self._log.append([sql, list(parameters) if parameters is not None else None, _step[0]])
         if parameters is None:
             self._con.execute(sql, *args, **kwargs)
         else:
@@ -171,7 +188,11 @@ t = time.monotonic()
 tasks.processing_run(session.processing.pk)  # as the worker does (heartbeat and progress threads included)
 elapsed = time.monotonic() - t
 # The stored upload is removed once loaded: the anchor reads the same bytes from the bench's CSV.
-paths = {{os.path.join({media!r}, session.original_name): {csv!r}}}
+# The job reads the worker's local copy of the stored upload (a cache path): every CSV path in its
+# statements is that copy.
+import re
+paths = {{path: {csv!r} for entry in _recorded for sql, _, _ in entry["statements"]
+         for path in re.findall(r"'(/[^']+[.]csv)'", sql)}}
 for entry in _recorded:
     if entry["database"] != ":memory:":
         paths.setdefault(entry["database"], "file%d.duckdb" % len(paths))
@@ -180,13 +201,15 @@ job = Processing.objects.get(pk=session.processing.pk)
 session = AnalysisSession.objects.get(pk=session.pk)
 assert job.status == "succeeded", job.error
 from core.models import JobEvent
-stages = list(JobEvent.objects.filter(job_kind=job.kind, job_id=job.pk).order_by("seq").values_list("data__stage", flat=True))
+stages = list(JobEvent.objects.filter(job_kind=job.kind, job_id=job.pk, kind="stage").order_by("seq")
+              .values_list("data__stage", flat=True))
+timings = JobEvent.objects.get(job_kind=job.kind, job_id=job.pk, kind="timings").data
 datafile = os.path.join({media!r}, session.data_name)
 open({infofile!r}, "w").write(json.dumps({{"columns": session.columns, "profile": session.profile,
                                           "rows": session.row_count, "datafile": datafile}}))
 print("RESULT " + json.dumps({{"seconds": elapsed, "request_seconds": request_s, "rows": session.row_count,
                   "columns": session.column_count, "rejected": session.detection.get("rejected_rows"),
-                  "stages": stages, "datafile": datafile,
+                  "stages": stages, "timings": timings, "datafile": datafile,
                   "self_rss_mb": rss()}}))
 """
 
@@ -234,6 +257,8 @@ def main() -> None:
     media = DATA_DIR / "media"
     media.mkdir(exist_ok=True)
     dbfile = DATA_DIR / "bench.sqlite3"
+    for stale in (dbfile, dbfile.with_name(dbfile.name + "-wal"), dbfile.with_name(dbfile.name + "-shm")):
+        stale.unlink(missing_ok=True)  # a throwaway database: made afresh by the first run's migrate
     infofile = DATA_DIR / f"trades_{args.size_mb}mb.json"
     if not csv.exists():
         print(f"generating {csv} …", flush=True)
@@ -247,6 +272,7 @@ def main() -> None:
     job = child(PROCESS.format(**fmt))
     anchor = child(ANCHOR.format(**fmt))
     again = child(PROCESS.format(**fmt))  # best of 2 on both sides, interleaved
+    latest_datafile = again["datafile"]  # each run removes the bench user's earlier sessions and their files
     if again["seconds"] < job["seconds"]:
         job = again
     anchor2 = child(ANCHOR.format(**fmt))
@@ -254,7 +280,7 @@ def main() -> None:
         anchor = anchor2
     print(f"anchor  bare DuckDB replaying the job's {anchor['statements']} statements on a fresh file: "
           f"{anchor['seconds']:.2f} s (peak RSS {anchor['self_rss_mb']:.0f} MB)")
-    datafile = Path(job["datafile"])
+    datafile = Path(latest_datafile)
     fmt["datafile"] = str(datafile)
     ratio = job["seconds"] / anchor["seconds"]
     print(f"request upload request (checks, store by rename, session + job queued): {job['request_seconds'] * 1000:.0f} ms")
@@ -262,6 +288,12 @@ def main() -> None:
           f"{job['seconds']:.2f} s ({job['rows']:,} rows × {job['columns']} columns, {job['rejected']} rejected; "
           f"stages {job['stages']})")
     print(f"ratio   process / anchor = {ratio:.2f}  (target ≤ 1.1)  {'OK' if ratio <= 1.1 else 'OVER'}")
+    # The job's own timings (its "timings" event) beside the anchor's time for the statements of each step.
+    ours, theirs = job["timings"]["seconds"], anchor["steps"]
+    print("steps   " + "; ".join(f"{step} {ours.get(step, 0):.2f} s vs {theirs.get(step, 0):.2f} s"
+                                 for step in ("sniff", "load", "profile", "preview", "checkpoint")) +
+          f"; outside the steps (job start and end, session update): "
+          f"{job['seconds'] - sum(ours.values()):.2f} s vs {theirs.get('after', 0):.2f} s")
     print(f"memory  processing (worker) process peak RSS = {job['self_rss_mb']:.0f} MB  (target < 1536 MB)  "
           f"{'OK' if job['self_rss_mb'] < 1536 else 'OVER'}")
     print(f"        DuckDB file size {datafile.stat().st_size / 1024 / 1024:,.0f} MB")
@@ -272,6 +304,7 @@ def main() -> None:
     answer = child(ANSWER.format(**fmt))
     print(f"answer  built-in analyst, 'sum of qty by symbol' (query + chart + validation): {answer['seconds']:.2f} s "
           f"(target < 2 s) {'OK' if answer['seconds'] < 2 else 'OVER'}; events {answer['events']}")
+    print(f"load average after {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":

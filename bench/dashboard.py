@@ -1,11 +1,13 @@
 """Dashboard throughput on PostgreSQL: requests per second at 8 connections, one uvicorn worker, debug off.
 
-Run from the project root: `.venv/bin/python bench/dashboard.py [--seconds=8]`
+Run from the project root: `.venv/bin/python bench/dashboard.py [--seconds=8] [--no-pool]`
 Uses the dedicated database `bench_dashboard` on 127.0.0.1:5432 (created when missing).
 
 - measured: `GET /` (the dashboard) as root with no jobs, and as a user with 200 jobs of five kinds;
 - anchor: `GET /scripts/` (a plain list page) as the same user, on the same server, in the same run.
-Prints requests per second, p50/p95 latency, errors, the ratio to the anchor and the load average.
+Prints requests per second, p50/p95 latency, errors, the ratio to the anchor and the load average, and the
+CPU time one request costs the web server and PostgreSQL (read from /proc: on a shared machine the
+throughput follows the load, the CPU per request does not).
 Target: the dashboard serves at least 40 requests per second for both users.
 """
 
@@ -141,11 +143,55 @@ async def hammer(url: str, cookie: str, seconds: float) -> tuple[float, list[flo
     return len(latencies) / took, latencies, errors
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time the processes have used so far (from /proc), in seconds."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / tick
+
+
+def postgres_backends() -> list[int]:
+    """The PostgreSQL server processes serving the bench database (the web server's connections)."""
+    import psycopg
+
+    with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
+        rows = conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", [DB_NAME]).fetchall()
+    return [pid for (pid,) in rows]
+
+
+def measure(url: str, cookie: str, server_pid: int) -> dict:
+    """Throughput at CONNECTIONS connections, and the CPU time one request costs the web server and
+    PostgreSQL: on a shared machine req/s follows the load, CPU per request does not."""
+    asyncio.run(hammer(url, cookie, 0.5))  # the server's database connection is open before it is looked up
+    backends = postgres_backends()
+    server0, pg0 = cpu_seconds([server_pid]), cpu_seconds(backends)
+    rate, latencies, errors = asyncio.run(hammer(url, cookie, SECONDS))
+    server_ms = (cpu_seconds([server_pid]) - server0) * 1000 / max(1, len(latencies))
+    pg_ms = (cpu_seconds(backends) - pg0) * 1000 / max(1, len(latencies))
+    return {"rate": rate, "latencies": latencies, "errors": errors, "server_ms": server_ms, "pg_ms": pg_ms}
+
+
+def describe(result: dict) -> str:
+    lat = sorted(result["latencies"])
+    return (f"{result['rate']:.1f} req/s (p50 {statistics.median(lat) * 1000:.0f} ms, "
+            f"p95 {lat[int(0.95 * (len(lat) - 1))] * 1000:.0f} ms, {result['errors']} errors; "
+            f"CPU per request: server {result['server_ms']:.1f} ms + PostgreSQL {result['pg_ms']:.1f} ms)")
+
+
 def main() -> None:
     ensure_database()
     cookies = setup()
     port = free_port()
-    env = dict(os.environ, DJANGO_DEBUG="false", DJANGO_SECRET_KEY=SECRET_KEY,
+    # The web server as deploy/platform-web.service runs it: a connection pool (`--no-pool`: a connection
+    # opened per request, the default elsewhere).
+    pool = "--no-pool" not in sys.argv
+    env = dict(os.environ, DATABASE_POOL=str(pool).lower(), DJANGO_DEBUG="false", DJANGO_SECRET_KEY=SECRET_KEY,
                DJANGO_SECURE_SSL_REDIRECT="false", DJANGO_SECURE_COOKIES="false", DJANGO_HSTS_SECONDS="0")
     # Debug off serves hashed static names from the manifest, as production does: collect first.
     subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput", "-v", "0"], cwd=BASE, env=env,
@@ -164,16 +210,19 @@ def main() -> None:
                 break
             except httpx.HTTPError:
                 time.sleep(0.1)
-        print(f"dashboard: PostgreSQL, one uvicorn worker, debug off, {CONNECTIONS} connections, "
+        print(f"dashboard: PostgreSQL ({'connection pool' if pool else 'a connection per request'}), "
+              f"one uvicorn worker, debug off, {CONNECTIONS} connections, "
               f"{SECONDS:.0f} s per figure; load average {os.getloadavg()[0]:.2f}")
         for user, label in (("bench-root", "root, no jobs"), ("bench-busy", f"user with {JOBS} jobs")):
-            anchor, anchor_lat, anchor_err = asyncio.run(hammer(f"http://127.0.0.1:{port}/scripts/", cookies[user],
-                                                                SECONDS))
-            rate, lat, err = asyncio.run(hammer(f"http://127.0.0.1:{port}/", cookies[user], SECONDS))
-            print(f"  {label}: anchor /scripts/ {anchor:.1f} req/s (p50 {statistics.median(anchor_lat) * 1000:.0f} ms,"
-                  f" {anchor_err} errors); dashboard {rate:.1f} req/s (p50 {statistics.median(lat) * 1000:.0f} ms,"
-                  f" p95 {sorted(lat)[int(0.95 * (len(lat) - 1))] * 1000:.0f} ms, {err} errors);"
-                  f" ratio {rate / anchor:.2f}; target >= 40 req/s: {'met' if rate >= 40 and not err else 'NOT met'}")
+            anchor = measure(f"http://127.0.0.1:{port}/scripts/", cookies[user], server.pid)
+            ours = measure(f"http://127.0.0.1:{port}/", cookies[user], server.pid)
+            met = ours["rate"] >= 40 and not ours["errors"]
+            print(f"  {label} (load average {os.getloadavg()[0]:.2f}):\n"
+                  f"    anchor    /scripts/ {describe(anchor)}\n"
+                  f"    dashboard /         {describe(ours)}\n"
+                  f"    ratio {ours['rate'] / anchor['rate']:.2f} (CPU per request {anchor['server_ms'] / ours['server_ms']:.2f});"
+                  f" one free core would serve {1000 / ours['server_ms']:.0f} req/s;"
+                  f" target >= 40 req/s: {'met' if met else 'NOT met'}")
         print(f"  load average after: {os.getloadavg()[0]:.2f}")
     finally:
         os.killpg(server.pid, signal.SIGTERM)

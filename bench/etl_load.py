@@ -4,13 +4,15 @@ Run from the project root: `.venv/bin/python bench/etl_load.py`
 Needs PostgreSQL on 127.0.0.1:5432 (user postgres, trust auth); uses the
 dedicated database `bench_etl`, created here when missing.
 
-- anchor: COPY of the same rows already parsed (the limit of the load path);
-- measured: decode + parse both files (rd5000, rd5500) + join on tnsc +
-  replace the day's records in one transaction (DELETE + COPY).
-Ratio = anchor time / measured time (target ≥ 0.8). Runs interleaved, best of 3 each;
-both with the cyclic GC paused, as the fetch job does while it builds and loads rows. Both sides
-load through the same `records_copy` (psycopg COPY, one row at a time), so the ratio is the price of
-the parse. Prints the load average before and after (the machine may be shared).
+One definition, the same work on both sides but the parse:
+- anchor: the day's records replaced in one transaction (DELETE + COPY, `records_replace`, the job's
+  own load step) from the rows already parsed — the bare COPY, the limit of the load path;
+- measured: the same `records_replace` after decoding and parsing both files (rd5000, rd5500) and
+  joining them on tnsc, exactly as the fetch job does after its download.
+Both start from the same empty, vacuumed table, with the cyclic GC paused as the fetch job pauses it.
+Ratio = anchor time / measured time (target ≥ 0.8), runs interleaved, best of 3 each; the parse alone
+and the split inside the best measured run are printed too. Prints the load average before and after
+(the machine may be shared).
 """
 
 from __future__ import annotations
@@ -55,10 +57,10 @@ def main() -> None:
     ensure_database()
     setup_django()
     from django.contrib.auth import get_user_model
-    from django.db import connection, transaction
+    from django.db import connection
 
     from etl.demo_files import encode, make_day, payments_text, sales_text
-    from etl.loading import records_copy, records_replace
+    from etl.loading import records_replace
     from etl.models import Branch, FetchJob, Record
     from etl.parsing import combine, effective_config, parse_payments, parse_sales
     from etl.pipeline import gc_paused
@@ -93,13 +95,11 @@ def main() -> None:
     split: list[tuple[float, float]] = []
 
     rows = combine(parse_sales(sales_raw, cfg), parse_payments(payments_raw, cfg))
-    key = (job.pk, branch.pk, 1, day)
 
     def bare_copy() -> int:
-        with gc_paused(), transaction.atomic():
-            Record.objects.filter(job=job).delete()
-            records_copy(key=key, rows=rows)
-        return len(rows)
+        with gc_paused():
+            _before, written = records_replace(job=job, rows=rows)
+        return written
 
     def parse_only() -> int:
         with gc_paused():

@@ -340,33 +340,42 @@ def bench_sandbox_start(rounds: int = 20):
     plain, boxed, networked = [], [], []
     net_ok, net_error = network.status()
     Path(runner_conf.RUN_ROOT).mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=runner_conf.RUN_ROOT) as tmp:  # runs live under the run root
-        def one_run(index: int, *, network: bool) -> float:
-            """What the worker does for a run of `pass`: prepare, start, wait, release (and the network)."""
-            t0 = time.perf_counter()
-            launch = sandbox.prepare(run_dir=Path(tmp) / f"{'net' if network else 'box'}{index}", script_name="n.py",
-                                     code=b"pass\n", args=[], env={}, network=network, sandboxed=True)
-            try:
-                proc = sandbox.start(launch)
-                output = proc.communicate()[0]
-            finally:
-                sandbox.release(launch)
-                sandbox.network_stop(launch)
-            if proc.returncode != 0:
-                raise RuntimeError(f"{'networked ' if network else ''}run failed: {proc.returncode}: {output!r:.2000}")
-            return time.perf_counter() - t0
+    bench_id = uuid.uuid4().hex[:8]
+    def one_run(index: int, *, network: bool) -> float:
+        """What the worker does for a run of `pass`: prepare, start, wait, release (and the network).
 
-        for index in range(rounds):
-            t0 = time.perf_counter()
-            subprocess.run([sys.executable, "-I", "-c", "pass"], check=True)
-            plain.append(time.perf_counter() - t0)
-            boxed.append(one_run(index, network=False))
-            if net_ok:
-                # Namespace + filter + pasta, the run, and the teardown: the whole cost of a networked run.
-                try:
-                    networked.append(one_run(index, network=True))
-                except RuntimeError as exc:
-                    net_ok, net_error = False, str(exc)
+        The run's folder is made as the worker makes it, right under the run root with the default
+        mode: the sandbox's user reads the network's resolv.conf through it (a private temporary
+        folder around it made every networked start fail with "Permission denied")."""
+        run_dir = Path(runner_conf.RUN_ROOT) / f"bench-{bench_id}-{'net' if network else 'box'}{index}"
+        run_dir.mkdir()
+        t0 = time.perf_counter()
+        launch = sandbox.prepare(run_dir=run_dir, script_name="n.py",
+                                 code=b"pass\n", args=[], env={}, network=network, sandboxed=True)
+        try:
+            proc = sandbox.start(launch)
+            output, errors = proc.communicate()
+        finally:
+            sandbox.release(launch)
+            sandbox.network_stop(launch)
+            elapsed = time.perf_counter() - t0
+            shutil.rmtree(run_dir, ignore_errors=True)
+        if proc.returncode != 0:
+            raise RuntimeError(f"{'networked ' if network else ''}run failed: exit {proc.returncode}: "
+                               f"{(output + errors)!r:.2000}")
+        return elapsed
+
+    for index in range(rounds):
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-I", "-c", "pass"], check=True)
+        plain.append(time.perf_counter() - t0)
+        boxed.append(one_run(index, network=False))
+        if net_ok:
+            # Namespace + filter + pasta, the run, and the teardown: the whole cost of a networked run.
+            try:
+                networked.append(one_run(index, network=True))
+            except RuntimeError as exc:
+                net_ok, net_error = False, str(exc)
     p_plain, p_boxed = statistics.median(plain), statistics.median(boxed)
     print(f"sandbox start: python -I (anchor) p50 {p_plain * 1000:.0f} ms, sandboxed run p50 {p_boxed * 1000:.0f} ms; "
           f"overhead {(p_boxed - p_plain) * 1000:.0f} ms per run, ratio {p_boxed / p_plain:.2f}x")

@@ -60,10 +60,15 @@ class Job(models.Model):
     # and large columns job lists never show.
     title_related: tuple[str, ...] = ()
     list_defer: tuple[str, ...] = ("error",)
+    # The other columns `job_title` and `get_absolute_url` read ("script__name"): the dashboard loads only
+    # these and the common ones, so a busy user's rows stay small.
+    title_fields: tuple[str, ...] = ()
 
     class Meta:
         abstract = True
         ordering = ["-created_at"]
+        # A user's newest jobs (the dashboard, every job list): read from the index's start, never sorted.
+        indexes = [models.Index(fields=["owner", "-created_at"], name="%(class)s_owner_created")]
 
     @property
     def kind(self) -> str:

@@ -101,6 +101,7 @@ class FetchJob(Job):
 
     task_func = "etl.tasks.fetch_job_execute"
     title_related = ("branch",)
+    title_fields = ("branch__code", "pos", "work_date")
     list_defer = ("error", "file_list", "chosen_files", "counts", "rejected_examples",
                   "branch__parser_config", "branch__closed_weekdays", "branch__closed_dates")
     # Re-running replaces the day's records in one transaction, so a lost task may be re-queued.
@@ -124,7 +125,7 @@ class FetchJob(Job):
         constraints = [
             models.UniqueConstraint(fields=["branch", "pos", "work_date"], name="etl_fetchjob_unique_day"),
         ]
-        indexes = [models.Index(fields=["work_date", "branch", "pos"], name="etl_fetchjob_day_idx")]
+        indexes = [*Job.Meta.indexes, models.Index(fields=["work_date", "branch", "pos"], name="etl_fetchjob_day_idx")]
 
     def job_title(self) -> str:
         return f"Fetch {self.branch.code} POS {self.pos} {self.work_date.isoformat()}"
@@ -188,6 +189,7 @@ class RecordExport(Job):
     """CSV export of filtered records (or a whole year) produced in the background."""
 
     task_func = "etl.tasks.record_export_execute"
+    title_fields = ("filters",)
 
     filters = models.JSONField(default=dict, blank=True)
     file = models.FileField(upload_to="etl/exports/", max_length=500, blank=True)

@@ -44,6 +44,7 @@ class EndReason(models.TextChoices):
 class ScriptRun(Job):
     task_func = "scripts_runner.tasks.script_run_execute"
     title_related = ("script",)
+    title_fields = ("script__name",)
     list_defer = ("error", "env")
     # A script may not be safe to run twice: never re-queued by recovery.
     requeue_safe = False
@@ -67,7 +68,8 @@ class ScriptRun(Job):
             ("run_scripts", "Can run uploaded scripts"),
             ("use_network", "Can use the network from scripts"),
         ]
-        indexes = [models.Index(fields=["script", "-created_at"], name="scripts_run_script_created")]
+        indexes = [*Job.Meta.indexes,
+                   models.Index(fields=["script", "-created_at"], name="scripts_run_script_created")]
 
     def job_title(self) -> str:
         return f"Run #{self.pk} of {self.script.name}"

@@ -93,3 +93,37 @@ def test_dashboard_lists_the_newest_jobs_of_every_kind_with_titles_and_counts(cl
     client.force_login(owner)
     _, page = dashboard_queries(client)
     assert "12 succeeded" in page and "3 running" in page
+
+
+@pytest.mark.django_db
+def test_dashboard_rows_of_every_kind_read_their_titles_without_more_queries(owner):
+    """The rows load only the columns a row shows; whatever a title or link reads is among them."""
+    from analyzer.models import AnalysisSession, Answer, Processing
+    from backtest.models import Portfolio, Sweep
+    from core import selectors
+    from core.models import WorkerCheck
+    from core.services import job_models
+    from etl.models import RecordExport
+
+    make_jobs(owner, 5)
+    session = AnalysisSession.objects.create(owner=owner, title="t", filename="sales.csv", file_format="csv",
+                                             storage_dir="s", data_name="s/data.duckdb")
+    Answer.objects.create(owner=owner, session=session, question="sum of qty by symbol")
+    Answer.objects.create(owner=owner, session=session, mode=Answer.Mode.AUTO_ANALYZE)
+    Processing.objects.create(owner=owner, session=session)
+    Sweep.objects.create(owner=owner, strategy="sma_cross", total=12)
+    Portfolio.objects.create(owner=owner, mode="rebalance", rebalance="monthly", weighting="inverse_vol")
+    RecordExport.objects.create(owner=owner, filters={"year": 2025})
+    WorkerCheck.objects.create(owner=owner, message="checking")
+    jobs = selectors.recent_jobs(user=owner, limit=25)
+    assert {type(job) for job in jobs} == set(job_models())
+    with CaptureQueriesContext(connection) as ctx:
+        rows = [(job.job_title(), job.get_absolute_url(), job.get_status_display(), job.progress, job.message,
+                 job.created_at, job.owner_id) for job in jobs]
+    assert ctx.captured_queries == []
+    titles = {title for title, *_ in rows}
+    assert {"Answer: sum of qty by symbol", "Auto-analysis of sales.csv", "Processing sales.csv",
+            "Records 2025 export"} <= titles
+    assert any(title.endswith("monthly rebalance (inverse volatility weights)") for title in titles)
+    assert any(title.startswith("Sweep #") and title.endswith("sma_cross (12 backtests)") for title in titles)
+    assert ("checking", "/health/") in {(message, url) for _, url, _, _, message, _, _ in rows}

@@ -75,6 +75,7 @@ class Export(Job):
     """A background export of filtered / computed / bucketed trades to a file."""
 
     task_func = "trades.tasks.export_run"
+    title_fields = ("format",)
     # Re-running writes the same file again under a new name; harmless, but a
     # lost job is better failed visibly than silently repeated for hours.
     requeue_safe = False
@@ -103,7 +104,8 @@ class Export(Job):
                 name="trades_export_one_active_per_signature",
             ),
         ]
-        indexes = [models.Index(fields=["owner", "status", "finished_at"], name="trades_export_owner_fin")]
+        indexes = [*Job.Meta.indexes,
+                   models.Index(fields=["owner", "status", "finished_at"], name="trades_export_owner_fin")]
 
     def job_title(self) -> str:
         return f"Trade export #{self.pk} ({self.get_format_display()})"

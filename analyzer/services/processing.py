@@ -36,8 +36,18 @@ class ProcessingProgress(Progress):
     def __init__(self, reporter: JobReporter):
         self.reporter = reporter
         self.job: Processing = reporter.job
+        # Seconds spent in each timed step (the "save" stage is DuckDB's checkpoint), recorded once done.
+        self.seconds: dict[str, float] = {}
+        self._step, self._since = None, time.monotonic()
+
+    def step(self, name: str | None) -> None:
+        now = time.monotonic()
+        if self._step:
+            self.seconds[self._step] = round(self.seconds.get(self._step, 0.0) + now - self._since, 4)
+        self._step, self._since = name, now
 
     def stage(self, name: str) -> None:
+        self.step("checkpoint" if name == "save" else name)
         self.reporter.raise_if_stopped(fresh=True)
         fraction, message = STAGES[name]
         self.reporter.progress(fraction=fraction, message=message, force=True, stage=name)
@@ -70,6 +80,7 @@ def processing_run(job: Processing) -> None:
     session = job.session
     reporter = JobReporter(job)
     started = time.monotonic()
+    progress = ProcessingProgress(reporter)
     try:
         # DuckDB reads and writes local files: the upload is this host's cached copy of the stored one; the
         # database is built in a local folder, then stored (and kept as this host's cached copy).
@@ -77,7 +88,7 @@ def processing_run(job: Processing) -> None:
                 prefix="analyzer-build-", dir=_build_root()) as build:
             data_local = os.path.join(build, "data.duckdb")
             result = upload_ingest(src=src, filename=session.filename, data_dst=data_local,
-                                   progress=ProcessingProgress(reporter))
+                                   progress=progress)
             publish(session.data_name, data_local, keep_local_copy=True)
     except FileNotFoundError:
         logger.error("analyzer session %s: the store does not hold %s", session.pk, session.original_name)
@@ -96,6 +107,7 @@ def processing_run(job: Processing) -> None:
         logger.exception("processing of analyzer session %s failed", session.pk)
         processing_fail(job=job, error=f"Something went wrong while processing the file ({type(exc).__name__}).")
         return
+    progress.step(None)
     original_name = session.original_name
     keep = conf.KEEP_ORIGINAL
     with transaction.atomic():
@@ -113,7 +125,10 @@ def processing_run(job: Processing) -> None:
         session.refresh_from_db()
         Processing.objects.filter(pk=job.pk).update(stage="done")
         job.stage = "done"
-        core_services.job_event_add(job=job, kind="stage", data={"stage": "done", "message": "Ready."})
+        core_services.job_events_add(job=job, events=[
+            ("timings", {"seconds": progress.seconds, "total": round(time.monotonic() - started, 4)}),
+            ("stage", {"stage": "done", "message": "Ready."}),
+        ])
         core_services.job_succeed(job=job, message=f"{result.row_count:,} rows × {len(result.columns)} columns")
         if not keep:
             transaction.on_commit(lambda: stored_delete(original_name))

@@ -175,11 +175,34 @@ def test_processing_reports_stages_and_progress(user):
     from core.models import JobEvent
 
     session = create(user, "trades.csv", SAMPLE_CSV)
-    stages = [e.data["stage"] for e in JobEvent.objects.filter(job_kind="analyzer.processing",
-                                                              job_id=session.processing.pk).order_by("seq")]
+    events = list(JobEvent.objects.filter(job_kind="analyzer.processing", job_id=session.processing.pk).order_by("seq"))
+    assert [e.kind for e in events] == ["stage"] * 4 + ["timings", "stage"]
+    stages = [e.data["stage"] for e in events if e.kind == "stage"]
     assert stages == ["sniff", "load", "profile", "save", "done"]
     job = session.processing
     assert job.progress == 1.0 and job.message == "10 rows × 5 columns" and session.processing_seconds > 0
+
+
+def test_processing_records_how_long_each_step_took(user, monkeypatch):
+    import time
+
+    from analyzer import ingest
+    from core.models import JobEvent
+
+    profile_columns = ingest.profile_columns
+
+    def slow_profile(*args, **kwargs):
+        time.sleep(0.3)
+        return profile_columns(*args, **kwargs)
+
+    monkeypatch.setattr(ingest, "profile_columns", slow_profile)
+    session = create(user, "trades.csv", SAMPLE_CSV)
+    timings = JobEvent.objects.get(job_kind="analyzer.processing", job_id=session.processing.pk, kind="timings").data
+    seconds = timings["seconds"]
+    assert set(seconds) == {"sniff", "load", "profile", "preview", "checkpoint"}
+    assert all(value >= 0 for value in seconds.values())
+    assert seconds["profile"] >= 0.3 > max(seconds["sniff"], seconds["load"], seconds["preview"])
+    assert sum(seconds.values()) <= timings["total"] and timings["total"] >= session.processing_seconds
 
 
 def test_upload_stores_the_bytes_and_queues_the_job_without_parsing(user, monkeypatch):
