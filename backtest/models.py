@@ -224,6 +224,7 @@ class WalkForward(Job, RequestFields):
 
     task_func = "backtest.tasks.walkforward_execute"
     title_related = ("instrument",)
+    title_fields = ("strategy", "interval", "instrument__symbol")
     list_defer = ("error", "grid", "param_sets", "windows", "equity", "metrics")
 
     instrument = models.ForeignKey(Instrument, on_delete=models.PROTECT, related_name="walkforwards")

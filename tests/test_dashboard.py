@@ -99,7 +99,7 @@ def test_dashboard_lists_the_newest_jobs_of_every_kind_with_titles_and_counts(cl
 def test_dashboard_rows_of_every_kind_read_their_titles_without_more_queries(owner):
     """The rows load only the columns a row shows; whatever a title or link reads is among them."""
     from analyzer.models import AnalysisSession, Answer, Processing
-    from backtest.models import Portfolio, Sweep
+    from backtest.models import Instrument, Portfolio, Sweep, WalkForward
     from core import selectors
     from core.models import WorkerCheck
     from core.services import job_models
@@ -113,6 +113,9 @@ def test_dashboard_rows_of_every_kind_read_their_titles_without_more_queries(own
     Processing.objects.create(owner=owner, session=session)
     Sweep.objects.create(owner=owner, strategy="sma_cross", total=12)
     Portfolio.objects.create(owner=owner, mode="rebalance", rebalance="monthly", weighting="inverse_vol")
+    WalkForward.objects.create(owner=owner, strategy="ema_cross", interval="4h", in_sample_bars=500,
+                               out_of_sample_bars=100, step_bars=100,
+                               instrument=Instrument.objects.get(symbol="DASHUSDT"))
     RecordExport.objects.create(owner=owner, filters={"year": 2025})
     WorkerCheck.objects.create(owner=owner, message="checking")
     jobs = selectors.recent_jobs(user=owner, limit=25)
@@ -126,4 +129,5 @@ def test_dashboard_rows_of_every_kind_read_their_titles_without_more_queries(own
             "Records 2025 export"} <= titles
     assert any(title.endswith("monthly rebalance (inverse volatility weights)") for title in titles)
     assert any(title.startswith("Sweep #") and title.endswith("sma_cross (12 backtests)") for title in titles)
+    assert any(title.startswith("Walk-forward #") and title.endswith("ema_cross on DASHUSDT 4h") for title in titles)
     assert ("checking", "/health/") in {(message, url) for _, url, _, _, message, _, _ in rows}

@@ -250,7 +250,7 @@ def test_cancelled_processing_leaves_a_failed_session_without_files(user):
         services.answer_request(session=session, user=user, text="How many rows are there?")
 
 
-def test_worker_lost_during_processing_fails_the_session_and_drops_files(user):
+def test_worker_lost_during_processing_queues_it_again_once_then_fails_the_session_and_drops_files(user):
     from datetime import timedelta
 
     from django.utils import timezone
@@ -259,8 +259,17 @@ def test_worker_lost_during_processing_fails_the_session_and_drops_files(user):
 
     session = services.session_create_from_upload(owner=user, upload=upload_of("trades.csv", SAMPLE_CSV))
     past = timezone.now() - timedelta(hours=1)
+    # Processing is safe to run again: the first lost worker queues it again, once…
     Processing.objects.filter(pk=session.processing.pk).update(status="running", heartbeat_at=past, started_at=past)
-    assert core_services.jobs_recover(stale_seconds=60)["worker_lost"] >= 1
+    counts = core_services.jobs_recover(stale_seconds=60)
+    assert counts["worker_lost"] == 1 and counts["requeued"] == 1
+    processing = Processing.objects.get(pk=session.processing.pk)
+    assert processing.status == "queued" and processing.requeues == 1
+    assert services.session_status(session=AnalysisSession.objects.get(pk=session.pk)) == "processing"
+    # …and a second lost worker fails the session and drops its files.
+    Processing.objects.filter(pk=session.processing.pk).update(status="running", heartbeat_at=past, started_at=past)
+    counts = core_services.jobs_recover(stale_seconds=60)
+    assert counts["worker_lost"] == 1 and counts["requeued"] == 0
     session = AnalysisSession.objects.get(pk=session.pk)
     assert services.session_status(session=session) == "failed"
     assert "worker processing this file stopped" in services.processing_error(job=session.processing)

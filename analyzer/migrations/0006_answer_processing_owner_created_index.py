@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('analyzer', '0004_job_worker_instance'),
+        ('analyzer', '0005_answer_usage'),
     ]
 
     operations = [

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('backtest', '0009_portfolio_runs'),
+        ('backtest', '0010_walkforward'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
