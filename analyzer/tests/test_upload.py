@@ -232,12 +232,12 @@ def test_worker_lost_during_processing_fails_the_session_and_drops_files(user):
 
     from django.utils import timezone
 
-    from core import services as core_services
+    from core import recovery as core_recovery
 
     session = services.session_create_from_upload(owner=user, upload=upload_of("trades.csv", SAMPLE_CSV))
     past = timezone.now() - timedelta(hours=1)
     Processing.objects.filter(pk=session.processing.pk).update(status="running", heartbeat_at=past, started_at=past)
-    assert core_services.jobs_recover(stale_seconds=60)["worker_lost"] >= 1
+    assert core_recovery.jobs_recover(stale_seconds=60)["worker_lost"] >= 1
     session = AnalysisSession.objects.get(pk=session.pk)
     assert services.session_status(session=session) == "failed"
     assert "worker processing this file stopped" in services.processing_error(job=session.processing)

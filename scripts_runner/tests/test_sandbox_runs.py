@@ -297,12 +297,13 @@ def test_recovery_marks_lost_run_worker_lost(runner, make_script):
 
     from django.utils import timezone
 
+    from core import recovery as core_recovery
     from core import services as core_services
 
     run = services.script_run_create(script=make_script(runner, "print(1)\n"), user=runner)
     assert core_services.job_start(job=run)
     ScriptRun.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now() - timedelta(minutes=10))
-    counts = core_services.jobs_recover(stale_seconds=60)
+    counts = core_recovery.jobs_recover(stale_seconds=60)
     run.refresh_from_db()
     assert counts["worker_lost"] >= 1
     assert run.status == JobStatus.FAILED and run.end_reason == EndReason.WORKER_LOST
@@ -314,11 +315,11 @@ def test_run_never_requeued_by_recovery(runner, make_script):
 
     from django.utils import timezone
 
-    from core import services as core_services
+    from core import recovery as core_recovery
 
     run = services.script_run_create(script=make_script(runner, "print(1)\n"), user=runner)
     ScriptRun.objects.filter(pk=run.pk).update(task_id="vanished", created_at=timezone.now() - timedelta(minutes=10))
-    core_services.jobs_recover(stale_seconds=60)
+    core_recovery.jobs_recover(stale_seconds=60)
     run.refresh_from_db()
     assert run.status == JobStatus.FAILED  # not re-queued: scripts may not be safe to run twice
 
