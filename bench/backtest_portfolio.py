@@ -35,7 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 from backtest.engine import Bars, Costs  # noqa: E402
-from backtest.portfolio_engine import PortfolioRules, rebalance_bars, run_portfolio  # noqa: E402
+from backtest.portfolio_engine import PortfolioRules, run_portfolio  # noqa: E402
+from backtest.portfolio_weights import rebalance_bars  # noqa: E402
 from backtest.strategies import STRATEGIES, params_clean  # noqa: E402
 from backtest.synthetic import synthetic_bars  # noqa: E402
 

@@ -10,9 +10,9 @@ from importlib import import_module
 from pathlib import Path
 
 import environ
-from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
+from config.security_headers import CONTENT_SECURITY_POLICY, PERMISSIONS_POLICY_DISABLED  # noqa: F401
 from core.storage import storage_settings
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -376,32 +376,7 @@ SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
 
-# Content-Security-Policy (django-csp; README "Security"): scripts, styles, fonts, images and
-# connections from the platform's own origin only; no inline scripts or handlers, no eval (charts
-# run Vega's expression interpreter). core.headers adds ws(s)://<this host> to connect-src.
-CONTENT_SECURITY_POLICY = {
-    "DIRECTIVES": {
-        "default-src": [SELF],
-        "script-src": [SELF],
-        # Vega and vega-embed inject no <style> (defaultStyle off, their CSS is served as a file),
-        # but position the tooltip and size the chart through element.style (CSSOM), which CSP allows.
-        "style-src": [SELF],
-        # Chart export (PNG/SVG) and Pico's icons are data: URLs.
-        "img-src": [SELF, "data:"],
-        "font-src": [SELF],
-        "connect-src": [SELF],
-        "object-src": [NONE],
-        "base-uri": [SELF],
-        "form-action": [SELF],
-        "frame-ancestors": [NONE],
-    }
-}
-# Browser features no page of the platform uses: off for every page (and anything injected into one).
-PERMISSIONS_POLICY_DISABLED = [
-    "accelerometer", "ambient-light-sensor", "autoplay", "bluetooth", "camera", "display-capture",
-    "geolocation", "gyroscope", "hid", "idle-detection", "magnetometer", "microphone", "midi", "payment",
-    "screen-wake-lock", "serial", "usb", "xr-spatial-tracking",
-]
+# Content-Security-Policy and Permissions-Policy: config/security_headers.py (imported above).
 
 LOGGING = {
     "version": 1,

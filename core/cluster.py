@@ -246,11 +246,11 @@ class PlatformCluster(Cluster):
 def workerhost_end(worker_id: str, *, forget: bool = True) -> dict:
     """What a stopping instance leaves in order: its running jobs interrupted, held tasks handed back,
     no heartbeat (`forget`)."""
-    from core import services
+    from core import recovery
 
-    counts = services.instance_jobs_interrupt(worker_id=worker_id)
+    counts = recovery.instance_jobs_interrupt(worker_id=worker_id)
     try:
-        counts["handed_back"] = services.instance_held_release(worker_id=worker_id)
+        counts["handed_back"] = recovery.instance_held_release(worker_id=worker_id)
     except Exception:
         logger.warning("could not hand held tasks back (the recovery pass will)", exc_info=True)
     if forget:

@@ -29,7 +29,7 @@ from django.conf import settings
 from django.db import close_old_connections, connection
 from django.utils import timezone
 
-from core import services
+from core import recovery, services
 from core.models import Job, JobStatus
 from core.workerhost import worker_stopping
 
@@ -119,7 +119,7 @@ def job_execute(*, model: type[J], pk: int, body: Callable[[J], Any]) -> J | Non
         except services.JobCancelled:
             services.job_mark_cancelled(job=job)
         except services.WorkerStopping:
-            services.job_interrupt(job=job)
+            recovery.job_interrupt(job=job)
         except services.JobHandedOff:
             # No longer this instance's: its own heartbeat (beaten by the tasks that finish it) is what
             # the recovery pass judges, and this instance's stop or death leaves it alone.

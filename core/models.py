@@ -53,7 +53,7 @@ class Job(models.Model):
     # Dotted path of the django-q2 task that runs this kind of job: `func(pk)`.
     task_func: str = ""
     # Whether the job may run again after it started: a running job whose worker was lost or stopped is
-    # then queued again once (`core.services.job_interrupt`), else failed. (A queued job never started,
+    # then queued again once (`core.recovery.job_interrupt`), else failed. (A queued job never started,
     # so one whose task vanished is always queued again.)
     requeue_safe = True
     # Relations `job_title` reads, fetched with the row in job lists (one query per kind, not per row),

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from core.models import WorkerCheck, WorkerHeartbeat
 from core.permissions import get_for_viewer, visible_to
-from core.services import job_models
+from core.recovery import job_models
 
 
 # The dashboard's two statements span every job table; building them through the ORM on every request

@@ -2,7 +2,7 @@
 
 Apps connect their recovery work in `AppConfig.ready()`, so no model has to import its services:
 - `job_worker_lost` (sender: the Job model, `job`): a running job has just been failed because its worker
-  was lost or stopped (`core.services.job_interrupt`); clean up what the job left behind.
+  was lost or stopped (`core.recovery.job_interrupt`); clean up what the job left behind.
 - `jobs_recovered` (no sender): a recovery pass ended; e.g. hand out slots a dead worker left free.
 
 The worker cluster's own heartbeat and recovery loop live in `core.workerhost` (started by

@@ -1,12 +1,12 @@
 """django-q2 entry points: thin, they call the service of the same name."""
 
-from core import services
+from core import recovery, services
 from core.jobkit import job_execute
 from core.models import WorkerCheck
 
 
 def jobs_recover() -> dict:
-    return services.jobs_recover()
+    return recovery.jobs_recover()
 
 
 def worker_check_run(pk: int) -> None:

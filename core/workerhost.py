@@ -9,7 +9,7 @@
   reaches the broker, and which tasks it holds; with Redis it also writes a short-lived key saying
   whether it reaches the database, which the health probe reads when the database row goes stale.
 - The recovery loop (a thread in the main process of every worker host, outside the task queue, so
-  busy workers never delay it) runs `core.services.jobs_recover`; on PostgreSQL only the host holding
+  busy workers never delay it) runs `core.recovery.jobs_recover`; on PostgreSQL only the host holding
   the advisory lock acts, on SQLite the single host does.
 """
 
@@ -113,7 +113,7 @@ def instance_beat(*, worker_id: str, begin: bool = False, state: str = "running"
     Answers why it cannot reach the broker ("" when it can)."""
     from core.brokers import task_broker
     from core.models import WorkerHeartbeat
-    from core.services import instance_held_prune
+    from core.recovery import instance_held_prune
 
     problem = broker_problem()
     held = []
@@ -174,7 +174,7 @@ def recovery_lock_key() -> int:
 
 def recovery_round() -> dict | None:
     """One recovery pass if this host may act now (None when another host holds the lock)."""
-    from core.services import jobs_recover
+    from core.recovery import jobs_recover
 
     close_old_connections()
     if connection.vendor != "postgresql":

@@ -9,7 +9,7 @@ from channels.testing import WebsocketCommunicator
 from django.utils import timezone
 
 from config.asgi import application
-from core import jobkit, services
+from core import jobkit, recovery, services
 from core.models import JobEvent, JobStatus, WorkerCheck
 from tests.support import api_token, token_ws_headers
 
@@ -95,7 +95,7 @@ def test_recovery_marks_stale_running_job_worker_lost(user):
     for job in (stale, fresh):
         services.job_start(job=job)
     WorkerCheck.objects.filter(pk=stale.pk).update(heartbeat_at=timezone.now() - timedelta(seconds=120))
-    counts = services.jobs_recover(stale_seconds=60)
+    counts = recovery.jobs_recover(stale_seconds=60)
     stale.refresh_from_db()
     fresh.refresh_from_db()
     assert counts["worker_lost"] == 1
@@ -121,8 +121,8 @@ def test_recovery_signals_reach_the_receivers_apps_connect(user):
         stale = make_check(user)
         services.job_start(job=stale)
         WorkerCheck.objects.filter(pk=stale.pk).update(heartbeat_at=timezone.now() - timedelta(seconds=120))
-        services.jobs_recover(stale_seconds=60)
-        services.jobs_recover(stale_seconds=60)
+        recovery.jobs_recover(stale_seconds=60)
+        recovery.jobs_recover(stale_seconds=60)
     finally:
         job_worker_lost.disconnect(sender=WorkerCheck, dispatch_uid="test_lost")
         jobs_recovered.disconnect(dispatch_uid="test_pass")
@@ -135,7 +135,7 @@ def test_recovery_requeues_queued_job_whose_task_vanished(user, monkeypatch, com
     WorkerCheck.objects.filter(pk=job.pk).update(task_id="vanished", created_at=timezone.now() - timedelta(minutes=5))
     sent = []
     monkeypatch.setattr("django_q.tasks.async_task", lambda func, pk, **kw: sent.append((func, pk)) or "new-task")
-    counts = services.jobs_recover(stale_seconds=60)
+    counts = recovery.jobs_recover(stale_seconds=60)
     assert sent == []  # queued on commit, not before
     commits.commit()
     assert counts["requeued"] == 1
@@ -150,7 +150,7 @@ def test_recovery_leaves_queued_job_whose_task_waits(user):
     job = make_check(user)
     task_id = async_task("core.tasks.worker_check_run", job.pk)
     WorkerCheck.objects.filter(pk=job.pk).update(task_id=task_id, created_at=timezone.now() - timedelta(minutes=5))
-    assert services.jobs_recover(stale_seconds=60)["requeued"] == 0
+    assert recovery.jobs_recover(stale_seconds=60)["requeued"] == 0
     job.refresh_from_db()
     assert job.status == JobStatus.QUEUED
 

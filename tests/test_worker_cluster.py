@@ -16,7 +16,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from core import services
+from core import recovery, services
 from core.models import JobStatus, WorkerCheck, WorkerHeartbeat
 from tests.support import wait_until
 
@@ -169,7 +169,7 @@ def test_a_live_worker_holding_more_tasks_than_workers_is_not_robbed(clusters, a
     # Another host's recovery pass, with thresholds shorter than the wait: nothing is taken.
     time.sleep(1.2)
     for _ in range(5):
-        counts = services.jobs_recover(stale_seconds=1, worker_stale_seconds=WORKER_STALE)
+        counts = recovery.jobs_recover(stale_seconds=1, worker_stale_seconds=WORKER_STALE)
         assert counts == {"worker_lost": 0, "requeued": 0}
         time.sleep(0.2)
     wait_until(lambda: all(fresh(job).is_finished for job in jobs), timeout=60,

@@ -255,20 +255,20 @@ def test_worker_lost_during_processing_queues_it_again_once_then_fails_the_sessi
 
     from django.utils import timezone
 
-    from core import services as core_services
+    from core import recovery as core_recovery
 
     session = services.session_create_from_upload(owner=user, upload=upload_of("trades.csv", SAMPLE_CSV))
     past = timezone.now() - timedelta(hours=1)
     # Processing is safe to run again: the first lost worker queues it again, once…
     Processing.objects.filter(pk=session.processing.pk).update(status="running", heartbeat_at=past, started_at=past)
-    counts = core_services.jobs_recover(stale_seconds=60)
+    counts = core_recovery.jobs_recover(stale_seconds=60)
     assert counts["worker_lost"] == 1 and counts["requeued"] == 1
     processing = Processing.objects.get(pk=session.processing.pk)
     assert processing.status == "queued" and processing.requeues == 1
     assert services.session_status(session=AnalysisSession.objects.get(pk=session.pk)) == "processing"
     # …and a second lost worker fails the session and drops its files.
     Processing.objects.filter(pk=session.processing.pk).update(status="running", heartbeat_at=past, started_at=past)
-    counts = core_services.jobs_recover(stale_seconds=60)
+    counts = core_recovery.jobs_recover(stale_seconds=60)
     assert counts["worker_lost"] == 1 and counts["requeued"] == 0
     session = AnalysisSession.objects.get(pk=session.pk)
     assert services.session_status(session=session) == "failed"

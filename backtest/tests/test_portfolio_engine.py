@@ -7,9 +7,8 @@ import pandas as pd
 import pytest
 
 from backtest.engine import Bars, Costs
-from backtest.portfolio_engine import (
-    Aligned, PortfolioRules, rebalance_bars, run_portfolio, trade_dicts, volatility_known, weights_matrix,
-)
+from backtest.portfolio_engine import Aligned, PortfolioRules, run_portfolio, trade_dicts
+from backtest.portfolio_weights import rebalance_bars, volatility_known, weights_matrix
 from backtest.strategies import STRATEGIES, Strategy, params_clean
 
 DAY = 86400

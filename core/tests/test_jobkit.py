@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from core import jobkit, services
+from core import jobkit, recovery, services
 from core.jobkit import JobReporter
 from core.models import JobStatus, WorkerCheck
 
@@ -89,7 +89,7 @@ def test_a_job_the_recovery_pass_failed_stops_its_body_and_keeps_the_verdict(use
         reporter = JobReporter(job)
         reporter.raise_if_stopped(fresh=True)  # running: goes on
         WorkerCheck.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now() - timedelta(hours=1))
-        assert services.jobs_recover(stale_seconds=60)["worker_lost"] == 1
+        assert recovery.jobs_recover(stale_seconds=60)["worker_lost"] == 1
         reporter.raise_if_stopped(fresh=True)
         reached.append("after the stop check")
 

@@ -9,7 +9,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from core import jobkit, services, workerhost
+from core import jobkit, recovery, services, workerhost
 from core.brokers import task_broker
 from core.models import JobStatus, WorkerCheck, WorkerHeartbeat
 from core.signals import job_worker_lost
@@ -85,7 +85,7 @@ def test_a_live_instance_keeps_its_held_tasks_however_long_they_wait(user, commi
     task_broker().dequeue()
     beat("host-a")
     as_instance(settings, "host-b")  # the pass runs on another host
-    assert services.jobs_recover(stale_seconds=1, worker_stale_seconds=30) == {"worker_lost": 0, "requeued": 0}
+    assert recovery.jobs_recover(stale_seconds=1, worker_stale_seconds=30) == {"worker_lost": 0, "requeued": 0}
     fresh = WorkerCheck.objects.get(pk=job.pk)
     assert (fresh.status, fresh.task_id) == (JobStatus.QUEUED, job.task_id)
     assert [t.id for t in task_broker().held_tasks("host-a")] == [job.task_id]
@@ -100,17 +100,17 @@ def test_a_dead_instances_held_tasks_go_back_to_the_queue_once(user, commits, qu
     WorkerCheck.objects.filter(pk=finished.pk).update(status=JobStatus.SUCCEEDED)
     beat("host-a", age=120)
     as_instance(settings, "host-b")
-    assert services.jobs_recover(stale_seconds=60, worker_stale_seconds=30)["requeued"] == 1
+    assert recovery.jobs_recover(stale_seconds=60, worker_stale_seconds=30)["requeued"] == 1
     assert [t.id for t in broker.queued_tasks()] == [waiting.task_id]  # the same task, not a second one
     assert broker.held_tasks("host-a") == [] and broker.holders() == set()
-    assert services.jobs_recover(stale_seconds=60, worker_stale_seconds=30)["requeued"] == 0
+    assert recovery.jobs_recover(stale_seconds=60, worker_stale_seconds=30)["requeued"] == 0
     assert WorkerCheck.objects.get(pk=waiting.pk).task_id == waiting.task_id
 
 
 def test_a_queued_job_whose_task_is_nowhere_is_queued_again_whatever_its_kind(user, commits, queue, monkeypatch):
     job = make_check(user)  # not safe to re-run once started, but it never started
     WorkerCheck.objects.filter(pk=job.pk).update(task_id="vanished", created_at=timezone.now() - timedelta(minutes=5))
-    assert services.jobs_recover(stale_seconds=60)["requeued"] == 1
+    assert recovery.jobs_recover(stale_seconds=60)["requeued"] == 1
     commits.commit()
     job.refresh_from_db()
     assert job.status == JobStatus.QUEUED and job.task_id not in ("", "vanished")
@@ -134,7 +134,7 @@ def test_a_running_job_is_judged_by_its_instances_heartbeat(user, commits, queue
     beat("dead", age=31)
     alive, lost = running(user, "live"), running(user, "dead")
     outside = running(user, "a-shell-somewhere")  # no instance row: judged by its own heartbeat only
-    assert services.jobs_recover(stale_seconds=60, worker_stale_seconds=30)["worker_lost"] == 1
+    assert recovery.jobs_recover(stale_seconds=60, worker_stale_seconds=30)["worker_lost"] == 1
     assert WorkerCheck.objects.get(pk=alive.pk).status == JobStatus.RUNNING
     assert WorkerCheck.objects.get(pk=outside.pk).status == JobStatus.RUNNING
     gone = WorkerCheck.objects.get(pk=lost.pk)
@@ -146,7 +146,7 @@ def test_a_job_begun_in_an_instances_previous_life_is_lost(user, commits, queue)
     job = running(user, "host-a")
     beat("host-a", began_ago=0)
     WorkerHeartbeat.objects.filter(name="host-a").update(started_at=timezone.now() + timedelta(seconds=1))
-    assert services.jobs_recover(stale_seconds=60, worker_stale_seconds=30)["worker_lost"] == 1
+    assert recovery.jobs_recover(stale_seconds=60, worker_stale_seconds=30)["worker_lost"] == 1
     assert WorkerCheck.objects.get(pk=job.pk).status == JobStatus.FAILED
 
 
@@ -157,7 +157,7 @@ def test_a_safe_kind_is_queued_again_once_then_failed(user, commits, queue):
     job_worker_lost.connect(lambda sender, job, **kw: lost.append(job.pk), sender=WorkerCheck, weak=False,
                             dispatch_uid="test_once")
     try:
-        counts = services.jobs_recover(stale_seconds=60, worker_stale_seconds=30)
+        counts = recovery.jobs_recover(stale_seconds=60, worker_stale_seconds=30)
         commits.commit()
         assert counts == {"worker_lost": 1, "requeued": 1}
         again = WorkerCheck.objects.get(pk=job.pk)
@@ -167,7 +167,7 @@ def test_a_safe_kind_is_queued_again_once_then_failed(user, commits, queue):
         # It runs again on the same dead instance's id and is lost again: failed this time.
         WorkerCheck.objects.filter(pk=job.pk).update(status=JobStatus.RUNNING, worker_id="dead",
                                                      started_at=timezone.now())
-        assert services.jobs_recover(stale_seconds=60, worker_stale_seconds=30) == {"worker_lost": 1, "requeued": 0}
+        assert recovery.jobs_recover(stale_seconds=60, worker_stale_seconds=30) == {"worker_lost": 1, "requeued": 0}
         assert WorkerCheck.objects.get(pk=job.pk).status == JobStatus.FAILED and lost == [job.pk]
     finally:
         job_worker_lost.disconnect(sender=WorkerCheck, dispatch_uid="test_once")
@@ -188,9 +188,9 @@ def test_a_stopping_worker_is_a_stop_cause_the_reporter_sees(user, stopping):
 def test_an_interrupted_job_fails_unless_it_is_a_safe_kind_not_queued_again_yet(user, commits, queue):
     unsafe = running(user, "host-a")
     safe = running(user, "host-a", requeue_safe=True)
-    assert services.job_interrupt(job=unsafe) == "failed"
-    assert services.job_interrupt(job=safe) == "requeued"
-    assert services.job_interrupt(job=unsafe) == ""  # it had already moved on
+    assert recovery.job_interrupt(job=unsafe) == "failed"
+    assert recovery.job_interrupt(job=safe) == "requeued"
+    assert recovery.job_interrupt(job=unsafe) == ""  # it had already moved on
     commits.commit()
     assert WorkerCheck.objects.filter(pk=unsafe.pk).values_list("status", "message", "error").get() == (
         JobStatus.FAILED, "Interrupted: the worker stopped", "interrupted: the worker stopped")
@@ -230,7 +230,7 @@ def test_a_job_handed_off_to_other_tasks_is_no_longer_its_instances(user, queue,
     jobkit.job_execute(model=WorkerCheck, pk=job.pk, body=body)
     job.refresh_from_db()
     assert (job.status, job.worker_id) == (JobStatus.RUNNING, "")
-    assert services.instance_jobs_interrupt(worker_id="host-a") == {"requeued": 0, "failed": 0}
+    assert recovery.instance_jobs_interrupt(worker_id="host-a") == {"requeued": 0, "failed": 0}
     assert WorkerCheck.objects.get(pk=job.pk).status == JobStatus.RUNNING
 
 
@@ -240,9 +240,9 @@ def test_a_task_queued_under_its_previous_release_name_still_finds_its_job(user,
 
     job = make_check(user)
     monkeypatch.setitem(PREVIOUS_RELEASE_TASKS, "core.tasks.worker_check_old", WorkerCheck.task_func)
-    assert services.job_for_task({"func": "core.tasks.worker_check_old", "args": (job.pk,)}) == job
-    assert services.job_for_task({"func": WorkerCheck.task_func, "args": (job.pk,)}) == job
-    assert services.job_for_task({"func": "os.system", "args": (job.pk,)}) is None
+    assert recovery.job_for_task({"func": "core.tasks.worker_check_old", "args": (job.pk,)}) == job
+    assert recovery.job_for_task({"func": WorkerCheck.task_func, "args": (job.pk,)}) == job
+    assert recovery.job_for_task({"func": "os.system", "args": (job.pk,)}) is None
 
 
 def test_a_task_taken_while_the_worker_stops_does_not_start_and_is_queued_again(user, commits, queue, stopping):
@@ -272,7 +272,7 @@ def test_one_of_two_recovery_loops_acts_at_a_time(monkeypatch):
         release.wait(10)
         return {"worker_lost": 0, "requeued": 0}
 
-    monkeypatch.setattr(services, "jobs_recover", slow_pass)
+    monkeypatch.setattr(recovery, "jobs_recover", slow_pass)
     results = {}
 
     def loop(name):
@@ -303,7 +303,7 @@ def test_one_of_two_recovery_loops_acts_at_a_time(monkeypatch):
 def test_on_postgresql_the_advisory_lock_is_what_decides(monkeypatch):
     if connection.vendor != "postgresql":
         pytest.skip("PostgreSQL only")
-    monkeypatch.setattr(services, "jobs_recover", lambda **kw: {"worker_lost": 0, "requeued": 0})
+    monkeypatch.setattr(recovery, "jobs_recover", lambda **kw: {"worker_lost": 0, "requeued": 0})
     key = workerhost.recovery_lock_key()
     held, done = threading.Event(), threading.Event()
 

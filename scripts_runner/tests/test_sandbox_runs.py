@@ -297,30 +297,39 @@ def test_recovery_marks_lost_run_worker_lost(runner, make_script):
 
     from django.utils import timezone
 
+    from core import recovery as core_recovery
     from core import services as core_services
 
     run = services.script_run_create(script=make_script(runner, "print(1)\n"), user=runner)
     assert core_services.job_start(job=run)
     ScriptRun.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now() - timedelta(minutes=10))
-    counts = core_services.jobs_recover(stale_seconds=60)
+    counts = core_recovery.jobs_recover(stale_seconds=60)
     run.refresh_from_db()
     assert counts["worker_lost"] >= 1
     assert run.status == JobStatus.FAILED and run.end_reason == EndReason.WORKER_LOST
     assert run.end_description == "Worker lost"
 
 
-def test_run_never_requeued_by_recovery(runner, make_script):
+def test_a_started_run_is_never_requeued_by_recovery(runner, make_script):
     from datetime import timedelta
 
     from django.utils import timezone
 
-    from core import services as core_services
+    from core import recovery as core_recovery
 
+    # A run whose task vanished before it started never ran: it is queued again (job_start lets one task run it).
     run = services.script_run_create(script=make_script(runner, "print(1)\n"), user=runner)
     ScriptRun.objects.filter(pk=run.pk).update(task_id="vanished", created_at=timezone.now() - timedelta(minutes=10))
-    core_services.jobs_recover(stale_seconds=60)
+    core_recovery.jobs_recover(stale_seconds=60)
     run.refresh_from_db()
-    assert run.status == JobStatus.FAILED  # not re-queued: scripts may not be safe to run twice
+    assert run.status == JobStatus.QUEUED and run.task_id != "vanished"
+    # A run that started and lost its worker is failed, never run again: scripts may not be safe to run twice.
+    past = timezone.now() - timedelta(minutes=10)
+    ScriptRun.objects.filter(pk=run.pk).update(status=JobStatus.RUNNING, started_at=past, heartbeat_at=past)
+    counts = core_recovery.jobs_recover(stale_seconds=60)
+    run.refresh_from_db()
+    assert run.status == JobStatus.FAILED and run.requeues == 0
+    assert counts["worker_lost"] == 1 and counts["requeued"] == 0
 
 
 def test_file_size_limit(runner, execute, settings):

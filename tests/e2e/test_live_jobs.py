@@ -10,7 +10,7 @@ import pytest
 import websockets
 from django.utils import timezone
 
-from core import services
+from core import recovery, services
 from core.models import JobStatus, WorkerCheck
 from tests.support import api_token, token_header, wait_until
 
@@ -70,7 +70,7 @@ def test_worker_killed_mid_job_is_marked_lost(live_platform, user):
         wait_until(lambda: WorkerCheck.objects.get(pk=job.pk).heartbeat_at is not None, timeout=5)
         # Nothing writes it any more; its age is set rather than waited for.
         WorkerCheck.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now() - timedelta(seconds=120))
-        counts = services.jobs_recover(stale_seconds=60)
+        counts = recovery.jobs_recover(stale_seconds=60)
         job.refresh_from_db()
         assert counts["worker_lost"] == 1
         assert job.status == JobStatus.FAILED and job.error == "worker lost"

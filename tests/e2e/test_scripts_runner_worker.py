@@ -16,7 +16,7 @@ import pytest
 import websockets
 from django.utils import timezone
 
-from core import services as core_services
+from core import recovery as core_recovery
 from core.models import JobStatus
 from tests.support import api_token, token_header, wait_until
 from scripts_runner import services
@@ -141,7 +141,7 @@ def test_worker_killed_mid_run_is_recovered_as_worker_lost(live_platform, alice)
     assert ScriptRun.objects.get(pk=run.pk).status == JobStatus.RUNNING
     # Its heartbeat died with the worker; its age is set rather than waited for.
     ScriptRun.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now() - timedelta(seconds=120))
-    counts = core_services.jobs_recover(stale_seconds=60)
+    counts = core_recovery.jobs_recover(stale_seconds=60)
     run.refresh_from_db()
     assert counts["worker_lost"] >= 1
     assert run.status == JobStatus.FAILED and run.end_reason == EndReason.WORKER_LOST

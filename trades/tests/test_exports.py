@@ -218,7 +218,7 @@ def test_parked_exports_queue_positions_cancel_attach_and_recovery(trades_data, 
 
     from django.utils import timezone
 
-    from core.services import jobs_recover
+    from core.recovery import jobs_recover
 
     monkeypatch.setattr(conf, "EXPORT_CONCURRENCY", 1)
     holder = request_export(user, exchanges=(10,)).export
@@ -439,7 +439,7 @@ def test_worker_lost_cleans_slot_and_partial_file(trades_data, user):
 def test_recovery_pass_hands_a_slot_left_free_by_a_dead_worker(trades_data, user, monkeypatch, broker):
     """A worker that died between releasing its slot and handing it on leaves an export parked;
     the periodic recovery pass hands the free slot out."""
-    from core.services import jobs_recover
+    from core.recovery import jobs_recover
 
     monkeypatch.setattr(conf, "EXPORT_CONCURRENCY", 1)
     holder = request_export(user, exchanges=(10,)).export

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from analyzer.agent.builtin.charts import bar_spec, histogram_spec, histogram_sql, line_spec, point_spec, sample_sql
-from analyzer.agent.builtin.plans import Plan, fmt, grain_auto
+from analyzer.agent.builtin.plans import Plan, fmt
+from analyzer.agent.builtin.plans_time import grain_auto
 from analyzer.agent.builtin.schema import Column, Schema
 from analyzer.agent.builtin.vocab import ADDITIVE
 from analyzer.agent.context import DataContext
