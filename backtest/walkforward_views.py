@@ -9,6 +9,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from backtest import selectors, walkforward_services
+from backtest.consumers import WalkForwardStream
 from backtest.engine import SEMANTICS
 from backtest.forms import WalkForwardForm
 from backtest.metrics import METRICS
@@ -46,6 +47,7 @@ def walkforward_new(request):
 def walkforward_detail(request, pk: int):
     walkforward = found_or_404(selectors.walkforward_get_for_viewer(user=request.user, pk=pk))
     context = {"wf": walkforward, "rules": RULES, "semantics": SEMANTICS,
+               "ws_path": WalkForwardStream.path(walkforward.pk),
                "compared": [(k, METRICS[k][0]) for k in COMPARED_METRICS]}
     if walkforward.is_finished:
         context.update(selectors.walkforward_report(walkforward=walkforward))

@@ -232,7 +232,7 @@ async def test_processing_progress_streams_live_to_the_owner(make_user):
     communicator, connected, _ = await connect(session.pk, token=await sync_to_async(token_for)(owner), path=path,
                                                after=3)
     rest = await receive_job_until_end(communicator)
-    assert [m["seq"] for m in rest if m["type"] == "event"] == [4, 5]
+    assert [(m["seq"], m["kind"]) for m in rest if m["type"] == "event"] == [(4, "stage"), (5, "timings"), (6, "stage")]
     await communicator.disconnect()
 
 

@@ -71,7 +71,7 @@ def test_upload_stream_reconnect_resume(live_platform, user, report):
     processing = asyncio.run(follow_processing())
     final = [m for m in processing if m["type"] == "status"][-1]["job"]
     assert final["status"] == "succeeded", (final, live_platform.output())
-    assert [m["data"]["stage"] for m in processing if m["type"] == "event"][-1] == "done"
+    assert [m["data"]["stage"] for m in processing if m["type"] == "event" and m["kind"] == "stage"][-1] == "done"
     report(f"analyzer: upload request answered in {upload_seconds * 1000:.0f} ms (202, processing queued)")
     first, rest, answer, elapsed = asyncio.run(scenario())
     report(f"analyzer: question → done over the websocket (real server + worker, built-in analyst, 500 rows): "
