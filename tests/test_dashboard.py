@@ -102,7 +102,7 @@ def test_dashboard_rows_of_every_kind_read_their_titles_without_more_queries(own
     from backtest.models import Instrument, Portfolio, Sweep, WalkForward
     from core import selectors
     from core.models import WorkerCheck
-    from core.services import job_models
+    from core.recovery import job_models
     from etl.models import RecordExport
 
     make_jobs(owner, 5)

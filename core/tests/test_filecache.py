@@ -1,7 +1,6 @@
 """core.filecache: worker-local copies of stored files, keyed by name and version, evicted by size,
 safe for concurrent processes."""
 
-import multiprocessing
 import os
 
 import pytest
@@ -82,46 +81,62 @@ def test_deleting_through_the_storage_api_drops_the_copy_on_s3_too(s3_store):
     assert filecache.cache_entries() == [] and s3_store.keys() == []
 
 
-def _fetch_in_child(name, out):
-    # A forked child has the parent's configured Django; it touches no database (the parent's connection
-    # is not its to close) and reports a failure instead of leaving the parent waiting.
-    try:
-        with filecache.local_copy(name) as path:
-            out.put((path, open(path, "rb").read()))
-    except BaseException as exc:  # noqa: BLE001 - any failure is the test's answer
-        out.put(("error", repr(exc).encode()))
+# A reader process of its own (a fresh interpreter, as a worker process is): the fetch writes the file in
+# pieces, slowly, and counts itself in `calls` (one line per fetch, appended).
+READER = """
+import os, sys, time
+import django
+django.setup()
+from core import filecache
+name, calls, expected = sys.argv[1], sys.argv[2], int(sys.argv[3])
+real = filecache.stored_fetch
+def slow_fetch(stored, dst, storage=None):
+    with open(calls, "a") as fh:
+        fh.write("fetch\\n")
+    tmp = dst + ".probe"
+    real(stored, tmp, storage) if storage is not None else real(stored, tmp)
+    data = open(tmp, "rb").read()
+    os.unlink(tmp)
+    with open(dst, "wb") as out:  # written in pieces: a reader must never see this half-written
+        for start in range(0, len(data), 250_000):
+            out.write(data[start:start + 250_000])
+            out.flush()
+            time.sleep(0.02)
+filecache.stored_fetch = slow_fetch
+with filecache.local_copy(name) as path:
+    data = open(path, "rb").read()
+    assert len(data) == expected, (len(data), expected)
+    print(path)
+    sys.stdout.buffer.write(data)
+"""
 
 
-def test_concurrent_processes_fetch_one_copy_and_never_see_a_partial_one(settings, monkeypatch):
+def test_concurrent_processes_fetch_one_copy_and_never_see_a_partial_one(settings, tmp_path):
+    import subprocess
+    import sys
+
+    from conftest import BASE_DIR
+
     data = os.urandom(2_000_000)
     name = _save("analyzer/c/original.csv", data)
-    calls = multiprocessing.get_context("fork").Value("i", 0)
-
-    def slow_fetch(stored, dst, storage=None):
-        import time
-
-        with calls.get_lock():
-            calls.value += 1
-        with open(dst, "wb") as out:  # written in pieces: a reader must never see this half-written
-            for start in range(0, len(data), 250_000):
-                out.write(data[start:start + 250_000])
-                out.flush()
-                time.sleep(0.02)
-
-    monkeypatch.setattr(filecache, "stored_fetch", slow_fetch)
-    ctx = multiprocessing.get_context("fork")
-    out = ctx.Queue()
-    children = [ctx.Process(target=_fetch_in_child, args=(name, out)) for _ in range(4)]
-    for child in children:
-        child.start()
-    results = [out.get(timeout=60) for _ in children]
-    assert not [content for path, content in results if path == "error"], results
-    for child in children:
-        child.join(timeout=30)
-        assert child.exitcode == 0
-    assert {path for path, _ in results} == {filecache._entry_path(name, stored_stat(name).version)}
-    assert all(content == data for _, content in results)
-    assert calls.value == 1
+    calls = tmp_path / "calls"
+    calls.touch()
+    env = dict(os.environ, DJANGO_SETTINGS_MODULE="config.settings_test",
+               PLATFORM_MEDIA_ROOT=str(settings.MEDIA_ROOT), PLATFORM_FILE_CACHE_DIR=str(settings.PLATFORM_FILE_CACHE_DIR))
+    env.pop("PLATFORM_STORAGE_URL", None)
+    readers = [subprocess.Popen([sys.executable, "-c", READER, name, str(calls), str(len(data))], cwd=BASE_DIR,
+                                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(4)]
+    try:
+        outputs = [reader.communicate(timeout=120) for reader in readers]
+    finally:
+        for reader in readers:
+            if reader.poll() is None:
+                reader.kill()
+    assert [reader.returncode for reader in readers] == [0] * 4, [err.decode()[-2000:] for _, err in outputs]
+    paths = {out.split(b"\n", 1)[0].decode() for out, _ in outputs}
+    assert paths == {filecache._entry_path(name, stored_stat(name).version)}
+    assert all(out.split(b"\n", 1)[1] == data for out, _ in outputs)  # every reader saw the whole file
+    assert calls.read_text().count("fetch") == 1
 
 
 def test_errors_shown_to_users_hide_the_cache_folder(settings):
