@@ -30,9 +30,8 @@ from backtest.serializers import (
     sweep_data,
 )
 from backtest.strategies import STRATEGIES
-from core.api import ErrorSerializer, Pagination, paginated_response
+from core.api import ErrorSerializer, Pagination, job_cancel_response, paginated_response
 from core.permissions import IsStaff, found_or_404
-from core.services import job_cancel
 
 MAX_PRICE_ROWS = 50_000
 
@@ -318,7 +317,4 @@ class SweepCancelApi(APIView):
     @extend_schema(request=None, responses={202: BacktestSweepOutput, 409: ErrorSerializer}, operation_id="backtest_sweeps_cancel")
     def post(self, request, pk: int):
         sweep = found_or_404(selectors.sweep_get_for_viewer(user=request.user, pk=pk))
-        if sweep.is_finished:
-            return Response({"detail": f"The sweep has already {sweep.status}."}, status=status.HTTP_409_CONFLICT)
-        sweep = job_cancel(job=sweep, by=request.user)
-        return Response(sweep_data(sweep), status=status.HTTP_202_ACCEPTED)
+        return job_cancel_response(job=sweep, by=request.user, noun="sweep", serialize=sweep_data)

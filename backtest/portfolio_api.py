@@ -14,9 +14,8 @@ from backtest.models import Portfolio
 from backtest.portfolio_engine import MODES, PORTFOLIO_RULES, REBALANCE_PERIODS, WEIGHTINGS
 from backtest.serializers import BacktestCostFieldsOutput, _iso, cost_fields, job_fields
 from backtest.strategies import STRATEGIES
-from core.api import ErrorSerializer, Pagination, paginated_response
+from core.api import ErrorSerializer, Pagination, job_cancel_response, paginated_response
 from core.permissions import found_or_404
-from core.services import job_cancel
 
 
 def portfolio_data(portfolio: Portfolio, *, detail: bool = False, equity: bool = False) -> dict:
@@ -125,7 +124,4 @@ class PortfolioCancelApi(APIView):
                    operation_id="backtest_portfolios_cancel")
     def post(self, request, pk: int):
         portfolio = found_or_404(selectors.portfolio_get_for_viewer(user=request.user, pk=pk))
-        if portfolio.is_finished:
-            return Response({"detail": f"The portfolio run has already {portfolio.status}."},
-                            status=status.HTTP_409_CONFLICT)
-        return Response(portfolio_data(job_cancel(job=portfolio, by=request.user)), status=status.HTTP_202_ACCEPTED)
+        return job_cancel_response(job=portfolio, by=request.user, noun="portfolio run", serialize=portfolio_data)

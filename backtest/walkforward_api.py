@@ -12,9 +12,8 @@ from backtest.api import CostsInput, _instrument_or_400
 from backtest.models import WalkForwardMode
 from backtest.serializers import BacktestWalkForwardDetailOutput, BacktestWalkForwardOutput, walkforward_data
 from backtest.walkforward import SELECTION_METRICS
-from core.api import ErrorSerializer, Pagination, paginated_response
+from core.api import ErrorSerializer, Pagination, job_cancel_response, paginated_response
 from core.permissions import found_or_404
-from core.services import job_cancel
 
 MAX_PART_BARS = 10_000_000
 
@@ -69,8 +68,4 @@ class WalkForwardCancelApi(APIView):
                    operation_id="backtest_walkforwards_cancel")
     def post(self, request, pk: int):
         walkforward = found_or_404(selectors.walkforward_get_for_viewer(user=request.user, pk=pk))
-        if walkforward.is_finished:
-            return Response({"detail": f"The walk-forward has already {walkforward.status}."},
-                            status=status.HTTP_409_CONFLICT)
-        walkforward = job_cancel(job=walkforward, by=request.user)
-        return Response(walkforward_data(walkforward), status=status.HTTP_202_ACCEPTED)
+        return job_cancel_response(job=walkforward, by=request.user, noun="walk-forward", serialize=walkforward_data)

@@ -52,6 +52,16 @@ def error_response(message: str, *, code: int = status.HTTP_400_BAD_REQUEST, **e
     return Response({"detail": message, **extra}, status=code)
 
 
+def job_cancel_response(*, job, by, noun: str, serialize) -> Response:
+    """A cancel endpoint's answer: 409 when the job has already finished, else the cancelled (or
+    cancelling) job, serialized, with 202."""
+    from core.services import job_cancel
+
+    if job.is_finished:
+        return error_response(f"The {noun} has already {job.status}.", code=status.HTTP_409_CONFLICT)
+    return Response(serialize(job_cancel(job=job, by=by)), status=status.HTTP_202_ACCEPTED)
+
+
 class Pagination(PageNumberPagination):
     """Every paged list of the API: `?page=N` (from 1) and `?page_size=N` (1–500, default 50).
 
