@@ -22,14 +22,16 @@ def btc(transactional_db):
     return instrument
 
 
-async def _stream(url: str, token: str, *, on_first_result=None, timeout: float = 90.0) -> list[dict]:
+async def _stream(url: str, token: str, *, on_first_result=None, first_kind: str = "result",
+                  timeout: float = 90.0) -> list[dict]:
+    """A job stream's messages up to its end; `on_first_result` runs once, at the first `first_kind` event."""
     received = []
     async with websockets.connect(url, open_timeout=10, additional_headers=token_header(token)) as ws:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             message = json.loads(await asyncio.wait_for(ws.recv(), timeout=deadline - time.monotonic()))
             received.append(message)
-            if on_first_result and message["type"] == "event" and message["kind"] == "result":
+            if on_first_result and message["type"] == "event" and message["kind"] == first_kind:
                 await asyncio.to_thread(on_first_result)
                 on_first_result = None
             if message["type"] == "end":

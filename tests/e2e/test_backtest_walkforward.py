@@ -1,40 +1,13 @@
 """Walk-forwards end to end: a real ASGI server and a real worker; a websocket client and a browser."""
 
 import asyncio
-import json
-import time
 
 import pytest
-import websockets
 
-from backtest import market_services
 from backtest.models import WalkForward
-from tests.support import token_header
+from tests.e2e.test_backtest_sweep import _stream, btc  # noqa: F401 - btc is a fixture
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def btc(transactional_db):
-    instrument = market_services.instrument_create(symbol="BTCUSDT", kind="crypto", exchange="BINANCE")
-    market_services.bars_generate(instrument=instrument, interval="1h", bars=4000, start="2024-01-01", seed=3,
-                                  start_price=40_000)
-    return instrument
-
-
-async def _stream(url: str, token: str, *, on_first_window=None, timeout: float = 90.0) -> list[dict]:
-    received = []
-    async with websockets.connect(url, open_timeout=10, additional_headers=token_header(token)) as ws:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            message = json.loads(await asyncio.wait_for(ws.recv(), timeout=deadline - time.monotonic()))
-            received.append(message)
-            if on_first_window and message["type"] == "event" and message["kind"] == "window":
-                await asyncio.to_thread(on_first_window)
-                on_first_window = None
-            if message["type"] == "end":
-                break
-    return received
 
 
 def test_windows_stream_over_the_websocket_and_cancel_stops_the_worker(live_platform, user, btc, auth_client):
@@ -60,7 +33,7 @@ def test_windows_stream_over_the_websocket_and_cancel_stops_the_worker(live_plat
         assert client.post(f"/api/backtest/walkforwards/{created['id']}/cancel/").status_code == 202
 
     messages = asyncio.run(_stream(f"{live_platform.ws_url}{created['stream']}", client.token,
-                                   on_first_window=cancel))
+                                   on_first_result=cancel, first_kind="window"))
     assert messages[-1]["type"] == "end"
     wf = WalkForward.objects.get(pk=created["id"])
     assert wf.status == "cancelled", live_platform.output()
