@@ -2,26 +2,7 @@ from django.contrib import admin
 from django.db.models import Sum
 
 from analyzer.models import AnalysisSession, Answer, AnswerUsage, Message, Processing
-
-
-class OwnerOnlyRecordAdmin(admin.ModelAdmin):
-    """Answers, messages and processing jobs are their owner's (they quote the user's data): no admin may
-    change or stop them here; only root sees them, read-only."""
-
-    def has_module_permission(self, request):
-        return request.user.is_active and request.user.is_superuser
-
-    def has_view_permission(self, request, obj=None):
-        return request.user.is_active and request.user.is_superuser
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+from core.admin import RootReadOnlyAdmin
 
 
 @admin.register(AnalysisSession)
@@ -45,7 +26,7 @@ class AnalysisSessionAdmin(admin.ModelAdmin):
 
 
 @admin.register(Answer)
-class AnswerAdmin(OwnerOnlyRecordAdmin):
+class AnswerAdmin(RootReadOnlyAdmin):
     list_display = ("id", "session", "owner", "mode", "status", "provider", "analyst", "model", "prompt_tokens",
                     "completion_tokens", "created_at", "finished_at")
     list_filter = ("status", "mode", "provider", "analyst", "model")
@@ -54,7 +35,7 @@ class AnswerAdmin(OwnerOnlyRecordAdmin):
 
 
 @admin.register(Message)
-class MessageAdmin(OwnerOnlyRecordAdmin):
+class MessageAdmin(RootReadOnlyAdmin):
     list_display = ("id", "session", "seq", "kind", "answer", "created_at")
     list_filter = ("kind",)
     raw_id_fields = ("session", "answer")
@@ -62,7 +43,7 @@ class MessageAdmin(OwnerOnlyRecordAdmin):
 
 
 @admin.register(Processing)
-class ProcessingAdmin(OwnerOnlyRecordAdmin):
+class ProcessingAdmin(RootReadOnlyAdmin):
     list_display = ("id", "session", "owner", "status", "stage", "progress", "created_at", "finished_at")
     list_filter = ("status", "stage")
     raw_id_fields = ("session", "owner", "cancelled_by")

@@ -56,10 +56,11 @@ class BarImportAdmin(admin.ModelAdmin):
 
 
 from backtest.models import WalkForward  # noqa: E402
+from core.admin import RootReadOnlyAdmin  # noqa: E402
 
 
 @admin.register(WalkForward)
-class WalkForwardAdmin(admin.ModelAdmin):
+class WalkForwardAdmin(RootReadOnlyAdmin):
     """Walk-forwards are their owner's research (private, staff included): only root sees them, read-only;
     the owner cancels one on its page or through the API."""
 
@@ -68,21 +69,6 @@ class WalkForwardAdmin(admin.ModelAdmin):
     list_filter = ["status", "strategy", "mode"]
     list_select_related = ["owner", "instrument"]
     exclude = ["equity", "windows", "param_sets"]
-
-    def has_module_permission(self, request):
-        return request.user.is_active and request.user.is_superuser
-
-    def has_view_permission(self, request, obj=None):
-        return request.user.is_active and request.user.is_superuser
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Portfolio)

@@ -3,6 +3,26 @@ from django.contrib import admin
 from core.models import JobEvent, WorkerCheck, WorkerHeartbeat
 
 
+class RootReadOnlyAdmin(admin.ModelAdmin):
+    """Records private to their owner (they quote the user's data or research): no admin may change or
+    stop them here; only root sees them, read-only."""
+
+    def has_module_permission(self, request):
+        return request.user.is_active and request.user.is_superuser
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_active and request.user.is_superuser
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 class JobAdmin(admin.ModelAdmin):
     """Base admin for every job kind: staff see all jobs, filter and search them."""
 
