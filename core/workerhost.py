@@ -127,7 +127,12 @@ def instance_beat(*, worker_id: str, begin: bool = False, state: str = "running"
     defaults = {"pid": os.getpid(), "host": socket.gethostname(), "seen_at": now, "broker_ok": not problem,
                 "broker_error": problem, "held": [entry.name or entry.id for entry in held][:200], "state": state}
     if begin:
-        defaults["started_at"] = now
+        _instance["began"] = now
+    # The start of this life, kept by the process: a row made again (deleted meanwhile) keeps it, so the
+    # jobs this life runs are never taken for an earlier life's.
+    began = _instance.get("began") or now
+    defaults["started_at"] = began
+    if begin:
         other = WorkerHeartbeat.objects.filter(
             name=worker_id, seen_at__gte=now - timedelta(seconds=settings.WORKER_STALE_SECONDS)
         ).exclude(host=defaults["host"]).values_list("host", flat=True).first()
@@ -135,7 +140,9 @@ def instance_beat(*, worker_id: str, begin: bool = False, state: str = "running"
             logger.error("WORKER_ID %r is also used by host %s: give every worker host its own", worker_id, other)
     database_problem = ""
     try:
-        WorkerHeartbeat.objects.update_or_create(name=worker_id, defaults=defaults)
+        row, created = WorkerHeartbeat.objects.update_or_create(name=worker_id, defaults=defaults)
+        if created and row.started_at != began:  # `started_at` is set on creation: give it the life's start
+            WorkerHeartbeat.objects.filter(pk=row.pk).update(started_at=began)
     except Exception as exc:
         database_problem = f"cannot reach the database: {exc}"[:300]
         raise

@@ -150,6 +150,22 @@ def test_a_job_begun_in_an_instances_previous_life_is_lost(user, commits, queue)
     assert WorkerCheck.objects.get(pk=job.pk).status == JobStatus.FAILED
 
 
+def test_a_heartbeat_row_made_again_keeps_its_lifes_start(user, commits, queue, monkeypatch):
+    """The row of a live instance deleted meanwhile (a database flush, a hand clean-up) is made again at its
+    next beat with the start of the same life: the jobs that life runs are not taken for an earlier life's."""
+    from core import workerhost
+
+    monkeypatch.setitem(workerhost._instance, "began", None)
+    workerhost.instance_beat(worker_id="host-r", begin=True)
+    began = WorkerHeartbeat.objects.get(name="host-r").started_at
+    job = running(user, "host-r")
+    WorkerHeartbeat.objects.filter(name="host-r").delete()
+    workerhost.instance_beat(worker_id="host-r")
+    assert WorkerHeartbeat.objects.get(name="host-r").started_at == began < job.started_at
+    assert recovery.jobs_recover(stale_seconds=60, worker_stale_seconds=30)["worker_lost"] == 0
+    assert WorkerCheck.objects.get(pk=job.pk).status == JobStatus.RUNNING
+
+
 def test_a_safe_kind_is_queued_again_once_then_failed(user, commits, queue):
     job = running(user, "dead", requeue_safe=True)
     beat("dead", age=120)
