@@ -6,7 +6,8 @@ django-q2 1.11.1 deadlocks on a SIGTERM to the cluster's whole process group (wh
 process blocks for ever in the stop event's `Condition.notify`, waiting for the dead sentinel. Here:
 
 - every process under the main one (sentinel, pusher, monitor, workers) catches SIGTERM only to set the
-  stop flag; the sentinel passes it on to its workers (for a SIGTERM sent to the main process only), the
+  stop flag, a plain store (a handler that took a lock deadlocked when a second SIGTERM arrived inside
+  it); the sentinel passes it on to its workers (for a SIGTERM sent to the main process only), the
   pusher takes no new task, and the main process drives the stop;
 - the sentinel's stop never waits out a running job: bodies see `WorkerStopping` and end their jobs
   interrupted (a safe kind is queued again once), tasks prefetched in the internal queue are not
@@ -21,6 +22,7 @@ import logging
 import os
 import queue
 import signal
+import threading
 import time
 import uuid
 
@@ -219,7 +221,9 @@ class PlatformCluster(Cluster):
             ours = []
         if self.sentinel is not None and self.sentinel.is_alive():
             logger.info("Q Cluster %s stopping.", self.name)
-            self.stop_event.set()
+            # multiprocessing's Event.set() waits, without a timeout, for every process asleep in wait() to
+            # wake: a sentinel that cannot (killed, stuck) would hold the stop for ever. The join bounds it.
+            threading.Thread(target=self.stop_event.set, daemon=True, name="worker-stop").start()
             self.sentinel.join(settings.WORKER_STOP_SECONDS + 4)
             if self.sentinel.is_alive():
                 logger.warning("the sentinel did not stop in time: killed")

@@ -30,7 +30,9 @@ from django.utils import timezone
 logger = logging.getLogger(__name__)
 
 _instance = {"id": ""}
-_stopping = threading.Event()
+# Set from signal handlers: a plain flag, never a lock. A threading.Event's set() takes a lock, and a second
+# SIGTERM arriving while the first handler holds it deadlocked the process for ever.
+_stopping = {"set": False}
 # On SQLite (one host) the loops of this process's threads still take turns.
 _local_recovery = threading.Lock()
 
@@ -45,16 +47,21 @@ def instance_id() -> str:
 def instance_begin() -> str:
     """Fix the id in the cluster's main process, before it forks the cluster's processes."""
     _instance["id"] = settings.WORKER_ID or f"{socket.gethostname()}:{os.getpid()}"
-    _stopping.clear()
+    stopping_clear()
     return _instance["id"]
 
 
 def worker_stopping() -> bool:
-    return _stopping.is_set()
+    return _stopping["set"]
 
 
 def stopping_set() -> None:
-    _stopping.set()
+    """Safe in a signal handler: one store, no lock."""
+    _stopping["set"] = True
+
+
+def stopping_clear() -> None:
+    _stopping["set"] = False
 
 
 def heartbeat_seconds() -> float:

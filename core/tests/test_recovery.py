@@ -37,7 +37,7 @@ def queue(monkeypatch, settings):
 def stopping():
     workerhost.stopping_set()
     yield
-    workerhost._stopping.clear()
+    workerhost.stopping_clear()
 
 
 def make_check(owner, **fields) -> WorkerCheck:
@@ -227,7 +227,7 @@ def test_job_execute_turns_a_worker_stop_into_an_interrupted_job(user, queue):
             reporter.raise_if_stopped()
         finally:
             seen.append(reporter.stop)
-            workerhost._stopping.clear()
+            workerhost.stopping_clear()
 
     jobkit.job_execute(model=WorkerCheck, pk=job.pk, body=body)
     job.refresh_from_db()
