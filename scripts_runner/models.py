@@ -37,6 +37,7 @@ class EndReason(models.TextChoices):
     DISK_LIMIT = "disk_limit", "Disk limit"
     OUTPUT_LIMIT = "output_limit", "Output limit"
     WORKER_LOST = "worker_lost", "Worker lost"
+    WORKER_STOPPED = "worker_stopped", "Worker stopped"
     SANDBOX_ERROR = "sandbox_error", "Sandbox could not start"
     INTERNAL_ERROR = "internal_error", "Internal error"
 

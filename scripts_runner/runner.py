@@ -23,6 +23,8 @@ from django.utils import timezone
 
 from core import services as core_services
 from core.jobkit import job_execute
+from core.recovery import INTERRUPTED
+from core.workerhost import worker_stopping
 from scripts_runner import conf, sandbox
 from scripts_runner.doorbell import RunDoorbell
 from scripts_runner.logsink import Block, LogSink
@@ -294,6 +296,10 @@ def _supervise(*, run, proc, launch, sink: LogSink, writer: LogWriter) -> None:
                         request_stop(EndReason.OUT_OF_MEMORY)
             if not stop_reason and now - started > wall:
                 request_stop(EndReason.TIMED_OUT)
+            if not stop_reason and worker_stopping():
+                # The worker cluster got SIGTERM: stop the script now, keep its output, end the run
+                # interrupted (a script may not be safe to run twice: never queued again).
+                request_stop(EndReason.WORKER_STOPPED)
             if kill_at is not None and now >= kill_at:
                 sandbox.signal_tree(proc, signal.SIGKILL, include_root=True)
                 sandbox.cgroups_kill(launch)
@@ -324,6 +330,8 @@ def _supervise(*, run, proc, launch, sink: LogSink, writer: LogWriter) -> None:
 
     returncode = proc.wait()
     sandbox.cgroups_kill(launch)
+    if not stop_reason and worker_stopping():
+        stop_reason = EndReason.WORKER_STOPPED  # the group's SIGTERM reached the script first
     exit_code = 128 - returncode if returncode < 0 else returncode
     cpu_used = _children_cpu() - cpu_before
     sink.close()
@@ -349,6 +357,8 @@ def _supervise(*, run, proc, launch, sink: LogSink, writer: LogWriter) -> None:
     elif reason == EndReason.DISK_LIMIT:
         sink.system(f"[disk limit reached: the run directory /sandbox holds at most {launch.limits.disk_bytes:,} "
                     f"bytes and /tmp {launch.limits.tmp_bytes:,} bytes]")
+    elif reason == EndReason.WORKER_STOPPED:
+        sink.system("[the worker stopped: the run was interrupted; start it again to run it]")
     elif reason == EndReason.FILE_SIZE:
         sink.system(f"[file-size limit of {launch.limits.file_bytes:,} bytes reached]")
     writer.write(sink.take(), output_bytes=sink.total_bytes, truncated=sink.truncated or sink.over_cap)
@@ -358,6 +368,9 @@ def _supervise(*, run, proc, launch, sink: LogSink, writer: LogWriter) -> None:
         run.refresh_from_db(fields=["cancelled_by"])
         who = f" by {run.cancelled_by}" if run.cancelled_by_id else ""
         core_services.job_mark_cancelled(job=run, message=f"Cancelled{who}", **fields)
+    elif reason == EndReason.WORKER_STOPPED:
+        message, error = INTERRUPTED
+        core_services.job_fail(job=run, error=error, message=message, **fields)
     elif reason == EndReason.EXITED and exit_code == 0:
         core_services.job_succeed(job=run, message="Exited with code 0", **fields)
     else:

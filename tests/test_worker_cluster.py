@@ -263,3 +263,45 @@ def test_recovery_runs_while_every_worker_is_busy(clusters, admin_user):
     assert time.monotonic() - started < 5
     assert fresh(ghost).error == "worker lost"
     assert fresh(busy).status == JobStatus.RUNNING  # the busy worker was never needed for it
+
+
+def test_sigterm_interrupts_a_script_run_keeping_its_output_and_leaves_no_process(clusters, user, settings):
+    """A script run is stopped by the worker itself at SIGTERM, not killed with it: what it printed is kept,
+    the log says why it ended, the run is failed (never queued again: a script may not be safe to run twice)
+    and none of its processes outlives the cluster."""
+    from scripts_runner import services as run_services
+    from scripts_runner.models import EndReason, LogChunk, ScriptRun
+    from scripts_runner.tests.conftest import require_sandbox
+
+    require_sandbox()
+    marker = f"stopme-{uuid.uuid4().hex[:8]}"
+    clusters.env["PLATFORM_MEDIA_ROOT"] = str(settings.MEDIA_ROOT)  # the test's storage is the cluster's
+    proc = clusters.start("host-a", workers=1)
+    run_services.script_access_set(user=user, run=True)
+    code = (f"import subprocess, sys, time\n"
+            f"subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(3600)', '{marker}'])\n"
+            f"print('started', flush=True)\n"
+            f"while True:\n    time.sleep(1)\n")
+    script = run_services.script_create(owner=user, name="forever.py", code=code.encode())
+    run = run_services.script_run_create(script=script, user=user)
+
+    def log() -> str:
+        return "".join(chunk.text for chunk in LogChunk.objects.filter(run=run).order_by("seq"))
+
+    wait_until(lambda: "started" in log(), timeout=60, message="the run printed\n" + clusters.output())
+    clusters.signal_group("host-a", signal.SIGTERM)
+    sent_at = time.monotonic()
+    proc.wait(timeout=15)
+    took = time.monotonic() - sent_at
+    assert took < 10 and proc.returncode == 0, clusters.output()
+    ended = ScriptRun.objects.get(pk=run.pk)
+    assert (ended.status, ended.end_reason, ended.message) == (
+        JobStatus.FAILED, EndReason.WORKER_STOPPED, "Interrupted: the worker stopped"), clusters.output()
+    assert ended.requeues == 0
+    text = log()
+    assert "started" in text and "[the worker stopped: the run was interrupted" in text, text
+    import psutil
+
+    left = [p.pid for p in psutil.process_iter(["cmdline"]) if marker in " ".join(p.info["cmdline"] or [])
+            and p.status() != psutil.STATUS_ZOMBIE]
+    assert left == []
