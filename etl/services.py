@@ -360,6 +360,9 @@ EXPORT_COLUMNS = ("branch", "pos", "work_date", "line_no", "tnsc", "sale_date", 
 
 @transaction.atomic
 def record_export_create(*, user, filters: dict) -> RecordExport:
+    """`filters` as a form or serializer validated them (a Branch, dates); stored as JSON for the job."""
+    filters = {key: value.pk if isinstance(value, Branch) else value.isoformat() if hasattr(value, "isoformat") else value
+               for key, value in filters.items() if value not in (None, "")}
     export = RecordExport(owner=user, filters=filters, message="Queued")
     export.full_clean()
     export.save()

@@ -15,7 +15,7 @@ from django.views.decorators.http import require_POST
 
 from core.permissions import can_manage, found_or_404
 from etl import selectors, services
-from etl.api import file_response, filters_for_storage
+from etl.downloads import file_response
 from etl.consumers import FetchJobRowsStream, FetchJobStream
 from etl.forms import (
     BranchForm, CellsForm, FetchForm, FileFilterForm, JobFilterForm, MissingForm, RecordFilterForm, TestParseForm, YearExportForm,
@@ -329,7 +329,7 @@ def record_export(request):
             messages.error(request, "Fix the filters before exporting: " + "; ".join(
                 f"{k}: {' '.join(v)}" for k, v in form.errors.items()))
             return redirect("etl:record_list")
-        filters = filters_for_storage(form.cleaned_data)
+        filters = form.cleaned_data
     export = services.record_export_create(user=request.user, filters=filters)
     return redirect("etl:recordexport_detail", pk=export.pk)
 

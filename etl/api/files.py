@@ -10,7 +10,8 @@ from core.api import Pagination
 from core.permissions import found_or_404
 from etl import selectors
 from etl.api.fields import MAX_ID, BranchField
-from etl.api.responses import file_response, paginated
+from etl.api.responses import paginated
+from etl.downloads import file_response
 from etl.models import FetchedFile
 from etl.parsing import FILE_TYPES
 

@@ -13,7 +13,8 @@ from core.fields import StrictCharField
 from core.permissions import found_or_404
 from etl import selectors, services
 from etl.api.fields import BranchField, check_range
-from etl.api.responses import file_response, paginated
+from etl.api.responses import paginated
+from etl.downloads import file_response
 from etl.models import POS_NUMBERS, Branch, RecordExport
 
 
@@ -43,16 +44,6 @@ class RecordOutput(serializers.Serializer):
     quantity = serializers.DecimalField(max_digits=14, decimal_places=3)
     amount = serializers.DecimalField(max_digits=16, decimal_places=2)
     payment_method = serializers.CharField()
-
-
-def filters_for_storage(v: dict) -> dict:
-    """Validated filters → JSON for the export job."""
-    out = {}
-    for key, value in v.items():
-        if value in (None, ""):
-            continue
-        out[key] = value.pk if isinstance(value, Branch) else (value.isoformat() if hasattr(value, "isoformat") else value)
-    return out
 
 
 class RecordListApi(APIView):
@@ -93,7 +84,7 @@ class RecordExportApi(APIView):
         params = request.data or request.query_params
         filters = RecordFilter(data=params)
         filters.is_valid(raise_exception=True)
-        export = services.record_export_create(user=request.user, filters=filters_for_storage(filters.validated_data))
+        export = services.record_export_create(user=request.user, filters=filters.validated_data)
         return Response(ExportOutput(export).data, status=status.HTTP_202_ACCEPTED)
 
 

@@ -179,6 +179,17 @@ def test_records_and_export(auth_client, user, other_user, done_job, task_queue)
     assert response.status_code == 200 and 'records_2025.csv' in response["Content-Disposition"]
     assert client.post("/api/etl/records/export/", {"year": 1800}, format="json").status_code == 400
     assert client.post("/api/etl/records/export/?year=1800").status_code == 400
+    # A branch and dates, as validated, are stored as JSON and export only what they select.
+    from etl.models import Branch, RecordExport
+
+    response = client.post("/api/etl/records/export/", {"branch": "B01", "pos": 1, "start": "2025-03-01",
+                                                        "end": "2025-03-31"}, format="json")
+    assert response.status_code == 202, response.content
+    task_queue.run()
+    export = RecordExport.objects.get(pk=response.json()["id"])
+    assert export.filters == {"branch": Branch.objects.get(code="B01").pk, "pos": 1, "start": "2025-03-01",
+                              "end": "2025-03-31"}
+    assert (export.status, export.row_count) == ("succeeded", 30)
 
 
 def test_record_export_is_never_started_by_a_get(auth_client, user, done_job, task_queue):
