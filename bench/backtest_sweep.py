@@ -22,7 +22,9 @@ Run: .venv/bin/python bench/backtest_sweep.py
 1 worker (the anchor), one cluster of 2 workers, and two clusters of 1 worker each standing for two hosts,
 each pinned with `taskset -c N` to a core of its own. Prints each wall time (queue to last chunk) and the
 speed-up against the 1-worker anchor measured in the same run, with the load average.
-Run: .venv/bin/python bench/backtest_sweep.py --hosts [--combos 20000]
+`--postgres` runs them on PostgreSQL (database `bench_backtest_hosts`, made afresh) and Redis (db 13, only
+the bench's own keys deleted), as several hosts do.
+Run: .venv/bin/python bench/backtest_sweep.py --hosts [--postgres] [--combos 20000]
 """
 
 from __future__ import annotations
@@ -289,19 +291,34 @@ def _hosts_grid(combos: int) -> dict:
     return {"fast": fast, "slow": slow}
 
 
-def hosts_sweeps(combos: int) -> None:
+def hosts_sweeps(combos: int, *, postgres: bool = False) -> None:
+    """`postgres`: the database `bench_backtest_hosts` (made afresh) and Redis db 13 under a queue name of
+    the bench's own (only its keys are deleted), as several hosts run; else SQLite and the ORM broker."""
     import signal
     import subprocess
 
     tmp = tempfile.mkdtemp(prefix="bench_backtest_hosts_")
     grid = _hosts_grid(combos)
     total = len(grid["fast"]) * len(grid["slow"])
+    database_url, where = f"sqlite:///{tmp}/bench.sqlite3", "SQLite, ORM broker"
+    if postgres:
+        import psycopg
+
+        pg, name = "postgres://postgres@127.0.0.1:5432", "bench_backtest_hosts"
+        with psycopg.connect(f"{pg}/postgres", autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            conn.execute(f'CREATE DATABASE "{name}"')
+        database_url, where = f"{pg}/{name}", "PostgreSQL, Redis broker"
+        os.environ["REDIS_URL"] = "redis://127.0.0.1:6379/13"
+        os.environ.setdefault("DJANGO_SECRET_KEY", "bench-" + os.urandom(16).hex())  # shared by its hosts
+    else:
+        os.environ.pop("REDIS_URL", None)
     os.environ.update({
-        "DATABASE_URL": f"sqlite:///{tmp}/bench.sqlite3", "PLATFORM_VAR_DIR": tmp,
+        "DATABASE_URL": database_url, "PLATFORM_VAR_DIR": tmp,
         "PLATFORM_MEDIA_ROOT": f"{tmp}/media", "DJANGO_SETTINGS_MODULE": "config.settings",
         "BACKTEST_SWEEP_MAX_COMBOS": str(total), "BACKTEST_SWEEP_SPLIT_MIN_WORK": "1",
+        "Q_CLUSTER_NAME": f"bench-hosts-{os.getpid()}",
     })
-    os.environ.pop("REDIS_URL", None)
     import logging
 
     import django
@@ -322,7 +339,7 @@ def hosts_sweeps(combos: int) -> None:
     chunks = -(-total // max(1, conf.SWEEP_TASK_WORK // BARS))
     root = Path(__file__).resolve().parent.parent
     print(f"split sweep: {total:,} SMA-crossover combinations over {BARS:,} hourly bars, in {chunks} chunk tasks "
-          f"of ~{conf.SWEEP_TASK_WORK:,} bar-steps; SQLite, ORM broker; {os.cpu_count()} cores")
+          f"of ~{conf.SWEEP_TASK_WORK:,} bar-steps; {where}; {os.cpu_count()} cores")
 
     def measure(label: str, clusters: list[tuple[int, int | None]]) -> float:
         queue = f"bench{os.getpid()}{label.replace(' ', '')}"
@@ -364,6 +381,14 @@ def hosts_sweeps(combos: int) -> None:
     two = measure("2 worker processes, one cluster", [(2, None)])
     hosts = measure("2 hosts of 1 worker, taskset -c 0 / -c 1", [(1, 0), (1, 1)])
     print(f"speed-up against 1 worker: 2 workers {anchor / two:.2f}×, 2 pinned hosts {anchor / hosts:.2f}×")
+    if postgres:
+        import redis
+
+        client = redis.Redis.from_url(os.environ["REDIS_URL"])
+        mine = set(client.scan_iter(match=f"*{os.environ['Q_CLUSTER_NAME']}*"))  # the platform's keys
+        mine |= set(client.scan_iter(match=f"*bench{os.getpid()}*"))  # the queues and held lists
+        if mine:
+            client.delete(*set(mine))
 
 
 if __name__ == "__main__":
@@ -371,6 +396,6 @@ if __name__ == "__main__":
         job_sweep_postgres_child(int(next(a for a in sys.argv if a.startswith("--job-on-postgres=")).split("=")[1]))
     elif "--hosts" in sys.argv:
         combos = int(sys.argv[sys.argv.index("--combos") + 1]) if "--combos" in sys.argv else 100_000
-        hosts_sweeps(combos)
+        hosts_sweeps(combos, postgres="--postgres" in sys.argv)
     else:
         main()
